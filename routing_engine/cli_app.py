@@ -1,0 +1,195 @@
+"""The command line: thin translation to the library; no routing logic lives here.
+
+Exit codes: 0 clean (warnings allowed), 1 problems found, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from routing_engine import api
+from routing_engine.contract import BadRequest
+from routing_engine.diagnostics import render_all_text, render_json, summary_line
+from routing_engine.runtime import EventRejected
+from routing_engine.validate import RULES
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Validate, simulate and serve call-routing process maps.",
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", help="text for people, json for machines")]
+
+
+@app.command("validate")
+def validate_command(
+    paths: Annotated[list[str], typer.Argument(help="deployment directories or flow files")],
+    output: FormatOption = Format.text,
+) -> None:
+    """Check deployments: every problem, with file:line:col, is reported."""
+    failed = False
+    all_diagnostics = []
+    sources: dict[str, str] = {}
+    for path in paths:
+        result = api.check(path)
+        failed = failed or not result.ok
+        all_diagnostics.extend(result.diagnostics)
+        sources.update(result.sources)
+        if output is Format.text:
+            if result.diagnostics:
+                typer.echo(render_all_text(result.diagnostics, result.sources))
+            status = "ok" if result.ok else "FAILED"
+            typer.echo(f"{path}: {status}: {summary_line(result.diagnostics)}")
+    if output is Format.json:
+        typer.echo(render_json(all_diagnostics))
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("rules")
+def rules_command(
+    explain: Annotated[str | None, typer.Option("--explain", metavar="CODE", help="print one rule's doc")] = None,
+    output: FormatOption = Format.text,
+) -> None:
+    """List every validation rule, or explain one."""
+    if explain is not None:
+        rule = RULES.get(explain.upper())
+        if rule is None:
+            typer.echo(f"error: no rule {explain!r}; `rules` lists them all", err=True)
+            raise typer.Exit(2)
+        if output is Format.json:
+            typer.echo(json.dumps({"code": rule.code, "name": rule.name, "severity": rule.severity.value,
+                                   "doc": rule.doc}, indent=2))
+        else:
+            typer.echo(f"{rule.code} {rule.name} ({rule.severity.value})\n\n{rule.doc}")
+        return
+    ordered = sorted(RULES.values(), key=lambda r: r.code)
+    if output is Format.json:
+        typer.echo(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value,
+                                "summary": r.summary} for r in ordered], indent=2))
+        return
+    for rule in ordered:
+        typer.echo(f"{rule.code}  {rule.name:<22} {rule.severity.value:<8} {rule.summary}")
+
+
+def _parse_event_option(text: str, seq: int, at: datetime, number: int) -> dict[str, Any]:
+    """`digits:3`, `dial.no-answer`, `outcome:needs-office`, `recording.done:rec-1` -> event body."""
+    kind, _, value = text.partition(":")
+    data: dict[str, str] = {}
+    if kind == "digits":
+        data["digits"] = value
+    elif kind == "outcome":
+        data["outcome"] = value
+    elif kind == "recording.done" and value:
+        data["recording"] = value
+    elif value:
+        raise BadRequest([{"field": f"--event {text}", "problem": f"'{kind}' takes no value"}])
+    return {"event_id": f"sim-{number}", "seq": seq, "type": kind, "data": data, "at": at.isoformat()}
+
+
+def _describe(decision: dict[str, Any]) -> list[str]:
+    lines = [f"[{decision['seq']}] {decision['flow']['name']}/{decision['node']}"]
+    if decision.get("fallback_reason"):
+        lines[0] += f"  (FALLBACK: {decision['fallback_reason']})"
+    for action in decision["actions"]:
+        lines.append("    " + _describe_action(action))
+    lines.append("    await: " + (", ".join(decision["await"]) or "nothing (call over)"))
+    return lines
+
+
+def _describe_action(action: dict[str, Any]) -> str:
+    match action["type"]:
+        case "ring":
+            names = ", ".join(f"{t['name']} <{t['uri']}>" for t in action["targets"])
+            return f"ring {names} for {action['timeout_s']:g}s"
+        case "menu":
+            return (f"menu (try {action['attempt']}): \"{action['prompt']}\" options "
+                    f"{', '.join(action['options'])}, wait {action['timeout_s']:g}s")
+        case "say":
+            return f"say \"{action['text']}\""
+        case "queue":
+            return f"queue in {action['queue']['name']} up to {action['max_wait_s']:g}s"
+        case "voicemail":
+            return f"voicemail for board {action['board']}: \"{action['prompt']}\""
+        case "ticket":
+            due = f", due {action['due']}" if action.get("due") else ""
+            return f"ticket on board {action['board']}{due}, managers {', '.join(action['managers']) or '-'}"
+        case "hangup":
+            return f"hang up ({action['reason']})"
+    return json.dumps(action)
+
+
+@app.command("simulate")
+def simulate_command(
+    deployment: Annotated[str, typer.Argument(help="the deployment directory")],
+    caller: Annotated[str, typer.Option("--from", help="the caller's number, E.164")],
+    dialed: Annotated[str, typer.Option("--to", help="the dialed number, E.164")],
+    at: Annotated[str | None, typer.Option("--at", help="ISO time with offset; default now")] = None,
+    events: Annotated[list[str] | None, typer.Option(
+        "--event", help="TYPE[:VALUE], repeatable: digits:3, no-input, dial.no-answer, outcome:needs-office")] = None,
+    output: FormatOption = Format.text,
+) -> None:
+    """Walk a call through a deployment, printing each decision."""
+    result = api.check(deployment)
+    if result.compiled is None:
+        typer.echo(render_all_text(result.diagnostics, result.sources), err=True)
+        typer.echo(f"{deployment}: cannot simulate: {summary_line(result.diagnostics)}", err=True)
+        raise typer.Exit(1)
+    loaded = api.LoadedDeployment(result.compiled, result.diagnostics, result.sources)
+    try:
+        when = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    except ValueError:
+        typer.echo(f"error: --at {at!r} is not an ISO time (e.g. 2026-11-23T10:00:00-05:00)", err=True)
+        raise typer.Exit(2) from None
+    if when.tzinfo is None:
+        typer.echo(f"error: --at {at!r} needs a UTC offset (e.g. -05:00 or Z)", err=True)
+        raise typer.Exit(2)
+    decisions: list[dict[str, Any]] = []
+    state: dict[str, Any] = {}
+    try:
+        state, decision = loaded.start_call({"call_id": "sim-1", "from": caller, "to": dialed,
+                                             "at": when.isoformat()})
+        decisions.append(decision)
+        for number, text in enumerate(events or [], start=1):
+            body = _parse_event_option(text, decision["seq"], when, number)
+            if output is Format.text:
+                for line in _describe(decision):
+                    typer.echo(line)
+                typer.echo(f"  > {text}")
+            state, decision = loaded.apply_event(state, body)
+            decisions.append(decision)
+    except BadRequest as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except EventRejected as error:
+        if output is Format.text:
+            for line in _describe(decisions[-1]):
+                typer.echo(line)
+        typer.echo(f"error: event refused ({error.reason}): {error.message}", err=True)
+        raise typer.Exit(1) from None
+    if output is Format.json:
+        typer.echo(json.dumps({"decisions": decisions, "state": state}, indent=2))
+    else:
+        for line in _describe(decisions[-1]):
+            typer.echo(line)
+
+
+def main() -> None:
+    """Entry point of `python cli.py` and the `routing-engine` script."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.exit(130)

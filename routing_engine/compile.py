@@ -1,0 +1,266 @@
+"""IR -> compiled deployment: flat dispatch tables for the per-event path, and the networkx
+graph (kept beside them) for analysis and drawing.
+
+Everything the runtime needs is worked out here once: references become direct links between
+compiled nodes, rings become seconds, unhandled busy/failed outcomes take the no-answer
+handler, conditions are closures. The runtime then does dict lookups and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from routing_engine import ir
+from routing_engine.analysis import Index, NodeKey
+from routing_engine.conditions import CompiledCondition
+
+AWAIT_MENU = ("digits", "no-input", "hangup")
+AWAIT_RING = ("dial.answered", "dial.no-answer", "dial.busy", "dial.failed", "hangup")
+AWAIT_QUEUE = ("dial.answered", "queue.timeout", "hangup")
+AWAIT_VOICEMAIL = ("recording.done", "hangup")
+AWAIT_CONNECTED = ("hangup",)
+AWAIT_REPORTING = ("outcome", "hangup")
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    name: str
+    uri: str
+    kind: str
+    site: str
+    region: str
+    skills: tuple[str, ...]
+    capacity: int
+    available: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "uri": self.uri}
+
+
+@dataclass(eq=False, slots=True)
+class CNode:
+    """A compiled node. Subclasses add what their kind needs; links are direct references."""
+
+    flow: str
+    id: str
+    span: ir.Span
+
+    @property
+    def key(self) -> NodeKey:
+        return (self.flow, self.id)
+
+    @property
+    def label(self) -> str:
+        return f"{self.flow}/{self.id}"
+
+
+@dataclass(eq=False, slots=True)
+class CMenu(CNode):
+    prompt: str = ""
+    options: dict[str, CNode] = field(default_factory=dict)
+    fallback: CNode | None = None
+    retries: int = 0
+    timeout_s: float = 0.0
+    max_digits: int = 1
+
+
+@dataclass(eq=False, slots=True)
+class CRing(CNode):
+    targets: tuple[TargetInfo, ...] = ()
+    simultaneous: bool = False
+    timeout_s: float = 0.0
+    reports: frozenset[str] = frozenset()
+    on: dict[str, CNode] = field(default_factory=dict)
+
+
+@dataclass(eq=False, slots=True)
+class CQueue(CNode):
+    queue: TargetInfo | None = None
+    skills: tuple[str, ...] = ()
+    priority: int = 0
+    max_wait_s: float = 0.0
+    reports: frozenset[str] = frozenset()
+    on: dict[str, CNode] = field(default_factory=dict)
+
+
+@dataclass(eq=False, slots=True)
+class CBranch(CNode):
+    cases: tuple[tuple[CompiledCondition, CNode], ...] = ()
+    otherwise: CNode | None = None
+
+
+@dataclass(eq=False, slots=True)
+class CSay(CNode):
+    text: str = ""
+    next: CNode | None = None
+
+
+@dataclass(eq=False, slots=True)
+class CSet(CNode):
+    values: tuple[tuple[str, str | int | float | bool], ...] = ()
+    next: CNode | None = None
+
+
+@dataclass(eq=False, slots=True)
+class CTicket(CNode):
+    board: str = ""
+    sla_s: float | None = None
+    managers: tuple[str, ...] = ()
+    summary: str = ""
+    next: CNode | None = None
+
+
+@dataclass(eq=False, slots=True)
+class CVoicemail(CNode):
+    board: str = ""
+    prompt: str = ""
+    max_length_s: float = 0.0
+    sla_s: float | None = None
+    managers: tuple[str, ...] = ()
+    next: CNode | None = None
+
+
+@dataclass(eq=False, slots=True)
+class CHangup(CNode):
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class CompiledDeployment:
+    """What the runtime walks. `graph` is for analysis and drawing only."""
+
+    name: str
+    digest: str
+    nodes: dict[NodeKey, CNode]
+    entries: dict[str, CNode]
+    prefixes: tuple[tuple[str, str, CNode], ...]  # (prefix, flow name, start), longest first
+    targets: dict[str, TargetInfo]
+    fallback: dict[str, Any]
+    max_steps: int
+    deployment: ir.Deployment
+    graph: nx.MultiDiGraph
+    entry_flows: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.digest[:12]
+
+    def entry(self, dialed: str) -> tuple[str, CNode] | None:
+        """The flow name and first node for a dialed number: exact numbers, then the longest
+        matching prefix."""
+        node = self.entries.get(dialed)
+        if node is not None:
+            return self.entry_flows[dialed], node
+        for prefix, flow, start in self.prefixes:
+            if dialed.startswith(prefix):
+                return flow, start
+        return None
+
+
+def _seconds(duration: ir.Duration | None, cadence: float) -> float | None:
+    return None if duration is None else duration.seconds(cadence)
+
+
+def _shell(node: ir.Node, flow: str, targets: dict[str, TargetInfo], cadence: float) -> CNode:
+    """A compiled node without its links (they are filled once every node exists)."""
+    match node:
+        case ir.Menu():
+            return CMenu(flow, node.id, node.span, node.prompt, {}, None, node.retries,
+                         node.timeout.seconds(cadence), node.max_digits)
+        case ir.Ring():
+            return CRing(flow, node.id, node.span, tuple(targets[t.name] for t in node.targets),
+                         node.strategy is ir.RingStrategy.SIMULTANEOUS, node.timeout.seconds(cadence),
+                         frozenset(node.reports))
+        case ir.Queue():
+            return CQueue(flow, node.id, node.span, targets[node.queue.name], node.skills, node.priority,
+                          node.max_wait.seconds(cadence), frozenset(node.reports))
+        case ir.Branch():
+            return CBranch(flow, node.id, node.span)
+        case ir.Say():
+            return CSay(flow, node.id, node.span, node.text)
+        case ir.SetVars():
+            return CSet(flow, node.id, node.span, tuple((a.name, a.value) for a in node.values))
+        case ir.Ticket():
+            return CTicket(flow, node.id, node.span, node.board, _seconds(node.sla, cadence),
+                           tuple(m.name for m in node.managers), node.summary)
+        case ir.Voicemail():
+            return CVoicemail(flow, node.id, node.span, node.board, node.prompt, node.max_length.seconds(cadence),
+                              _seconds(node.sla, cadence), tuple(m.name for m in node.managers))
+        case ir.Hangup():
+            return CHangup(flow, node.id, node.span, node.reason)
+    raise TypeError(f"cannot compile {type(node).__name__}")  # pragma: no cover - closed union
+
+
+def _link(shell: CNode, node: ir.Node, to: Any, conditions: dict[tuple[str, str, int], CompiledCondition]) -> None:
+    """Fill a compiled node's links; `to(ref)` gives the compiled node a reference leads to."""
+    match shell, node:
+        case CMenu(), ir.Menu():
+            shell.options = {o.digits: to(o.to) for o in node.options}
+            shell.fallback = to(node.fallback)
+        case (CRing(), ir.Ring()) | (CQueue(), ir.Queue()):
+            shell.on = {h.outcome: to(h.to) for h in node.handlers}
+            for outcome, default in ir.OUTCOME_DEFAULTS.items():
+                if outcome not in shell.on and default in shell.on:
+                    shell.on[outcome] = shell.on[default]
+        case CBranch(), ir.Branch():
+            shell.cases = tuple((conditions[(shell.flow, node.id, i)], to(case.to))
+                                for i, case in enumerate(node.cases))
+            shell.otherwise = to(node.otherwise)
+        case (CSay(), ir.Say()) | (CSet(), ir.SetVars()) | (CTicket(), ir.Ticket()) | (CVoicemail(), ir.Voicemail()):
+            shell.next = None if node.next is None else to(node.next)
+        case _:
+            pass
+
+
+def fallback_body(deployment: ir.Deployment, targets: dict[str, TargetInfo], cadence: float) -> dict[str, Any]:
+    """The decision a telephony system uses when the engine cannot decide or be reached."""
+    fallback = deployment.fallback
+    actions: list[dict[str, Any]] = []
+    if fallback.say:
+        actions.append({"type": "say", "text": fallback.say})
+    rung = [targets[t.name].to_json() for t in fallback.targets if t.name in targets]
+    if rung:
+        actions.append({"type": "ring", "targets": rung, "timeout_s": fallback.timeout.seconds(cadence)})
+    actions.append({"type": "hangup", "reason": "fallback"})
+    return {"actions": actions, "await": []}
+
+
+def compile_deployment(deployment: ir.Deployment, index: Index, graph: nx.MultiDiGraph,
+                       conditions: dict[tuple[str, str, int], CompiledCondition], digest: str) -> CompiledDeployment:
+    """Compile a deployment that passed validation (no errors: every reference resolves)."""
+    cadence = deployment.ring_cadence.seconds(6.0)
+    targets = {
+        t.name: TargetInfo(t.name, t.uri, t.kind.value, t.site, t.region, t.skills, t.capacity, t.available)
+        for t in index.targets.values()
+    }
+    nodes = {key: _shell(node, key[0], targets, cadence) for key, node in index.nodes.items()}
+    for key, node in index.nodes.items():
+        flow = key[0]
+
+        def to(ref: ir.Ref, flow: str = flow) -> CNode:
+            resolved = index.resolve(flow, ref)
+            if resolved is None:  # validation reports it (S108); compiling is refused before here
+                raise KeyError(f"unresolved reference '{ref.name}' at {ref.span}")
+            return nodes[resolved]
+
+        _link(nodes[key], node, to, conditions)
+    entries: dict[str, CNode] = {}
+    entry_flows: dict[str, str] = {}
+    prefixes: list[tuple[str, str, CNode]] = []
+    for entry in deployment.entries:
+        start = index.start_of(entry.flow.name)
+        if start is None:
+            continue
+        if entry.is_prefix:
+            prefixes.append((entry.number[:-1], entry.flow.name, nodes[start]))
+        else:
+            entries.setdefault(entry.number, nodes[start])
+            entry_flows.setdefault(entry.number, entry.flow.name)
+    prefixes.sort(key=lambda p: -len(p[0]))
+    return CompiledDeployment(
+        name=deployment.name, digest=digest, nodes=nodes, entries=entries, prefixes=tuple(prefixes),
+        targets=targets, fallback=fallback_body(deployment, targets, cadence), max_steps=deployment.max_steps,
+        deployment=deployment, graph=graph, entry_flows=entry_flows)

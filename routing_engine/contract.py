@@ -1,0 +1,100 @@
+"""The request bodies of the routing contract (DESIGN section 5), shared by the Python API, the
+CLI and the HTTP service, so all three accept and refuse exactly the same input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from routing_engine.runtime import Event, EventType, NewCall
+
+E164 = r"^\+[1-9][0-9]{1,14}$"
+MAX_ATTRIBUTES = 64
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NewCallRequest(Body):
+    """Start a call: who called, which number they dialed, and when."""
+
+    call_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
+    caller: str = Field(alias="from", pattern=E164 + r"|^anonymous$",
+                        description="the caller's number, E.164, or 'anonymous'")
+    dialed: str = Field(alias="to", pattern=E164, description="the dialed number, E.164")
+    at: AwareDatetime | None = Field(None, description="ISO 8601 with offset; the server stamps it when absent")
+    attributes: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    event_id: str | None = Field(None, max_length=128)
+
+    def to_runtime(self, now: datetime | None = None) -> NewCall:
+        return NewCall(self.call_id, self.caller, self.dialed, self.at or now or datetime.now(UTC),
+                       self.attributes)
+
+
+class EventData(Body):
+    digits: str | None = Field(None, pattern=r"^[0-9*#]{1,32}$")
+    outcome: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    recording: str | None = Field(None, max_length=2048)
+
+
+EventTypeName = Literal["digits", "no-input", "dial.answered", "dial.no-answer", "dial.busy", "dial.failed",
+                        "outcome", "queue.timeout", "recording.done", "hangup"]
+
+
+class EventRequest(Body):
+    """One thing that happened on a call, answering the decision whose `seq` it carries."""
+
+    event_id: str = Field(min_length=1, max_length=128)
+    seq: int = Field(ge=1)
+    type: EventTypeName
+    data: EventData = Field(default_factory=EventData)
+    at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _data_fits_type(self) -> EventRequest:
+        if self.type == "digits" and not self.data.digits:
+            raise ValueError("a 'digits' event needs data.digits, e.g. {\"digits\": \"3\"}")
+        if self.type == "outcome" and not self.data.outcome:
+            raise ValueError("an 'outcome' event needs data.outcome, e.g. {\"outcome\": \"needs-office\"}")
+        return self
+
+    def to_runtime(self, now: datetime | None = None) -> Event:
+        data = self.data
+        return Event(EventType(self.type), self.seq, self.at or now or datetime.now(UTC),
+                     data.digits or "", data.outcome or "", data.recording or "")
+
+
+class BadRequest(ValueError):
+    """Input that does not fit the contract; `problems` name each field and what is wrong."""
+
+    def __init__(self, problems: list[dict[str, Any]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p['field']}: {p['problem']}" for p in problems))
+
+
+def problems_of(error: ValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in error.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "body"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch" and loc in ("from", "to"):
+            message = "not an E.164 phone number (e.g. +12125550100)"
+        out.append({"field": loc, "problem": message})
+    return out
+
+
+def parse_new_call(body: Any) -> NewCallRequest:
+    try:
+        return NewCallRequest.model_validate(body)
+    except ValidationError as error:
+        raise BadRequest(problems_of(error)) from None
+
+
+def parse_event(body: Any) -> EventRequest:
+    try:
+        return EventRequest.model_validate(body)
+    except ValidationError as error:
+        raise BadRequest(problems_of(error)) from None

@@ -1,0 +1,440 @@
+"""The intermediate representation: one format-neutral model that both readers build.
+
+Every object carries the `Span` it came from, so a problem found anywhere later (validation,
+compilation, even the runtime) still points at a line and column of the source file.
+
+Node kinds are classes in a closed union (`Node`). Each kind declares, in one place, the
+outcomes it can produce (`outcomes()`) and where each outcome leads (`edges()`); validation,
+compilation and drawing all read those two methods and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where something stands in a source file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int = 0
+    end_column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+NOWHERE = Span("<unknown>", 0, 0)
+
+
+class DurationUnit(enum.Enum):
+    RINGS = "rings"
+    SECONDS = "s"
+    MINUTES = "m"
+    HOURS = "h"
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A duration as written (`2 rings`, `20s`, `15m`); seconds are known only at compile time
+    for rings, because the ring cadence is a deployment setting."""
+
+    amount: float
+    unit: DurationUnit
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def seconds(self, ring_cadence_s: float) -> float:
+        match self.unit:
+            case DurationUnit.RINGS:
+                return self.amount * ring_cadence_s
+            case DurationUnit.SECONDS:
+                return self.amount
+            case DurationUnit.MINUTES:
+                return self.amount * 60.0
+            case DurationUnit.HOURS:
+                return self.amount * 3600.0
+
+    def __str__(self) -> str:
+        amount = int(self.amount) if self.amount == int(self.amount) else self.amount
+        match self.unit:
+            case DurationUnit.RINGS:
+                return f"{amount} ring" if amount == 1 else f"{amount} rings"
+            case DurationUnit.SECONDS:
+                return f"{amount}s"
+            case DurationUnit.MINUTES:
+                return f"{amount}m"
+            case DurationUnit.HOURS:
+                return f"{amount}h"
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A by-name reference (to a node, a flow, a target or a contact), resolved at compile
+    time; an unknown name is a diagnostic at `span`, never a runtime KeyError."""
+
+    name: str
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One way out of a node: the outcome that takes it and where it leads."""
+
+    outcome: str
+    to: Ref
+    label: str = ""
+
+
+# --- node kinds -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MenuOption:
+    digits: str
+    to: Ref
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """Play a prompt and collect digits; retry on no-input / no-match, then `fallback`."""
+
+    KIND: ClassVar[str] = "menu"
+    id: str
+    prompt: str
+    options: tuple[MenuOption, ...]
+    fallback: Ref
+    retries: int
+    timeout: Duration
+    max_digits: int
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return (*(f"digit:{o.digits}" for o in self.options), "fallback")
+
+    def edges(self) -> Iterator[Edge]:
+        for option in self.options:
+            yield Edge(f"digit:{option.digits}", option.to, option.digits)
+        yield Edge("fallback", self.fallback, "fallback")
+
+
+class RingStrategy(enum.Enum):
+    SEQUENTIAL = "sequential"
+    SIMULTANEOUS = "simultaneous"
+
+
+RING_OUTCOMES = ("answered", "no-answer", "busy", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    outcome: str
+    to: Ref
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """Ring one or several targets (in order, or at once). Produces the dial outcomes plus
+    any outcome the answering party reports (`reports`)."""
+
+    KIND: ClassVar[str] = "ring"
+    id: str
+    targets: tuple[Ref, ...]
+    strategy: RingStrategy
+    timeout: Duration
+    reports: tuple[str, ...]
+    handlers: tuple[Handler, ...]
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return (*RING_OUTCOMES, *self.reports)
+
+    def edges(self) -> Iterator[Edge]:
+        for handler in self.handlers:
+            yield Edge(handler.outcome, handler.to, handler.outcome)
+
+
+QUEUE_OUTCOMES = ("answered", "timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """Wait for an agent of a queue target with the required skills, up to `max_wait`."""
+
+    KIND: ClassVar[str] = "queue"
+    id: str
+    queue: Ref
+    skills: tuple[str, ...]
+    priority: int
+    max_wait: Duration
+    reports: tuple[str, ...]
+    handlers: tuple[Handler, ...]
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return (*QUEUE_OUTCOMES, *self.reports)
+
+    def edges(self) -> Iterator[Edge]:
+        for handler in self.handlers:
+            yield Edge(handler.outcome, handler.to, handler.outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A condition as written; `conditions.compile_condition` turns it into a closure."""
+
+    source: str
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    when: Condition
+    to: Ref
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """Ordered `when` conditions; the first that holds wins, else `otherwise`."""
+
+    KIND: ClassVar[str] = "branch"
+    id: str
+    cases: tuple[Case, ...]
+    otherwise: Ref
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return (*(f"case:{i + 1}" for i in range(len(self.cases))), "else")
+
+    def edges(self) -> Iterator[Edge]:
+        for i, case in enumerate(self.cases):
+            yield Edge(f"case:{i + 1}", case.to, case.when.source)
+        yield Edge("else", self.otherwise, "else")
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Play an announcement, then go on."""
+
+    KIND: ClassVar[str] = "say"
+    id: str
+    text: str
+    next: Ref | None
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return ("next",)
+
+    def edges(self) -> Iterator[Edge]:
+        if self.next is not None:
+            yield Edge("next", self.next)
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    name: str
+    value: str | int | float | bool
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SetVars:
+    """Set call variables, then go on."""
+
+    KIND: ClassVar[str] = "set"
+    id: str
+    values: tuple[Assignment, ...]
+    next: Ref | None
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return ("next",)
+
+    def edges(self) -> Iterator[Edge]:
+        if self.next is not None:
+            yield Edge("next", self.next)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """Record the call onto a board for office staff, with an SLA, then go on."""
+
+    KIND: ClassVar[str] = "ticket"
+    id: str
+    board: str
+    sla: Duration | None
+    managers: tuple[Ref, ...]
+    summary: str
+    next: Ref | None
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return ("next",)
+
+    def edges(self) -> Iterator[Edge]:
+        if self.next is not None:
+            yield Edge("next", self.next)
+
+
+@dataclass(frozen=True, slots=True)
+class Voicemail:
+    """Record a message that becomes a ticket on `board`. Without `next` the call ends once
+    the message is recorded."""
+
+    KIND: ClassVar[str] = "voicemail"
+    id: str
+    board: str
+    prompt: str
+    max_length: Duration
+    sla: Duration | None
+    managers: tuple[Ref, ...]
+    next: Ref | None
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return ("recorded",)
+
+    def edges(self) -> Iterator[Edge]:
+        if self.next is not None:
+            yield Edge("recorded", self.next)
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """End the call."""
+
+    KIND: ClassVar[str] = "hangup"
+    id: str
+    reason: str
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return ()
+
+    def edges(self) -> Iterator[Edge]:
+        return iter(())
+
+
+Node = Menu | Ring | Queue | Branch | Say | SetVars | Ticket | Voicemail | Hangup
+NODE_KINDS: tuple[type[Node], ...] = (
+    Menu, Ring, Queue, Branch, Say, SetVars, Ticket, Voicemail, Hangup,
+)  # fmt: skip
+KIND_NAMES: tuple[str, ...] = tuple(kind.KIND for kind in NODE_KINDS)
+
+# Outcomes a node may leave without a handler, and what that means.
+#  - a ring or queue whose call is answered is connected: the call is in a person's hands;
+#  - a voicemail without `next` ends the call once the message is recorded.
+OPTIONAL_OUTCOMES: dict[str, frozenset[str]] = {
+    "ring": frozenset({"answered"}),
+    "queue": frozenset({"answered"}),
+    "voicemail": frozenset({"recorded"}),
+}
+# Which handler serves an outcome that has none of its own. The IR keeps what the author wrote;
+# the compiler and the G204 rule both apply this one table.
+OUTCOME_DEFAULTS: dict[str, str] = {"busy": "no-answer", "failed": "no-answer"}
+
+
+# --- flows and deployments ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A named process map for one call type: a start node and its nodes, in file order."""
+
+    name: str
+    start: Ref
+    nodes: tuple[Node, ...]
+    description: str = ""
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def node(self, node_id: str) -> Node | None:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        return None
+
+
+class TargetKind(enum.Enum):
+    LINE = "line"
+    QUEUE = "queue"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A named destination: a line (SIP URI), a queue, or an external number."""
+
+    name: str
+    kind: TargetKind
+    uri: str
+    site: str
+    region: str
+    skills: tuple[str, ...]
+    capacity: int
+    available: bool
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Someone the engine can notify (a manager)."""
+
+    name: str
+    display_name: str
+    email: str
+    webhook: str
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A dialed number (E.164) or number prefix (`+1212555*`) that enters a flow."""
+
+    number: str
+    flow: Ref
+    span: Span = field(default=NOWHERE, compare=False)
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.number.endswith("*")
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """The decision used when the engine cannot decide: ring these targets, else hang up."""
+
+    targets: tuple[Ref, ...]
+    timeout: Duration
+    say: str
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Everything one organisation routes: entries, flows, targets, contacts, settings."""
+
+    name: str
+    flows: tuple[Flow, ...]
+    entries: tuple[Entry, ...]
+    targets: tuple[Target, ...]
+    contacts: tuple[Contact, ...]
+    fallback: Fallback
+    ring_cadence: Duration
+    caller_max_wait: Duration
+    max_steps: int
+    description: str = ""
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def flow(self, name: str) -> Flow | None:
+        for flow in self.flows:
+            if flow.name == name:
+                return flow
+        return None

@@ -1,0 +1,497 @@
+"""The runtime: `start` and `step`, pure functions from (compiled deployment, call state, event)
+to (new call state, decision). No I/O, no clock: time arrives with the event.
+
+A decision tells the telephony system what to do now (`actions`), which events may come back
+(`await`), and what to do if it cannot reach us (`fallback`); `trace` says how it was reached.
+Each reply replaces the remaining plan, as in jambonz, Vonage NCCO and FreeSWITCH httapi.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from routing_engine.compile import (
+    AWAIT_CONNECTED,
+    AWAIT_MENU,
+    AWAIT_QUEUE,
+    AWAIT_REPORTING,
+    AWAIT_RING,
+    AWAIT_VOICEMAIL,
+    CBranch,
+    CHangup,
+    CMenu,
+    CNode,
+    CompiledDeployment,
+    CQueue,
+    CRing,
+    CSay,
+    CSet,
+    CTicket,
+    CVoicemail,
+    TargetInfo,
+)
+
+
+class EventType(enum.Enum):
+    DIGITS = "digits"
+    NO_INPUT = "no-input"
+    DIAL_ANSWERED = "dial.answered"
+    DIAL_NO_ANSWER = "dial.no-answer"
+    DIAL_BUSY = "dial.busy"
+    DIAL_FAILED = "dial.failed"
+    OUTCOME = "outcome"
+    QUEUE_TIMEOUT = "queue.timeout"
+    RECORDING_DONE = "recording.done"
+    HANGUP = "hangup"
+
+
+DIAL_OUTCOMES = {
+    EventType.DIAL_NO_ANSWER: "no-answer",
+    EventType.DIAL_BUSY: "busy",
+    EventType.DIAL_FAILED: "failed",
+}
+
+
+class Status(enum.Enum):
+    ACTIVE = "active"  # the engine is steering the call
+    CONNECTED = "connected"  # a person has the call
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    call_id: str
+    caller: str
+    dialed: str
+    at: datetime
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: EventType
+    seq: int
+    at: datetime
+    digits: str = ""
+    outcome: str = ""
+    recording: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """Everything the engine remembers about a call between events (JSON-able)."""
+
+    call_id: str
+    caller: str
+    dialed: str
+    deployment: str
+    digest: str
+    entry_flow: str
+    flow: str
+    node: str
+    status: Status
+    seq: int
+    steps: int
+    attempt: int  # menu: tries so far; sequential ring: index of the target ringing
+    awaiting: tuple[str, ...]
+    variables: Mapping[str, Any]
+    attributes: Mapping[str, Any]
+    started_at: str
+    updated_at: str
+    trace: tuple[str, ...]
+    end_reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id, "from": self.caller, "to": self.dialed,
+            "deployment": self.deployment, "hash": self.digest, "entry_flow": self.entry_flow,
+            "flow": self.flow, "node": self.node, "status": self.status.value, "seq": self.seq,
+            "steps": self.steps, "attempt": self.attempt, "await": list(self.awaiting),
+            "vars": dict(self.variables), "attributes": dict(self.attributes),
+            "started_at": self.started_at, "updated_at": self.updated_at,
+            "trace": list(self.trace), "end_reason": self.end_reason,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CallState:
+        return cls(
+            call_id=data["call_id"], caller=data["from"], dialed=data["to"], deployment=data["deployment"],
+            digest=data["hash"], entry_flow=data["entry_flow"], flow=data["flow"], node=data["node"],
+            status=Status(data["status"]), seq=data["seq"], steps=data["steps"], attempt=data["attempt"],
+            awaiting=tuple(data["await"]), variables=dict(data["vars"]), attributes=dict(data["attributes"]),
+            started_at=data["started_at"], updated_at=data["updated_at"], trace=tuple(data["trace"]),
+            end_reason=data.get("end_reason", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    call_id: str
+    seq: int
+    deployment: str
+    flow: str
+    node: str
+    digest: str
+    actions: tuple[dict[str, Any], ...]
+    awaits: tuple[str, ...]
+    fallback: Mapping[str, Any]
+    trace: tuple[str, ...]
+    fallback_reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "seq": self.seq,
+            "flow": {"name": self.flow, "version": self.digest[:12], "hash": self.digest},
+            "node": self.node,
+            "actions": [dict(a) for a in self.actions],
+            "await": list(self.awaits),
+            "fallback": {"actions": [dict(a) for a in self.fallback["actions"]], "await": []},
+            "fallback_reason": self.fallback_reason,
+            "trace": list(self.trace),
+        }
+
+
+class EventRejected(Exception):
+    """An event that cannot apply to the call as it stands; nothing changes.
+
+    `reason` is one of: `stale-seq`, `future-seq`, `ended`, `unexpected-event`, `bad-event`."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class _LoopGuard(Exception):
+    pass
+
+
+TargetStates = Mapping[str, bool]  # target name -> available now (a snapshot; absent = as declared)
+
+
+def _iso(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError("times must carry a UTC offset")
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Walk:
+    """The mutable scratchpad of one step; turned into the next CallState and Decision."""
+
+    __slots__ = ("actions", "at", "attempt", "awaits", "compiled", "end_reason", "node", "state",
+                 "status", "steps", "targets", "trace", "variables")
+
+    def __init__(self, compiled: CompiledDeployment, state: CallState, at: datetime, targets: TargetStates | None):
+        self.compiled = compiled
+        self.state = state
+        self.at = at
+        self.targets = targets
+        self.actions: list[dict[str, Any]] = []
+        self.trace: list[str] = list(state.trace)
+        self.variables: Mapping[str, Any] = state.variables
+        self.steps = state.steps
+        self.status = state.status
+        self.attempt = state.attempt
+        self.awaits: tuple[str, ...] = state.awaiting
+        self.node: CNode | None = compiled.nodes.get((state.flow, state.node))
+        self.end_reason = state.end_reason
+
+    # -- conditions read the call through this ------------------------------------------------
+    def lookup(self, path: tuple[str, ...]) -> Any:
+        root = path[0]
+        if root == "caller":
+            if path[1] == "number":
+                return self.state.caller
+            return self.state.attributes.get(path[1], "")
+        if root == "dialed":
+            return self.state.dialed
+        if root == "call":
+            return self.state.call_id if path[1:] == ("id",) else None
+        source = self.variables if root == "vars" else self.state.attributes
+        value: Any = source
+        for name in path[1:]:
+            value = value.get(name) if isinstance(value, Mapping) else None
+        return value
+
+    def call(self, function: str, args: tuple[Any, ...]) -> Any:
+        if function == "available":
+            return self.available(self.compiled.targets.get(str(args[0])))
+        return None
+
+    def available(self, target: TargetInfo | None) -> bool:
+        if target is None:
+            return False
+        if self.targets is not None and target.name in self.targets:
+            return bool(self.targets[target.name])
+        return target.available
+
+    # -- walking ---------------------------------------------------------------------------------
+    def go(self, node: CNode | None, why: str) -> None:
+        """Move to `node` and run until the call waits for an event or ends."""
+        while True:
+            if node is None:
+                self.end("hangup", "the flow ends here")
+                return
+            self.steps += 1
+            if self.steps > self.compiled.max_steps:
+                raise _LoopGuard
+            self.trace.append(f"{why} -> {node.label}")
+            self.node, self.attempt = node, 0
+            match node:
+                case CSay():
+                    self.actions.append({"type": "say", "text": node.text})
+                    node, why = node.next, f"say {node.id}"
+                case CSet():
+                    self.variables = {**self.variables, **dict(node.values)}
+                    node, why = node.next, f"set {node.id}"
+                case CBranch():
+                    node, why = self._branch(node)
+                case CTicket():
+                    self.actions.append(self._ticket(node, node.board, node.sla_s, node.managers, node.summary))
+                    node, why = node.next, f"ticket {node.id}"
+                case CMenu():
+                    self._menu(node, 1)
+                    return
+                case CRing():
+                    next_node = self._ring(node, 0)
+                    if next_node is None:
+                        return
+                    node, why = next_node
+                case CQueue():
+                    self._queue(node)
+                    return
+                case CVoicemail():
+                    self.actions.append({"type": "voicemail", "prompt": node.prompt, "board": node.board,
+                                         "max_length_s": node.max_length_s})
+                    self.awaits = AWAIT_VOICEMAIL
+                    return
+                case CHangup():
+                    self.end(node.reason or "hangup", "")
+                    return
+
+    def end(self, reason: str, note: str) -> None:
+        self.actions.append({"type": "hangup", "reason": reason})
+        if note:
+            self.trace.append(note)
+        self.status, self.awaits, self.end_reason = Status.ENDED, (), reason
+
+    def _branch(self, node: CBranch) -> tuple[CNode | None, str]:
+        for i, (condition, to) in enumerate(node.cases):
+            if condition.test(self):
+                return to, f"branch {node.id}: when {condition.source} (case {i + 1})"
+        return node.otherwise, f"branch {node.id}: else"
+
+    def _menu(self, node: CMenu, attempt: int) -> None:
+        self.attempt = attempt
+        self.actions.append({"type": "menu", "prompt": node.prompt, "options": list(node.options),
+                             "max_digits": node.max_digits, "timeout_s": node.timeout_s, "attempt": attempt})
+        self.awaits = AWAIT_MENU
+
+    def _ring(self, node: CRing, start: int) -> tuple[CNode | None, str] | None:
+        """Ring from target `start` on; returns where to go instead when nobody can be rung."""
+        if node.simultaneous:
+            rung = [t for t in node.targets if self.available(t)] if start == 0 else []
+            index = 0
+        else:
+            index = next((i for i in range(start, len(node.targets)) if self.available(node.targets[i])), -1)
+            rung = [node.targets[index]] if index >= 0 else []
+        if not rung:
+            outcome = "failed" if start == 0 else "no-answer"
+            to = node.on.get(outcome)
+            why = f"ring {node.id}: {'no target available' if start == 0 else 'nobody answered'} ({outcome})"
+            if to is None:
+                self.end("no-answer", f"{why}: no handler")
+                return None
+            return to, why
+        self.attempt = index
+        self.actions.append({"type": "ring", "targets": [t.to_json() for t in rung], "timeout_s": node.timeout_s,
+                             "strategy": "simultaneous" if node.simultaneous else "sequential"})
+        self.awaits = AWAIT_RING
+        return None
+
+    def _queue(self, node: CQueue) -> None:
+        queue = node.queue
+        self.actions.append({"type": "queue", "queue": queue.to_json() if queue else None,
+                             "skills": list(node.skills), "priority": node.priority,
+                             "max_wait_s": node.max_wait_s})
+        self.awaits = AWAIT_QUEUE
+
+    def _ticket(self, node: CNode, board: str, sla_s: float | None, managers: tuple[str, ...],
+                summary: str, recording: str = "") -> dict[str, Any]:
+        action: dict[str, Any] = {
+            "type": "ticket", "board": board, "node": node.label, "caller": self.state.caller,
+            "summary": summary or self._summary(), "managers": list(managers),
+            "sla_s": sla_s, "due": None if sla_s is None else _iso(self.at + timedelta(seconds=sla_s)),
+        }
+        if recording:
+            action["recording"] = recording
+        return action
+
+    def _summary(self) -> str:
+        steps = [line.split(" -> ")[0] for line in self.trace if " -> " in line]
+        return f"call from {self.state.caller} to {self.state.dialed}: " + "; ".join(steps[-6:])
+
+
+def _fallback(compiled: CompiledDeployment, state: CallState, at: datetime, reason: str,
+              trace: list[str]) -> tuple[CallState, Decision]:
+    trace = [*trace, f"fallback: {reason}"]
+    new = replace(state, status=Status.ENDED, seq=state.seq + 1, awaiting=(), updated_at=_iso(at),
+                  trace=tuple(trace), end_reason=f"fallback: {reason}")
+    decision = Decision(state.call_id, new.seq, compiled.name, state.flow, state.node, compiled.digest,
+                        tuple(compiled.fallback["actions"]), (), compiled.fallback, tuple(trace), reason)
+    return new, decision
+
+
+def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
+    state, node = walk.state, walk.node
+    flow, node_id = (node.flow, node.id) if node is not None else (state.flow, state.node)
+    new = CallState(
+        call_id=state.call_id, caller=state.caller, dialed=state.dialed, deployment=state.deployment,
+        digest=state.digest, entry_flow=state.entry_flow, flow=flow, node=node_id, status=walk.status,
+        seq=seq, steps=walk.steps, attempt=walk.attempt, awaiting=walk.awaits, variables=walk.variables,
+        attributes=state.attributes, started_at=state.started_at, updated_at=_iso(walk.at),
+        trace=tuple(walk.trace), end_reason=walk.end_reason)
+    decision = Decision(state.call_id, seq, walk.compiled.name, flow, node_id, walk.compiled.digest,
+                        tuple(walk.actions), walk.awaits, walk.compiled.fallback, new.trace)
+    return new, decision
+
+
+def start(compiled: CompiledDeployment, call: NewCall,
+          targets: TargetStates | None = None) -> tuple[CallState, Decision]:
+    """A new call: find the flow for the dialed number and run it to the first wait."""
+    at = _iso(call.at)
+    found = compiled.entry(call.dialed)
+    flow, first = found if found is not None else ("", None)
+    state = CallState(
+        call_id=call.call_id, caller=call.caller, dialed=call.dialed, deployment=compiled.name,
+        digest=compiled.digest, entry_flow=flow, flow=flow, node="", status=Status.ACTIVE, seq=0, steps=0,
+        attempt=0, awaiting=(), variables={}, attributes=dict(call.attributes), started_at=at, updated_at=at,
+        trace=())
+    if first is None:
+        return _fallback(compiled, state, call.at, "no-entry", [f"no flow for dialed number {call.dialed}"])
+    walk = _Walk(compiled, state, call.at, targets)
+    try:
+        walk.go(first, f"entry {call.dialed}")
+    except _LoopGuard:
+        return _fallback(compiled, state, call.at, "loop-guard", walk.trace)
+    return _finish(walk, 1)
+
+
+def check_event(state: CallState, event: Event) -> None:
+    """Refuse an event that does not fit the call as it stands (raises EventRejected)."""
+    if event.seq < state.seq:
+        raise EventRejected("stale-seq", f"event seq {event.seq} answers an old decision; the call is at seq "
+                                         f"{state.seq}")
+    if event.seq > state.seq:
+        raise EventRejected("future-seq", f"event seq {event.seq} is ahead of the call, which is at seq {state.seq}")
+    if state.status is Status.ENDED:
+        raise EventRejected("ended", f"the call has ended ({state.end_reason or 'hangup'})")
+    if event.type.value not in state.awaiting:
+        raise EventRejected("unexpected-event", f"'{event.type.value}' is not awaited now; the call awaits "
+                                                f"{', '.join(state.awaiting)}")
+
+
+def step(compiled: CompiledDeployment, state: CallState, event: Event,
+         targets: TargetStates | None = None) -> tuple[CallState, Decision]:
+    """Apply one event to a call and decide what happens next."""
+    check_event(state, event)
+    node = compiled.nodes.get((state.flow, state.node))
+    walk = _Walk(compiled, state, event.at, targets)
+    if node is None:
+        return _fallback(compiled, state, event.at, "unknown-node", walk.trace)
+    try:
+        _dispatch(walk, node, event)
+    except _LoopGuard:
+        return _fallback(compiled, state, event.at, "loop-guard", walk.trace)
+    return _finish(walk, state.seq + 1)
+
+
+def _dispatch(walk: _Walk, node: CNode, event: Event) -> None:
+    kind = event.type
+    if kind is EventType.HANGUP:
+        walk.status, walk.awaits, walk.end_reason = Status.ENDED, (), "caller hung up"
+        walk.trace.append(f"{node.label}: caller hung up")
+        return
+    if walk.status is Status.CONNECTED:
+        _connected(walk, node, event)
+        return
+    match node:
+        case CMenu():
+            _menu_event(walk, node, event)
+        case CRing():
+            _ring_event(walk, node, event)
+        case CQueue():
+            if kind is EventType.DIAL_ANSWERED:
+                _answered(walk, node, node.reports, node.on, f"queue {node.id}")
+            else:
+                walk.go(node.on.get("timeout"), f"queue {node.id}: timeout")
+        case CVoicemail():
+            walk.actions.append(walk._ticket(node, node.board, node.sla_s, node.managers,
+                                             f"voicemail from {walk.state.caller}", event.recording))
+            if node.next is None:
+                walk.end("voicemail recorded", f"voicemail {node.id}: recorded, call ends")
+            else:
+                walk.go(node.next, f"voicemail {node.id}: recorded")
+        case _:
+            raise EventRejected("unexpected-event", f"node {node.label} awaits no events")
+
+
+def _menu_event(walk: _Walk, node: CMenu, event: Event) -> None:
+    if event.type is EventType.DIGITS:
+        to = node.options.get(event.digits)
+        if to is not None:
+            walk.go(to, f"menu {node.id}: digit {event.digits}")
+            return
+        problem = f"no option '{event.digits}'"
+    else:
+        problem = "no input"
+    attempt = walk.attempt + 1
+    if attempt > node.retries + 1:
+        walk.go(node.fallback, f"menu {node.id}: {problem}, retries used up")
+        return
+    walk.trace.append(f"menu {node.id}: {problem}, replay ({attempt} of {node.retries + 1})")
+    walk._menu(node, attempt)
+
+
+def _ring_event(walk: _Walk, node: CRing, event: Event) -> None:
+    if event.type is EventType.DIAL_ANSWERED:
+        _answered(walk, node, node.reports, node.on, f"ring {node.id}")
+        return
+    outcome = DIAL_OUTCOMES[event.type]
+    if not node.simultaneous and walk.attempt + 1 < len(node.targets):
+        ringing = node.targets[walk.attempt].name
+        walk.trace.append(f"ring {node.id}: {outcome} from {ringing}, next target")
+        instead = walk._ring(node, walk.attempt + 1)
+        if instead is None:
+            return
+        walk.go(*instead)
+        return
+    to = node.on.get(outcome)
+    if to is None:
+        walk.end(outcome, f"ring {node.id}: {outcome}, no handler")
+        return
+    walk.go(to, f"ring {node.id}: {outcome}")
+
+
+def _answered(walk: _Walk, node: CNode, reports: frozenset[str], on: dict[str, CNode], what: str) -> None:
+    to = on.get("answered")
+    if to is not None:
+        walk.go(to, f"{what}: answered")
+        return
+    walk.status = Status.CONNECTED
+    walk.awaits = AWAIT_REPORTING if reports else AWAIT_CONNECTED
+    walk.trace.append(f"{what}: answered, connected")
+
+
+def _connected(walk: _Walk, node: CNode, event: Event) -> None:
+    reports = node.reports if isinstance(node, (CRing, CQueue)) else frozenset()
+    on = node.on if isinstance(node, (CRing, CQueue)) else {}
+    if event.outcome not in reports:
+        raise EventRejected("bad-event", f"outcome '{event.outcome}' is not one node {node.label} reports; "
+                                         f"expected one of: {', '.join(sorted(reports))}")
+    walk.status = Status.ACTIVE
+    walk.go(on.get(event.outcome), f"{node.label}: outcome {event.outcome}")

@@ -1,0 +1,396 @@
+"""The one builder: raw documents (from any reader) -> IR, with every problem as a diagnostic.
+
+Defaults and normalisation live here and in `sources/model.py` only; readers do syntax and
+nothing else. A broken node is reported and left out, and the rest of its flow is still built,
+so later checks still run and every problem is reported in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from routing_engine import ir
+from routing_engine.diagnostics import Diagnostic, Severity, did_you_mean
+from routing_engine.sources import model as m
+from routing_engine.sources.raw import Path, RawDocument
+
+_DIGITS = re.compile(r"^[0-9*#]{1,8}$")
+
+
+@dataclass(slots=True)
+class Built:
+    """What the builder made of a set of documents."""
+
+    deployment_doc: tuple[RawDocument, m.DeploymentDocument] | None = None
+    extra_deployments: list[RawDocument] = field(default_factory=list)
+    flows: list[ir.Flow] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+# --- pydantic errors -> diagnostics -----------------------------------------------------------
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete types an annotation may stand for."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(tp) for t in _unwrap(arg)]
+    return [tp]
+
+
+def _model_at(root: type[BaseModel], loc: Path) -> type[BaseModel] | None:
+    """The model class that the value at `loc` (below `root`) is validated by."""
+    candidates: list[Any] = [root]
+    for item in loc:
+        following: list[Any] = []
+        for tp in candidates:
+            origin = typing.get_origin(tp)
+            if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(item, str):
+                for name, info in tp.model_fields.items():
+                    if item in (name, info.alias):
+                        following.extend(_unwrap(info.annotation))
+                if item.startswith(m.TAG_PREFIX):
+                    following.append(tp)
+            elif origin is dict:
+                following.extend(_unwrap(typing.get_args(tp)[1]))
+            elif origin is list:
+                following.extend(_unwrap(typing.get_args(tp)[0]))
+        candidates = [t for c in following for t in _unwrap(c)]
+    for tp in candidates:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+    return None
+
+
+def _field_names(model_cls: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model_cls.model_fields.items()]
+
+
+def _what(doc_kind: str, doc_name: str, path: Path) -> str:
+    """Say in words what a path points at: `ring node 'x'`, `target 'y'`, `flow 'z'`."""
+    if len(path) >= 2 and path[0] == "nodes":
+        return f"node '{path[1]}'"
+    if len(path) >= 2 and path[0] in ("targets", "contacts"):
+        return f"{str(path[0])[:-1]} '{path[1]}'"
+    if path and path[0] == "fallback":
+        return "the fallback"
+    return f"{doc_kind} '{doc_name}'" if doc_name else doc_kind
+
+
+def _node_kind_label(data: Any, path: Path) -> str:
+    if len(path) >= 2 and path[0] == "nodes" and isinstance(data, dict):
+        node = data.get("nodes", {}).get(path[1]) if isinstance(data.get("nodes"), dict) else None
+        kind = m.node_kind_of(node)
+        if kind:
+            return kind.removeprefix(m.TAG_PREFIX) + " "
+    return ""
+
+
+def errors_to_diagnostics(
+    doc: RawDocument, root: type[BaseModel], base: Path, error: ValidationError, doc_kind: str
+) -> list[Diagnostic]:
+    """Turn one pydantic ValidationError (all its errors) into diagnostics with spans."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    doc_name = str(data.get(doc_kind, "") or "")
+    out: list[Diagnostic] = []
+    for err in error.errors():
+        raw_loc = tuple(err["loc"])
+        is_key = bool(raw_loc) and raw_loc[-1] == "[key]"
+        model_loc: Path = tuple(i for i in raw_loc if i != "[key]")
+        loc: Path = base + tuple(i for i in model_loc if not (isinstance(i, str) and i.startswith(m.TAG_PREFIX)))
+        what = _what(doc_kind, doc_name, loc)
+        label = _node_kind_label(data, loc)
+        what = f"{label}{what}" if what.startswith("node") else what
+        field_name = str(loc[-1]) if loc else doc_kind
+        etype = err["type"]
+        if etype == "missing":
+            span = doc.key_span(loc[:-1]) if len(loc) > 1 else doc.span
+            out.append(Diagnostic("S102", Severity.ERROR, f"{what} is missing '{field_name}'", span,
+                                  f"add '{field_name}: ...' to it"))
+        elif etype == "extra_forbidden":
+            parent = _model_at(root, model_loc[:-1])
+            hint = did_you_mean(field_name, _field_names(parent)) if parent else ""
+            if not hint and parent is not None:
+                hint = "known fields: " + ", ".join(_field_names(parent))
+            out.append(Diagnostic("S103", Severity.ERROR, f"unknown field '{field_name}' in {what}",
+                                  doc.key_span(loc), hint))
+        elif etype == "bad_duration":
+            out.append(Diagnostic("S104", Severity.ERROR,
+                                  f"'{err['input']}' is not a duration ('{field_name}' of {what})",
+                                  doc.value_span(loc),
+                                  "write a number and a unit: '2 rings', '20s', '15m', '1h'"))
+        elif etype == "no_kind":
+            out.append(_no_kind(doc, loc, what, err["input"]))
+        else:
+            span = doc.key_span(loc) if is_key else doc.value_span(loc)
+            message, hint = _invalid_value(err, field_name, what, is_key, loc)
+            out.append(Diagnostic("S105", Severity.ERROR, message, span, hint))
+    return out
+
+
+def _invalid_value(err: Any, field_name: str, what: str, is_key: bool, loc: Path) -> tuple[str, str]:
+    value = err.get("input")
+    shown = f"'{value}'" if isinstance(value, str) else ("nothing" if value is None else "a " + type(value).__name__)
+    if err["type"] == "string_pattern_mismatch":
+        pattern = str(err.get("ctx", {}).get("pattern", ""))
+        if pattern == m.E164_OR_PREFIX:
+            return (f"{shown} is not an E.164 number or prefix (entries of {what})",
+                    "write '+', the country code and the number, e.g. +12125550100, or a prefix "
+                    "ending in '*'")
+        kind = "key" if is_key else f"'{field_name}'"
+        return (f"{shown} is not a valid name ({kind} of {what})",
+                "names use letters, digits, '-', '_' and '.', and start with a letter or digit")
+    message = str(err["msg"])
+    message = message[0].lower() + message[1:]
+    return f"'{field_name}' of {what}: {message}, got {shown}", ""
+
+
+def _no_kind(doc: RawDocument, loc: Path, what: str, value: Any) -> Diagnostic:
+    kinds = ", ".join(m.NODE_SPECS)
+    hint = f"a node starts with one of: {kinds}"
+    if isinstance(value, dict):
+        for key in value:
+            suggestion = did_you_mean(str(key), m.NODE_SPECS)
+            if suggestion:
+                hint = suggestion
+                return Diagnostic("S106", Severity.ERROR, f"{what} has no kind: '{key}' is not a node kind",
+                                  doc.key_span((*loc, key)), hint)
+        return Diagnostic("S106", Severity.ERROR, f"{what} has no kind", doc.key_span(loc), hint)
+    return Diagnostic("S106", Severity.ERROR, f"{what} must be a mapping with a kind, e.g. 'say: Hello'",
+                      doc.value_span(loc), hint)
+
+
+# --- documents -> IR -----------------------------------------------------------------------------
+
+
+def _ref(doc: RawDocument, path: Path, name: str) -> ir.Ref:
+    return ir.Ref(name, doc.value_span(path))
+
+
+def _duration(doc: RawDocument, path: Path, value: ir.Duration) -> ir.Duration:
+    return ir.Duration(value.amount, value.unit, doc.value_span(path))
+
+
+def _typed(text: str | None) -> str | int | float | bool:
+    """`set` values: `true`/`false`, integers and decimals are typed; the rest stays text."""
+    if text is None:
+        return ""
+    if text in ("true", "false"):
+        return text == "true"
+    if re.fullmatch(r"-?\d{1,15}", text):
+        return int(text)
+    if re.fullmatch(r"-?\d{1,15}\.\d{1,15}", text):
+        return float(text)
+    return text
+
+
+def _handlers(doc: RawDocument, base: Path, on: Mapping[str, str], outcomes: tuple[str, ...],
+              what: str, diags: list[Diagnostic]) -> tuple[ir.Handler, ...]:
+    handlers = []
+    for outcome, target in on.items():
+        path = (*base, "on", outcome)
+        if outcome not in outcomes:
+            diags.append(Diagnostic(
+                "S110", Severity.ERROR, f"{what} cannot produce the outcome '{outcome}'",
+                doc.key_span(path),
+                did_you_mean(outcome, outcomes) or f"its outcomes are: {', '.join(outcomes)}; an "
+                "outcome the answering party reports must be listed under 'reports'"))
+            continue
+        handlers.append(ir.Handler(outcome, _ref(doc, path, target), doc.key_span(path)))
+    return tuple(handlers)
+
+
+def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic]) -> ir.Node:
+    """One validated node spec -> its IR node."""
+    base: Path = ("nodes", node_id)
+    span = doc.key_span(base)
+
+    def ref(name: str, *sub: str | int) -> ir.Ref:
+        return _ref(doc, (*base, *sub), name)
+
+    def nxt(value: str | None) -> ir.Ref | None:
+        return None if value is None else ref(value, "next")
+
+    match spec:
+        case m.MenuSpec():
+            options = []
+            for digits, to in spec.options.items():
+                path = (*base, "options", digits)
+                if not _DIGITS.match(digits):
+                    diags.append(Diagnostic(
+                        "S105", Severity.ERROR, f"menu option '{digits}' of node '{node_id}' is not digits",
+                        doc.key_span(path), "options are keys made of 0-9, * and #, e.g. '1' or '#'"))
+                    continue
+                options.append(ir.MenuOption(digits, _ref(doc, path, to), doc.key_span(path)))
+            return ir.Menu(node_id, spec.menu, tuple(options), ref(spec.fallback, "fallback"), spec.retries,
+                           _duration(doc, (*base, "timeout"), spec.timeout),
+                           max((len(o.digits) for o in options), default=1), span)
+        case m.RingSpec():
+            what = f"ring node '{node_id}'"
+            reports = tuple(spec.reports)
+            handlers = _handlers(doc, base, spec.on, (*ir.RING_OUTCOMES, *reports), what, diags)
+            return ir.Ring(node_id, _refs(doc, base, "ring", spec.ring), ir.RingStrategy(spec.strategy),
+                           _duration(doc, (*base, "timeout"), spec.timeout), reports, handlers, span)
+        case m.QueueSpec():
+            what = f"queue node '{node_id}'"
+            reports = tuple(spec.reports)
+            handlers = _handlers(doc, base, spec.on, (*ir.QUEUE_OUTCOMES, *reports), what, diags)
+            return ir.Queue(node_id, ref(spec.queue, "queue"), tuple(spec.skills), spec.priority,
+                            _duration(doc, (*base, "max_wait"), spec.max_wait), reports, handlers, span)
+        case m.BranchSpec():
+            cases = tuple(
+                ir.Case(ir.Condition(case.when, doc.value_span((*base, "branch", i, "when"))),
+                        ref(case.then, "branch", i, "then"), doc.value_span((*base, "branch", i)))
+                for i, case in enumerate(spec.branch))
+            return ir.Branch(node_id, cases, ref(spec.else_, "else"), span)
+        case m.SaySpec():
+            return ir.Say(node_id, spec.say, nxt(spec.next), span)
+        case m.SetSpec():
+            values = tuple(ir.Assignment(name, _typed(value), doc.key_span((*base, "set", name)))
+                           for name, value in spec.set.items())
+            return ir.SetVars(node_id, values, nxt(spec.next), span)
+        case m.TicketSpec():
+            return ir.Ticket(node_id, spec.ticket,
+                             None if spec.sla is None else _duration(doc, (*base, "sla"), spec.sla),
+                             _refs(doc, base, "managers", spec.managers), spec.summary, nxt(spec.next), span)
+        case m.VoicemailSpec():
+            return ir.Voicemail(node_id, spec.voicemail, spec.prompt,
+                                _duration(doc, (*base, "max_length"), spec.max_length),
+                                None if spec.sla is None else _duration(doc, (*base, "sla"), spec.sla),
+                                _refs(doc, base, "managers", spec.managers), nxt(spec.next), span)
+        case m.HangupSpec():
+            return ir.Hangup(node_id, spec.hangup or "", span)
+    raise TypeError(f"no IR for {type(spec).__name__}")  # pragma: no cover - closed union
+
+
+def _refs(doc: RawDocument, base: Path, key: str, names: list[str]) -> tuple[ir.Ref, ...]:
+    listed = (*base, key, 0) in doc.value_spans
+    return tuple(_ref(doc, (*base, key, i) if listed else (*base, key), n) for i, n in enumerate(names))
+
+
+def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
+    data: dict[str, Any] = doc.data
+    nodes_raw = data.get("nodes")
+    header = {**data, "nodes": {"placeholder": {"hangup": None}}} if isinstance(nodes_raw, dict) and nodes_raw else data
+    try:
+        head = m.FlowDocument.model_validate(header)
+    except ValidationError as error:
+        diags.extend(errors_to_diagnostics(doc, m.FlowDocument, (), error, "flow"))
+        if not isinstance(data.get("flow"), str) or not isinstance(data.get("start"), str):
+            return None
+        head = m.FlowDocument.model_construct(flow=data["flow"], start=data["start"],
+                                              description=str(data.get("description") or ""))
+    nodes: list[ir.Node] = []
+    if isinstance(nodes_raw, dict):
+        for node_id, body in nodes_raw.items():
+            path: Path = ("nodes", node_id)
+            if not re.match(m.NAME_PATTERN, node_id):
+                diags.append(Diagnostic("S105", Severity.ERROR, f"'{node_id}' is not a valid node id",
+                                        doc.key_span(path),
+                                        "ids use letters, digits, '-', '_' and '.', and start with a "
+                                        "letter or digit"))
+                continue
+            try:
+                spec = m.NODE_ADAPTER.validate_python(body)
+            except ValidationError as error:
+                diags.extend(errors_to_diagnostics(doc, m.FlowDocument, path, error, "flow"))
+                nodes.append(_placeholder(doc, node_id, body))
+                continue
+            nodes.append(build_node(doc, node_id, spec, diags))
+    return ir.Flow(head.flow, _ref(doc, ("start",), head.start), tuple(nodes), head.description,
+                   doc.key_span(("flow",)))
+
+
+def _placeholder(doc: RawDocument, node_id: str, body: Any) -> ir.Node:
+    """A node that failed validation still exists, so references to it resolve and no second,
+    misleading 'unknown reference' is reported; it hangs up, and has no edges."""
+    return ir.Hangup(node_id, "invalid node", doc.key_span(("nodes", node_id)))
+
+
+def build_documents(documents: Iterable[RawDocument]) -> Built:
+    """Sort documents into the deployment and its flows; validate each against the format."""
+    built = Built()
+    for doc in documents:
+        data = doc.data
+        if data is None:
+            continue  # an empty document (a file of comments only) is allowed
+        if not isinstance(data, dict):
+            built.diagnostics.append(Diagnostic(
+                "S106", Severity.ERROR, "a document must be a mapping starting with 'deployment:' or 'flow:'",
+                doc.span))
+            continue
+        kinds = [k for k in m.DOCUMENT_KINDS if k in data]
+        if len(kinds) != 1:
+            hint = "a document is either a deployment ('deployment: NAME') or a flow ('flow: NAME')"
+            for key in data:
+                suggestion = did_you_mean(str(key), m.DOCUMENT_KINDS)
+                if suggestion:
+                    hint = suggestion
+                    break
+            message = ("a document cannot be both a deployment and a flow" if kinds else
+                       "this document is neither a deployment nor a flow")
+            built.diagnostics.append(Diagnostic("S106", Severity.ERROR, message, doc.span, hint))
+            continue
+        if kinds[0] == "flow":
+            flow = build_flow(doc, built.diagnostics)
+            if flow is not None:
+                built.flows.append(flow)
+            continue
+        if built.deployment_doc is not None:
+            built.extra_deployments.append(doc)
+            continue
+        try:
+            built.deployment_doc = (doc, m.DeploymentDocument.model_validate(data))
+        except ValidationError as error:
+            built.diagnostics.extend(errors_to_diagnostics(doc, m.DeploymentDocument, (), error, "deployment"))
+            built.deployment_doc = None
+            built.extra_deployments.append(doc)  # seen, so no 'missing deployment' on top
+    return built
+
+
+def build_deployment(documents: Iterable[RawDocument]) -> tuple[ir.Deployment | None, list[Diagnostic]]:
+    """Raw documents of one deployment -> its IR (None when no usable deployment document)."""
+    built = build_documents(documents)
+    diags = built.diagnostics
+    seen_broken = bool(built.extra_deployments) and built.deployment_doc is None
+    if built.deployment_doc is None:
+        if not seen_broken:
+            diags.append(Diagnostic("S109", Severity.ERROR, "no deployment document found",
+                                    built.flows[0].span if built.flows else ir.NOWHERE,
+                                    "a deployment directory needs a deployment.yaml starting with "
+                                    "'deployment: NAME' (entries, targets, fallback)"))
+        return None, diags
+    doc, spec = built.deployment_doc
+    for extra in built.extra_deployments:
+        diags.append(Diagnostic("S109", Severity.ERROR, "a second deployment document", extra.span,
+                                f"the deployment is already declared at {doc.span}; keep one"))
+    return _deployment(doc, spec, built.flows), diags
+
+
+def _deployment(doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow]) -> ir.Deployment:
+    entries = tuple(ir.Entry(number, _ref(doc, ("entries", number), flow), doc.key_span(("entries", number)))
+                    for number, flow in spec.entries.items())
+    targets = tuple(
+        ir.Target(name, ir.TargetKind(t.kind), t.uri, t.site, t.region, tuple(t.skills), t.capacity,
+                  t.available, doc.key_span(("targets", name)))
+        for name, t in spec.targets.items())
+    contacts = tuple(ir.Contact(name, c.name, c.email, c.webhook, doc.key_span(("contacts", name)))
+                     for name, c in spec.contacts.items())
+    fb = spec.fallback
+    fallback = ir.Fallback(_refs(doc, ("fallback",), "ring", fb.ring),
+                           _duration(doc, ("fallback", "timeout"), fb.timeout), fb.say,
+                           doc.key_span(("fallback",)))
+    return ir.Deployment(
+        name=spec.deployment, flows=tuple(flows), entries=entries, targets=targets, contacts=contacts,
+        fallback=fallback, ring_cadence=_duration(doc, ("ring_cadence",), spec.ring_cadence),
+        caller_max_wait=_duration(doc, ("caller_max_wait",), spec.caller_max_wait),
+        max_steps=spec.max_steps, description=spec.description, span=doc.key_span(("deployment",)))

@@ -1,0 +1,121 @@
+"""Finding and reading the files of a deployment: one reader per syntax, chosen by extension."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from routing_engine.diagnostics import Diagnostic, Severity
+from routing_engine.ir import Span
+from routing_engine.sources.raw import RawDocument
+from routing_engine.sources.yaml_reader import read_yaml
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+DEPLOYMENT_FILE = "deployment.yaml"
+# Folders of a deployment that hold other things than flows.
+SKIPPED_DIRS = frozenset({"scenarios", "__pycache__", "node_modules"})
+
+Reader = Callable[[str, str], tuple[list[RawDocument], list[Diagnostic]]]
+READERS: dict[str, Reader] = {".yaml": read_yaml, ".yml": read_yaml}
+
+
+@dataclass(slots=True)
+class Sources:
+    """The documents of a deployment, the text of every file (for showing source lines), and
+    the content hash that versions the deployment."""
+
+    documents: list[RawDocument] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    digest: str = ""
+
+
+def deployment_files(path: Path) -> list[Path]:
+    """Every flow file of a deployment directory, in a stable order."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
+        for name in sorted(files):
+            if Path(name).suffix in READERS and not name.startswith("."):
+                found.append(Path(root) / name)
+    return found
+
+
+def find_deployment_root(file: Path) -> Path | None:
+    """The nearest folder, from the file's own upwards, that holds a deployment.yaml."""
+    for folder in [file.parent, *file.parent.parents]:
+        if (folder / DEPLOYMENT_FILE).is_file():
+            return folder
+    return None
+
+
+def _display(file: Path) -> str:
+    """How a file is named in diagnostics: relative to the working directory when inside it."""
+    relative = os.path.relpath(file)
+    return str(file.resolve()) if relative.startswith("..") else relative
+
+
+def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hashlib._Hash) -> None:
+    """Read one file into `sources`; `key` is its name inside the deployment (for the hash)."""
+    reader = READERS.get(path.suffix)
+    if reader is None:
+        sources.diagnostics.append(Diagnostic(
+            "S101", Severity.ERROR, f"not a flow file: '{path.suffix or path.name}'", Span(display, 1, 1),
+            f"flow files end in {', '.join(sorted(READERS))}"))
+        return
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            sources.diagnostics.append(Diagnostic(
+                "S101", Severity.ERROR, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                Span(display, 1, 1), "split the deployment over several files"))
+            return
+        data = path.read_bytes()
+    except OSError as error:
+        sources.diagnostics.append(Diagnostic("S101", Severity.ERROR, f"cannot read file: {error.strerror}",
+                                              Span(display, 1, 1)))
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        sources.diagnostics.append(Diagnostic(
+            "S101", Severity.ERROR, f"not UTF-8 text (byte 0x{data[error.start]:02x})", Span(display, line, column),
+            "flow files are UTF-8 text; is this a binary file?"))
+        return
+    hasher.update(key.encode() + b"\0" + data + b"\0")
+    sources.texts[display] = text
+    documents, diagnostics = reader(text, display)
+    sources.documents.extend(documents)
+    sources.diagnostics.extend(diagnostics)
+
+
+def load_sources(target: str | os.PathLike[str]) -> Sources:
+    """Read a deployment: a directory, or a single file (standing alone, or inside a
+    deployment directory, which is then read whole)."""
+    path = Path(target)
+    sources = Sources()
+    hasher = hashlib.sha256()
+    if path.is_dir():
+        files = deployment_files(path)
+        base = path
+    elif path.is_file():
+        root = find_deployment_root(path) if path.name != DEPLOYMENT_FILE else path.parent
+        files, base = (deployment_files(root), root) if root is not None else ([path], path.parent)
+    else:
+        sources.diagnostics.append(Diagnostic("S101", Severity.ERROR, f"no such file or directory: {target}",
+                                              Span(str(target), 0, 0)))
+        return sources
+    if not files:
+        sources.diagnostics.append(Diagnostic(
+            "S109", Severity.ERROR, "no flow files here", Span(str(target), 0, 0),
+            f"a deployment is a directory with a {DEPLOYMENT_FILE} and flow files ({', '.join(sorted(READERS))})"))
+    for file in files:
+        read_file(file, _display(file), file.relative_to(base).as_posix(), sources, hasher)
+    sources.digest = hasher.hexdigest()
+    return sources

@@ -1,0 +1,272 @@
+"""The flow-file format: pydantic models of the documents a deployment is made of.
+
+These models are the single source of the format: field names, types, defaults and docs.
+The builder validates raw documents against them, and `schemas/flow.schema.json` is generated
+from them. Values arrive as text (see `sources/raw.py`); pydantic reads numbers from it, and
+durations and names through the validators below.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from routing_engine.ir import Duration, DurationUnit
+
+# --- scalar types ------------------------------------------------------------------------------
+
+_DURATION = re.compile(
+    r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*"
+    r"(?P<unit>rings?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$",
+    re.IGNORECASE,
+)
+DURATION_PATTERN = (
+    r"^\s*\d+(\.\d+)?\s*(rings?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$"
+)
+_UNITS = {"r": DurationUnit.RINGS, "s": DurationUnit.SECONDS, "m": DurationUnit.MINUTES,
+          "h": DurationUnit.HOURS}  # fmt: skip
+
+
+def parse_duration(value: object) -> Duration:
+    """`2 rings`, `20s`, `20 seconds`, `15m`, `1h` -> Duration. Raises a pydantic error with
+    the type `bad_duration` so the builder can give it its own code."""
+    if isinstance(value, Duration):
+        return value
+    text = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    match = _DURATION.match(text) if text is not None else None
+    if match is None:
+        raise PydanticCustomError(
+            "bad_duration",
+            "'{value}' is not a duration",
+            {"value": "" if value is None else str(value)},
+        )
+    unit = _UNITS[match["unit"][0].lower()]
+    return Duration(float(match["amount"]), unit)
+
+
+DurationText = Annotated[
+    Duration,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "a duration: `2 rings`, `20s`, `15m` or `1h`",
+            "examples": ["2 rings", "20s", "15m"],
+        }
+    ),
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="a name: letters, digits, '-', '_', '.'")]
+NameList = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+
+# --- node kinds --------------------------------------------------------------------------------
+
+
+class MenuSpec(Spec):
+    """Play a prompt, collect digits, go to the option's node. No input or an unknown digit
+    replays the menu up to `retries` times, then the call goes to `fallback`."""
+
+    menu: str = Field(description="the prompt to play")
+    options: dict[str, Name] = Field(description="digits -> node or flow", min_length=1)
+    fallback: Name = Field(description="where the call goes when retries run out")
+    retries: int = Field(2, ge=0, le=9, description="how many times the menu is replayed")
+    timeout: DurationText = Field(Duration(5, DurationUnit.SECONDS), description="how long to wait for digits")
+
+
+class RingSpec(Spec):
+    """Ring one target, or several in order (`sequential`) or at once (`simultaneous`)."""
+
+    ring: NameList = Field(description="the target, or targets, to ring")
+    strategy: Literal["sequential", "simultaneous"] = "sequential"
+    timeout: DurationText = Field(
+        Duration(20, DurationUnit.SECONDS), description="how long each target rings: `2 rings`, `20s`"
+    )
+    reports: list[Name] = Field(
+        default_factory=list, description="outcomes the answering party reports, e.g. needs-office"
+    )
+    on: dict[Name, Name] = Field(default_factory=dict, description="outcome -> node or flow")
+
+
+class QueueSpec(Spec):
+    """Wait for an agent of a queue target with the required skills, then overflow."""
+
+    queue: Name = Field(description="the queue target")
+    skills: list[Name] = Field(default_factory=list)
+    priority: int = Field(0, ge=0, le=100)
+    max_wait: DurationText = Field(description="how long the caller waits before `timeout`")
+    reports: list[Name] = Field(default_factory=list)
+    on: dict[Name, Name] = Field(default_factory=dict, description="outcome -> node or flow")
+
+
+class CaseSpec(Spec):
+    when: str = Field(description="a condition, e.g. `caller.state == \"NY\"`")
+    then: Name
+
+
+class BranchSpec(Spec):
+    """Ordered `when` conditions; the first that holds wins, else `else`."""
+
+    branch: list[CaseSpec] = Field(min_length=1)
+    else_: Name = Field(alias="else")
+
+
+class SaySpec(Spec):
+    """Play an announcement, then go on."""
+
+    say: str
+    next: Name | None = None
+
+
+class SetSpec(Spec):
+    """Set call variables, then go on."""
+
+    set: dict[Name, str | None] = Field(min_length=1)
+    next: Name | None = None
+
+
+class TicketSpec(Spec):
+    """Put the call on a board for office staff, with an SLA, then go on."""
+
+    ticket: Name = Field(description="the board (office) the ticket goes to")
+    sla: DurationText | None = None
+    managers: NameList = Field(default_factory=list, description="contacts told when the SLA passes")
+    summary: str = ""
+    next: Name | None = None
+
+
+class VoicemailSpec(Spec):
+    """Record a message; it becomes a ticket on the board."""
+
+    voicemail: Name = Field(description="the board the message's ticket goes to")
+    prompt: str = "Please leave a message after the tone."
+    max_length: DurationText = Field(Duration(2, DurationUnit.MINUTES))
+    sla: DurationText | None = None
+    managers: NameList = Field(default_factory=list)
+    next: Name | None = None
+
+
+class HangupSpec(Spec):
+    """End the call."""
+
+    hangup: str | None = Field(None, description="an optional reason, kept in the trace")
+
+
+NODE_SPECS: dict[str, type[Spec]] = {
+    "menu": MenuSpec,
+    "ring": RingSpec,
+    "queue": QueueSpec,
+    "branch": BranchSpec,
+    "say": SaySpec,
+    "set": SetSpec,
+    "ticket": TicketSpec,
+    "voicemail": VoicemailSpec,
+    "hangup": HangupSpec,
+}
+TAG_PREFIX = "kind="
+
+
+def node_kind_of(value: Any) -> str | None:
+    """A node's kind is the one kind keyword among its keys."""
+    if isinstance(value, dict):
+        for key in value:
+            if key in NODE_SPECS:
+                return f"{TAG_PREFIX}{key}"
+    return None
+
+
+NodeSpec = Annotated[
+    Annotated[MenuSpec, Tag("kind=menu")]
+    | Annotated[RingSpec, Tag("kind=ring")]
+    | Annotated[QueueSpec, Tag("kind=queue")]
+    | Annotated[BranchSpec, Tag("kind=branch")]
+    | Annotated[SaySpec, Tag("kind=say")]
+    | Annotated[SetSpec, Tag("kind=set")]
+    | Annotated[TicketSpec, Tag("kind=ticket")]
+    | Annotated[VoicemailSpec, Tag("kind=voicemail")]
+    | Annotated[HangupSpec, Tag("kind=hangup")],
+    Discriminator(
+        node_kind_of,
+        custom_error_type="no_kind",
+        custom_error_message="a node needs exactly one kind",
+    ),
+]
+NODE_ADAPTER: TypeAdapter[Any] = TypeAdapter(NodeSpec)
+
+
+# --- documents ---------------------------------------------------------------------------------
+
+
+class FlowDocument(Spec):
+    """A process map for one call type."""
+
+    flow: Name = Field(description="the flow's name")
+    description: str = ""
+    start: Name = Field(description="the first node")
+    nodes: dict[Name, NodeSpec] = Field(min_length=1)
+
+
+class TargetSpec(Spec):
+    kind: Literal["line", "queue", "external"] = "line"
+    uri: str = Field(description="SIP URI or E.164 number", min_length=1)
+    site: str = ""
+    region: str = Field("", description="e.g. US-NY")
+    skills: list[Name] = Field(default_factory=list)
+    capacity: int = Field(1, ge=1, le=100000)
+    available: bool = True
+
+
+class ContactSpec(Spec):
+    name: str = ""
+    email: str = ""
+    webhook: str = ""
+
+
+class FallbackSpec(Spec):
+    """What a call gets when the engine cannot decide (an internal fault, the loop guard)."""
+
+    ring: NameList = Field(default_factory=list)
+    timeout: DurationText = Field(Duration(30, DurationUnit.SECONDS))
+    say: str = ""
+
+
+E164_OR_PREFIX = r"^\+[1-9][0-9]{1,14}\*?$"
+
+
+class DeploymentDocument(Spec):
+    """Which numbers enter which flow, the targets, contacts and settings."""
+
+    deployment: Name
+    description: str = ""
+    ring_cadence: DurationText = Field(Duration(6, DurationUnit.SECONDS))
+    caller_max_wait: DurationText = Field(
+        Duration(2, DurationUnit.MINUTES), description="longest a caller should ring or wait unanswered"
+    )
+    max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
+    fallback: FallbackSpec
+    entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], Name] = Field(
+        default_factory=dict, description="dialed number (E.164, or a prefix ending in *) -> flow"
+    )
+    targets: dict[Name, TargetSpec] = Field(default_factory=dict)
+    contacts: dict[Name, ContactSpec] = Field(default_factory=dict)
+
+
+DOCUMENT_KINDS = ("deployment", "flow")

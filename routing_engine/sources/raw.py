@@ -1,0 +1,40 @@
+"""The syntax-neutral input of the builder: plain data plus the span of every key and value.
+
+Both readers produce `RawDocument`s: mappings, lists, strings and `None` only (no numbers or
+booleans: scalars stay text, and the builder reads them by the type the field expects, so YAML's
+`on`/`off`/`yes`/`no` never silently become booleans).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from routing_engine.ir import Span
+
+PathItem = str | int
+Path = tuple[PathItem, ...]
+
+
+@dataclass(slots=True)
+class RawDocument:
+    file: str
+    data: Any
+    span: Span
+    value_spans: dict[Path, Span] = field(default_factory=dict)
+    key_spans: dict[Path, Span] = field(default_factory=dict)
+    # comments by the path they stand before; carried across by conversion tools
+    comments: dict[Path, str] = field(default_factory=dict)
+
+    def value_span(self, path: Path) -> Span:
+        """Span of the value at `path`, or of its nearest enclosing value."""
+        for end in range(len(path), -1, -1):
+            span = self.value_spans.get(path[:end])
+            if span is not None:
+                return span
+        return self.span
+
+    def key_span(self, path: Path) -> Span:
+        """Span of the key that introduces `path`, falling back to the value's span."""
+        span = self.key_spans.get(path)
+        return span if span is not None else self.value_span(path)

@@ -1,0 +1,17 @@
+"""Validation: every rule over a deployment, every problem collected (never the first only)."""
+
+from __future__ import annotations
+
+from routing_engine import ir
+from routing_engine.diagnostics import Diagnostic
+from routing_engine.validate import graph, structure, warnings  # noqa: F401  (registers the rules)
+from routing_engine.validate.context import Context
+from routing_engine.validate.registry import RULES, Finding, Rule, reader_rule, rule, run_rules
+
+__all__ = ["RULES", "Context", "Finding", "Rule", "reader_rule", "rule", "validate"]
+
+
+def validate(deployment: ir.Deployment) -> tuple[Context, list[Diagnostic]]:
+    """Run every rule; return the analysis context (reused by the compiler) and the findings."""
+    context = Context.of(deployment)
+    return context, run_rules(context)

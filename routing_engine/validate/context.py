@@ -1,0 +1,38 @@
+"""What every rule sees: the deployment, its name index and graph, compiled conditions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from routing_engine import ir
+from routing_engine.analysis import Index, NodeKey, build_graph, build_index
+from routing_engine.conditions import CompiledCondition, compile_condition
+from routing_engine.diagnostics import Diagnostic
+
+
+@dataclass(slots=True)
+class Context:
+    deployment: ir.Deployment
+    index: Index
+    graph: nx.MultiDiGraph
+    # branch conditions compiled once: (flow, node, case number) -> closure, or the problems
+    conditions: dict[tuple[str, str, int], CompiledCondition] = field(default_factory=dict)
+    condition_problems: list[Diagnostic] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, deployment: ir.Deployment) -> Context:
+        index = build_index(deployment)
+        context = cls(deployment, index, build_graph(index))
+        for (flow, _), node in index.nodes.items():
+            if isinstance(node, ir.Branch):
+                for i, case in enumerate(node.cases):
+                    compiled, problems = compile_condition(case.when)
+                    if compiled is not None:
+                        context.conditions[(flow, node.id, i)] = compiled
+                    context.condition_problems.extend(problems)
+        return context
+
+    def flow_nodes(self) -> list[tuple[NodeKey, ir.Node]]:
+        return list(self.index.nodes.items())

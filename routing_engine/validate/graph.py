@@ -1,0 +1,116 @@
+"""G2xx: the shape of the process map: reachability, dead ends, endless loops, outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import networkx as nx
+
+from routing_engine import ir
+from routing_engine.analysis import ENTRY, IMMEDIATE_KINDS, can_end, flow_reachable
+from routing_engine.validate.context import Context
+from routing_engine.validate.registry import Finding, rule
+
+
+@rule("G201", "unreachable-node")
+def unreachable_nodes(ctx: Context) -> Iterator[Finding]:
+    """A node that no path from its flow's start reaches.
+
+    Why it matters: it is dead code in the process map, often the sign of a wrong reference
+    elsewhere (an option that should lead here and leads somewhere else).
+    Example: a `voicemail` node that nothing points at.
+    """
+    for flow in ctx.deployment.flows:
+        if ctx.index.flows.get(flow.name) is not flow:
+            continue
+        reachable = flow_reachable(ctx.index, flow)
+        if not reachable:
+            continue  # an unknown start is S108's to report
+        for node in flow.nodes:
+            if node.id not in reachable:
+                yield Finding(f"node '{node.id}' is never reached from the start of flow '{flow.name}'",
+                              node.span, "point an option or outcome at it, or remove it")
+
+
+@rule("G202", "dead-end")
+def dead_ends(ctx: Context) -> Iterator[Finding]:
+    """A node after which the call has nowhere to go: a `say`, `set` or `ticket` without `next`.
+
+    Why it matters: the caller would be left in silence with nothing happening. End a call
+    explicitly with `hangup` (or a `voicemail`, which ends the call once recorded).
+    Example: `say: "We will call you back."` with no `next`.
+    """
+    for node in ctx.index.nodes.values():
+        if isinstance(node, (ir.Say, ir.SetVars, ir.Ticket)) and node.next is None:
+            yield Finding(f"{node.KIND} node '{node.id}' has no 'next': the call would stop here in silence",
+                          node.span, "add 'next: ...', for example a hangup node")
+
+
+@rule("G203", "endless-loop")
+def endless_loops(ctx: Context) -> Iterator[Finding]:
+    """A loop the call can never leave, or a loop that never waits for anything.
+
+    Two shapes are caught: a cycle of nodes that decide at once (say, set, branch, ticket), which
+    would spin within a single decision until the loop guard stops it; and a cycle from which no
+    way leads to an end (a hangup, a connected call, a recorded voicemail).
+    Example: a `say` whose `next` is a `branch` whose every case leads back to the `say`.
+    """
+    graph = ctx.graph
+    immediate = graph.subgraph(n for n, kind in graph.nodes(data="kind") if kind in IMMEDIATE_KINDS)
+    for component in nx.strongly_connected_components(immediate):
+        first = min(component, key=lambda k: (k[0], _order(ctx, k)))
+        if len(component) > 1 or immediate.has_edge(first, first):
+            names = ", ".join(sorted(n for _, n in component))
+            yield Finding(f"nodes {names} form a loop that never waits for the caller", ctx.index.nodes[first].span,
+                          "put a menu, ring or queue in the loop, or give it a way out")
+    can_finish = {key for key, node in ctx.index.nodes.items() if can_end(node)}
+    stack = list(can_finish)
+    while stack:  # everything that leads to an end can finish too
+        for before in graph.predecessors(stack.pop()):
+            if before not in can_finish:
+                can_finish.add(before)
+                stack.append(before)
+    for component in nx.strongly_connected_components(graph):
+        first = min(component, key=lambda k: (k[0], _order(ctx, k)))
+        if first[0] == ENTRY or first in can_finish:
+            continue
+        if len(component) > 1 or graph.has_edge(first, first):
+            names = ", ".join(sorted(n for _, n in component))
+            yield Finding(f"nodes {names} form a loop with no way out: no path from them ends the call",
+                          ctx.index.nodes[first].span, "give one of them a way to a hangup, a person or voicemail")
+
+
+def _order(ctx: Context, key: tuple[str, str]) -> int:
+    flow = ctx.index.flows.get(key[0])
+    if flow is None:
+        return 0
+    for i, node in enumerate(flow.nodes):
+        if node.id == key[1]:
+            return i
+    return 0
+
+
+@rule("G204", "unhandled-outcome")
+def unhandled_outcomes(ctx: Context) -> Iterator[Finding]:
+    """An outcome the node can produce with nowhere to go.
+
+    A ring node must say where the call goes on `no-answer` (`busy` and `failed` go there too
+    unless handled themselves), and on each outcome listed under `reports`; a queue must say
+    where the call goes on `timeout`. `answered` may be left out: the call is then connected.
+    Example: a ring node with `reports: [handled, needs-office]` but no `needs-office` handler.
+    """
+    for node in ctx.index.nodes.values():
+        if not isinstance(node, (ir.Ring, ir.Queue)):
+            continue
+        handled = {h.outcome for h in node.handlers}
+        optional = ir.OPTIONAL_OUTCOMES.get(node.KIND, frozenset())
+        for outcome in node.outcomes():
+            if outcome in handled or outcome in optional:
+                continue
+            default = ir.OUTCOME_DEFAULTS.get(outcome)
+            if default is not None and default in node.outcomes():
+                continue  # reported once, on the outcome it falls back to
+            also = [o for o, d in ir.OUTCOME_DEFAULTS.items() if d == outcome and o not in handled]
+            extra = f" (nor for {', '.join(repr(o) for o in also)}, which fall back to it)" if also else ""
+            yield Finding(f"{node.KIND} node '{node.id}' has no handler for '{outcome}'{extra}", node.span,
+                          f"add 'on: {{{outcome}: ...}}'")

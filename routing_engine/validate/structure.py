@@ -1,0 +1,206 @@
+"""S1xx: structure. Most are reported by the readers and the builder as they read; the rules
+with functions here check names across the whole deployment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from routing_engine import ir
+from routing_engine.diagnostics import did_you_mean
+from routing_engine.validate.context import Context
+from routing_engine.validate.registry import Finding, reader_rule, rule
+
+reader_rule("S100", "syntax-error", """
+    The file is not valid YAML (or DSL): it cannot be read at all.
+
+    Why it matters: nothing in the file can be checked until it parses.
+    Example: a quoted string that is never closed, `say: "Welcome`.
+""")
+reader_rule("S101", "refused-input", """
+    The file was refused before reading: too large, nested too deeply, not UTF-8 text, or using
+    YAML anchors, aliases or tags.
+
+    Why it matters: flow files are data. Aliases can expand a tiny file into gigabytes, tags can
+    ask a YAML loader to build objects, and deep nesting crashes parsers.
+    Example: `defaults: &d {timeout: 20s}` (an anchor).
+""")
+reader_rule("S102", "missing-field", """
+    A required field is missing.
+
+    Why it matters: the node cannot do its job without it.
+    Example: a `menu` node without `fallback`, or a deployment without `fallback`.
+""")
+reader_rule("S103", "unknown-field", """
+    A field that this node kind (or document) does not have; often a typo.
+
+    Why it matters: an unknown field is silently ignored by lax tools, so a misspelt
+    `timout: 2 rings` would leave the default timeout in place. We refuse it and suggest the
+    closest real field.
+    Example: `timout: 2 rings` on a ring node (did you mean 'timeout'?).
+""")
+reader_rule("S104", "bad-duration", """
+    A duration that cannot be read.
+
+    Durations are a number and a unit: `2 rings`, `20s`, `90 seconds`, `15m`, `1h`. Rings are
+    turned into seconds with the deployment's `ring_cadence` (6 s by default).
+    Example: `timeout: 2 ringz`.
+""")
+reader_rule("S105", "invalid-value", """
+    A value of the wrong type or form: a word where a number belongs, an invalid name, a menu
+    option that is not digits, a dialed number that is not E.164.
+
+    Example: `retries: twice`, or an entry `"212-555-0100": main`.
+""")
+reader_rule("S106", "unknown-kind", """
+    A node (or document) whose kind cannot be told: none of the node kinds (menu, ring, queue,
+    branch, say, set, ticket, voicemail, hangup) is among its keys, or a document is neither a
+    deployment nor a flow.
+
+    Example: `rng: cardiology-office` (did you mean 'ring'?).
+""")
+reader_rule("S109", "deployment-document", """
+    A deployment needs exactly one deployment document (`deployment: NAME`, usually in
+    deployment.yaml) with its entries, targets and fallback.
+
+    Example: a directory of flow files with no deployment.yaml, or two of them.
+""")
+reader_rule("S110", "unknown-outcome", """
+    A handler for an outcome that the node cannot produce.
+
+    A ring node produces `answered`, `no-answer`, `busy` and `failed`, plus whatever the
+    answering party reports, which must be listed under `reports`. A queue produces `answered`
+    and `timeout`.
+    Example: `on: {no-anwser: voicemail}`, or `on: {needs-office: ...}` without
+    `reports: [needs-office]`.
+""")
+
+
+def _names(ctx: Context, flow: str) -> list[str]:
+    return [node_id for (f, node_id) in ctx.index.nodes if f == flow] + list(ctx.index.flows)
+
+
+@rule("S107", "duplicate-id")
+def duplicate_ids(ctx: Context) -> Iterator[Finding]:
+    """Two things of the same sort share a name: flows, nodes of one flow, targets, contacts,
+    or dialed numbers.
+
+    Why it matters: a reference to that name would be ambiguous, and one of the two would be
+    silently lost.
+    Example: two files that both say `flow: billing`.
+    """
+    def dups(kind: str, items: list[tuple[str, ir.Span]]) -> Iterator[Finding]:
+        first: dict[str, ir.Span] = {}
+        for name, span in items:
+            if name in first:
+                yield Finding(f"duplicate {kind} '{name}' (first at {first[name]})", span,
+                              f"rename one of the two {kind}s")
+            else:
+                first[name] = span
+
+    d = ctx.deployment
+    yield from dups("flow", [(f.name, f.span) for f in d.flows])
+    for flow in d.flows:
+        yield from dups("node", [(n.id, n.span) for n in flow.nodes])
+    yield from dups("target", [(t.name, t.span) for t in d.targets])
+    yield from dups("contact", [(c.name, c.span) for c in d.contacts])
+    yield from dups("entry", [(e.number, e.span) for e in d.entries])
+
+
+@rule("S108", "unknown-reference")
+def unknown_references(ctx: Context) -> Iterator[Finding]:
+    """A name that refers to nothing: a node or flow, a target, a contact.
+
+    Every reference is resolved when the deployment is loaded, so a typo is found here, not
+    when a caller presses 3 at night. A name in a flow means a node of that flow first, else
+    another flow (the call continues at that flow's start).
+    Example: `"3": biling` (did you mean 'billing'?).
+    """
+    index = ctx.index
+    for flow in ctx.deployment.flows:
+        if index.flows.get(flow.name) is not flow:
+            continue
+        node_ids = [n.id for n in flow.nodes]
+        if flow.start.name not in node_ids:
+            yield Finding(f"flow '{flow.name}' starts at '{flow.start.name}', which is not one of its nodes",
+                          flow.start.span, did_you_mean(flow.start.name, node_ids))
+        for node in flow.nodes:
+            for edge in node.edges():
+                if index.resolve(flow.name, edge.to) is None:
+                    yield Finding(f"no node or flow named '{edge.to.name}' (from node '{node.id}')",
+                                  edge.to.span, did_you_mean(edge.to.name, _names(ctx, flow.name)))
+            yield from _node_names(ctx, node)
+    for entry in ctx.deployment.entries:
+        if entry.flow.name not in index.flows:
+            yield Finding(f"number {entry.number} enters flow '{entry.flow.name}', which does not exist",
+                          entry.flow.span, did_you_mean(entry.flow.name, index.flows))
+    for ref in ctx.deployment.fallback.targets:
+        yield from _target(ctx, ref, "the fallback")
+    for compiled in ctx.conditions.values():
+        for reference in compiled.references:
+            if reference.kind == "target" and reference.name not in index.targets:
+                yield Finding(f"no target named '{reference.name}'", reference.span,
+                              did_you_mean(reference.name, index.targets))
+
+
+def _target(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:
+    if ref.name not in ctx.index.targets:
+        yield Finding(f"no target named '{ref.name}' (in {user})", ref.span,
+                      did_you_mean(ref.name, ctx.index.targets) or "targets are declared in the deployment")
+
+
+def _node_names(ctx: Context, node: ir.Node) -> Iterator[Finding]:
+    match node:
+        case ir.Ring():
+            for ref in node.targets:
+                yield from _target(ctx, ref, f"ring node '{node.id}'")
+        case ir.Queue():
+            yield from _target(ctx, node.queue, f"queue node '{node.id}'")
+        case ir.Ticket() | ir.Voicemail():
+            for ref in node.managers:
+                if ref.name not in ctx.index.contacts:
+                    yield Finding(f"no contact named '{ref.name}' (manager of node '{node.id}')", ref.span,
+                                  did_you_mean(ref.name, ctx.index.contacts)
+                                  or "contacts are declared in the deployment")
+        case _:
+            pass
+
+
+@rule("S111", "bad-condition")
+def bad_conditions(ctx: Context) -> Iterator[Finding]:
+    """A `when` condition that cannot be read: a syntax error, an unknown name or function,
+    or an expression too long or too deeply nested.
+
+    Conditions are our own small language (never Python): comparisons (`==`, `!=`, `<`, `<=`,
+    `>`, `>=`), `in`, `not in`, `has`, `and`, `or`, `not`, parentheses, over names such as
+    `caller.state`, `dialed` and `vars.x`, and a fixed set of functions such as
+    `available("target")`.
+    Example: `when: caller.state = "NY"` (compare with '==').
+    """
+    for problem in ctx.condition_problems:
+        yield Finding(problem.message, problem.span, problem.hint)
+
+
+@rule("S112", "wrong-target-kind")
+def wrong_target_kind(ctx: Context) -> Iterator[Finding]:
+    """A ring node that rings a queue target, or a queue node whose target is not a queue.
+
+    Why it matters: a queue is waited in, not rung; the telephony system would be asked to do
+    something it cannot.
+    Example: `queue: billing-office` where billing-office is a `line`.
+    """
+    for node in ctx.index.nodes.values():
+        match node:
+            case ir.Ring():
+                for ref in node.targets:
+                    target = ctx.index.targets.get(ref.name)
+                    if target is not None and target.kind is ir.TargetKind.QUEUE:
+                        yield Finding(f"ring node '{node.id}' rings '{ref.name}', which is a queue", ref.span,
+                                      "use a queue node for queue targets")
+            case ir.Queue():
+                target = ctx.index.targets.get(node.queue.name)
+                if target is not None and target.kind is not ir.TargetKind.QUEUE:
+                    yield Finding(f"queue node '{node.id}' waits in '{node.queue.name}', which is a "
+                                  f"{target.kind.value}, not a queue", node.queue.span,
+                                  "use a ring node, or declare the target with 'kind: queue'")
+            case _:
+                pass

@@ -1,0 +1,115 @@
+"""W3xx: warnings. The deployment works, but probably not as its author meant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from routing_engine import ir
+from routing_engine.analysis import IMMEDIATE_KINDS, NodeKey
+from routing_engine.diagnostics import Severity
+from routing_engine.validate.context import Context
+from routing_engine.validate.registry import Finding, rule
+
+UNANSWERED = frozenset({"no-answer", "busy", "failed", "timeout"})
+
+
+@rule("W301", "shadowed-option", Severity.WARNING)
+def shadowed_options(ctx: Context) -> Iterator[Finding]:
+    """A menu option that is the start of a longer one (`1` and `12`).
+
+    Why it matters: a caller who presses 1 must then wait for the digit timeout before the menu
+    acts, because 12 may still be coming; callers hear silence and press again.
+    Example: options `"1": cardiology` and `"12": radiology` in one menu.
+    """
+    for node in ctx.index.nodes.values():
+        if not isinstance(node, ir.Menu):
+            continue
+        for option in node.options:
+            for other in node.options:
+                if other.digits != option.digits and other.digits.startswith(option.digits):
+                    yield Finding(f"menu option '{option.digits}' of node '{node.id}' is the start of option "
+                                  f"'{other.digits}': callers pressing {option.digits} wait for the timeout",
+                                  option.span, "give every option the same number of digits")
+                    break
+
+
+@rule("W302", "ring-budget", Severity.WARNING)
+def ring_budget(ctx: Context) -> Iterator[Finding]:
+    """Unanswered ringing and queueing, one after another, longer than `caller_max_wait`.
+
+    The budget of a ring node is its timeout times the number of targets rung one by one (or
+    once, for `simultaneous`); a queue's is its `max_wait`. Budgets add up along the
+    no-answer / busy / failed / timeout path. Callers hang up long before a long chain ends.
+    Example: office 4 rings, then offshore 60s, with `caller_max_wait: 60s`.
+    """
+    cadence = ctx.deployment.ring_cadence.seconds(6.0)
+    limit = ctx.deployment.caller_max_wait.seconds(cadence)
+    memo: dict[NodeKey, float] = {}
+
+    def own(node: ir.Node) -> float:
+        match node:
+            case ir.Ring():
+                count = len(node.targets) if node.strategy is ir.RingStrategy.SEQUENTIAL else 1
+                return node.timeout.seconds(cadence) * count
+            case ir.Queue():
+                return node.max_wait.seconds(cadence)
+            case _:
+                return 0.0
+
+    def budget(key: NodeKey, visiting: frozenset[NodeKey]) -> float:
+        if key in memo:
+            return memo[key]
+        if key in visiting:
+            return float("inf")
+        node = ctx.index.nodes[key]
+        nexts = [to for _, to, outcome in ctx.graph.out_edges(key, keys=True)
+                 if outcome in UNANSWERED or node.KIND in IMMEDIATE_KINDS]
+        waits = own(node)
+        rest = max((budget(to, visiting | {key}) for to in nexts if to in ctx.index.nodes), default=0.0)
+        memo[key] = waits + rest if (waits or node.KIND in IMMEDIATE_KINDS) else 0.0
+        return memo[key]
+
+    for key, node in ctx.index.nodes.items():
+        if not isinstance(node, (ir.Ring, ir.Queue)):
+            continue
+        total = budget(key, frozenset())
+        feeders = [src for src, _, outcome in ctx.graph.in_edges(key, keys=True)
+                   if outcome in UNANSWERED and src in ctx.index.nodes]
+        if total > limit and not any(budget(src, frozenset()) > limit for src in feeders):
+            shown = "endless" if total == float("inf") else f"{total:g}s"
+            yield Finding(f"a caller may ring or wait unanswered {shown} from node '{node.id}', over the "
+                          f"caller_max_wait of {limit:g}s", node.span,
+                          "shorten the timeouts, ring fewer targets one by one, or raise caller_max_wait")
+
+
+@rule("W303", "unused-flow", Severity.WARNING)
+def unused_flows(ctx: Context) -> Iterator[Finding]:
+    """A flow that no dialed number and no other flow leads to.
+
+    Why it matters: nobody can reach it; perhaps an entry is missing from the deployment.
+    Example: a `pharmacy` flow with no `entries` line and no menu option naming it.
+    """
+    used = {entry.flow.name for entry in ctx.deployment.entries}
+    for (flow, _), _edge, target in ctx.index.edges():
+        if target is not None and target[0] != flow:
+            used.add(target[0])
+    for flow in ctx.deployment.flows:
+        if flow.name not in used and ctx.index.flows.get(flow.name) is flow:
+            yield Finding(f"flow '{flow.name}' is never entered: no number and no other flow leads to it",
+                          flow.span, "add an entry for it in the deployment, or remove it")
+
+
+@rule("W304", "ambiguous-name", Severity.WARNING)
+def ambiguous_names(ctx: Context) -> Iterator[Finding]:
+    """A node with the same name as a flow, named from its own flow.
+
+    A name in a flow means the node of that flow first; the flow of the same name is then out
+    of reach from here by that name.
+    Example: in flow `main`, a node `billing` and also a flow `billing`; `"3": billing` goes to
+    the node.
+    """
+    for (flow, _), edge, _target in ctx.index.edges():
+        name = edge.to.name
+        if name in ctx.index.flows and name != flow and (flow, name) in ctx.index.nodes:
+            yield Finding(f"'{name}' is both a node of flow '{flow}' and a flow; this goes to the node",
+                          edge.to.span, "rename the node to make the meaning plain")
