@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
@@ -81,10 +82,10 @@ def build_index(deployment: ir.Deployment) -> Index:
     return index
 
 
-def build_graph(index: Index) -> nx.MultiDiGraph:
+def build_graph(index: Index) -> nx.MultiDiGraph[Any]:
     """The deployment as one graph: a vertex per node (keyed (flow, id)) and per dialed number,
     an edge per outcome (keyed by the outcome)."""
-    graph = nx.MultiDiGraph()
+    graph: nx.MultiDiGraph[Any] = nx.MultiDiGraph()
     for key, node in index.nodes.items():
         graph.add_node(key, kind=node.KIND, flow=key[0], span=node.span)
     for entry in index.deployment.entries:

@@ -53,8 +53,9 @@ def check(path: str | os.PathLike[str]) -> CheckResult:
         context, findings = validate(deployment)
         diagnostics.extend(findings)
         if result.ok:
-            result.compiled = compile_deployment(deployment, context.index, context.graph, context.conditions,
-                                                 sources.digest)
+            result.compiled = compile_deployment(
+                deployment, context.index, context.graph, context.conditions, sources.digest
+            )
     diagnostics.sort(key=sort_key)
     return result
 
@@ -75,21 +76,28 @@ class LoadedDeployment:
     def digest(self) -> str:
         return self.compiled.digest
 
-    def start_call(self, call: Mapping[str, Any],
-                   targets: TargetStates | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def start_call(
+        self, call: Mapping[str, Any], targets: TargetStates | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Start a call from a request body ({"call_id", "from", "to", "at"?, "attributes"?}).
         Raises `contract.BadRequest` for input that does not fit the contract."""
         request = parse_new_call(call)
         state, decision = start(self.compiled, request.to_runtime(), targets)
         return state.to_json(), decision.to_json()
 
-    def apply_event(self, state: Mapping[str, Any], event: Mapping[str, Any],
-                    targets: TargetStates | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def apply_event(
+        self,
+        state: Mapping[str, Any],
+        event: Mapping[str, Any],
+        targets: TargetStates | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Apply an event body ({"event_id", "seq", "type", "data"?, "at"?}) to a call state.
         Raises `runtime.EventRejected` when the event does not fit the call (stale seq, ended
         call, an event not awaited) and `contract.BadRequest` for malformed input."""
         request = parse_event(event)
-        new, decision = step(self.compiled, CallState.from_json(state), request.to_runtime(), targets)
+        new, decision = step(
+            self.compiled, CallState.from_json(state), request.to_runtime(), targets
+        )
         return new.to_json(), decision.to_json()
 
 

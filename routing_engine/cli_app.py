@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -27,12 +27,14 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
 
 
-FormatOption = Annotated[Format, typer.Option("--format", help="text for people, json for machines")]
+FormatOption = Annotated[
+    Format, typer.Option("--format", help="text for people, json for machines")
+]
 
 
 @app.command("validate")
@@ -61,7 +63,9 @@ def validate_command(
 
 @app.command("rules")
 def rules_command(
-    explain: Annotated[str | None, typer.Option("--explain", metavar="CODE", help="print one rule's doc")] = None,
+    explain: Annotated[
+        str | None, typer.Option("--explain", metavar="CODE", help="print one rule's doc")
+    ] = None,
     output: FormatOption = Format.text,
 ) -> None:
     """List every validation rule, or explain one."""
@@ -71,22 +75,43 @@ def rules_command(
             typer.echo(f"error: no rule {explain!r}; `rules` lists them all", err=True)
             raise typer.Exit(2)
         if output is Format.json:
-            typer.echo(json.dumps({"code": rule.code, "name": rule.name, "severity": rule.severity.value,
-                                   "doc": rule.doc}, indent=2))
+            typer.echo(
+                json.dumps(
+                    {
+                        "code": rule.code,
+                        "name": rule.name,
+                        "severity": rule.severity.value,
+                        "doc": rule.doc,
+                    },
+                    indent=2,
+                )
+            )
         else:
             typer.echo(f"{rule.code} {rule.name} ({rule.severity.value})\n\n{rule.doc}")
         return
     ordered = sorted(RULES.values(), key=lambda r: r.code)
     if output is Format.json:
-        typer.echo(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value,
-                                "summary": r.summary} for r in ordered], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "code": r.code,
+                        "name": r.name,
+                        "severity": r.severity.value,
+                        "summary": r.summary,
+                    }
+                    for r in ordered
+                ],
+                indent=2,
+            )
+        )
         return
     for rule in ordered:
         typer.echo(f"{rule.code}  {rule.name:<22} {rule.severity.value:<8} {rule.summary}")
 
 
 def _parse_event_option(text: str, seq: int, at: datetime, number: int) -> dict[str, Any]:
-    """`digits:3`, `dial.no-answer`, `outcome:needs-office`, `recording.done:rec-1` -> event body."""
+    """`digits:3`, `dial.no-answer`, `outcome:needs-office`, `recording.done:REF` -> a body."""
     kind, _, value = text.partition(":")
     data: dict[str, str] = {}
     if kind == "digits":
@@ -97,7 +122,13 @@ def _parse_event_option(text: str, seq: int, at: datetime, number: int) -> dict[
         data["recording"] = value
     elif value:
         raise BadRequest([{"field": f"--event {text}", "problem": f"'{kind}' takes no value"}])
-    return {"event_id": f"sim-{number}", "seq": seq, "type": kind, "data": data, "at": at.isoformat()}
+    return {
+        "event_id": f"sim-{number}",
+        "seq": seq,
+        "type": kind,
+        "data": data,
+        "at": at.isoformat(),
+    }
 
 
 def _describe(decision: dict[str, Any]) -> list[str]:
@@ -116,17 +147,20 @@ def _describe_action(action: dict[str, Any]) -> str:
             names = ", ".join(f"{t['name']} <{t['uri']}>" for t in action["targets"])
             return f"ring {names} for {action['timeout_s']:g}s"
         case "menu":
-            return (f"menu (try {action['attempt']}): \"{action['prompt']}\" options "
-                    f"{', '.join(action['options'])}, wait {action['timeout_s']:g}s")
+            return (
+                f'menu (try {action["attempt"]}): "{action["prompt"]}" options '
+                f"{', '.join(action['options'])}, wait {action['timeout_s']:g}s"
+            )
         case "say":
-            return f"say \"{action['text']}\""
+            return f'say "{action["text"]}"'
         case "queue":
             return f"queue in {action['queue']['name']} up to {action['max_wait_s']:g}s"
         case "voicemail":
-            return f"voicemail for board {action['board']}: \"{action['prompt']}\""
+            return f'voicemail for board {action["board"]}: "{action["prompt"]}"'
         case "ticket":
             due = f", due {action['due']}" if action.get("due") else ""
-            return f"ticket on board {action['board']}{due}, managers {', '.join(action['managers']) or '-'}"
+            managers = ", ".join(action["managers"]) or "-"
+            return f"ticket on board {action['board']}{due}, managers {managers}"
         case "hangup":
             return f"hang up ({action['reason']})"
     return json.dumps(action)
@@ -137,9 +171,16 @@ def simulate_command(
     deployment: Annotated[str, typer.Argument(help="the deployment directory")],
     caller: Annotated[str, typer.Option("--from", help="the caller's number, E.164")],
     dialed: Annotated[str, typer.Option("--to", help="the dialed number, E.164")],
-    at: Annotated[str | None, typer.Option("--at", help="ISO time with offset; default now")] = None,
-    events: Annotated[list[str] | None, typer.Option(
-        "--event", help="TYPE[:VALUE], repeatable: digits:3, no-input, dial.no-answer, outcome:needs-office")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="ISO time with offset; default now")
+    ] = None,
+    events: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event",
+            help="TYPE[:VALUE], repeatable: digits:3, no-input, dial.no-answer, outcome:handled",
+        ),
+    ] = None,
     output: FormatOption = Format.text,
 ) -> None:
     """Walk a call through a deployment, printing each decision."""
@@ -152,7 +193,9 @@ def simulate_command(
     try:
         when = datetime.fromisoformat(at) if at else datetime.now(UTC)
     except ValueError:
-        typer.echo(f"error: --at {at!r} is not an ISO time (e.g. 2026-11-23T10:00:00-05:00)", err=True)
+        typer.echo(
+            f"error: --at {at!r} is not an ISO time (e.g. 2026-11-23T10:00:00-05:00)", err=True
+        )
         raise typer.Exit(2) from None
     if when.tzinfo is None:
         typer.echo(f"error: --at {at!r} needs a UTC offset (e.g. -05:00 or Z)", err=True)
@@ -160,8 +203,9 @@ def simulate_command(
     decisions: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
     try:
-        state, decision = loaded.start_call({"call_id": "sim-1", "from": caller, "to": dialed,
-                                             "at": when.isoformat()})
+        state, decision = loaded.start_call(
+            {"call_id": "sim-1", "from": caller, "to": dialed, "at": when.isoformat()}
+        )
         decisions.append(decision)
         for number, text in enumerate(events or [], start=1):
             body = _parse_event_option(text, decision["seq"], when, number)
@@ -185,6 +229,26 @@ def simulate_command(
     else:
         for line in _describe(decisions[-1]):
             typer.echo(line)
+
+
+@app.command("serve")
+def serve_command(
+    deployment: Annotated[str, typer.Argument(help="the deployment directory")],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+) -> None:
+    """Serve a deployment over HTTP."""
+    import uvicorn
+
+    from routing_engine.server_app import create_app
+
+    result = api.check(deployment)
+    if result.compiled is None:
+        typer.echo(render_all_text(result.diagnostics, result.sources), err=True)
+        typer.echo(f"{deployment}: cannot serve: {summary_line(result.diagnostics)}", err=True)
+        raise typer.Exit(1)
+    app_ = create_app(api.LoadedDeployment(result.compiled, result.diagnostics, result.sources))
+    uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 def main() -> None:

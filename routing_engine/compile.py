@@ -141,7 +141,7 @@ class CompiledDeployment:
     fallback: dict[str, Any]
     max_steps: int
     deployment: ir.Deployment
-    graph: nx.MultiDiGraph
+    graph: nx.MultiDiGraph[Any]
     entry_flows: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -168,15 +168,38 @@ def _shell(node: ir.Node, flow: str, targets: dict[str, TargetInfo], cadence: fl
     """A compiled node without its links (they are filled once every node exists)."""
     match node:
         case ir.Menu():
-            return CMenu(flow, node.id, node.span, node.prompt, {}, None, node.retries,
-                         node.timeout.seconds(cadence), node.max_digits)
+            return CMenu(
+                flow,
+                node.id,
+                node.span,
+                node.prompt,
+                {},
+                None,
+                node.retries,
+                node.timeout.seconds(cadence),
+                node.max_digits,
+            )
         case ir.Ring():
-            return CRing(flow, node.id, node.span, tuple(targets[t.name] for t in node.targets),
-                         node.strategy is ir.RingStrategy.SIMULTANEOUS, node.timeout.seconds(cadence),
-                         frozenset(node.reports))
+            return CRing(
+                flow,
+                node.id,
+                node.span,
+                tuple(targets[t.name] for t in node.targets),
+                node.strategy is ir.RingStrategy.SIMULTANEOUS,
+                node.timeout.seconds(cadence),
+                frozenset(node.reports),
+            )
         case ir.Queue():
-            return CQueue(flow, node.id, node.span, targets[node.queue.name], node.skills, node.priority,
-                          node.max_wait.seconds(cadence), frozenset(node.reports))
+            return CQueue(
+                flow,
+                node.id,
+                node.span,
+                targets[node.queue.name],
+                node.skills,
+                node.priority,
+                node.max_wait.seconds(cadence),
+                frozenset(node.reports),
+            )
         case ir.Branch():
             return CBranch(flow, node.id, node.span)
         case ir.Say():
@@ -184,38 +207,57 @@ def _shell(node: ir.Node, flow: str, targets: dict[str, TargetInfo], cadence: fl
         case ir.SetVars():
             return CSet(flow, node.id, node.span, tuple((a.name, a.value) for a in node.values))
         case ir.Ticket():
-            return CTicket(flow, node.id, node.span, node.board, _seconds(node.sla, cadence),
-                           tuple(m.name for m in node.managers), node.summary)
+            return CTicket(
+                flow,
+                node.id,
+                node.span,
+                node.board,
+                _seconds(node.sla, cadence),
+                tuple(m.name for m in node.managers),
+                node.summary,
+            )
         case ir.Voicemail():
-            return CVoicemail(flow, node.id, node.span, node.board, node.prompt, node.max_length.seconds(cadence),
-                              _seconds(node.sla, cadence), tuple(m.name for m in node.managers))
+            return CVoicemail(
+                flow,
+                node.id,
+                node.span,
+                node.board,
+                node.prompt,
+                node.max_length.seconds(cadence),
+                _seconds(node.sla, cadence),
+                tuple(m.name for m in node.managers),
+            )
         case ir.Hangup():
             return CHangup(flow, node.id, node.span, node.reason)
     raise TypeError(f"cannot compile {type(node).__name__}")  # pragma: no cover - closed union
 
 
-def _link(shell: CNode, node: ir.Node, to: Any, conditions: dict[tuple[str, str, int], CompiledCondition]) -> None:
+def _link(
+    shell: CNode, node: ir.Node, to: Any, conditions: dict[tuple[str, str, int], CompiledCondition]
+) -> None:
     """Fill a compiled node's links; `to(ref)` gives the compiled node a reference leads to."""
-    match shell, node:
-        case CMenu(), ir.Menu():
-            shell.options = {o.digits: to(o.to) for o in node.options}
-            shell.fallback = to(node.fallback)
-        case (CRing(), ir.Ring()) | (CQueue(), ir.Queue()):
-            shell.on = {h.outcome: to(h.to) for h in node.handlers}
-            for outcome, default in ir.OUTCOME_DEFAULTS.items():
-                if outcome not in shell.on and default in shell.on:
-                    shell.on[outcome] = shell.on[default]
-        case CBranch(), ir.Branch():
-            shell.cases = tuple((conditions[(shell.flow, node.id, i)], to(case.to))
-                                for i, case in enumerate(node.cases))
-            shell.otherwise = to(node.otherwise)
-        case (CSay(), ir.Say()) | (CSet(), ir.SetVars()) | (CTicket(), ir.Ticket()) | (CVoicemail(), ir.Voicemail()):
-            shell.next = None if node.next is None else to(node.next)
-        case _:
-            pass
+    if isinstance(shell, CMenu) and isinstance(node, ir.Menu):
+        shell.options = {o.digits: to(o.to) for o in node.options}
+        shell.fallback = to(node.fallback)
+    elif isinstance(shell, (CRing, CQueue)) and isinstance(node, (ir.Ring, ir.Queue)):
+        shell.on = {h.outcome: to(h.to) for h in node.handlers}
+        for outcome, default in ir.OUTCOME_DEFAULTS.items():
+            if outcome not in shell.on and default in shell.on:
+                shell.on[outcome] = shell.on[default]
+    elif isinstance(shell, CBranch) and isinstance(node, ir.Branch):
+        shell.cases = tuple(
+            (conditions[(shell.flow, node.id, i)], to(case.to)) for i, case in enumerate(node.cases)
+        )
+        shell.otherwise = to(node.otherwise)
+    elif isinstance(shell, (CSay, CSet, CTicket, CVoicemail)) and isinstance(
+        node, (ir.Say, ir.SetVars, ir.Ticket, ir.Voicemail)
+    ):
+        shell.next = None if node.next is None else to(node.next)
 
 
-def fallback_body(deployment: ir.Deployment, targets: dict[str, TargetInfo], cadence: float) -> dict[str, Any]:
+def fallback_body(
+    deployment: ir.Deployment, targets: dict[str, TargetInfo], cadence: float
+) -> dict[str, Any]:
     """The decision a telephony system uses when the engine cannot decide or be reached."""
     fallback = deployment.fallback
     actions: list[dict[str, Any]] = []
@@ -223,17 +265,26 @@ def fallback_body(deployment: ir.Deployment, targets: dict[str, TargetInfo], cad
         actions.append({"type": "say", "text": fallback.say})
     rung = [targets[t.name].to_json() for t in fallback.targets if t.name in targets]
     if rung:
-        actions.append({"type": "ring", "targets": rung, "timeout_s": fallback.timeout.seconds(cadence)})
+        actions.append(
+            {"type": "ring", "targets": rung, "timeout_s": fallback.timeout.seconds(cadence)}
+        )
     actions.append({"type": "hangup", "reason": "fallback"})
     return {"actions": actions, "await": []}
 
 
-def compile_deployment(deployment: ir.Deployment, index: Index, graph: nx.MultiDiGraph,
-                       conditions: dict[tuple[str, str, int], CompiledCondition], digest: str) -> CompiledDeployment:
+def compile_deployment(
+    deployment: ir.Deployment,
+    index: Index,
+    graph: nx.MultiDiGraph[Any],
+    conditions: dict[tuple[str, str, int], CompiledCondition],
+    digest: str,
+) -> CompiledDeployment:
     """Compile a deployment that passed validation (no errors: every reference resolves)."""
     cadence = deployment.ring_cadence.seconds(6.0)
     targets = {
-        t.name: TargetInfo(t.name, t.uri, t.kind.value, t.site, t.region, t.skills, t.capacity, t.available)
+        t.name: TargetInfo(
+            t.name, t.uri, t.kind.value, t.site, t.region, t.skills, t.capacity, t.available
+        )
         for t in index.targets.values()
     }
     nodes = {key: _shell(node, key[0], targets, cadence) for key, node in index.nodes.items()}
@@ -261,6 +312,15 @@ def compile_deployment(deployment: ir.Deployment, index: Index, graph: nx.MultiD
             entry_flows.setdefault(entry.number, entry.flow.name)
     prefixes.sort(key=lambda p: -len(p[0]))
     return CompiledDeployment(
-        name=deployment.name, digest=digest, nodes=nodes, entries=entries, prefixes=tuple(prefixes),
-        targets=targets, fallback=fallback_body(deployment, targets, cadence), max_steps=deployment.max_steps,
-        deployment=deployment, graph=graph, entry_flows=entry_flows)
+        name=deployment.name,
+        digest=digest,
+        nodes=nodes,
+        entries=entries,
+        prefixes=tuple(prefixes),
+        targets=targets,
+        fallback=fallback_body(deployment, targets, cadence),
+        max_steps=deployment.max_steps,
+        deployment=deployment,
+        graph=graph,
+        entry_flows=entry_flows,
+    )

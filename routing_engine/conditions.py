@@ -15,8 +15,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+from lark import Lark, Transformer, Tree, v_args
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    VisitError,
+)
 
 from routing_engine.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.ir import Condition, Span
@@ -69,7 +75,9 @@ _PARSER: Lark | None = None
 def _parser() -> Lark:
     global _PARSER
     if _PARSER is None:
-        grammar = resources.files("routing_engine.grammars").joinpath("condition.lark").read_text("utf-8")
+        grammar = (
+            resources.files("routing_engine.grammars").joinpath("condition.lark").read_text("utf-8")
+        )
         _PARSER = Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
     return _PARSER
 
@@ -128,56 +136,71 @@ Closure = Callable[[Context], Any]
 
 
 @v_args(tree=True)
-class _Compile(Transformer[Token, Closure]):
+class _Compile(Transformer[Any, Any]):
     """Parse tree -> closure. Each method returns a function of the evaluation context."""
 
-    def string(self, tree: Tree[Token]) -> Closure:
+    def string(self, tree: Any) -> Closure:
         text = str(tree.children[0])[1:-1]
         value = text.replace('\\"', '"').replace("\\'", "'").replace("\\\\", "\\")
         return lambda ctx: value
 
-    def number(self, tree: Tree[Token]) -> Closure:
+    def number(self, tree: Any) -> Closure:
         text = str(tree.children[0])
         value: float | int = float(text) if "." in text else int(text)
         return lambda ctx: value
 
-    def true(self, tree: Tree[Token]) -> Closure:
+    def true(self, tree: Any) -> Closure:
         return lambda ctx: True
 
-    def false(self, tree: Tree[Token]) -> Closure:
+    def false(self, tree: Any) -> Closure:
         return lambda ctx: False
 
-    def path(self, tree: Tree[Any]) -> Closure:
+    def path(self, tree: Any) -> Closure:
         names = tuple(str(t) for t in tree.children)
         first = tree.children[0]
         if names[0] not in ROOTS:
-            raise ConditionError(f"unknown name '{names[0]}'", first.line, first.column,
-                                 did_you_mean(names[0], ROOTS) or f"names start with one of: {', '.join(ROOTS)}")
+            raise ConditionError(
+                f"unknown name '{names[0]}'",
+                first.line,
+                first.column,
+                did_you_mean(names[0], ROOTS) or f"names start with one of: {', '.join(ROOTS)}",
+            )
         if names[0] == "caller" and (len(names) != 2 or names[1] not in CALLER_FIELDS):
             field_name = names[1] if len(names) > 1 else ""
-            raise ConditionError(f"'caller' has no field '{field_name}'", first.line, first.column,
-                                 did_you_mean(field_name, CALLER_FIELDS)
-                                 or f"caller fields: {', '.join(CALLER_FIELDS)}")
+            raise ConditionError(
+                f"'caller' has no field '{field_name}'",
+                first.line,
+                first.column,
+                did_you_mean(field_name, CALLER_FIELDS)
+                or f"caller fields: {', '.join(CALLER_FIELDS)}",
+            )
         return lambda ctx: ctx.lookup(names)
 
-    def list(self, tree: Tree[Any]) -> Closure:
+    def list(self, tree: Any) -> Closure:
         items = [c for c in tree.children if c is not None]
         return lambda ctx: [item(ctx) for item in items]
 
-    def call(self, tree: Tree[Any]) -> Closure:
+    def call(self, tree: Any) -> Closure:
         name_token, *arg_closures = tree.children
         arg_closures = [a for a in arg_closures if a is not None]
         name = str(name_token)
         function = FUNCTIONS.get(name)
         if function is None:
-            raise ConditionError(f"unknown function '{name}'", name_token.line, name_token.column,
-                                 did_you_mean(name, FUNCTIONS) or f"functions: {', '.join(sorted(FUNCTIONS))}")
+            raise ConditionError(
+                f"unknown function '{name}'",
+                name_token.line,
+                name_token.column,
+                did_you_mean(name, FUNCTIONS) or f"functions: {', '.join(sorted(FUNCTIONS))}",
+            )
         if len(arg_closures) != len(function.params):
-            raise ConditionError(f"{name}() takes {len(function.params)} argument(s), got {len(arg_closures)}",
-                                 name_token.line, name_token.column)
+            raise ConditionError(
+                f"{name}() takes {len(function.params)} argument(s), got {len(arg_closures)}",
+                name_token.line,
+                name_token.column,
+            )
         return lambda ctx: ctx.call(name, tuple(arg(ctx) for arg in arg_closures))
 
-    def compare(self, tree: Tree[Any]) -> Closure:
+    def compare(self, tree: Any) -> Closure:
         left, op_token, right = tree.children
         op = str(op_token)
         if op == "==":
@@ -187,32 +210,34 @@ class _Compile(Transformer[Token, Closure]):
         test = _order(op)
         return lambda ctx: test(left(ctx), right(ctx))
 
-    def contains_left(self, tree: Tree[Any]) -> Closure:
+    def contains_left(self, tree: Any) -> Closure:
         item, _, container = tree.children
         return lambda ctx: _contains(container(ctx), item(ctx))
 
-    def not_in(self, tree: Tree[Any]) -> Closure:
+    def not_in(self, tree: Any) -> Closure:
         item, _, container = tree.children
         return lambda ctx: not _contains(container(ctx), item(ctx))
 
-    def has(self, tree: Tree[Any]) -> Closure:
+    def has(self, tree: Any) -> Closure:
         container, _, item = tree.children
         return lambda ctx: _contains(container(ctx), item(ctx))
 
-    def negate(self, tree: Tree[Any]) -> Closure:
+    def negate(self, tree: Any) -> Closure:
         (inner,) = tree.children
         return lambda ctx: not inner(ctx)
 
-    def all_of(self, tree: Tree[Any]) -> Closure:
+    def all_of(self, tree: Any) -> Closure:
         parts = list(tree.children)
         if len(parts) == 1:
-            return parts[0]  # type: ignore[no-any-return]
+            only: Closure = parts[0]
+            return only
         return lambda ctx: all(part(ctx) for part in parts)
 
-    def any_of(self, tree: Tree[Any]) -> Closure:
+    def any_of(self, tree: Any) -> Closure:
         parts = list(tree.children)
         if len(parts) == 1:
-            return parts[0]  # type: ignore[no-any-return]
+            only: Closure = parts[0]
+            return only
         return lambda ctx: any(part(ctx) for part in parts)
 
 
@@ -240,13 +265,15 @@ def _references(tree: Tree[Any]) -> list[tuple[str, str, int, int]]:
             continue
         for param, arg in zip(function.params, args, strict=False):
             if isinstance(arg, Tree) and arg.data == "string" and param != "value":
-                token = arg.children[0]
+                token: Any = arg.children[0]
                 found.append((param, str(token)[1:-1], token.line, token.column))
     return found
 
 
 def _expected(error: UnexpectedInput) -> str:
-    expected: Sequence[str] = sorted(getattr(error, "expected", None) or getattr(error, "allowed", None) or [])
+    expected: Sequence[str] = sorted(
+        getattr(error, "expected", None) or getattr(error, "allowed", None) or []
+    )
     words = {
         "RPAR": "')'", "RSQB": "']'", "LPAR": "'('", "COMMA": "','", "STRING": "a quoted string",
         "NUMBER": "a number", "NAME": "a name", "COMPARE": "a comparison (==, !=, <, >)",
@@ -267,36 +294,53 @@ def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, l
     """Compile one condition; on failure, return the diagnostics (code S111)."""
     source, span = condition.source, condition.span
 
-    def problem(message: str, line: int = 1, column: int = 1, hint: str = "") -> tuple[None, list[Diagnostic]]:
+    def problem(
+        message: str, line: int = 1, column: int = 1, hint: str = ""
+    ) -> tuple[None, list[Diagnostic]]:
         return None, [Diagnostic("S111", Severity.ERROR, message, _at(span, line, column), hint)]
 
     if not source.strip():
         return problem("the condition is empty", hint='write a test, e.g. caller.state == "NY"')
     if len(source) > MAX_LENGTH:
-        return problem(f"the condition is longer than {MAX_LENGTH} characters",
-                       hint="split it over several branch cases or set variables first")
+        return problem(
+            f"the condition is longer than {MAX_LENGTH} characters",
+            hint="split it over several branch cases or set variables first",
+        )
     try:
         tree = _parser().parse(source)
     except UnexpectedCharacters as error:
-        char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+        position = error.pos_in_stream or 0
+        char = source[position] if position < len(source) else ""
         hint = "strings are quoted with \" or '" if char in "\"'" else ""
         if char == "=":
             hint = "compare with '==', not '='"
-        return problem(f"unexpected character {char!r} in condition", error.line, error.column, hint)
+        return problem(
+            f"unexpected character {char!r} in condition", error.line, error.column, hint
+        )
     except UnexpectedEOF as error:
-        return problem(f"the condition ends too early; expected {_expected(error)}", 1, len(source) + 1,
-                       "a bracket or a quote may be unclosed")
+        return problem(
+            f"the condition ends too early; expected {_expected(error)}",
+            1,
+            len(source) + 1,
+            "a bracket or a quote may be unclosed",
+        )
     except UnexpectedInput as error:
         token = getattr(error, "token", None)
         shown = "the end" if token is None or token.type == "$END" else f"'{token}'"
         hint = "a bracket may be unclosed" if token is not None and token.type == "$END" else ""
-        return problem(f"unexpected {shown} in condition; expected {_expected(error)}",
-                       getattr(error, "line", 1) or 1, getattr(error, "column", 1) or 1, hint)
+        return problem(
+            f"unexpected {shown} in condition; expected {_expected(error)}",
+            getattr(error, "line", 1) or 1,
+            getattr(error, "column", 1) or 1,
+            hint,
+        )
     except (LarkError, RecursionError) as error:
         return problem(f"the condition could not be read: {error}")
     if _depth(tree) > MAX_DEPTH * 3:
-        return problem(f"the condition nests deeper than {MAX_DEPTH} levels",
-                       hint="flatten it, or split it over several branch cases")
+        return problem(
+            f"the condition nests deeper than {MAX_DEPTH} levels",
+            hint="flatten it, or split it over several branch cases",
+        )
     compiler = _Compile()
     try:
         test = compiler.transform(tree)
@@ -307,6 +351,8 @@ def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, l
         return problem(f"the condition could not be compiled: {inner}")
     except RecursionError:
         return problem(f"the condition nests deeper than {MAX_DEPTH} levels")
-    references = tuple(Reference(kind, name, _at(span, line, column))
-                       for kind, name, line, column in _references(tree))
+    references = tuple(
+        Reference(kind, name, _at(span, line, column))
+        for kind, name, line, column in _references(tree)
+    )
     return CompiledCondition(source, lambda ctx: bool(test(ctx)), references), []

@@ -22,16 +22,28 @@ class NewCallRequest(Body):
     """Start a call: who called, which number they dialed, and when."""
 
     call_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
-    caller: str = Field(alias="from", pattern=E164 + r"|^anonymous$",
-                        description="the caller's number, E.164, or 'anonymous'")
+    caller: str = Field(
+        alias="from",
+        pattern=E164 + r"|^anonymous$",
+        description="the caller's number, E.164, or 'anonymous'",
+    )
     dialed: str = Field(alias="to", pattern=E164, description="the dialed number, E.164")
-    at: AwareDatetime | None = Field(None, description="ISO 8601 with offset; the server stamps it when absent")
-    attributes: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+    at: AwareDatetime | None = Field(
+        None, description="ISO 8601 with offset; the server stamps it when absent"
+    )
+    attributes: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, max_length=MAX_ATTRIBUTES
+    )
     event_id: str | None = Field(None, max_length=128)
 
     def to_runtime(self, now: datetime | None = None) -> NewCall:
-        return NewCall(self.call_id, self.caller, self.dialed, self.at or now or datetime.now(UTC),
-                       self.attributes)
+        return NewCall(
+            self.call_id,
+            self.caller,
+            self.dialed,
+            self.at or now or datetime.now(UTC),
+            self.attributes,
+        )
 
 
 class EventData(Body):
@@ -40,8 +52,18 @@ class EventData(Body):
     recording: str | None = Field(None, max_length=2048)
 
 
-EventTypeName = Literal["digits", "no-input", "dial.answered", "dial.no-answer", "dial.busy", "dial.failed",
-                        "outcome", "queue.timeout", "recording.done", "hangup"]
+EventTypeName = Literal[
+    "digits",
+    "no-input",
+    "dial.answered",
+    "dial.no-answer",
+    "dial.busy",
+    "dial.failed",
+    "outcome",
+    "queue.timeout",
+    "recording.done",
+    "hangup",
+]
 
 
 class EventRequest(Body):
@@ -50,21 +72,29 @@ class EventRequest(Body):
     event_id: str = Field(min_length=1, max_length=128)
     seq: int = Field(ge=1)
     type: EventTypeName
-    data: EventData = Field(default_factory=EventData)
+    data: EventData = Field(default_factory=lambda: EventData())
     at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _data_fits_type(self) -> EventRequest:
         if self.type == "digits" and not self.data.digits:
-            raise ValueError("a 'digits' event needs data.digits, e.g. {\"digits\": \"3\"}")
+            raise ValueError('a \'digits\' event needs data.digits, e.g. {"digits": "3"}')
         if self.type == "outcome" and not self.data.outcome:
-            raise ValueError("an 'outcome' event needs data.outcome, e.g. {\"outcome\": \"needs-office\"}")
+            raise ValueError(
+                'an \'outcome\' event needs data.outcome, e.g. {"outcome": "needs-office"}'
+            )
         return self
 
     def to_runtime(self, now: datetime | None = None) -> Event:
         data = self.data
-        return Event(EventType(self.type), self.seq, self.at or now or datetime.now(UTC),
-                     data.digits or "", data.outcome or "", data.recording or "")
+        return Event(
+            EventType(self.type),
+            self.seq,
+            self.at or now or datetime.now(UTC),
+            data.digits or "",
+            data.outcome or "",
+            data.recording or "",
+        )
 
 
 class BadRequest(ValueError):

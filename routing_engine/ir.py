@@ -354,6 +354,9 @@ class Flow:
     nodes: tuple[Node, ...]
     description: str = ""
     span: Span = field(default=NOWHERE, compare=False)
+    # Nodes that could not be built (their problems are reported): their links are unknown, so
+    # checks that need the whole map, such as reachability, hold back behind them.
+    broken: frozenset[str] = field(default=frozenset(), compare=False)
 
     def node(self, node_id: str) -> Node | None:
         for node in self.nodes:

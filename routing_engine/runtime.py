@@ -119,12 +119,26 @@ class CallState:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CallState:
         return cls(
-            call_id=data["call_id"], caller=data["from"], dialed=data["to"], deployment=data["deployment"],
-            digest=data["hash"], entry_flow=data["entry_flow"], flow=data["flow"], node=data["node"],
-            status=Status(data["status"]), seq=data["seq"], steps=data["steps"], attempt=data["attempt"],
-            awaiting=tuple(data["await"]), variables=dict(data["vars"]), attributes=dict(data["attributes"]),
-            started_at=data["started_at"], updated_at=data["updated_at"], trace=tuple(data["trace"]),
-            end_reason=data.get("end_reason", ""))
+            call_id=data["call_id"],
+            caller=data["from"],
+            dialed=data["to"],
+            deployment=data["deployment"],
+            digest=data["hash"],
+            entry_flow=data["entry_flow"],
+            flow=data["flow"],
+            node=data["node"],
+            status=Status(data["status"]),
+            seq=data["seq"],
+            steps=data["steps"],
+            attempt=data["attempt"],
+            awaiting=tuple(data["await"]),
+            variables=dict(data["vars"]),
+            attributes=dict(data["attributes"]),
+            started_at=data["started_at"],
+            updated_at=data["updated_at"],
+            trace=tuple(data["trace"]),
+            end_reason=data.get("end_reason", ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +196,29 @@ def _iso(at: datetime) -> str:
 class _Walk:
     """The mutable scratchpad of one step; turned into the next CallState and Decision."""
 
-    __slots__ = ("actions", "at", "attempt", "awaits", "compiled", "end_reason", "node", "state",
-                 "status", "steps", "targets", "trace", "variables")
+    __slots__ = (
+        "actions",
+        "at",
+        "attempt",
+        "awaits",
+        "compiled",
+        "end_reason",
+        "node",
+        "state",
+        "status",
+        "steps",
+        "targets",
+        "trace",
+        "variables",
+    )
 
-    def __init__(self, compiled: CompiledDeployment, state: CallState, at: datetime, targets: TargetStates | None):
+    def __init__(
+        self,
+        compiled: CompiledDeployment,
+        state: CallState,
+        at: datetime,
+        targets: TargetStates | None,
+    ):
         self.compiled = compiled
         self.state = state
         self.at = at
@@ -244,15 +277,20 @@ class _Walk:
             match node:
                 case CSay():
                     self.actions.append({"type": "say", "text": node.text})
-                    node, why = node.next, f"say {node.id}"
+                    why = f"say {node.id}"
+                    node = node.next
                 case CSet():
                     self.variables = {**self.variables, **dict(node.values)}
-                    node, why = node.next, f"set {node.id}"
+                    why = f"set {node.id}"
+                    node = node.next
                 case CBranch():
                     node, why = self._branch(node)
                 case CTicket():
-                    self.actions.append(self._ticket(node, node.board, node.sla_s, node.managers, node.summary))
-                    node, why = node.next, f"ticket {node.id}"
+                    self.actions.append(
+                        self._ticket(node, node.board, node.sla_s, node.managers, node.summary)
+                    )
+                    why = f"ticket {node.id}"
+                    node = node.next
                 case CMenu():
                     self._menu(node, 1)
                     return
@@ -265,8 +303,14 @@ class _Walk:
                     self._queue(node)
                     return
                 case CVoicemail():
-                    self.actions.append({"type": "voicemail", "prompt": node.prompt, "board": node.board,
-                                         "max_length_s": node.max_length_s})
+                    self.actions.append(
+                        {
+                            "type": "voicemail",
+                            "prompt": node.prompt,
+                            "board": node.board,
+                            "max_length_s": node.max_length_s,
+                        }
+                    )
                     self.awaits = AWAIT_VOICEMAIL
                     return
                 case CHangup():
@@ -287,8 +331,16 @@ class _Walk:
 
     def _menu(self, node: CMenu, attempt: int) -> None:
         self.attempt = attempt
-        self.actions.append({"type": "menu", "prompt": node.prompt, "options": list(node.options),
-                             "max_digits": node.max_digits, "timeout_s": node.timeout_s, "attempt": attempt})
+        self.actions.append(
+            {
+                "type": "menu",
+                "prompt": node.prompt,
+                "options": list(node.options),
+                "max_digits": node.max_digits,
+                "timeout_s": node.timeout_s,
+                "attempt": attempt,
+            }
+        )
         self.awaits = AWAIT_MENU
 
     def _ring(self, node: CRing, start: int) -> tuple[CNode | None, str] | None:
@@ -297,35 +349,62 @@ class _Walk:
             rung = [t for t in node.targets if self.available(t)] if start == 0 else []
             index = 0
         else:
-            index = next((i for i in range(start, len(node.targets)) if self.available(node.targets[i])), -1)
+            index = next(
+                (i for i in range(start, len(node.targets)) if self.available(node.targets[i])), -1
+            )
             rung = [node.targets[index]] if index >= 0 else []
         if not rung:
             outcome = "failed" if start == 0 else "no-answer"
             to = node.on.get(outcome)
-            why = f"ring {node.id}: {'no target available' if start == 0 else 'nobody answered'} ({outcome})"
+            problem = "no target available" if start == 0 else "nobody answered"
+            why = f"ring {node.id}: {problem} ({outcome})"
             if to is None:
                 self.end("no-answer", f"{why}: no handler")
                 return None
             return to, why
         self.attempt = index
-        self.actions.append({"type": "ring", "targets": [t.to_json() for t in rung], "timeout_s": node.timeout_s,
-                             "strategy": "simultaneous" if node.simultaneous else "sequential"})
+        self.actions.append(
+            {
+                "type": "ring",
+                "targets": [t.to_json() for t in rung],
+                "timeout_s": node.timeout_s,
+                "strategy": "simultaneous" if node.simultaneous else "sequential",
+            }
+        )
         self.awaits = AWAIT_RING
         return None
 
     def _queue(self, node: CQueue) -> None:
         queue = node.queue
-        self.actions.append({"type": "queue", "queue": queue.to_json() if queue else None,
-                             "skills": list(node.skills), "priority": node.priority,
-                             "max_wait_s": node.max_wait_s})
+        self.actions.append(
+            {
+                "type": "queue",
+                "queue": queue.to_json() if queue else None,
+                "skills": list(node.skills),
+                "priority": node.priority,
+                "max_wait_s": node.max_wait_s,
+            }
+        )
         self.awaits = AWAIT_QUEUE
 
-    def _ticket(self, node: CNode, board: str, sla_s: float | None, managers: tuple[str, ...],
-                summary: str, recording: str = "") -> dict[str, Any]:
+    def _ticket(
+        self,
+        node: CNode,
+        board: str,
+        sla_s: float | None,
+        managers: tuple[str, ...],
+        summary: str,
+        recording: str = "",
+    ) -> dict[str, Any]:
         action: dict[str, Any] = {
-            "type": "ticket", "board": board, "node": node.label, "caller": self.state.caller,
-            "summary": summary or self._summary(), "managers": list(managers),
-            "sla_s": sla_s, "due": None if sla_s is None else _iso(self.at + timedelta(seconds=sla_s)),
+            "type": "ticket",
+            "board": board,
+            "node": node.label,
+            "caller": self.state.caller,
+            "summary": summary or self._summary(),
+            "managers": list(managers),
+            "sla_s": sla_s,
+            "due": None if sla_s is None else _iso(self.at + timedelta(seconds=sla_s)),
         }
         if recording:
             action["recording"] = recording
@@ -336,13 +415,32 @@ class _Walk:
         return f"call from {self.state.caller} to {self.state.dialed}: " + "; ".join(steps[-6:])
 
 
-def _fallback(compiled: CompiledDeployment, state: CallState, at: datetime, reason: str,
-              trace: list[str]) -> tuple[CallState, Decision]:
+def _fallback(
+    compiled: CompiledDeployment, state: CallState, at: datetime, reason: str, trace: list[str]
+) -> tuple[CallState, Decision]:
     trace = [*trace, f"fallback: {reason}"]
-    new = replace(state, status=Status.ENDED, seq=state.seq + 1, awaiting=(), updated_at=_iso(at),
-                  trace=tuple(trace), end_reason=f"fallback: {reason}")
-    decision = Decision(state.call_id, new.seq, compiled.name, state.flow, state.node, compiled.digest,
-                        tuple(compiled.fallback["actions"]), (), compiled.fallback, tuple(trace), reason)
+    new = replace(
+        state,
+        status=Status.ENDED,
+        seq=state.seq + 1,
+        awaiting=(),
+        updated_at=_iso(at),
+        trace=tuple(trace),
+        end_reason=f"fallback: {reason}",
+    )
+    decision = Decision(
+        state.call_id,
+        new.seq,
+        compiled.name,
+        state.flow,
+        state.node,
+        compiled.digest,
+        tuple(compiled.fallback["actions"]),
+        (),
+        compiled.fallback,
+        tuple(trace),
+        reason,
+    )
     return new, decision
 
 
@@ -350,29 +448,72 @@ def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
     state, node = walk.state, walk.node
     flow, node_id = (node.flow, node.id) if node is not None else (state.flow, state.node)
     new = CallState(
-        call_id=state.call_id, caller=state.caller, dialed=state.dialed, deployment=state.deployment,
-        digest=state.digest, entry_flow=state.entry_flow, flow=flow, node=node_id, status=walk.status,
-        seq=seq, steps=walk.steps, attempt=walk.attempt, awaiting=walk.awaits, variables=walk.variables,
-        attributes=state.attributes, started_at=state.started_at, updated_at=_iso(walk.at),
-        trace=tuple(walk.trace), end_reason=walk.end_reason)
-    decision = Decision(state.call_id, seq, walk.compiled.name, flow, node_id, walk.compiled.digest,
-                        tuple(walk.actions), walk.awaits, walk.compiled.fallback, new.trace)
+        call_id=state.call_id,
+        caller=state.caller,
+        dialed=state.dialed,
+        deployment=state.deployment,
+        digest=state.digest,
+        entry_flow=state.entry_flow,
+        flow=flow,
+        node=node_id,
+        status=walk.status,
+        seq=seq,
+        steps=walk.steps,
+        attempt=walk.attempt,
+        awaiting=walk.awaits,
+        variables=walk.variables,
+        attributes=state.attributes,
+        started_at=state.started_at,
+        updated_at=_iso(walk.at),
+        trace=tuple(walk.trace),
+        end_reason=walk.end_reason,
+    )
+    decision = Decision(
+        state.call_id,
+        seq,
+        walk.compiled.name,
+        flow,
+        node_id,
+        walk.compiled.digest,
+        tuple(walk.actions),
+        walk.awaits,
+        walk.compiled.fallback,
+        new.trace,
+    )
     return new, decision
 
 
-def start(compiled: CompiledDeployment, call: NewCall,
-          targets: TargetStates | None = None) -> tuple[CallState, Decision]:
+def start(
+    compiled: CompiledDeployment, call: NewCall, targets: TargetStates | None = None
+) -> tuple[CallState, Decision]:
     """A new call: find the flow for the dialed number and run it to the first wait."""
     at = _iso(call.at)
     found = compiled.entry(call.dialed)
     flow, first = found if found is not None else ("", None)
     state = CallState(
-        call_id=call.call_id, caller=call.caller, dialed=call.dialed, deployment=compiled.name,
-        digest=compiled.digest, entry_flow=flow, flow=flow, node="", status=Status.ACTIVE, seq=0, steps=0,
-        attempt=0, awaiting=(), variables={}, attributes=dict(call.attributes), started_at=at, updated_at=at,
-        trace=())
+        call_id=call.call_id,
+        caller=call.caller,
+        dialed=call.dialed,
+        deployment=compiled.name,
+        digest=compiled.digest,
+        entry_flow=flow,
+        flow=flow,
+        node="",
+        status=Status.ACTIVE,
+        seq=0,
+        steps=0,
+        attempt=0,
+        awaiting=(),
+        variables={},
+        attributes=dict(call.attributes),
+        started_at=at,
+        updated_at=at,
+        trace=(),
+    )
     if first is None:
-        return _fallback(compiled, state, call.at, "no-entry", [f"no flow for dialed number {call.dialed}"])
+        return _fallback(
+            compiled, state, call.at, "no-entry", [f"no flow for dialed number {call.dialed}"]
+        )
     walk = _Walk(compiled, state, call.at, targets)
     try:
         walk.go(first, f"entry {call.dialed}")
@@ -384,19 +525,29 @@ def start(compiled: CompiledDeployment, call: NewCall,
 def check_event(state: CallState, event: Event) -> None:
     """Refuse an event that does not fit the call as it stands (raises EventRejected)."""
     if event.seq < state.seq:
-        raise EventRejected("stale-seq", f"event seq {event.seq} answers an old decision; the call is at seq "
-                                         f"{state.seq}")
+        raise EventRejected(
+            "stale-seq",
+            f"event seq {event.seq} answers an old decision; the call is at seq {state.seq}",
+        )
     if event.seq > state.seq:
-        raise EventRejected("future-seq", f"event seq {event.seq} is ahead of the call, which is at seq {state.seq}")
+        raise EventRejected(
+            "future-seq", f"event seq {event.seq} is ahead of the call, which is at seq {state.seq}"
+        )
     if state.status is Status.ENDED:
         raise EventRejected("ended", f"the call has ended ({state.end_reason or 'hangup'})")
     if event.type.value not in state.awaiting:
-        raise EventRejected("unexpected-event", f"'{event.type.value}' is not awaited now; the call awaits "
-                                                f"{', '.join(state.awaiting)}")
+        raise EventRejected(
+            "unexpected-event",
+            f"'{event.type.value}' is not awaited now; the call awaits {', '.join(state.awaiting)}",
+        )
 
 
-def step(compiled: CompiledDeployment, state: CallState, event: Event,
-         targets: TargetStates | None = None) -> tuple[CallState, Decision]:
+def step(
+    compiled: CompiledDeployment,
+    state: CallState,
+    event: Event,
+    targets: TargetStates | None = None,
+) -> tuple[CallState, Decision]:
     """Apply one event to a call and decide what happens next."""
     check_event(state, event)
     node = compiled.nodes.get((state.flow, state.node))
@@ -430,8 +581,16 @@ def _dispatch(walk: _Walk, node: CNode, event: Event) -> None:
             else:
                 walk.go(node.on.get("timeout"), f"queue {node.id}: timeout")
         case CVoicemail():
-            walk.actions.append(walk._ticket(node, node.board, node.sla_s, node.managers,
-                                             f"voicemail from {walk.state.caller}", event.recording))
+            walk.actions.append(
+                walk._ticket(
+                    node,
+                    node.board,
+                    node.sla_s,
+                    node.managers,
+                    f"voicemail from {walk.state.caller}",
+                    event.recording,
+                )
+            )
             if node.next is None:
                 walk.end("voicemail recorded", f"voicemail {node.id}: recorded, call ends")
             else:
@@ -477,7 +636,9 @@ def _ring_event(walk: _Walk, node: CRing, event: Event) -> None:
     walk.go(to, f"ring {node.id}: {outcome}")
 
 
-def _answered(walk: _Walk, node: CNode, reports: frozenset[str], on: dict[str, CNode], what: str) -> None:
+def _answered(
+    walk: _Walk, node: CNode, reports: frozenset[str], on: dict[str, CNode], what: str
+) -> None:
     to = on.get("answered")
     if to is not None:
         walk.go(to, f"{what}: answered")
@@ -491,7 +652,10 @@ def _connected(walk: _Walk, node: CNode, event: Event) -> None:
     reports = node.reports if isinstance(node, (CRing, CQueue)) else frozenset()
     on = node.on if isinstance(node, (CRing, CQueue)) else {}
     if event.outcome not in reports:
-        raise EventRejected("bad-event", f"outcome '{event.outcome}' is not one node {node.label} reports; "
-                                         f"expected one of: {', '.join(sorted(reports))}")
+        raise EventRejected(
+            "bad-event",
+            f"outcome '{event.outcome}' is not one node {node.label} reports; "
+            f"expected one of: {', '.join(sorted(reports))}",
+        )
     walk.status = Status.ACTIVE
     walk.go(on.get(event.outcome), f"{node.label}: outcome {event.outcome}")

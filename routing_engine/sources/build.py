@@ -54,12 +54,13 @@ def _model_at(root: type[BaseModel], loc: Path) -> type[BaseModel] | None:
         following: list[Any] = []
         for tp in candidates:
             origin = typing.get_origin(tp)
+            if isinstance(item, str) and item.startswith(m.TAG_PREFIX):
+                following.append(m.NODE_SPECS[item.removeprefix(m.TAG_PREFIX)])
+                break
             if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(item, str):
                 for name, info in tp.model_fields.items():
                     if item in (name, info.alias):
                         following.extend(_unwrap(info.annotation))
-                if item.startswith(m.TAG_PREFIX):
-                    following.append(tp)
             elif origin is dict:
                 following.extend(_unwrap(typing.get_args(tp)[1]))
             elif origin is list:
@@ -106,7 +107,9 @@ def errors_to_diagnostics(
         raw_loc = tuple(err["loc"])
         is_key = bool(raw_loc) and raw_loc[-1] == "[key]"
         model_loc: Path = tuple(i for i in raw_loc if i != "[key]")
-        loc: Path = base + tuple(i for i in model_loc if not (isinstance(i, str) and i.startswith(m.TAG_PREFIX)))
+        loc: Path = base + tuple(
+            i for i in model_loc if not (isinstance(i, str) and i.startswith(m.TAG_PREFIX))
+        )
         what = _what(doc_kind, doc_name, loc)
         label = _node_kind_label(data, loc)
         what = f"{label}{what}" if what.startswith("node") else what
@@ -114,20 +117,39 @@ def errors_to_diagnostics(
         etype = err["type"]
         if etype == "missing":
             span = doc.key_span(loc[:-1]) if len(loc) > 1 else doc.span
-            out.append(Diagnostic("S102", Severity.ERROR, f"{what} is missing '{field_name}'", span,
-                                  f"add '{field_name}: ...' to it"))
+            out.append(
+                Diagnostic(
+                    "S102",
+                    Severity.ERROR,
+                    f"{what} is missing '{field_name}'",
+                    span,
+                    f"add '{field_name}: ...' to it",
+                )
+            )
         elif etype == "extra_forbidden":
             parent = _model_at(root, model_loc[:-1])
             hint = did_you_mean(field_name, _field_names(parent)) if parent else ""
             if not hint and parent is not None:
                 hint = "known fields: " + ", ".join(_field_names(parent))
-            out.append(Diagnostic("S103", Severity.ERROR, f"unknown field '{field_name}' in {what}",
-                                  doc.key_span(loc), hint))
+            out.append(
+                Diagnostic(
+                    "S103",
+                    Severity.ERROR,
+                    f"unknown field '{field_name}' in {what}",
+                    doc.key_span(loc),
+                    hint,
+                )
+            )
         elif etype == "bad_duration":
-            out.append(Diagnostic("S104", Severity.ERROR,
-                                  f"'{err['input']}' is not a duration ('{field_name}' of {what})",
-                                  doc.value_span(loc),
-                                  "write a number and a unit: '2 rings', '20s', '15m', '1h'"))
+            out.append(
+                Diagnostic(
+                    "S104",
+                    Severity.ERROR,
+                    f"'{err['input']}' is not a duration ('{field_name}' of {what})",
+                    doc.value_span(loc),
+                    "write a number and a unit: '2 rings', '20s', '15m', '1h'",
+                )
+            )
         elif etype == "no_kind":
             out.append(_no_kind(doc, loc, what, err["input"]))
         else:
@@ -137,18 +159,28 @@ def errors_to_diagnostics(
     return out
 
 
-def _invalid_value(err: Any, field_name: str, what: str, is_key: bool, loc: Path) -> tuple[str, str]:
+def _invalid_value(
+    err: Any, field_name: str, what: str, is_key: bool, loc: Path
+) -> tuple[str, str]:
     value = err.get("input")
-    shown = f"'{value}'" if isinstance(value, str) else ("nothing" if value is None else "a " + type(value).__name__)
+    shown = (
+        f"'{value}'"
+        if isinstance(value, str)
+        else ("nothing" if value is None else "a " + type(value).__name__)
+    )
     if err["type"] == "string_pattern_mismatch":
         pattern = str(err.get("ctx", {}).get("pattern", ""))
         if pattern == m.E164_OR_PREFIX:
-            return (f"{shown} is not an E.164 number or prefix (entries of {what})",
-                    "write '+', the country code and the number, e.g. +12125550100, or a prefix "
-                    "ending in '*'")
+            return (
+                f"{shown} is not an E.164 number or prefix (entries of {what})",
+                "write '+', the country code and the number, e.g. +12125550100, or a prefix "
+                "ending in '*'",
+            )
         kind = "key" if is_key else f"'{field_name}'"
-        return (f"{shown} is not a valid name ({kind} of {what})",
-                "names use letters, digits, '-', '_' and '.', and start with a letter or digit")
+        return (
+            f"{shown} is not a valid name ({kind} of {what})",
+            "names use letters, digits, '-', '_' and '.', and start with a letter or digit",
+        )
     message = str(err["msg"])
     message = message[0].lower() + message[1:]
     return f"'{field_name}' of {what}: {message}, got {shown}", ""
@@ -162,11 +194,21 @@ def _no_kind(doc: RawDocument, loc: Path, what: str, value: Any) -> Diagnostic:
             suggestion = did_you_mean(str(key), m.NODE_SPECS)
             if suggestion:
                 hint = suggestion
-                return Diagnostic("S106", Severity.ERROR, f"{what} has no kind: '{key}' is not a node kind",
-                                  doc.key_span((*loc, key)), hint)
+                return Diagnostic(
+                    "S106",
+                    Severity.ERROR,
+                    f"{what} has no kind: '{key}' is not a node kind",
+                    doc.key_span((*loc, key)),
+                    hint,
+                )
         return Diagnostic("S106", Severity.ERROR, f"{what} has no kind", doc.key_span(loc), hint)
-    return Diagnostic("S106", Severity.ERROR, f"{what} must be a mapping with a kind, e.g. 'say: Hello'",
-                      doc.value_span(loc), hint)
+    return Diagnostic(
+        "S106",
+        Severity.ERROR,
+        f"{what} must be a mapping with a kind, e.g. 'say: Hello'",
+        doc.value_span(loc),
+        hint,
+    )
 
 
 # --- documents -> IR -----------------------------------------------------------------------------
@@ -193,17 +235,29 @@ def _typed(text: str | None) -> str | int | float | bool:
     return text
 
 
-def _handlers(doc: RawDocument, base: Path, on: Mapping[str, str], outcomes: tuple[str, ...],
-              what: str, diags: list[Diagnostic]) -> tuple[ir.Handler, ...]:
+def _handlers(
+    doc: RawDocument,
+    base: Path,
+    on: Mapping[str, str],
+    outcomes: tuple[str, ...],
+    what: str,
+    diags: list[Diagnostic],
+) -> tuple[ir.Handler, ...]:
     handlers = []
     for outcome, target in on.items():
         path = (*base, "on", outcome)
         if outcome not in outcomes:
-            diags.append(Diagnostic(
-                "S110", Severity.ERROR, f"{what} cannot produce the outcome '{outcome}'",
-                doc.key_span(path),
-                did_you_mean(outcome, outcomes) or f"its outcomes are: {', '.join(outcomes)}; an "
-                "outcome the answering party reports must be listed under 'reports'"))
+            diags.append(
+                Diagnostic(
+                    "S110",
+                    Severity.ERROR,
+                    f"{what} cannot produce the outcome '{outcome}'",
+                    doc.key_span(path),
+                    did_you_mean(outcome, outcomes)
+                    or f"its outcomes are: {', '.join(outcomes)}; an "
+                    "outcome the answering party reports must be listed under 'reports'",
+                )
+            )
             continue
         handlers.append(ir.Handler(outcome, _ref(doc, path, target), doc.key_span(path)))
     return tuple(handlers)
@@ -226,47 +280,93 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
             for digits, to in spec.options.items():
                 path = (*base, "options", digits)
                 if not _DIGITS.match(digits):
-                    diags.append(Diagnostic(
-                        "S105", Severity.ERROR, f"menu option '{digits}' of node '{node_id}' is not digits",
-                        doc.key_span(path), "options are keys made of 0-9, * and #, e.g. '1' or '#'"))
+                    diags.append(
+                        Diagnostic(
+                            "S105",
+                            Severity.ERROR,
+                            f"menu option '{digits}' of node '{node_id}' is not digits",
+                            doc.key_span(path),
+                            "options are keys made of 0-9, * and #, e.g. '1' or '#'",
+                        )
+                    )
                     continue
                 options.append(ir.MenuOption(digits, _ref(doc, path, to), doc.key_span(path)))
-            return ir.Menu(node_id, spec.menu, tuple(options), ref(spec.fallback, "fallback"), spec.retries,
-                           _duration(doc, (*base, "timeout"), spec.timeout),
-                           max((len(o.digits) for o in options), default=1), span)
+            return ir.Menu(
+                node_id,
+                spec.menu,
+                tuple(options),
+                ref(spec.fallback, "fallback"),
+                spec.retries,
+                _duration(doc, (*base, "timeout"), spec.timeout),
+                max((len(o.digits) for o in options), default=1),
+                span,
+            )
         case m.RingSpec():
             what = f"ring node '{node_id}'"
             reports = tuple(spec.reports)
             handlers = _handlers(doc, base, spec.on, (*ir.RING_OUTCOMES, *reports), what, diags)
-            return ir.Ring(node_id, _refs(doc, base, "ring", spec.ring), ir.RingStrategy(spec.strategy),
-                           _duration(doc, (*base, "timeout"), spec.timeout), reports, handlers, span)
+            return ir.Ring(
+                node_id,
+                _refs(doc, base, "ring", spec.ring),
+                ir.RingStrategy(spec.strategy),
+                _duration(doc, (*base, "timeout"), spec.timeout),
+                reports,
+                handlers,
+                span,
+            )
         case m.QueueSpec():
             what = f"queue node '{node_id}'"
             reports = tuple(spec.reports)
             handlers = _handlers(doc, base, spec.on, (*ir.QUEUE_OUTCOMES, *reports), what, diags)
-            return ir.Queue(node_id, ref(spec.queue, "queue"), tuple(spec.skills), spec.priority,
-                            _duration(doc, (*base, "max_wait"), spec.max_wait), reports, handlers, span)
+            return ir.Queue(
+                node_id,
+                ref(spec.queue, "queue"),
+                tuple(spec.skills),
+                spec.priority,
+                _duration(doc, (*base, "max_wait"), spec.max_wait),
+                reports,
+                handlers,
+                span,
+            )
         case m.BranchSpec():
             cases = tuple(
-                ir.Case(ir.Condition(case.when, doc.value_span((*base, "branch", i, "when"))),
-                        ref(case.then, "branch", i, "then"), doc.value_span((*base, "branch", i)))
-                for i, case in enumerate(spec.branch))
+                ir.Case(
+                    ir.Condition(case.when, doc.value_span((*base, "branch", i, "when"))),
+                    ref(case.then, "branch", i, "then"),
+                    doc.value_span((*base, "branch", i)),
+                )
+                for i, case in enumerate(spec.branch)
+            )
             return ir.Branch(node_id, cases, ref(spec.else_, "else"), span)
         case m.SaySpec():
             return ir.Say(node_id, spec.say, nxt(spec.next), span)
         case m.SetSpec():
-            values = tuple(ir.Assignment(name, _typed(value), doc.key_span((*base, "set", name)))
-                           for name, value in spec.set.items())
+            values = tuple(
+                ir.Assignment(name, _typed(value), doc.key_span((*base, "set", name)))
+                for name, value in spec.set.items()
+            )
             return ir.SetVars(node_id, values, nxt(spec.next), span)
         case m.TicketSpec():
-            return ir.Ticket(node_id, spec.ticket,
-                             None if spec.sla is None else _duration(doc, (*base, "sla"), spec.sla),
-                             _refs(doc, base, "managers", spec.managers), spec.summary, nxt(spec.next), span)
+            return ir.Ticket(
+                node_id,
+                spec.ticket,
+                None if spec.sla is None else _duration(doc, (*base, "sla"), spec.sla),
+                _refs(doc, base, "managers", spec.managers),
+                spec.summary,
+                nxt(spec.next),
+                span,
+            )
         case m.VoicemailSpec():
-            return ir.Voicemail(node_id, spec.voicemail, spec.prompt,
-                                _duration(doc, (*base, "max_length"), spec.max_length),
-                                None if spec.sla is None else _duration(doc, (*base, "sla"), spec.sla),
-                                _refs(doc, base, "managers", spec.managers), nxt(spec.next), span)
+            return ir.Voicemail(
+                node_id,
+                spec.voicemail,
+                spec.prompt,
+                _duration(doc, (*base, "max_length"), spec.max_length),
+                None if spec.sla is None else _duration(doc, (*base, "sla"), spec.sla),
+                _refs(doc, base, "managers", spec.managers),
+                nxt(spec.next),
+                span,
+            )
         case m.HangupSpec():
             return ir.Hangup(node_id, spec.hangup or "", span)
     raise TypeError(f"no IR for {type(spec).__name__}")  # pragma: no cover - closed union
@@ -274,44 +374,85 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
 
 def _refs(doc: RawDocument, base: Path, key: str, names: list[str]) -> tuple[ir.Ref, ...]:
     listed = (*base, key, 0) in doc.value_spans
-    return tuple(_ref(doc, (*base, key, i) if listed else (*base, key), n) for i, n in enumerate(names))
+    return tuple(
+        _ref(doc, (*base, key, i) if listed else (*base, key), n) for i, n in enumerate(names)
+    )
 
 
 def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
     data: dict[str, Any] = doc.data
     nodes_raw = data.get("nodes")
-    header = {**data, "nodes": {"placeholder": {"hangup": None}}} if isinstance(nodes_raw, dict) and nodes_raw else data
+    header = (
+        {**data, "nodes": {"placeholder": {"hangup": None}}}
+        if isinstance(nodes_raw, dict) and nodes_raw
+        else data
+    )
     try:
         head = m.FlowDocument.model_validate(header)
     except ValidationError as error:
         diags.extend(errors_to_diagnostics(doc, m.FlowDocument, (), error, "flow"))
         if not isinstance(data.get("flow"), str) or not isinstance(data.get("start"), str):
             return None
-        head = m.FlowDocument.model_construct(flow=data["flow"], start=data["start"],
-                                              description=str(data.get("description") or ""))
+        head = m.FlowDocument.model_construct(
+            flow=data["flow"],
+            start=data["start"],
+            description=str(data.get("description") or ""),
+            nodes={},
+        )
     nodes: list[ir.Node] = []
+    broken: set[str] = set()
     if isinstance(nodes_raw, dict):
         for node_id, body in nodes_raw.items():
             path: Path = ("nodes", node_id)
             if not re.match(m.NAME_PATTERN, node_id):
-                diags.append(Diagnostic("S105", Severity.ERROR, f"'{node_id}' is not a valid node id",
-                                        doc.key_span(path),
-                                        "ids use letters, digits, '-', '_' and '.', and start with a "
-                                        "letter or digit"))
+                diags.append(
+                    Diagnostic(
+                        "S105",
+                        Severity.ERROR,
+                        f"'{node_id}' is not a valid node id",
+                        doc.key_span(path),
+                        "ids use letters, digits, '-', '_' and '.', and start with a "
+                        "letter or digit",
+                    )
+                )
                 continue
-            try:
-                spec = m.NODE_ADAPTER.validate_python(body)
-            except ValidationError as error:
-                diags.extend(errors_to_diagnostics(doc, m.FlowDocument, path, error, "flow"))
-                nodes.append(_placeholder(doc, node_id, body))
-                continue
-            nodes.append(build_node(doc, node_id, spec, diags))
-    return ir.Flow(head.flow, _ref(doc, ("start",), head.start), tuple(nodes), head.description,
-                   doc.key_span(("flow",)))
+            spec = _node_spec(doc, path, body, diags)
+            if spec is None:
+                nodes.append(_placeholder(doc, node_id))
+                broken.add(node_id)
+            else:
+                nodes.append(build_node(doc, node_id, spec, diags))
+    return ir.Flow(
+        head.flow,
+        _ref(doc, ("start",), head.start),
+        tuple(nodes),
+        head.description,
+        doc.key_span(("flow",)),
+        frozenset(broken),
+    )
 
 
-def _placeholder(doc: RawDocument, node_id: str, body: Any) -> ir.Node:
-    """A node that failed validation still exists, so references to it resolve and no second,
+def _node_spec(doc: RawDocument, path: Path, body: Any, diags: list[Diagnostic]) -> Any | None:
+    """Validate one node. On errors, report them all, then try again without the fields in
+    error (they take their defaults), so the node's links still count in later checks."""
+    try:
+        return m.NODE_ADAPTER.validate_python(body)
+    except ValidationError as error:
+        diags.extend(errors_to_diagnostics(doc, m.FlowDocument, path, error, "flow"))
+        kind = m.node_kind_of(body)
+        if kind is None or not isinstance(body, dict):
+            return None
+        bad = {str(err["loc"][1]) for err in error.errors() if len(err["loc"]) > 1}
+        if kind.removeprefix(m.TAG_PREFIX) in bad:
+            return None
+        try:
+            return m.NODE_ADAPTER.validate_python({k: v for k, v in body.items() if k not in bad})
+        except ValidationError:
+            return None
+
+
+def _placeholder(doc: RawDocument, node_id: str) -> ir.Node:
+    """A node that could not be built still exists, so references to it resolve and no second,
     misleading 'unknown reference' is reported; it hangs up, and has no edges."""
     return ir.Hangup(node_id, "invalid node", doc.key_span(("nodes", node_id)))
 
@@ -324,9 +465,14 @@ def build_documents(documents: Iterable[RawDocument]) -> Built:
         if data is None:
             continue  # an empty document (a file of comments only) is allowed
         if not isinstance(data, dict):
-            built.diagnostics.append(Diagnostic(
-                "S106", Severity.ERROR, "a document must be a mapping starting with 'deployment:' or 'flow:'",
-                doc.span))
+            built.diagnostics.append(
+                Diagnostic(
+                    "S106",
+                    Severity.ERROR,
+                    "a document must be a mapping starting with 'deployment:' or 'flow:'",
+                    doc.span,
+                )
+            )
             continue
         kinds = [k for k in m.DOCUMENT_KINDS if k in data]
         if len(kinds) != 1:
@@ -336,8 +482,11 @@ def build_documents(documents: Iterable[RawDocument]) -> Built:
                 if suggestion:
                     hint = suggestion
                     break
-            message = ("a document cannot be both a deployment and a flow" if kinds else
-                       "this document is neither a deployment nor a flow")
+            message = (
+                "a document cannot be both a deployment and a flow"
+                if kinds
+                else "this document is neither a deployment nor a flow"
+            )
             built.diagnostics.append(Diagnostic("S106", Severity.ERROR, message, doc.span, hint))
             continue
         if kinds[0] == "flow":
@@ -351,46 +500,90 @@ def build_documents(documents: Iterable[RawDocument]) -> Built:
         try:
             built.deployment_doc = (doc, m.DeploymentDocument.model_validate(data))
         except ValidationError as error:
-            built.diagnostics.extend(errors_to_diagnostics(doc, m.DeploymentDocument, (), error, "deployment"))
+            built.diagnostics.extend(
+                errors_to_diagnostics(doc, m.DeploymentDocument, (), error, "deployment")
+            )
             built.deployment_doc = None
             built.extra_deployments.append(doc)  # seen, so no 'missing deployment' on top
     return built
 
 
-def build_deployment(documents: Iterable[RawDocument]) -> tuple[ir.Deployment | None, list[Diagnostic]]:
+def build_deployment(
+    documents: Iterable[RawDocument],
+) -> tuple[ir.Deployment | None, list[Diagnostic]]:
     """Raw documents of one deployment -> its IR (None when no usable deployment document)."""
     built = build_documents(documents)
     diags = built.diagnostics
     seen_broken = bool(built.extra_deployments) and built.deployment_doc is None
     if built.deployment_doc is None:
         if not seen_broken:
-            diags.append(Diagnostic("S109", Severity.ERROR, "no deployment document found",
-                                    built.flows[0].span if built.flows else ir.NOWHERE,
-                                    "a deployment directory needs a deployment.yaml starting with "
-                                    "'deployment: NAME' (entries, targets, fallback)"))
+            diags.append(
+                Diagnostic(
+                    "S109",
+                    Severity.ERROR,
+                    "no deployment document found",
+                    built.flows[0].span if built.flows else ir.NOWHERE,
+                    "a deployment directory needs a deployment.yaml starting with "
+                    "'deployment: NAME' (entries, targets, fallback)",
+                )
+            )
         return None, diags
     doc, spec = built.deployment_doc
     for extra in built.extra_deployments:
-        diags.append(Diagnostic("S109", Severity.ERROR, "a second deployment document", extra.span,
-                                f"the deployment is already declared at {doc.span}; keep one"))
+        diags.append(
+            Diagnostic(
+                "S109",
+                Severity.ERROR,
+                "a second deployment document",
+                extra.span,
+                f"the deployment is already declared at {doc.span}; keep one",
+            )
+        )
     return _deployment(doc, spec, built.flows), diags
 
 
-def _deployment(doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow]) -> ir.Deployment:
-    entries = tuple(ir.Entry(number, _ref(doc, ("entries", number), flow), doc.key_span(("entries", number)))
-                    for number, flow in spec.entries.items())
+def _deployment(
+    doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow]
+) -> ir.Deployment:
+    entries = tuple(
+        ir.Entry(number, _ref(doc, ("entries", number), flow), doc.key_span(("entries", number)))
+        for number, flow in spec.entries.items()
+    )
     targets = tuple(
-        ir.Target(name, ir.TargetKind(t.kind), t.uri, t.site, t.region, tuple(t.skills), t.capacity,
-                  t.available, doc.key_span(("targets", name)))
-        for name, t in spec.targets.items())
-    contacts = tuple(ir.Contact(name, c.name, c.email, c.webhook, doc.key_span(("contacts", name)))
-                     for name, c in spec.contacts.items())
+        ir.Target(
+            name,
+            ir.TargetKind(t.kind),
+            t.uri,
+            t.site,
+            t.region,
+            tuple(t.skills),
+            t.capacity,
+            t.available,
+            doc.key_span(("targets", name)),
+        )
+        for name, t in spec.targets.items()
+    )
+    contacts = tuple(
+        ir.Contact(name, c.name, c.email, c.webhook, doc.key_span(("contacts", name)))
+        for name, c in spec.contacts.items()
+    )
     fb = spec.fallback
-    fallback = ir.Fallback(_refs(doc, ("fallback",), "ring", fb.ring),
-                           _duration(doc, ("fallback", "timeout"), fb.timeout), fb.say,
-                           doc.key_span(("fallback",)))
+    fallback = ir.Fallback(
+        _refs(doc, ("fallback",), "ring", fb.ring),
+        _duration(doc, ("fallback", "timeout"), fb.timeout),
+        fb.say,
+        doc.key_span(("fallback",)),
+    )
     return ir.Deployment(
-        name=spec.deployment, flows=tuple(flows), entries=entries, targets=targets, contacts=contacts,
-        fallback=fallback, ring_cadence=_duration(doc, ("ring_cadence",), spec.ring_cadence),
+        name=spec.deployment,
+        flows=tuple(flows),
+        entries=entries,
+        targets=targets,
+        contacts=contacts,
+        fallback=fallback,
+        ring_cadence=_duration(doc, ("ring_cadence",), spec.ring_cadence),
         caller_max_wait=_duration(doc, ("caller_max_wait",), spec.caller_max_wait),
-        max_steps=spec.max_steps, description=spec.description, span=doc.key_span(("deployment",)))
+        max_steps=spec.max_steps,
+        description=spec.description,
+        span=doc.key_span(("deployment",)),
+    )

@@ -62,21 +62,36 @@ def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hash
     """Read one file into `sources`; `key` is its name inside the deployment (for the hash)."""
     reader = READERS.get(path.suffix)
     if reader is None:
-        sources.diagnostics.append(Diagnostic(
-            "S101", Severity.ERROR, f"not a flow file: '{path.suffix or path.name}'", Span(display, 1, 1),
-            f"flow files end in {', '.join(sorted(READERS))}"))
+        sources.diagnostics.append(
+            Diagnostic(
+                "S101",
+                Severity.ERROR,
+                f"not a flow file: '{path.suffix or path.name}'",
+                Span(display, 1, 1),
+                f"flow files end in {', '.join(sorted(READERS))}",
+            )
+        )
         return
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            sources.diagnostics.append(Diagnostic(
-                "S101", Severity.ERROR, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
-                Span(display, 1, 1), "split the deployment over several files"))
+            sources.diagnostics.append(
+                Diagnostic(
+                    "S101",
+                    Severity.ERROR,
+                    f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                    Span(display, 1, 1),
+                    "split the deployment over several files",
+                )
+            )
             return
         data = path.read_bytes()
     except OSError as error:
-        sources.diagnostics.append(Diagnostic("S101", Severity.ERROR, f"cannot read file: {error.strerror}",
-                                              Span(display, 1, 1)))
+        sources.diagnostics.append(
+            Diagnostic(
+                "S101", Severity.ERROR, f"cannot read file: {error.strerror}", Span(display, 1, 1)
+            )
+        )
         return
     try:
         text = data.decode("utf-8")
@@ -84,9 +99,15 @@ def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hash
         before = data[: error.start]
         line = before.count(b"\n") + 1
         column = error.start - (before.rfind(b"\n") + 1) + 1
-        sources.diagnostics.append(Diagnostic(
-            "S101", Severity.ERROR, f"not UTF-8 text (byte 0x{data[error.start]:02x})", Span(display, line, column),
-            "flow files are UTF-8 text; is this a binary file?"))
+        sources.diagnostics.append(
+            Diagnostic(
+                "S101",
+                Severity.ERROR,
+                f"not UTF-8 text (byte 0x{data[error.start]:02x})",
+                Span(display, line, column),
+                "flow files are UTF-8 text; is this a binary file?",
+            )
+        )
         return
     hasher.update(key.encode() + b"\0" + data + b"\0")
     sources.texts[display] = text
@@ -108,13 +129,26 @@ def load_sources(target: str | os.PathLike[str]) -> Sources:
         root = find_deployment_root(path) if path.name != DEPLOYMENT_FILE else path.parent
         files, base = (deployment_files(root), root) if root is not None else ([path], path.parent)
     else:
-        sources.diagnostics.append(Diagnostic("S101", Severity.ERROR, f"no such file or directory: {target}",
-                                              Span(str(target), 0, 0)))
+        sources.diagnostics.append(
+            Diagnostic(
+                "S101",
+                Severity.ERROR,
+                f"no such file or directory: {target}",
+                Span(str(target), 0, 0),
+            )
+        )
         return sources
     if not files:
-        sources.diagnostics.append(Diagnostic(
-            "S109", Severity.ERROR, "no flow files here", Span(str(target), 0, 0),
-            f"a deployment is a directory with a {DEPLOYMENT_FILE} and flow files ({', '.join(sorted(READERS))})"))
+        sources.diagnostics.append(
+            Diagnostic(
+                "S109",
+                Severity.ERROR,
+                "no flow files here",
+                Span(str(target), 0, 0),
+                f"a deployment is a directory with a {DEPLOYMENT_FILE} and flow files "
+                f"({', '.join(sorted(READERS))})",
+            )
+        )
     for file in files:
         read_file(file, _display(file), file.relative_to(base).as_posix(), sources, hasher)
     sources.digest = hasher.hexdigest()

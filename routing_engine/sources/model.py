@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     Tag,
     TypeAdapter,
     WithJsonSchema,
@@ -32,9 +33,7 @@ _DURATION = re.compile(
     r"(?P<unit>rings?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$",
     re.IGNORECASE,
 )
-DURATION_PATTERN = (
-    r"^\s*\d+(\.\d+)?\s*(rings?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$"
-)
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(rings?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$"
 _UNITS = {"r": DurationUnit.RINGS, "s": DurationUnit.SECONDS, "m": DurationUnit.MINUTES,
           "h": DurationUnit.HOURS}  # fmt: skip
 
@@ -44,7 +43,9 @@ def parse_duration(value: object) -> Duration:
     the type `bad_duration` so the builder can give it its own code."""
     if isinstance(value, Duration):
         return value
-    text = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    text = (
+        str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    )
     match = _DURATION.match(text) if text is not None else None
     if match is None:
         raise PydanticCustomError(
@@ -59,6 +60,7 @@ def parse_duration(value: object) -> Duration:
 DurationText = Annotated[
     Duration,
     BeforeValidator(parse_duration),
+    PlainSerializer(str, return_type=str),
     WithJsonSchema(
         {
             "type": "string",
@@ -70,8 +72,20 @@ DurationText = Annotated[
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="a name: letters, digits, '-', '_', '.'")]
-NameList = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+Name = Annotated[
+    str, Field(pattern=NAME_PATTERN, description="a name: letters, digits, '-', '_', '.'")
+]
+_NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN}
+NameList = Annotated[
+    list[Name],
+    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+    WithJsonSchema(
+        {
+            "anyOf": [_NAME_SCHEMA, {"type": "array", "items": _NAME_SCHEMA}],
+            "description": "a name, or a list of names",
+        }
+    ),
+]
 
 
 class Spec(BaseModel):
@@ -89,7 +103,9 @@ class MenuSpec(Spec):
     options: dict[str, Name] = Field(description="digits -> node or flow", min_length=1)
     fallback: Name = Field(description="where the call goes when retries run out")
     retries: int = Field(2, ge=0, le=9, description="how many times the menu is replayed")
-    timeout: DurationText = Field(Duration(5, DurationUnit.SECONDS), description="how long to wait for digits")
+    timeout: DurationText = Field(
+        Duration(5, DurationUnit.SECONDS), description="how long to wait for digits"
+    )
 
 
 class RingSpec(Spec):
@@ -98,7 +114,8 @@ class RingSpec(Spec):
     ring: NameList = Field(description="the target, or targets, to ring")
     strategy: Literal["sequential", "simultaneous"] = "sequential"
     timeout: DurationText = Field(
-        Duration(20, DurationUnit.SECONDS), description="how long each target rings: `2 rings`, `20s`"
+        Duration(20, DurationUnit.SECONDS),
+        description="how long each target rings: `2 rings`, `20s`",
     )
     reports: list[Name] = Field(
         default_factory=list, description="outcomes the answering party reports, e.g. needs-office"
@@ -118,7 +135,7 @@ class QueueSpec(Spec):
 
 
 class CaseSpec(Spec):
-    when: str = Field(description="a condition, e.g. `caller.state == \"NY\"`")
+    when: str = Field(description='a condition, e.g. `caller.state == "NY"`')
     then: Name
 
 
@@ -148,7 +165,9 @@ class TicketSpec(Spec):
 
     ticket: Name = Field(description="the board (office) the ticket goes to")
     sla: DurationText | None = None
-    managers: NameList = Field(default_factory=list, description="contacts told when the SLA passes")
+    managers: NameList = Field(
+        default_factory=list, description="contacts told when the SLA passes"
+    )
     summary: str = ""
     next: Name | None = None
 
@@ -258,7 +277,8 @@ class DeploymentDocument(Spec):
     description: str = ""
     ring_cadence: DurationText = Field(Duration(6, DurationUnit.SECONDS))
     caller_max_wait: DurationText = Field(
-        Duration(2, DurationUnit.MINUTES), description="longest a caller should ring or wait unanswered"
+        Duration(2, DurationUnit.MINUTES),
+        description="longest a caller should ring or wait unanswered",
     )
     max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
     fallback: FallbackSpec

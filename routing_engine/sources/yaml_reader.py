@@ -67,7 +67,9 @@ def _check_event(event: Any) -> None:
         )
     tag = getattr(event, "tag", None)
     implicit = getattr(event, "implicit", True)
-    explicit = tag is not None and not (implicit is True or (isinstance(implicit, tuple) and any(implicit)))
+    explicit = tag is not None and not (
+        implicit is True or (isinstance(implicit, tuple) and any(implicit))
+    )
     if explicit and tag not in ("tag:yaml.org,2002:str",):
         raise _Refused(
             "S101",
@@ -111,20 +113,36 @@ def _document(events: list[Any], file: str, diagnostics: list[Diagnostic]) -> Ra
         if isinstance(event, yaml.ScalarEvent):
             span = _span(file, event.start_mark, event.end_mark)
             if event.style in ("'", '"'):  # point at the text, not at its opening quote
-                span = Span(file, span.line, span.column + 1, span.end_line, max(span.column + 1, span.end_column - 1))
+                span = Span(
+                    file,
+                    span.line,
+                    span.column + 1,
+                    span.end_line,
+                    max(span.column + 1, span.end_column - 1),
+                )
             plain = event.style is None
             value: str | None = event.value
             if plain and event.value in _NULLS and event.implicit[0]:
                 value = None
             frame = stack[-1] if stack else None
-            if isinstance(frame, _Frame) and isinstance(frame.container, dict) and frame.pending_key is None:
+            if (
+                isinstance(frame, _Frame)
+                and isinstance(frame.container, dict)
+                and frame.pending_key is None
+            ):
                 key = event.value
                 if key in frame.container:
                     first = doc.key_spans.get((*frame.path, key))
                     where = f" (first at line {first.line})" if first else ""
-                    diagnostics.append(Diagnostic(
-                        "S107", Severity.ERROR, f"duplicate key '{key}'{where}", span,
-                        "each key may appear once in a mapping; merge the two or rename one"))
+                    diagnostics.append(
+                        Diagnostic(
+                            "S107",
+                            Severity.ERROR,
+                            f"duplicate key '{key}'{where}",
+                            span,
+                            "each key may appear once in a mapping; merge the two or rename one",
+                        )
+                    )
                     frame.discard = True  # keep the first; read the second into nowhere
                 frame.pending_key = key
                 if frame.discard:
@@ -134,15 +152,28 @@ def _document(events: list[Any], file: str, diagnostics: list[Diagnostic]) -> Ra
             place(value, span, event)
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             frame = stack[-1] if stack else None
-            if isinstance(frame, _Frame) and isinstance(frame.container, dict) and frame.pending_key is None:
-                raise _Refused("S105", "a mapping key must be a plain value, not a collection", event.start_mark)
-            new: dict[str, Any] | list[Any] = {} if isinstance(event, yaml.MappingStartEvent) else []
+            if (
+                isinstance(frame, _Frame)
+                and isinstance(frame.container, dict)
+                and frame.pending_key is None
+            ):
+                raise _Refused(
+                    "S105",
+                    "a mapping key must be a plain value, not a collection",
+                    event.start_mark,
+                )
+            new: dict[str, Any] | list[Any] = (
+                {} if isinstance(event, yaml.MappingStartEvent) else []
+            )
             path = place(new, _span(file, event.start_mark), event)
             stack.append(_Frame(new, path))
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             done = stack.pop()
             old = doc.value_spans[done.path]
-            doc.value_spans[done.path] = Span(old.file, old.line, old.column, event.end_mark.line + 1, event.end_mark.column + 1)
+            end: Any = event.end_mark
+            doc.value_spans[done.path] = Span(
+                old.file, old.line, old.column, end.line + 1, end.column + 1
+            )
     if not root_set:
         doc.data = None
     return doc
@@ -178,17 +209,29 @@ def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]
                 current.append(event)
     except _Refused as refused:
         return [], [
-            Diagnostic(refused.code, Severity.ERROR, refused.message, _span(file, refused.mark), refused.hint)
+            Diagnostic(
+                refused.code,
+                Severity.ERROR,
+                refused.message,
+                _span(file, refused.mark),
+                refused.hint,
+            )
         ]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = (error.problem or error.context or "invalid YAML").strip()
         if error.context and error.problem:
             message = f"{error.context}: {message}"
-        span = _span(file, mark) if mark is not None else Span(file, 1, 1)
-        return [], [Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {message}", span, _yaml_hint(message))]
+        span = Span(file, 1, 1) if mark is None else _span(file, mark)
+        return [], [
+            Diagnostic(
+                "S100", Severity.ERROR, f"YAML syntax error: {message}", span, _yaml_hint(message)
+            )
+        ]
     except yaml.YAMLError as error:
-        return [], [Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {error}", Span(file, 1, 1))]
+        return [], [
+            Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {error}", Span(file, 1, 1))
+        ]
     return documents, diagnostics
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
@@ -16,7 +17,7 @@ from routing_engine.diagnostics import Diagnostic
 class Context:
     deployment: ir.Deployment
     index: Index
-    graph: nx.MultiDiGraph
+    graph: nx.MultiDiGraph[Any]
     # branch conditions compiled once: (flow, node, case number) -> closure, or the problems
     conditions: dict[tuple[str, str, int], CompiledCondition] = field(default_factory=dict)
     condition_problems: list[Diagnostic] = field(default_factory=list)

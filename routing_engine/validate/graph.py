@@ -24,12 +24,15 @@ def unreachable_nodes(ctx: Context) -> Iterator[Finding]:
         if ctx.index.flows.get(flow.name) is not flow:
             continue
         reachable = flow_reachable(ctx.index, flow)
-        if not reachable:
-            continue  # an unknown start is S108's to report
+        if not reachable or reachable & flow.broken:
+            continue  # an unknown start is S108's to report; a broken node's links are unknown
         for node in flow.nodes:
             if node.id not in reachable:
-                yield Finding(f"node '{node.id}' is never reached from the start of flow '{flow.name}'",
-                              node.span, "point an option or outcome at it, or remove it")
+                yield Finding(
+                    f"node '{node.id}' is never reached from the start of flow '{flow.name}'",
+                    node.span,
+                    "point an option or outcome at it, or remove it",
+                )
 
 
 @rule("G202", "dead-end")
@@ -42,8 +45,11 @@ def dead_ends(ctx: Context) -> Iterator[Finding]:
     """
     for node in ctx.index.nodes.values():
         if isinstance(node, (ir.Say, ir.SetVars, ir.Ticket)) and node.next is None:
-            yield Finding(f"{node.KIND} node '{node.id}' has no 'next': the call would stop here in silence",
-                          node.span, "add 'next: ...', for example a hangup node")
+            yield Finding(
+                f"{node.KIND} node '{node.id}' has no 'next': the call would stop here in silence",
+                node.span,
+                "add 'next: ...', for example a hangup node",
+            )
 
 
 @rule("G203", "endless-loop")
@@ -56,13 +62,18 @@ def endless_loops(ctx: Context) -> Iterator[Finding]:
     Example: a `say` whose `next` is a `branch` whose every case leads back to the `say`.
     """
     graph = ctx.graph
-    immediate = graph.subgraph(n for n, kind in graph.nodes(data="kind") if kind in IMMEDIATE_KINDS)
+    immediate = graph.subgraph(
+        n for n, data in graph.nodes(data=True) if data["kind"] in IMMEDIATE_KINDS
+    )
     for component in nx.strongly_connected_components(immediate):
         first = min(component, key=lambda k: (k[0], _order(ctx, k)))
         if len(component) > 1 or immediate.has_edge(first, first):
             names = ", ".join(sorted(n for _, n in component))
-            yield Finding(f"nodes {names} form a loop that never waits for the caller", ctx.index.nodes[first].span,
-                          "put a menu, ring or queue in the loop, or give it a way out")
+            yield Finding(
+                f"nodes {names} form a loop that never waits for the caller",
+                ctx.index.nodes[first].span,
+                "put a menu, ring or queue in the loop, or give it a way out",
+            )
     can_finish = {key for key, node in ctx.index.nodes.items() if can_end(node)}
     stack = list(can_finish)
     while stack:  # everything that leads to an end can finish too
@@ -76,8 +87,11 @@ def endless_loops(ctx: Context) -> Iterator[Finding]:
             continue
         if len(component) > 1 or graph.has_edge(first, first):
             names = ", ".join(sorted(n for _, n in component))
-            yield Finding(f"nodes {names} form a loop with no way out: no path from them ends the call",
-                          ctx.index.nodes[first].span, "give one of them a way to a hangup, a person or voicemail")
+            yield Finding(
+                f"nodes {names} form a loop with no way out: no path from them ends the call",
+                ctx.index.nodes[first].span,
+                "give one of them a way to a hangup, a person or voicemail",
+            )
 
 
 def _order(ctx: Context, key: tuple[str, str]) -> int:
@@ -111,6 +125,13 @@ def unhandled_outcomes(ctx: Context) -> Iterator[Finding]:
             if default is not None and default in node.outcomes():
                 continue  # reported once, on the outcome it falls back to
             also = [o for o, d in ir.OUTCOME_DEFAULTS.items() if d == outcome and o not in handled]
-            extra = f" (nor for {', '.join(repr(o) for o in also)}, which fall back to it)" if also else ""
-            yield Finding(f"{node.KIND} node '{node.id}' has no handler for '{outcome}'{extra}", node.span,
-                          f"add 'on: {{{outcome}: ...}}'")
+            extra = (
+                f" (nor for {', '.join(repr(o) for o in also)}, which fall back to it)"
+                if also
+                else ""
+            )
+            yield Finding(
+                f"{node.KIND} node '{node.id}' has no handler for '{outcome}'{extra}",
+                node.span,
+                f"add 'on: {{{outcome}: ...}}'",
+            )

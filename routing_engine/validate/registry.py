@@ -73,5 +73,7 @@ def run_rules(context: Context) -> list[Diagnostic]:
         if rule_.check is None:
             continue
         for finding in rule_.check(context):
-            out.append(Diagnostic(rule_.code, rule_.severity, finding.message, finding.span, finding.hint))
+            out.append(
+                Diagnostic(rule_.code, rule_.severity, finding.message, finding.span, finding.hint)
+            )
     return out

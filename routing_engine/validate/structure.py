@@ -10,61 +10,96 @@ from routing_engine.diagnostics import did_you_mean
 from routing_engine.validate.context import Context
 from routing_engine.validate.registry import Finding, reader_rule, rule
 
-reader_rule("S100", "syntax-error", """
+reader_rule(
+    "S100",
+    "syntax-error",
+    """
     The file is not valid YAML (or DSL): it cannot be read at all.
 
     Why it matters: nothing in the file can be checked until it parses.
     Example: a quoted string that is never closed, `say: "Welcome`.
-""")
-reader_rule("S101", "refused-input", """
+""",
+)
+reader_rule(
+    "S101",
+    "refused-input",
+    """
     The file was refused before reading: too large, nested too deeply, not UTF-8 text, or using
     YAML anchors, aliases or tags.
 
     Why it matters: flow files are data. Aliases can expand a tiny file into gigabytes, tags can
     ask a YAML loader to build objects, and deep nesting crashes parsers.
     Example: `defaults: &d {timeout: 20s}` (an anchor).
-""")
-reader_rule("S102", "missing-field", """
+""",
+)
+reader_rule(
+    "S102",
+    "missing-field",
+    """
     A required field is missing.
 
     Why it matters: the node cannot do its job without it.
     Example: a `menu` node without `fallback`, or a deployment without `fallback`.
-""")
-reader_rule("S103", "unknown-field", """
+""",
+)
+reader_rule(
+    "S103",
+    "unknown-field",
+    """
     A field that this node kind (or document) does not have; often a typo.
 
     Why it matters: an unknown field is silently ignored by lax tools, so a misspelt
     `timout: 2 rings` would leave the default timeout in place. We refuse it and suggest the
     closest real field.
     Example: `timout: 2 rings` on a ring node (did you mean 'timeout'?).
-""")
-reader_rule("S104", "bad-duration", """
+""",
+)
+reader_rule(
+    "S104",
+    "bad-duration",
+    """
     A duration that cannot be read.
 
     Durations are a number and a unit: `2 rings`, `20s`, `90 seconds`, `15m`, `1h`. Rings are
     turned into seconds with the deployment's `ring_cadence` (6 s by default).
     Example: `timeout: 2 ringz`.
-""")
-reader_rule("S105", "invalid-value", """
+""",
+)
+reader_rule(
+    "S105",
+    "invalid-value",
+    """
     A value of the wrong type or form: a word where a number belongs, an invalid name, a menu
     option that is not digits, a dialed number that is not E.164.
 
     Example: `retries: twice`, or an entry `"212-555-0100": main`.
-""")
-reader_rule("S106", "unknown-kind", """
+""",
+)
+reader_rule(
+    "S106",
+    "unknown-kind",
+    """
     A node (or document) whose kind cannot be told: none of the node kinds (menu, ring, queue,
     branch, say, set, ticket, voicemail, hangup) is among its keys, or a document is neither a
     deployment nor a flow.
 
     Example: `rng: cardiology-office` (did you mean 'ring'?).
-""")
-reader_rule("S109", "deployment-document", """
+""",
+)
+reader_rule(
+    "S109",
+    "deployment-document",
+    """
     A deployment needs exactly one deployment document (`deployment: NAME`, usually in
     deployment.yaml) with its entries, targets and fallback.
 
     Example: a directory of flow files with no deployment.yaml, or two of them.
-""")
-reader_rule("S110", "unknown-outcome", """
+""",
+)
+reader_rule(
+    "S110",
+    "unknown-outcome",
+    """
     A handler for an outcome that the node cannot produce.
 
     A ring node produces `answered`, `no-answer`, `busy` and `failed`, plus whatever the
@@ -72,7 +107,8 @@ reader_rule("S110", "unknown-outcome", """
     and `timeout`.
     Example: `on: {no-anwser: voicemail}`, or `on: {needs-office: ...}` without
     `reports: [needs-office]`.
-""")
+""",
+)
 
 
 def _names(ctx: Context, flow: str) -> list[str]:
@@ -88,12 +124,16 @@ def duplicate_ids(ctx: Context) -> Iterator[Finding]:
     silently lost.
     Example: two files that both say `flow: billing`.
     """
+
     def dups(kind: str, items: list[tuple[str, ir.Span]]) -> Iterator[Finding]:
         first: dict[str, ir.Span] = {}
         for name, span in items:
             if name in first:
-                yield Finding(f"duplicate {kind} '{name}' (first at {first[name]})", span,
-                              f"rename one of the two {kind}s")
+                yield Finding(
+                    f"duplicate {kind} '{name}' (first at {first[name]})",
+                    span,
+                    f"rename one of the two {kind}s",
+                )
             else:
                 first[name] = span
 
@@ -121,31 +161,46 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
             continue
         node_ids = [n.id for n in flow.nodes]
         if flow.start.name not in node_ids:
-            yield Finding(f"flow '{flow.name}' starts at '{flow.start.name}', which is not one of its nodes",
-                          flow.start.span, did_you_mean(flow.start.name, node_ids))
+            yield Finding(
+                f"flow '{flow.name}' starts at '{flow.start.name}', which is not one of its nodes",
+                flow.start.span,
+                did_you_mean(flow.start.name, node_ids),
+            )
         for node in flow.nodes:
             for edge in node.edges():
                 if index.resolve(flow.name, edge.to) is None:
-                    yield Finding(f"no node or flow named '{edge.to.name}' (from node '{node.id}')",
-                                  edge.to.span, did_you_mean(edge.to.name, _names(ctx, flow.name)))
+                    yield Finding(
+                        f"no node or flow named '{edge.to.name}' (from node '{node.id}')",
+                        edge.to.span,
+                        did_you_mean(edge.to.name, _names(ctx, flow.name)),
+                    )
             yield from _node_names(ctx, node)
     for entry in ctx.deployment.entries:
         if entry.flow.name not in index.flows:
-            yield Finding(f"number {entry.number} enters flow '{entry.flow.name}', which does not exist",
-                          entry.flow.span, did_you_mean(entry.flow.name, index.flows))
+            yield Finding(
+                f"number {entry.number} enters flow '{entry.flow.name}', which does not exist",
+                entry.flow.span,
+                did_you_mean(entry.flow.name, index.flows),
+            )
     for ref in ctx.deployment.fallback.targets:
         yield from _target(ctx, ref, "the fallback")
     for compiled in ctx.conditions.values():
         for reference in compiled.references:
             if reference.kind == "target" and reference.name not in index.targets:
-                yield Finding(f"no target named '{reference.name}'", reference.span,
-                              did_you_mean(reference.name, index.targets))
+                yield Finding(
+                    f"no target named '{reference.name}'",
+                    reference.span,
+                    did_you_mean(reference.name, index.targets),
+                )
 
 
 def _target(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:
     if ref.name not in ctx.index.targets:
-        yield Finding(f"no target named '{ref.name}' (in {user})", ref.span,
-                      did_you_mean(ref.name, ctx.index.targets) or "targets are declared in the deployment")
+        yield Finding(
+            f"no target named '{ref.name}' (in {user})",
+            ref.span,
+            did_you_mean(ref.name, ctx.index.targets) or "targets are declared in the deployment",
+        )
 
 
 def _node_names(ctx: Context, node: ir.Node) -> Iterator[Finding]:
@@ -158,9 +213,12 @@ def _node_names(ctx: Context, node: ir.Node) -> Iterator[Finding]:
         case ir.Ticket() | ir.Voicemail():
             for ref in node.managers:
                 if ref.name not in ctx.index.contacts:
-                    yield Finding(f"no contact named '{ref.name}' (manager of node '{node.id}')", ref.span,
-                                  did_you_mean(ref.name, ctx.index.contacts)
-                                  or "contacts are declared in the deployment")
+                    yield Finding(
+                        f"no contact named '{ref.name}' (manager of node '{node.id}')",
+                        ref.span,
+                        did_you_mean(ref.name, ctx.index.contacts)
+                        or "contacts are declared in the deployment",
+                    )
         case _:
             pass
 
@@ -194,13 +252,19 @@ def wrong_target_kind(ctx: Context) -> Iterator[Finding]:
                 for ref in node.targets:
                     target = ctx.index.targets.get(ref.name)
                     if target is not None and target.kind is ir.TargetKind.QUEUE:
-                        yield Finding(f"ring node '{node.id}' rings '{ref.name}', which is a queue", ref.span,
-                                      "use a queue node for queue targets")
+                        yield Finding(
+                            f"ring node '{node.id}' rings '{ref.name}', which is a queue",
+                            ref.span,
+                            "use a queue node for queue targets",
+                        )
             case ir.Queue():
                 target = ctx.index.targets.get(node.queue.name)
                 if target is not None and target.kind is not ir.TargetKind.QUEUE:
-                    yield Finding(f"queue node '{node.id}' waits in '{node.queue.name}', which is a "
-                                  f"{target.kind.value}, not a queue", node.queue.span,
-                                  "use a ring node, or declare the target with 'kind: queue'")
+                    yield Finding(
+                        f"queue node '{node.id}' waits in '{node.queue.name}', which is a "
+                        f"{target.kind.value}, not a queue",
+                        node.queue.span,
+                        "use a ring node, or declare the target with 'kind: queue'",
+                    )
             case _:
                 pass

@@ -27,9 +27,12 @@ def shadowed_options(ctx: Context) -> Iterator[Finding]:
         for option in node.options:
             for other in node.options:
                 if other.digits != option.digits and other.digits.startswith(option.digits):
-                    yield Finding(f"menu option '{option.digits}' of node '{node.id}' is the start of option "
-                                  f"'{other.digits}': callers pressing {option.digits} wait for the timeout",
-                                  option.span, "give every option the same number of digits")
+                    yield Finding(
+                        f"menu option '{option.digits}' of node '{node.id}' is the start of option "
+                        f"'{other.digits}': callers pressing {option.digits} wait for the timeout",
+                        option.span,
+                        "give every option the same number of digits",
+                    )
                     break
 
 
@@ -62,10 +65,15 @@ def ring_budget(ctx: Context) -> Iterator[Finding]:
         if key in visiting:
             return float("inf")
         node = ctx.index.nodes[key]
-        nexts = [to for _, to, outcome in ctx.graph.out_edges(key, keys=True)
-                 if outcome in UNANSWERED or node.KIND in IMMEDIATE_KINDS]
+        nexts = [
+            to
+            for _, to, outcome in ctx.graph.out_edges(key, keys=True)
+            if outcome in UNANSWERED or node.KIND in IMMEDIATE_KINDS
+        ]
         waits = own(node)
-        rest = max((budget(to, visiting | {key}) for to in nexts if to in ctx.index.nodes), default=0.0)
+        rest = max(
+            (budget(to, visiting | {key}) for to in nexts if to in ctx.index.nodes), default=0.0
+        )
         memo[key] = waits + rest if (waits or node.KIND in IMMEDIATE_KINDS) else 0.0
         return memo[key]
 
@@ -73,13 +81,19 @@ def ring_budget(ctx: Context) -> Iterator[Finding]:
         if not isinstance(node, (ir.Ring, ir.Queue)):
             continue
         total = budget(key, frozenset())
-        feeders = [src for src, _, outcome in ctx.graph.in_edges(key, keys=True)
-                   if outcome in UNANSWERED and src in ctx.index.nodes]
+        feeders = [
+            src
+            for src, _, outcome in ctx.graph.in_edges(key, keys=True)
+            if outcome in UNANSWERED and src in ctx.index.nodes
+        ]
         if total > limit and not any(budget(src, frozenset()) > limit for src in feeders):
             shown = "endless" if total == float("inf") else f"{total:g}s"
-            yield Finding(f"a caller may ring or wait unanswered {shown} from node '{node.id}', over the "
-                          f"caller_max_wait of {limit:g}s", node.span,
-                          "shorten the timeouts, ring fewer targets one by one, or raise caller_max_wait")
+            yield Finding(
+                f"a caller may ring or wait unanswered {shown} from node '{node.id}', over the "
+                f"caller_max_wait of {limit:g}s",
+                node.span,
+                "shorten the timeouts, ring fewer targets one by one, or raise caller_max_wait",
+            )
 
 
 @rule("W303", "unused-flow", Severity.WARNING)
@@ -89,14 +103,19 @@ def unused_flows(ctx: Context) -> Iterator[Finding]:
     Why it matters: nobody can reach it; perhaps an entry is missing from the deployment.
     Example: a `pharmacy` flow with no `entries` line and no menu option naming it.
     """
+    if any(flow.broken for flow in ctx.deployment.flows):
+        return  # a broken node's links are unknown; it may be the one that leads there
     used = {entry.flow.name for entry in ctx.deployment.entries}
-    for (flow, _), _edge, target in ctx.index.edges():
-        if target is not None and target[0] != flow:
+    for (source_flow, _), _edge, target in ctx.index.edges():
+        if target is not None and target[0] != source_flow:
             used.add(target[0])
     for flow in ctx.deployment.flows:
         if flow.name not in used and ctx.index.flows.get(flow.name) is flow:
-            yield Finding(f"flow '{flow.name}' is never entered: no number and no other flow leads to it",
-                          flow.span, "add an entry for it in the deployment, or remove it")
+            yield Finding(
+                f"flow '{flow.name}' is never entered: no number and no other flow leads to it",
+                flow.span,
+                "add an entry for it in the deployment, or remove it",
+            )
 
 
 @rule("W304", "ambiguous-name", Severity.WARNING)
@@ -111,5 +130,8 @@ def ambiguous_names(ctx: Context) -> Iterator[Finding]:
     for (flow, _), edge, _target in ctx.index.edges():
         name = edge.to.name
         if name in ctx.index.flows and name != flow and (flow, name) in ctx.index.nodes:
-            yield Finding(f"'{name}' is both a node of flow '{flow}' and a flow; this goes to the node",
-                          edge.to.span, "rename the node to make the meaning plain")
+            yield Finding(
+                f"'{name}' is both a node of flow '{flow}' and a flow; this goes to the node",
+                edge.to.span,
+                "rename the node to make the meaning plain",
+            )
