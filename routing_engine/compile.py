@@ -9,13 +9,15 @@ handler, conditions are closures. The runtime then does dict lookups and nothing
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from routing_engine import ir
-from routing_engine.analysis import Index, NodeKey
-from routing_engine.conditions import CompiledCondition
+
+if TYPE_CHECKING:  # the per-event path imports this module; networkx stays out of it
+    import networkx as nx
+
+    from routing_engine.analysis import Index, NodeKey
+    from routing_engine.conditions import CompiledCondition
 
 AWAIT_MENU = ("digits", "no-input", "hangup")
 AWAIT_RING = ("dial.answered", "dial.no-answer", "dial.busy", "dial.failed", "hangup")

@@ -326,13 +326,17 @@ def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, l
         )
     except UnexpectedInput as error:
         token = getattr(error, "token", None)
-        shown = "the end" if token is None or token.type == "$END" else f"'{token}'"
-        hint = "a bracket may be unclosed" if token is not None and token.type == "$END" else ""
+        if token is None or token.type == "$END":
+            return problem(
+                f"the condition ends too early; expected {_expected(error)}",
+                1,
+                len(source) + 1,
+                "a bracket or a quote may be unclosed",
+            )
         return problem(
-            f"unexpected {shown} in condition; expected {_expected(error)}",
+            f"unexpected '{token}' in condition; expected {_expected(error)}",
             getattr(error, "line", 1) or 1,
             getattr(error, "column", 1) or 1,
-            hint,
         )
     except (LarkError, RecursionError) as error:
         return problem(f"the condition could not be read: {error}")

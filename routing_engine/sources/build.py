@@ -416,12 +416,11 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
                     )
                 )
                 continue
+            before = len(diags)
             spec = _node_spec(doc, path, body, diags)
-            if spec is None:
-                nodes.append(_placeholder(doc, node_id))
+            nodes.append(_placeholder(doc, node_id) if spec is None else build_node(doc, node_id, spec, diags))
+            if len(diags) > before:  # something of this node was dropped: its links are unknown
                 broken.add(node_id)
-            else:
-                nodes.append(build_node(doc, node_id, spec, diags))
     return ir.Flow(
         head.flow,
         _ref(doc, ("start",), head.start),

@@ -120,7 +120,7 @@ def _document(events: list[Any], file: str, diagnostics: list[Diagnostic]) -> Ra
                     span.end_line,
                     max(span.column + 1, span.end_column - 1),
                 )
-            plain = event.style is None
+            plain = not event.style  # libyaml says '' for plain, the Python parser None
             value: str | None = event.value
             if plain and event.value in _NULLS and event.implicit[0]:
                 value = None
@@ -223,11 +223,9 @@ def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]
         if error.context and error.problem:
             message = f"{error.context}: {message}"
         span = Span(file, 1, 1) if mark is None else _span(file, mark)
-        return [], [
-            Diagnostic(
-                "S100", Severity.ERROR, f"YAML syntax error: {message}", span, _yaml_hint(message)
-            )
-        ]
+        char = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
+        hint = _yaml_hint(message, char)
+        return [], [Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {message}", span, hint)]
     except yaml.YAMLError as error:
         return [], [
             Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {error}", Span(file, 1, 1))
@@ -235,11 +233,11 @@ def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]
     return documents, diagnostics
 
 
-def _yaml_hint(message: str) -> str:
+def _yaml_hint(message: str, char: str) -> str:
+    if char == "\t":
+        return "YAML indents with spaces, not tabs"
     if "mapping values are not allowed" in message:
         return "a value containing ': ' must be quoted, or a key is indented wrongly"
-    if "found character '\\t'" in message or "tab" in message:
-        return "YAML indents with spaces, not tabs"
     if "could not find expected ':'" in message:
         return "a key is missing its ':' or a quoted string is not closed"
     if "found unexpected end of stream" in message or "while scanning a quoted scalar" in message:

@@ -24,8 +24,8 @@ def unreachable_nodes(ctx: Context) -> Iterator[Finding]:
         if ctx.index.flows.get(flow.name) is not flow:
             continue
         reachable = flow_reachable(ctx.index, flow)
-        if not reachable or reachable & flow.broken:
-            continue  # an unknown start is S108's to report; a broken node's links are unknown
+        if not reachable or any(_links_unknown(ctx, flow, node_id) for node_id in reachable):
+            continue  # an unknown start is S108's to report; past unknown links, anything may be reached
         for node in flow.nodes:
             if node.id not in reachable:
                 yield Finding(
@@ -33,6 +33,14 @@ def unreachable_nodes(ctx: Context) -> Iterator[Finding]:
                     node.span,
                     "point an option or outcome at it, or remove it",
                 )
+
+
+def _links_unknown(ctx: Context, flow: ir.Flow, node_id: str) -> bool:
+    """True when a node's links are not all known: it was broken, or names something unknown."""
+    if node_id in flow.broken:
+        return True
+    node = ctx.index.nodes[(flow.name, node_id)]
+    return any(ctx.index.resolve(flow.name, edge.to) is None for edge in node.edges())
 
 
 @rule("G202", "dead-end")
@@ -113,9 +121,9 @@ def unhandled_outcomes(ctx: Context) -> Iterator[Finding]:
     where the call goes on `timeout`. `answered` may be left out: the call is then connected.
     Example: a ring node with `reports: [handled, needs-office]` but no `needs-office` handler.
     """
-    for node in ctx.index.nodes.values():
-        if not isinstance(node, (ir.Ring, ir.Queue)):
-            continue
+    for (flow, _), node in ctx.index.nodes.items():
+        if not isinstance(node, (ir.Ring, ir.Queue)) or node.id in ctx.index.flows[flow].broken:
+            continue  # a broken node's handlers were reported as they were read
         handled = {h.outcome for h in node.handlers}
         optional = ir.OPTIONAL_OUTCOMES.get(node.KIND, frozenset())
         for outcome in node.outcomes():
