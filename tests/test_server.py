@@ -8,7 +8,6 @@ import sys
 import time
 
 import httpx
-
 from conftest import ROOT
 
 
@@ -33,11 +32,10 @@ def test_serve_answers_healthz_over_http() -> None:
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
                 break
-            except httpx.TransportError:
+            except httpx.TransportError as error:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"server did not start: {server.stdout.read() if server.stdout else ''}"
-                    )
+                    output = server.stdout.read() if server.stdout else ""
+                    raise AssertionError(f"server did not start: {output}") from error
                 time.sleep(0.1)
         assert response.status_code == 200
         body = response.json()
