@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check fmt schemas clean
+.PHONY: run test check fmt schemas area-codes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ fmt: $(VENV)/.installed-dev
 
 schemas: $(VENV)/.installed
 	$(BIN)/python -m routing_engine.schemas
+
+area-codes: $(VENV)/.installed
+	$(BIN)/python scripts/gen_area_codes.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,7 +19,7 @@ NodeKey = tuple[str, str]  # (flow name, node id)
 ENTRY = "@entry"  # the pseudo-flow whose "nodes" are the dialed numbers
 
 # Kinds that decide at once and go on, without waiting for the caller or the network.
-IMMEDIATE_KINDS = frozenset({"say", "set", "branch", "ticket"})
+IMMEDIATE_KINDS = frozenset({"say", "set", "branch", "hours", "ticket"})
 
 
 def can_end(node: ir.Node) -> bool:
@@ -44,6 +44,7 @@ class Index:
     nodes: dict[NodeKey, ir.Node] = field(default_factory=dict)
     targets: dict[str, ir.Target] = field(default_factory=dict)
     contacts: dict[str, ir.Contact] = field(default_factory=dict)
+    schedules: dict[str, ir.Schedule] = field(default_factory=dict)
 
     def resolve(self, flow: str, ref: ir.Ref) -> NodeKey | None:
         """Where a reference from inside `flow` leads, or None when it names nothing."""
@@ -79,6 +80,8 @@ def build_index(deployment: ir.Deployment) -> Index:
         index.targets.setdefault(target.name, target)
     for contact in deployment.contacts:
         index.contacts.setdefault(contact.name, contact)
+    for schedule in deployment.schedules:
+        index.schedules.setdefault(schedule.name, schedule)
     return index
 
 

@@ -53,9 +53,7 @@ def check(path: str | os.PathLike[str]) -> CheckResult:
         context, findings = validate(deployment)
         diagnostics.extend(findings)
         if result.ok:
-            result.compiled = compile_deployment(
-                deployment, context.index, context.graph, context.conditions, sources.digest
-            )
+            result.compiled = compile_deployment(context, sources.digest)
     diagnostics.sort(key=sort_key)
     return result
 

@@ -16,8 +16,10 @@ from routing_engine import ir
 if TYPE_CHECKING:  # the per-event path imports this module; networkx stays out of it
     import networkx as nx
 
-    from routing_engine.analysis import Index, NodeKey
+    from routing_engine.analysis import NodeKey
     from routing_engine.conditions import CompiledCondition
+    from routing_engine.schedules import CompiledSchedule
+    from routing_engine.validate.context import Context
 
 AWAIT_MENU = ("digits", "no-input", "hangup")
 AWAIT_RING = ("dial.answered", "dial.no-answer", "dial.busy", "dial.failed", "hangup")
@@ -95,6 +97,14 @@ class CBranch(CNode):
 
 
 @dataclass(eq=False, slots=True)
+class CHours(CNode):
+    schedule: CompiledSchedule | None = None
+    open: CNode | None = None
+    closed: CNode | None = None
+    holiday: CNode | None = None
+
+
+@dataclass(eq=False, slots=True)
 class CSay(CNode):
     text: str = ""
     next: CNode | None = None
@@ -113,6 +123,7 @@ class CTicket(CNode):
     managers: tuple[str, ...] = ()
     summary: str = ""
     next: CNode | None = None
+    sla_from: CompiledSchedule | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -123,6 +134,7 @@ class CVoicemail(CNode):
     sla_s: float | None = None
     managers: tuple[str, ...] = ()
     next: CNode | None = None
+    sla_from: CompiledSchedule | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -140,6 +152,7 @@ class CompiledDeployment:
     entries: dict[str, CNode]
     prefixes: tuple[tuple[str, str, CNode], ...]  # (prefix, flow name, start), longest first
     targets: dict[str, TargetInfo]
+    schedules: dict[str, CompiledSchedule]
     fallback: dict[str, Any]
     max_steps: int
     deployment: ir.Deployment
@@ -166,8 +179,22 @@ def _seconds(duration: ir.Duration | None, cadence: float) -> float | None:
     return None if duration is None else duration.seconds(cadence)
 
 
-def _shell(node: ir.Node, flow: str, targets: dict[str, TargetInfo], cadence: float) -> CNode:
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    """What compiling one node needs besides the node."""
+
+    targets: dict[str, TargetInfo]
+    schedules: dict[str, CompiledSchedule]
+    conditions: dict[tuple[str, str, int], CompiledCondition]
+    cadence: float
+
+    def schedule(self, ref: ir.Ref | None) -> CompiledSchedule | None:
+        return None if ref is None else self.schedules[ref.name]
+
+
+def _shell(node: ir.Node, flow: str, lookups: _Lookups) -> CNode:
     """A compiled node without its links (they are filled once every node exists)."""
+    targets, cadence = lookups.targets, lookups.cadence
     match node:
         case ir.Menu():
             return CMenu(
@@ -204,6 +231,8 @@ def _shell(node: ir.Node, flow: str, targets: dict[str, TargetInfo], cadence: fl
             )
         case ir.Branch():
             return CBranch(flow, node.id, node.span)
+        case ir.Hours():
+            return CHours(flow, node.id, node.span, lookups.schedule(node.schedule))
         case ir.Say():
             return CSay(flow, node.id, node.span, node.text)
         case ir.SetVars():
@@ -217,6 +246,7 @@ def _shell(node: ir.Node, flow: str, targets: dict[str, TargetInfo], cadence: fl
                 _seconds(node.sla, cadence),
                 tuple(m.name for m in node.managers),
                 node.summary,
+                sla_from=lookups.schedule(node.sla_from),
             )
         case ir.Voicemail():
             return CVoicemail(
@@ -228,6 +258,7 @@ def _shell(node: ir.Node, flow: str, targets: dict[str, TargetInfo], cadence: fl
                 node.max_length.seconds(cadence),
                 _seconds(node.sla, cadence),
                 tuple(m.name for m in node.managers),
+                sla_from=lookups.schedule(node.sla_from),
             )
         case ir.Hangup():
             return CHangup(flow, node.id, node.span, node.reason)
@@ -246,6 +277,9 @@ def _link(
         for outcome, default in ir.OUTCOME_DEFAULTS.items():
             if outcome not in shell.on and default in shell.on:
                 shell.on[outcome] = shell.on[default]
+    elif isinstance(shell, CHours) and isinstance(node, ir.Hours):
+        shell.open, shell.closed = to(node.open), to(node.closed)
+        shell.holiday = shell.closed if node.holiday is None else to(node.holiday)
     elif isinstance(shell, CBranch) and isinstance(node, ir.Branch):
         shell.cases = tuple(
             (conditions[(shell.flow, node.id, i)], to(case.to)) for i, case in enumerate(node.cases)
@@ -274,14 +308,9 @@ def fallback_body(
     return {"actions": actions, "await": []}
 
 
-def compile_deployment(
-    deployment: ir.Deployment,
-    index: Index,
-    graph: nx.MultiDiGraph[Any],
-    conditions: dict[tuple[str, str, int], CompiledCondition],
-    digest: str,
-) -> CompiledDeployment:
+def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
     """Compile a deployment that passed validation (no errors: every reference resolves)."""
+    deployment, index = context.deployment, context.index
     cadence = deployment.ring_cadence.seconds(6.0)
     targets = {
         t.name: TargetInfo(
@@ -289,7 +318,8 @@ def compile_deployment(
         )
         for t in index.targets.values()
     }
-    nodes = {key: _shell(node, key[0], targets, cadence) for key, node in index.nodes.items()}
+    lookups = _Lookups(targets, context.schedules, context.conditions, cadence)
+    nodes = {key: _shell(node, key[0], lookups) for key, node in index.nodes.items()}
     for key, node in index.nodes.items():
         flow = key[0]
 
@@ -299,7 +329,7 @@ def compile_deployment(
                 raise KeyError(f"unresolved reference '{ref.name}' at {ref.span}")
             return nodes[resolved]
 
-        _link(nodes[key], node, to, conditions)
+        _link(nodes[key], node, to, context.conditions)
     entries: dict[str, CNode] = {}
     entry_flows: dict[str, str] = {}
     prefixes: list[tuple[str, str, CNode]] = []
@@ -320,9 +350,10 @@ def compile_deployment(
         entries=entries,
         prefixes=tuple(prefixes),
         targets=targets,
+        schedules=dict(context.schedules),
         fallback=fallback_body(deployment, targets, cadence),
         max_steps=deployment.max_steps,
         deployment=deployment,
-        graph=graph,
+        graph=context.graph,
         entry_flows=entry_flows,
     )

@@ -50,6 +50,8 @@ class Function:
 
 FUNCTIONS: dict[str, Function] = {
     "available": Function("available", ("target",), "true when the named target is available now"),
+    "open": Function("open", ("schedule",), "true when the named schedule is open now"),
+    "holiday": Function("holiday", ("schedule",), "true when today is a holiday of the schedule"),
 }
 
 

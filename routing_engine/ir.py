@@ -274,6 +274,7 @@ class Ticket:
     managers: tuple[Ref, ...]
     summary: str
     next: Ref | None
+    sla_from: Ref | None = None  # a schedule: the SLA clock starts when it next opens
     span: Span = field(default=NOWHERE, compare=False)
 
     def outcomes(self) -> tuple[str, ...]:
@@ -297,6 +298,7 @@ class Voicemail:
     sla: Duration | None
     managers: tuple[Ref, ...]
     next: Ref | None
+    sla_from: Ref | None = None  # a schedule: the SLA clock starts when it next opens
     span: Span = field(default=NOWHERE, compare=False)
 
     def outcomes(self) -> tuple[str, ...]:
@@ -305,6 +307,29 @@ class Voicemail:
     def edges(self) -> Iterator[Edge]:
         if self.next is not None:
             yield Edge("recorded", self.next)
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    """Check a schedule now: `open`, `closed` or `holiday` (which goes to `closed` when not
+    handled)."""
+
+    KIND: ClassVar[str] = "hours"
+    id: str
+    schedule: Ref
+    open: Ref
+    closed: Ref
+    holiday: Ref | None
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return ("open", "closed", "holiday")
+
+    def edges(self) -> Iterator[Edge]:
+        yield Edge("open", self.open, "open")
+        yield Edge("closed", self.closed, "closed")
+        if self.holiday is not None:
+            yield Edge("holiday", self.holiday, "holiday")
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,9 +348,9 @@ class Hangup:
         return iter(())
 
 
-Node = Menu | Ring | Queue | Branch | Say | SetVars | Ticket | Voicemail | Hangup
+Node = Menu | Ring | Queue | Branch | Hours | Say | SetVars | Ticket | Voicemail | Hangup
 NODE_KINDS: tuple[type[Node], ...] = (
-    Menu, Ring, Queue, Branch, Say, SetVars, Ticket, Voicemail, Hangup,
+    Menu, Ring, Queue, Branch, Hours, Say, SetVars, Ticket, Voicemail, Hangup,
 )  # fmt: skip
 KIND_NAMES: tuple[str, ...] = tuple(kind.KIND for kind in NODE_KINDS)
 
@@ -339,7 +364,7 @@ OPTIONAL_OUTCOMES: dict[str, frozenset[str]] = {
 }
 # Which handler serves an outcome that has none of its own. The IR keeps what the author wrote;
 # the compiler and the G204 rule both apply this one table.
-OUTCOME_DEFAULTS: dict[str, str] = {"busy": "no-answer", "failed": "no-answer"}
+OUTCOME_DEFAULTS: dict[str, str] = {"busy": "no-answer", "failed": "no-answer", "holiday": "closed"}
 
 
 # --- flows and deployments ---------------------------------------------------------------------
@@ -398,6 +423,52 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Minutes after local midnight: [start, end), end at most 24:00."""
+
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DayHours:
+    """One line of weekly hours as written: which weekdays (0 = Monday) and their ranges."""
+
+    days: tuple[int, ...]
+    ranges: tuple[TimeRange, ...]
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DateHours:
+    """A one-off closure or opening: a date, and its ranges (none = the whole day)."""
+
+    date: str  # ISO date, YYYY-MM-DD
+    ranges: tuple[TimeRange, ...]
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Opening hours in a named IANA time zone, with a holiday calendar, one-off closures and
+    openings, and an emergency override (`open` or `closed`)."""
+
+    name: str
+    timezone: str
+    weekly: tuple[DayHours, ...]
+    holidays: str  # "US" or "US-NY" (country, subdivision); "" for none
+    closures: tuple[DateHours, ...]
+    openings: tuple[DateHours, ...]
+    override: str  # "", "open" or "closed"
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A dialed number (E.164) or number prefix (`+1212555*`) that enters a flow."""
 
@@ -429,6 +500,7 @@ class Deployment:
     entries: tuple[Entry, ...]
     targets: tuple[Target, ...]
     contacts: tuple[Contact, ...]
+    schedules: tuple[Schedule, ...]
     fallback: Fallback
     ring_cadence: Duration
     caller_max_wait: Duration

@@ -23,6 +23,7 @@ from routing_engine.compile import (
     AWAIT_VOICEMAIL,
     CBranch,
     CHangup,
+    CHours,
     CMenu,
     CNode,
     CompiledDeployment,
@@ -34,6 +35,7 @@ from routing_engine.compile import (
     CVoicemail,
     TargetInfo,
 )
+from routing_engine.geography import caller_info
 
 
 class EventType(enum.Enum):
@@ -184,7 +186,9 @@ class _LoopGuard(Exception):
     pass
 
 
-TargetStates = Mapping[str, bool]  # target name -> available now (a snapshot; absent = as declared)
+# Live state, as snapshots the caller of `start`/`step` passes in, so the runtime stays pure:
+TargetStates = Mapping[str, bool]  # target name -> available now (absent = as declared)
+ScheduleOverrides = Mapping[str, str]  # schedule name -> "open" or "closed" (emergency override)
 
 
 def _iso(at: datetime) -> str:
@@ -204,6 +208,7 @@ class _Walk:
         "compiled",
         "end_reason",
         "node",
+        "overrides",
         "state",
         "status",
         "steps",
@@ -218,11 +223,13 @@ class _Walk:
         state: CallState,
         at: datetime,
         targets: TargetStates | None,
+        overrides: ScheduleOverrides | None = None,
     ):
         self.compiled = compiled
         self.state = state
         self.at = at
         self.targets = targets
+        self.overrides = overrides or {}
         self.actions: list[dict[str, Any]] = []
         self.trace: list[str] = list(state.trace)
         self.variables: Mapping[str, Any] = state.variables
@@ -237,9 +244,9 @@ class _Walk:
     def lookup(self, path: tuple[str, ...]) -> Any:
         root = path[0]
         if root == "caller":
-            if path[1] == "number":
-                return self.state.caller
-            return self.state.attributes.get(path[1], "")
+            region = self.state.attributes.get("region", "")
+            info = caller_info(self.state.caller, region if isinstance(region, str) else "")
+            return getattr(info, path[1], "") if len(path) == 2 else None
         if root == "dialed":
             return self.state.dialed
         if root == "call":
@@ -251,8 +258,16 @@ class _Walk:
         return value
 
     def call(self, function: str, args: tuple[Any, ...]) -> Any:
+        name = str(args[0])
         if function == "available":
-            return self.available(self.compiled.targets.get(str(args[0])))
+            return self.available(self.compiled.targets.get(name))
+        schedule = self.compiled.schedules.get(name)
+        if schedule is None:
+            return False
+        if function == "open":
+            return schedule.state(self.at, self.overrides.get(name, "")) == "open"
+        if function == "holiday":
+            return schedule.is_holiday(self.at)
         return None
 
     def available(self, target: TargetInfo | None) -> bool:
@@ -285,10 +300,10 @@ class _Walk:
                     node = node.next
                 case CBranch():
                     node, why = self._branch(node)
+                case CHours():
+                    node, why = self._hours(node)
                 case CTicket():
-                    self.actions.append(
-                        self._ticket(node, node.board, node.sla_s, node.managers, node.summary)
-                    )
+                    self.actions.append(self._ticket(node, node.summary))
                     why = f"ticket {node.id}"
                     node = node.next
                 case CMenu():
@@ -328,6 +343,16 @@ class _Walk:
             if condition.test(self):
                 return to, f"branch {node.id}: when {condition.source} (case {i + 1})"
         return node.otherwise, f"branch {node.id}: else"
+
+    def _hours(self, node: CHours) -> tuple[CNode | None, str]:
+        schedule = node.schedule
+        if schedule is None:
+            return node.closed, f"hours {node.id}: no schedule"
+        state = schedule.state(self.at, self.overrides.get(schedule.name, ""))
+        to = {"open": node.open, "closed": node.closed, "holiday": node.holiday}.get(
+            state, node.closed
+        )
+        return to, f"hours {node.id}: {schedule.name} {state}"
 
     def _menu(self, node: CMenu, attempt: int) -> None:
         self.attempt = attempt
@@ -388,23 +413,24 @@ class _Walk:
         self.awaits = AWAIT_QUEUE
 
     def _ticket(
-        self,
-        node: CNode,
-        board: str,
-        sla_s: float | None,
-        managers: tuple[str, ...],
-        summary: str,
-        recording: str = "",
+        self, node: CTicket | CVoicemail, summary: str, recording: str = ""
     ) -> dict[str, Any]:
+        """A ticket for the board. Its SLA runs from now, or from the next opening of the
+        node's `sla_from` schedule (now, when it is open)."""
+        start = self.at
+        if node.sla_from is not None:
+            override = self.overrides.get(node.sla_from.name, "")
+            start = node.sla_from.next_open(self.at, override) or self.at
+        timed = node.sla_s is not None or node.sla_from is not None
         action: dict[str, Any] = {
             "type": "ticket",
-            "board": board,
+            "board": node.board,
             "node": node.label,
             "caller": self.state.caller,
             "summary": summary or self._summary(),
-            "managers": list(managers),
-            "sla_s": sla_s,
-            "due": None if sla_s is None else _iso(self.at + timedelta(seconds=sla_s)),
+            "managers": list(node.managers),
+            "sla_s": node.sla_s,
+            "due": _iso(start + timedelta(seconds=node.sla_s or 0)) if timed else None,
         }
         if recording:
             action["recording"] = recording
@@ -484,7 +510,10 @@ def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
 
 
 def start(
-    compiled: CompiledDeployment, call: NewCall, targets: TargetStates | None = None
+    compiled: CompiledDeployment,
+    call: NewCall,
+    targets: TargetStates | None = None,
+    overrides: ScheduleOverrides | None = None,
 ) -> tuple[CallState, Decision]:
     """A new call: find the flow for the dialed number and run it to the first wait."""
     at = _iso(call.at)
@@ -514,7 +543,7 @@ def start(
         return _fallback(
             compiled, state, call.at, "no-entry", [f"no flow for dialed number {call.dialed}"]
         )
-    walk = _Walk(compiled, state, call.at, targets)
+    walk = _Walk(compiled, state, call.at, targets, overrides)
     try:
         walk.go(first, f"entry {call.dialed}")
     except _LoopGuard:
@@ -547,11 +576,12 @@ def step(
     state: CallState,
     event: Event,
     targets: TargetStates | None = None,
+    overrides: ScheduleOverrides | None = None,
 ) -> tuple[CallState, Decision]:
     """Apply one event to a call and decide what happens next."""
     check_event(state, event)
     node = compiled.nodes.get((state.flow, state.node))
-    walk = _Walk(compiled, state, event.at, targets)
+    walk = _Walk(compiled, state, event.at, targets, overrides)
     if node is None:
         return _fallback(compiled, state, event.at, "unknown-node", walk.trace)
     try:
@@ -582,14 +612,7 @@ def _dispatch(walk: _Walk, node: CNode, event: Event) -> None:
                 walk.go(node.on.get("timeout"), f"queue {node.id}: timeout")
         case CVoicemail():
             walk.actions.append(
-                walk._ticket(
-                    node,
-                    node.board,
-                    node.sla_s,
-                    node.managers,
-                    f"voicemail from {walk.state.caller}",
-                    event.recording,
-                )
+                walk._ticket(node, f"voicemail from {walk.state.caller}", event.recording)
             )
             if node.next is None:
                 walk.end("voicemail recorded", f"voicemail {node.id}: recorded, call ends")

@@ -12,6 +12,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -338,6 +339,16 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
                 for i, case in enumerate(spec.branch)
             )
             return ir.Branch(node_id, cases, ref(spec.else_, "else"), span)
+        case m.HoursSpec():
+            holiday = None if spec.holiday is None else ref(spec.holiday, "holiday")
+            return ir.Hours(
+                node_id,
+                ref(spec.hours, "hours"),
+                ref(spec.open, "open"),
+                ref(spec.closed, "closed"),
+                holiday,
+                span,
+            )
         case m.SaySpec():
             return ir.Say(node_id, spec.say, nxt(spec.next), span)
         case m.SetSpec():
@@ -354,6 +365,7 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
                 _refs(doc, base, "managers", spec.managers),
                 spec.summary,
                 nxt(spec.next),
+                None if spec.sla_from is None else ref(spec.sla_from, "sla_from"),
                 span,
             )
         case m.VoicemailSpec():
@@ -365,6 +377,7 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
                 None if spec.sla is None else _duration(doc, (*base, "sla"), spec.sla),
                 _refs(doc, base, "managers", spec.managers),
                 nxt(spec.next),
+                None if spec.sla_from is None else ref(spec.sla_from, "sla_from"),
                 span,
             )
         case m.HangupSpec():
@@ -418,7 +431,11 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
                 continue
             before = len(diags)
             spec = _node_spec(doc, path, body, diags)
-            nodes.append(_placeholder(doc, node_id) if spec is None else build_node(doc, node_id, spec, diags))
+            nodes.append(
+                _placeholder(doc, node_id)
+                if spec is None
+                else build_node(doc, node_id, spec, diags)
+            )
             if len(diags) > before:  # something of this node was dropped: its links are unknown
                 broken.add(node_id)
     return ir.Flow(
@@ -538,11 +555,126 @@ def build_deployment(
                 f"the deployment is already declared at {doc.span}; keep one",
             )
         )
-    return _deployment(doc, spec, built.flows), diags
+    return _deployment(doc, spec, built.flows, diags), diags
+
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_GROUPS = {"daily": tuple(range(7)), "weekdays": tuple(range(5)), "weekends": (5, 6)}
+
+
+def parse_days(text: str) -> tuple[int, ...] | None:
+    """`mon`, `mon-fri`, `sat,sun`, `daily`, `weekdays`, `weekends` -> weekday numbers."""
+    days: list[int] = []
+    for part in text.lower().replace(" ", "").split(","):
+        if part in DAY_GROUPS:
+            days.extend(DAY_GROUPS[part])
+            continue
+        first, _, last = part.partition("-")
+        if first not in DAY_NAMES or (last and last not in DAY_NAMES):
+            return None
+        start, end = DAY_NAMES.index(first[:3]), DAY_NAMES.index((last or first)[:3])
+        if end < start:
+            return None
+        days.extend(range(start, end + 1))
+    return tuple(sorted(set(days)))
+
+
+def parse_range(text: str) -> ir.TimeRange | str:
+    """`08:00-18:00` -> TimeRange, or the reason it is not one."""
+    start_text, _, end_text = text.replace(" ", "").partition("-")
+    minutes = []
+    for part in (start_text, end_text):
+        hours, _, mins = part.partition(":")
+        if not (hours.isdigit() and mins.isdigit()) or int(mins) > 59 or int(hours) > 24:
+            return f"'{part}' is not a time of day"
+        minutes.append(int(hours) * 60 + int(mins))
+    if minutes[1] > 24 * 60:
+        return f"'{end_text}' is after 24:00"
+    if minutes[1] <= minutes[0]:
+        return "the end is not after the start; split hours past midnight over two days"
+    return ir.TimeRange(minutes[0], minutes[1])
+
+
+def _ranges(
+    doc: RawDocument, path: Path, texts: list[str], diags: list[Diagnostic]
+) -> tuple[ir.TimeRange, ...]:
+    out = []
+    for i, text in enumerate(texts):
+        parsed = parse_range(text)
+        if isinstance(parsed, str):
+            where = (*path, i) if (*path, i) in doc.value_spans else path
+            diags.append(
+                Diagnostic(
+                    "S105",
+                    Severity.ERROR,
+                    f"'{text}': {parsed}",
+                    doc.value_span(where),
+                    "write hours as HH:MM-HH:MM, e.g. 08:00-18:00",
+                )
+            )
+        else:
+            out.append(parsed)
+    return tuple(out)
+
+
+def _dates(
+    doc: RawDocument, path: Path, texts: list[str], diags: list[Diagnostic]
+) -> tuple[ir.DateHours, ...]:
+    out = []
+    for i, text in enumerate(texts):
+        day, *hours = text.split()
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            diags.append(
+                Diagnostic(
+                    "S105",
+                    Severity.ERROR,
+                    f"'{day}' is not a date",
+                    doc.value_span((*path, i)),
+                    "write dates as YYYY-MM-DD",
+                )
+            )
+            continue
+        ranges = _ranges(doc, (*path, i), ["".join(hours)] if hours else [], diags)
+        out.append(ir.DateHours(day, ranges, doc.value_span((*path, i))))
+    return tuple(out)
+
+
+def _schedule(
+    doc: RawDocument, name: str, spec: m.ScheduleSpec, diags: list[Diagnostic]
+) -> ir.Schedule:
+    base: Path = ("schedules", name)
+    weekly = []
+    for days_text, ranges in spec.weekly.items():
+        days = parse_days(days_text)
+        if days is None:
+            diags.append(
+                Diagnostic(
+                    "S105",
+                    Severity.ERROR,
+                    f"'{days_text}' is not a day or a range of days (schedule '{name}')",
+                    doc.key_span((*base, "weekly", days_text)),
+                    "write mon, tue, ... sun, a range like mon-fri, a list like sat,sun, or daily",
+                )
+            )
+            continue
+        path = (*base, "weekly", days_text)
+        weekly.append(ir.DayHours(days, _ranges(doc, path, ranges, diags), doc.key_span(path)))
+    return ir.Schedule(
+        name,
+        spec.timezone,
+        tuple(weekly),
+        spec.holidays.strip(),
+        _dates(doc, (*base, "closed"), spec.closed, diags),
+        _dates(doc, (*base, "open"), spec.open, diags),
+        spec.override or "",
+        doc.key_span(base),
+    )
 
 
 def _deployment(
-    doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow]
+    doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow], diags: list[Diagnostic]
 ) -> ir.Deployment:
     entries = tuple(
         ir.Entry(number, _ref(doc, ("entries", number), flow), doc.key_span(("entries", number)))
@@ -579,6 +711,7 @@ def _deployment(
         entries=entries,
         targets=targets,
         contacts=contacts,
+        schedules=tuple(_schedule(doc, name, s, diags) for name, s in spec.schedules.items()),
         fallback=fallback,
         ring_cadence=_duration(doc, ("ring_cadence",), spec.ring_cadence),
         caller_max_wait=_duration(doc, ("caller_max_wait",), spec.caller_max_wait),

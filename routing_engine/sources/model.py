@@ -146,6 +146,15 @@ class BranchSpec(Spec):
     else_: Name = Field(alias="else")
 
 
+class HoursSpec(Spec):
+    """Check a schedule: go to `open`, `closed`, or `holiday` (default: `closed`)."""
+
+    hours: Name = Field(description="the schedule to check")
+    open: Name
+    closed: Name
+    holiday: Name | None = Field(None, description="where holidays go; default: `closed`")
+
+
 class SaySpec(Spec):
     """Play an announcement, then go on."""
 
@@ -169,6 +178,7 @@ class TicketSpec(Spec):
         default_factory=list, description="contacts told when the SLA passes"
     )
     summary: str = ""
+    sla_from: Name | None = Field(None, description="a schedule: the SLA starts when it next opens")
     next: Name | None = None
 
 
@@ -179,6 +189,7 @@ class VoicemailSpec(Spec):
     prompt: str = "Please leave a message after the tone."
     max_length: DurationText = Field(Duration(2, DurationUnit.MINUTES))
     sla: DurationText | None = None
+    sla_from: Name | None = Field(None, description="a schedule: the SLA starts when it next opens")
     managers: NameList = Field(default_factory=list)
     next: Name | None = None
 
@@ -194,6 +205,7 @@ NODE_SPECS: dict[str, type[Spec]] = {
     "ring": RingSpec,
     "queue": QueueSpec,
     "branch": BranchSpec,
+    "hours": HoursSpec,
     "say": SaySpec,
     "set": SetSpec,
     "ticket": TicketSpec,
@@ -217,6 +229,7 @@ NodeSpec = Annotated[
     | Annotated[RingSpec, Tag("kind=ring")]
     | Annotated[QueueSpec, Tag("kind=queue")]
     | Annotated[BranchSpec, Tag("kind=branch")]
+    | Annotated[HoursSpec, Tag("kind=hours")]
     | Annotated[SaySpec, Tag("kind=say")]
     | Annotated[SetSpec, Tag("kind=set")]
     | Annotated[TicketSpec, Tag("kind=ticket")]
@@ -267,6 +280,40 @@ class FallbackSpec(Spec):
     say: str = ""
 
 
+RANGE_PATTERN = r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$"
+DATE_PATTERN = r"^\s*\d{4}-\d{2}-\d{2}(\s+\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2})*\s*$"
+Ranges = Annotated[
+    list[Annotated[str, Field(pattern=RANGE_PATTERN)]],
+    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+    WithJsonSchema({
+        "anyOf": [{"type": "string", "pattern": RANGE_PATTERN},
+                  {"type": "array", "items": {"type": "string", "pattern": RANGE_PATTERN}}],
+        "description": "opening hours, e.g. `08:00-18:00`, or a list of them",
+    }),
+]  # fmt: skip
+Dates = list[Annotated[str, Field(pattern=DATE_PATTERN)]]
+
+
+class ScheduleSpec(Spec):
+    """Opening hours in a time zone, with holidays, one-off changes and an emergency override."""
+
+    timezone: str = Field(description="an IANA time zone, e.g. America/New_York")
+    weekly: dict[str, Ranges] = Field(
+        default_factory=dict,
+        description="days (`mon`, `mon-fri`, `sat,sun`, `daily`, `weekdays`, `weekends`) -> hours",
+    )
+    holidays: str = Field(
+        "", description="holiday calendar: a country, or country-subdivision (US, US-NY)"
+    )
+    closed: Dates = Field(
+        default_factory=list, description="one-off closures: `2026-12-24` or with hours"
+    )
+    open: Dates = Field(
+        default_factory=list, description="one-off openings: `2026-12-27 09:00-13:00`"
+    )
+    override: Literal["open", "closed"] | None = Field(None, description="emergency override")
+
+
 E164_OR_PREFIX = r"^\+[1-9][0-9]{1,14}\*?$"
 
 
@@ -287,6 +334,7 @@ class DeploymentDocument(Spec):
     )
     targets: dict[Name, TargetSpec] = Field(default_factory=dict)
     contacts: dict[Name, ContactSpec] = Field(default_factory=dict)
+    schedules: dict[Name, ScheduleSpec] = Field(default_factory=dict)
 
 
 DOCUMENT_KINDS = ("deployment", "flow")

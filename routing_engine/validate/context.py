@@ -11,6 +11,7 @@ from routing_engine import ir
 from routing_engine.analysis import Index, NodeKey, build_graph, build_index
 from routing_engine.conditions import CompiledCondition, compile_condition
 from routing_engine.diagnostics import Diagnostic
+from routing_engine.schedules import CompiledSchedule, ScheduleError, compile_schedule
 
 
 @dataclass(slots=True)
@@ -21,6 +22,9 @@ class Context:
     # branch conditions compiled once: (flow, node, case number) -> closure, or the problems
     conditions: dict[tuple[str, str, int], CompiledCondition] = field(default_factory=dict)
     condition_problems: list[Diagnostic] = field(default_factory=list)
+    # schedules compiled once: name -> schedule, or the reason it could not be
+    schedules: dict[str, CompiledSchedule] = field(default_factory=dict)
+    schedule_problems: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, deployment: ir.Deployment) -> Context:
@@ -33,6 +37,11 @@ class Context:
                     if compiled is not None:
                         context.conditions[(flow, node.id, i)] = compiled
                     context.condition_problems.extend(problems)
+        for schedule in deployment.schedules:
+            try:
+                context.schedules.setdefault(schedule.name, compile_schedule(schedule))
+            except ScheduleError as error:
+                context.schedule_problems.setdefault(schedule.name, str(error))
         return context
 
     def flow_nodes(self) -> list[tuple[NodeKey, ir.Node]]:

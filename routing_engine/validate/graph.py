@@ -25,7 +25,7 @@ def unreachable_nodes(ctx: Context) -> Iterator[Finding]:
             continue
         reachable = flow_reachable(ctx.index, flow)
         if not reachable or any(_links_unknown(ctx, flow, node_id) for node_id in reachable):
-            continue  # an unknown start is S108's to report; past unknown links, anything may be reached
+            continue  # an unknown start is S108's; past unknown links, anything may be reached
         for node in flow.nodes:
             if node.id not in reachable:
                 yield Finding(

@@ -143,6 +143,7 @@ def duplicate_ids(ctx: Context) -> Iterator[Finding]:
         yield from dups("node", [(n.id, n.span) for n in flow.nodes])
     yield from dups("target", [(t.name, t.span) for t in d.targets])
     yield from dups("contact", [(c.name, c.span) for c in d.contacts])
+    yield from dups("schedule", [(s.name, s.span) for s in d.schedules])
     yield from dups("entry", [(e.number, e.span) for e in d.entries])
 
 
@@ -186,11 +187,12 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
         yield from _target(ctx, ref, "the fallback")
     for compiled in ctx.conditions.values():
         for reference in compiled.references:
-            if reference.kind == "target" and reference.name not in index.targets:
+            known = index.targets if reference.kind == "target" else index.schedules
+            if reference.name not in known:
                 yield Finding(
-                    f"no target named '{reference.name}'",
+                    f"no {reference.kind} named '{reference.name}'",
                     reference.span,
-                    did_you_mean(reference.name, index.targets),
+                    did_you_mean(reference.name, known),
                 )
 
 
@@ -203,6 +205,16 @@ def _target(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:
         )
 
 
+def _schedule(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:
+    if ref.name not in ctx.index.schedules:
+        yield Finding(
+            f"no schedule named '{ref.name}' (in {user})",
+            ref.span,
+            did_you_mean(ref.name, ctx.index.schedules)
+            or "schedules are declared in the deployment",
+        )
+
+
 def _node_names(ctx: Context, node: ir.Node) -> Iterator[Finding]:
     match node:
         case ir.Ring():
@@ -210,7 +222,11 @@ def _node_names(ctx: Context, node: ir.Node) -> Iterator[Finding]:
                 yield from _target(ctx, ref, f"ring node '{node.id}'")
         case ir.Queue():
             yield from _target(ctx, node.queue, f"queue node '{node.id}'")
+        case ir.Hours():
+            yield from _schedule(ctx, node.schedule, f"hours node '{node.id}'")
         case ir.Ticket() | ir.Voicemail():
+            if node.sla_from is not None:
+                yield from _schedule(ctx, node.sla_from, f"sla_from of node '{node.id}'")
             for ref in node.managers:
                 if ref.name not in ctx.index.contacts:
                     yield Finding(
@@ -268,3 +284,23 @@ def wrong_target_kind(ctx: Context) -> Iterator[Finding]:
                     )
             case _:
                 pass
+
+
+@rule("S113", "bad-schedule")
+def bad_schedules(ctx: Context) -> Iterator[Finding]:
+    """A schedule whose time zone or holiday calendar does not exist.
+
+    Time zones are IANA names (`America/New_York`, `Europe/London`); holiday calendars are a
+    country code, optionally with a subdivision (`US`, `US-NY`, `GB-SCT`), as the `holidays`
+    package knows them.
+    Example: `timezone: America/NewYork`.
+    """
+    for schedule in ctx.deployment.schedules:
+        problem = ctx.schedule_problems.get(schedule.name)
+        if problem is not None:
+            hint = (
+                "use an IANA name such as America/New_York"
+                if "time zone" in problem
+                else "use a country code, optionally with a subdivision: US, US-NY"
+            )
+            yield Finding(f"{problem} (schedule '{schedule.name}')", schedule.span, hint)

@@ -135,3 +135,48 @@ def ambiguous_names(ctx: Context) -> Iterator[Finding]:
                 edge.to.span,
                 "rename the node to make the meaning plain",
             )
+
+
+@rule("W305", "overlapping-hours", Severity.WARNING)
+def overlapping_hours(ctx: Context) -> Iterator[Finding]:
+    """Weekly hours of one schedule that overlap on some day.
+
+    Why it matters: overlaps are harmless to the engine but usually a typo (`mon-fri` and
+    `fri` both listing Friday), and the next edit to one line will not do what it seems.
+    Example: `mon-fri: 08:00-18:00` and `fri: 12:00-20:00`.
+    """
+    names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    for schedule in ctx.deployment.schedules:
+        seen: dict[int, list[ir.TimeRange]] = {}
+        for line in schedule.weekly:
+            for day in line.days:
+                for new in line.ranges:
+                    clash = next(
+                        (r for r in seen.get(day, []) if r.start < new.end and new.start < r.end),
+                        None,
+                    )
+                    if clash is not None:
+                        yield Finding(
+                            f"schedule '{schedule.name}': {names[day]} {new} overlaps {clash}",
+                            line.span,
+                            "list each day once, or make the ranges meet without overlapping",
+                        )
+                    seen.setdefault(day, []).append(new)
+
+
+@rule("W306", "never-open", Severity.WARNING)
+def never_open(ctx: Context) -> Iterator[Finding]:
+    """A schedule with no weekly hours and no one-off openings: it is never open.
+
+    Why it matters: every `hours` check of it goes to `closed`; usually the `weekly` block is
+    missing or mis-indented. (For a deliberate shutdown use `override: closed`.)
+    Example: a schedule with only `timezone: America/New_York`.
+    """
+    for schedule in ctx.deployment.schedules:
+        has_hours = any(line.ranges and line.days for line in schedule.weekly)
+        if not has_hours and not schedule.openings:
+            yield Finding(
+                f"schedule '{schedule.name}' is never open",
+                schedule.span,
+                "add weekly hours, e.g. `weekly: {mon-fri: 08:00-18:00}`",
+            )

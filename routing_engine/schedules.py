@@ -1,0 +1,119 @@
+"""Opening hours: is a schedule open, closed or on holiday at a given instant, and when does it
+next open. Pure: the instant is an argument, never the clock.
+
+Times arrive in UTC (or any offset); they are converted to the schedule's own time zone only to
+read the local date and time of day, so daylight-saving changes need no special case. Holidays
+come from the `holidays` package with observed days (2026-07-03 for Independence Day on a
+Saturday).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_package
+
+from routing_engine import ir
+
+OPEN, CLOSED, HOLIDAY = "open", "closed", "holiday"
+LOOKAHEAD_DAYS = 60
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot be built: unknown time zone or holiday calendar."""
+
+
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"unknown time zone '{name}'") from None
+
+
+def calendar_of(spec: str) -> holidays_package.HolidayBase | None:
+    """`US` or `US-NY` -> the holiday calendar, observed days included; '' -> None."""
+    if not spec:
+        return None
+    country, _, subdivision = spec.partition("-")
+    try:
+        return holidays_package.country_holidays(country, subdiv=subdivision or None, observed=True)
+    except NotImplementedError:
+        raise ScheduleError(f"no holiday calendar for '{spec}'") from None
+
+
+def _within(ranges: tuple[ir.TimeRange, ...], minute: int) -> bool:
+    return any(r.start <= minute < r.end for r in ranges)
+
+
+@dataclass(eq=False, slots=True)
+class CompiledSchedule:
+    name: str
+    zone: ZoneInfo
+    weekly: tuple[tuple[ir.TimeRange, ...], ...]  # 7 entries, Monday first
+    calendar: holidays_package.HolidayBase | None
+    closures: dict[date, tuple[ir.TimeRange, ...]] = field(default_factory=dict)  # () = all day
+    openings: dict[date, tuple[ir.TimeRange, ...]] = field(default_factory=dict)
+    override: str = ""
+
+    def state(self, at: datetime, override: str = "") -> str:
+        """`open`, `closed` or `holiday` at the instant `at` (timezone-aware)."""
+        forced = override or self.override
+        if forced:
+            return forced
+        local = at.astimezone(self.zone)
+        day, minute = local.date(), local.hour * 60 + local.minute
+        opening = self.openings.get(day)
+        if opening is not None and (not opening or _within(opening, minute)):
+            return OPEN
+        closure = self.closures.get(day)
+        if closure is not None and (not closure or _within(closure, minute)):
+            return CLOSED
+        if self.calendar is not None and day in self.calendar:
+            return HOLIDAY
+        return OPEN if _within(self.weekly[day.weekday()], minute) else CLOSED
+
+    def is_holiday(self, at: datetime) -> bool:
+        return self.calendar is not None and at.astimezone(self.zone).date() in self.calendar
+
+    def next_open(self, at: datetime, override: str = "") -> datetime | None:
+        """The first instant at or after `at` when the schedule is open (UTC), or None when it
+        does not open within the next LOOKAHEAD_DAYS days (or is forced closed)."""
+        if self.state(at, override) == OPEN:
+            return at.astimezone(UTC)
+        if override or self.override:
+            return None
+        local = at.astimezone(self.zone)
+        for offset in range(LOOKAHEAD_DAYS + 1):
+            day = local.date() + timedelta(days=offset)
+            for minute in self._candidates(day):
+                moment = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.zone)
+                if moment > local and self.state(moment) == OPEN:
+                    return moment.astimezone(UTC)
+        return None
+
+    def _candidates(self, day: date) -> list[int]:
+        """Minutes of a day at which the schedule may turn open."""
+        starts = {0}
+        starts.update(r.start for r in self.weekly[day.weekday()])
+        starts.update(r.start for r in self.openings.get(day, ()))
+        starts.update(r.end for r in self.closures.get(day, ()) if r.end < 24 * 60)
+        return sorted(starts)
+
+
+def compile_schedule(schedule: ir.Schedule) -> CompiledSchedule:
+    """Raises ScheduleError for an unknown time zone or holiday calendar."""
+    weekly: list[list[ir.TimeRange]] = [[] for _ in range(7)]
+    for line in schedule.weekly:
+        for day in line.days:
+            weekly[day].extend(line.ranges)
+    return CompiledSchedule(
+        name=schedule.name,
+        zone=zone_of(schedule.timezone),
+        weekly=tuple(tuple(sorted(ranges, key=lambda r: r.start)) for ranges in weekly),
+        calendar=calendar_of(schedule.holidays),
+        closures={date.fromisoformat(d.date): d.ranges for d in schedule.closures},
+        openings={date.fromisoformat(d.date): d.ranges for d in schedule.openings},
+        override=schedule.override,
+    )
