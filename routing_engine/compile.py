@@ -78,6 +78,8 @@ class CRing(CNode):
     timeout_s: float = 0.0
     reports: frozenset[str] = frozenset()
     on: dict[str, CNode] = field(default_factory=dict)
+    prefer_skills: frozenset[str] | None = None  # None: no preference; ring `targets`
+    prefer_region: str = ""
 
 
 @dataclass(eq=False, slots=True)
@@ -88,6 +90,7 @@ class CQueue(CNode):
     max_wait_s: float = 0.0
     reports: frozenset[str] = frozenset()
     on: dict[str, CNode] = field(default_factory=dict)
+    region: str = ""
 
 
 @dataclass(eq=False, slots=True)
@@ -217,6 +220,8 @@ def _shell(node: ir.Node, flow: str, lookups: _Lookups) -> CNode:
                 node.strategy is ir.RingStrategy.SIMULTANEOUS,
                 node.timeout.seconds(cadence),
                 frozenset(node.reports),
+                prefer_skills=None if node.prefer is None else frozenset(node.prefer.skills),
+                prefer_region="" if node.prefer is None else node.prefer.region,
             )
         case ir.Queue():
             return CQueue(
@@ -228,6 +233,7 @@ def _shell(node: ir.Node, flow: str, lookups: _Lookups) -> CNode:
                 node.priority,
                 node.max_wait.seconds(cadence),
                 frozenset(node.reports),
+                region=node.region,
             )
         case ir.Branch():
             return CBranch(flow, node.id, node.span)

@@ -140,6 +140,16 @@ class Handler:
 
 
 @dataclass(frozen=True, slots=True)
+class Preference:
+    """Pick targets at call time: the available ones with all these skills, in this region
+    (`caller` means the caller's region); when none qualifies, the node's own targets ring."""
+
+    skills: tuple[str, ...]
+    region: str  # "", "caller", or a region such as US-NY
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Ring:
     """Ring one or several targets (in order, or at once). Produces the dial outcomes plus
     any outcome the answering party reports (`reports`)."""
@@ -151,6 +161,7 @@ class Ring:
     timeout: Duration
     reports: tuple[str, ...]
     handlers: tuple[Handler, ...]
+    prefer: Preference | None = None
     span: Span = field(default=NOWHERE, compare=False)
 
     def outcomes(self) -> tuple[str, ...]:
@@ -176,6 +187,7 @@ class Queue:
     max_wait: Duration
     reports: tuple[str, ...]
     handlers: tuple[Handler, ...]
+    region: str = ""  # agents' region: "", "caller", or a region such as US-NY
     span: Span = field(default=NOWHERE, compare=False)
 
     def outcomes(self) -> tuple[str, ...]:

@@ -106,6 +106,7 @@ class CallState:
     updated_at: str
     trace: tuple[str, ...]
     end_reason: str = ""
+    ringing: tuple[str, ...] = ()  # the targets the current ring node rings, in order
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,7 +116,7 @@ class CallState:
             "steps": self.steps, "attempt": self.attempt, "await": list(self.awaiting),
             "vars": dict(self.variables), "attributes": dict(self.attributes),
             "started_at": self.started_at, "updated_at": self.updated_at,
-            "trace": list(self.trace), "end_reason": self.end_reason,
+            "trace": list(self.trace), "end_reason": self.end_reason, "ringing": list(self.ringing),
         }  # fmt: skip
 
     @classmethod
@@ -140,6 +141,7 @@ class CallState:
             updated_at=data["updated_at"],
             trace=tuple(data["trace"]),
             end_reason=data.get("end_reason", ""),
+            ringing=tuple(data.get("ringing", ())),
         )
 
 
@@ -187,7 +189,8 @@ class _LoopGuard(Exception):
 
 
 # Live state, as snapshots the caller of `start`/`step` passes in, so the runtime stays pure:
-TargetStates = Mapping[str, bool]  # target name -> available now (absent = as declared)
+# target name -> available now, or {"available": bool, "skills": [...]} (absent = as declared)
+TargetStates = Mapping[str, bool | Mapping[str, Any]]
 ScheduleOverrides = Mapping[str, str]  # schedule name -> "open" or "closed" (emergency override)
 
 
@@ -209,6 +212,7 @@ class _Walk:
         "end_reason",
         "node",
         "overrides",
+        "ringing",
         "state",
         "status",
         "steps",
@@ -239,6 +243,7 @@ class _Walk:
         self.awaits: tuple[str, ...] = state.awaiting
         self.node: CNode | None = compiled.nodes.get((state.flow, state.node))
         self.end_reason = state.end_reason
+        self.ringing = state.ringing
 
     # -- conditions read the call through this ------------------------------------------------
     def lookup(self, path: tuple[str, ...]) -> Any:
@@ -273,9 +278,16 @@ class _Walk:
     def available(self, target: TargetInfo | None) -> bool:
         if target is None:
             return False
-        if self.targets is not None and target.name in self.targets:
-            return bool(self.targets[target.name])
-        return target.available
+        live = self.targets.get(target.name) if self.targets is not None else None
+        if isinstance(live, Mapping):
+            return bool(live.get("available", target.available))
+        return target.available if live is None else bool(live)
+
+    def skills(self, target: TargetInfo) -> frozenset[str]:
+        live = self.targets.get(target.name) if self.targets is not None else None
+        if isinstance(live, Mapping) and live.get("skills") is not None:
+            return frozenset(live["skills"])
+        return frozenset(target.skills)
 
     # -- walking ---------------------------------------------------------------------------------
     def go(self, node: CNode | None, why: str) -> None:
@@ -368,16 +380,37 @@ class _Walk:
         )
         self.awaits = AWAIT_MENU
 
+    def _choose(self, node: CRing) -> tuple[TargetInfo, ...]:
+        """The targets a ring node rings for this call: the available ones its preference picks,
+        else its own."""
+        if node.prefer_skills is None:
+            return node.targets
+        region = node.prefer_region
+        if region == "caller":
+            region = self.lookup(("caller", "region"))
+            if not region:
+                return node.targets
+        picked = tuple(
+            t
+            for t in self.compiled.targets.values()
+            if t.kind != "queue"
+            and (not region or t.region == region)
+            and node.prefer_skills <= self.skills(t)
+            and self.available(t)
+        )
+        return picked or node.targets
+
     def _ring(self, node: CRing, start: int) -> tuple[CNode | None, str] | None:
         """Ring from target `start` on; returns where to go instead when nobody can be rung."""
+        if start == 0:
+            self.ringing = tuple(t.name for t in self._choose(node))
+        targets = [self.compiled.targets[name] for name in self.ringing]
         if node.simultaneous:
-            rung = [t for t in node.targets if self.available(t)] if start == 0 else []
+            rung = [t for t in targets if self.available(t)] if start == 0 else []
             index = 0
         else:
-            index = next(
-                (i for i in range(start, len(node.targets)) if self.available(node.targets[i])), -1
-            )
-            rung = [node.targets[index]] if index >= 0 else []
+            index = next((i for i in range(start, len(targets)) if self.available(targets[i])), -1)
+            rung = [targets[index]] if index >= 0 else []
         if not rung:
             outcome = "failed" if start == 0 else "no-answer"
             to = node.on.get(outcome)
@@ -408,6 +441,9 @@ class _Walk:
                 "skills": list(node.skills),
                 "priority": node.priority,
                 "max_wait_s": node.max_wait_s,
+                "region": self.lookup(("caller", "region"))
+                if node.region == "caller"
+                else node.region,
             }
         )
         self.awaits = AWAIT_QUEUE
@@ -493,6 +529,7 @@ def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
         updated_at=_iso(walk.at),
         trace=tuple(walk.trace),
         end_reason=walk.end_reason,
+        ringing=walk.ringing,
     )
     decision = Decision(
         state.call_id,
@@ -644,8 +681,8 @@ def _ring_event(walk: _Walk, node: CRing, event: Event) -> None:
         _answered(walk, node, node.reports, node.on, f"ring {node.id}")
         return
     outcome = DIAL_OUTCOMES[event.type]
-    if not node.simultaneous and walk.attempt + 1 < len(node.targets):
-        ringing = node.targets[walk.attempt].name
+    if not node.simultaneous and walk.attempt + 1 < len(walk.ringing):
+        ringing = walk.ringing[walk.attempt]
         walk.trace.append(f"ring {node.id}: {outcome} from {ringing}, next target")
         instead = walk._ring(node, walk.attempt + 1)
         if instead is None:

@@ -313,6 +313,13 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
                 _duration(doc, (*base, "timeout"), spec.timeout),
                 reports,
                 handlers,
+                None
+                if spec.prefer is None
+                else ir.Preference(
+                    tuple(spec.prefer.skills),
+                    spec.prefer.region.strip(),
+                    doc.key_span((*base, "prefer")),
+                ),
                 span,
             )
         case m.QueueSpec():
@@ -327,6 +334,7 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
                 _duration(doc, (*base, "max_wait"), spec.max_wait),
                 reports,
                 handlers,
+                spec.region.strip(),
                 span,
             )
         case m.BranchSpec():

@@ -108,6 +108,11 @@ class MenuSpec(Spec):
     )
 
 
+class PreferSpec(Spec):
+    skills: list[Name] = Field(default_factory=list, description="skills every picked target has")
+    region: str = Field("", description="`caller` (the caller's region) or a region such as US-NY")
+
+
 class RingSpec(Spec):
     """Ring one target, or several in order (`sequential`) or at once (`simultaneous`)."""
 
@@ -121,6 +126,9 @@ class RingSpec(Spec):
         default_factory=list, description="outcomes the answering party reports, e.g. needs-office"
     )
     on: dict[Name, Name] = Field(default_factory=dict, description="outcome -> node or flow")
+    prefer: PreferSpec | None = Field(
+        None, description="ring the available targets with these skills and region instead, if any"
+    )
 
 
 class QueueSpec(Spec):
@@ -130,6 +138,7 @@ class QueueSpec(Spec):
     skills: list[Name] = Field(default_factory=list)
     priority: int = Field(0, ge=0, le=100)
     max_wait: DurationText = Field(description="how long the caller waits before `timeout`")
+    region: str = Field("", description="agents' region: `caller` or a region such as US-NY")
     reports: list[Name] = Field(default_factory=list)
     on: dict[Name, Name] = Field(default_factory=dict, description="outcome -> node or flow")
 
