@@ -131,10 +131,13 @@ def _parse_event_option(text: str, seq: int, at: datetime, number: int) -> dict[
     }
 
 
-def _describe(decision: dict[str, Any]) -> list[str]:
+def _describe(decision: dict[str, Any], seen: int = 0) -> list[str]:
+    """A decision for a person: where the call is, why (the trace lines after the first `seen`),
+    what to do, and what may come next."""
     lines = [f"[{decision['seq']}] {decision['flow']['name']}/{decision['node']}"]
     if decision.get("fallback_reason"):
         lines[0] += f"  (FALLBACK: {decision['fallback_reason']})"
+    lines.extend(f"    | {line}" for line in decision["trace"][seen:])
     for action in decision["actions"]:
         lines.append("    " + _describe_action(action))
     lines.append("    await: " + (", ".join(decision["await"]) or "nothing (call over)"))
@@ -202,33 +205,32 @@ def simulate_command(
         raise typer.Exit(2)
     decisions: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
+
+    def record(decision: dict[str, Any]) -> None:
+        seen = len(decisions[-1]["trace"]) if decisions else 0
+        decisions.append(decision)
+        if output is Format.text:
+            typer.echo("\n".join(_describe(decision, seen)))
+
     try:
         state, decision = loaded.start_call(
             {"call_id": "sim-1", "from": caller, "to": dialed, "at": when.isoformat()}
         )
-        decisions.append(decision)
+        record(decision)
         for number, text in enumerate(events or [], start=1):
             body = _parse_event_option(text, decision["seq"], when, number)
             if output is Format.text:
-                for line in _describe(decision):
-                    typer.echo(line)
                 typer.echo(f"  > {text}")
             state, decision = loaded.apply_event(state, body)
-            decisions.append(decision)
+            record(decision)
     except BadRequest as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     except EventRejected as error:
-        if output is Format.text:
-            for line in _describe(decisions[-1]):
-                typer.echo(line)
         typer.echo(f"error: event refused ({error.reason}): {error.message}", err=True)
         raise typer.Exit(1) from None
     if output is Format.json:
         typer.echo(json.dumps({"decisions": decisions, "state": state}, indent=2))
-    else:
-        for line in _describe(decisions[-1]):
-            typer.echo(line)
 
 
 @app.command("serve")

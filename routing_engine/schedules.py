@@ -75,7 +75,13 @@ class CompiledSchedule:
         return OPEN if _within(self.weekly[day.weekday()], minute) else CLOSED
 
     def is_holiday(self, at: datetime) -> bool:
-        return self.calendar is not None and at.astimezone(self.zone).date() in self.calendar
+        return bool(self.holiday_name(at))
+
+    def holiday_name(self, at: datetime) -> str:
+        """The name of the holiday on the local date of `at`, or ''."""
+        if self.calendar is None:
+            return ""
+        return str(self.calendar.get(at.astimezone(self.zone).date()) or "")
 
     def next_open(self, at: datetime, override: str = "") -> datetime | None:
         """The first instant at or after `at` when the schedule is open (UTC), or None when it
