@@ -364,7 +364,8 @@ class _Walk:
         to = {"open": node.open, "closed": node.closed, "holiday": node.holiday}.get(
             state, node.closed
         )
-        return to, f"hours {node.id}: {schedule.name} {state}"
+        why = f"{state} ({schedule.holiday_name(self.at)})" if state == "holiday" else state
+        return to, f"hours {node.id}: {schedule.name} {why}"
 
     def _menu(self, node: CMenu, attempt: int) -> None:
         self.attempt = attempt
