@@ -4,7 +4,7 @@ phonenumbers' geocoder and time-zone data cost about 100 MiB per process, so the
 loads them at run time: this script derives, once, a small table of North American area codes
 (NPA) -> region (ISO 3166-2, e.g. US-NY), time zone and number type, and the engine ships it.
 
-    .venv/bin/python scripts/gen_area_codes.py        # or: make area-codes
+    .venv/bin/python scripts/gen_area_codes.py [OUT]   # or: make area-codes
 
 Run it after upgrading phonenumbers; a test checks the shipped table against the installed
 phonenumbers (the state of every area code it knows).
@@ -57,7 +57,8 @@ def region_of(description: str) -> str | None:
     return None
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    out = Path(argv[1]) if len(argv) > 1 else OUT
     votes: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for prefix, descriptions in geodata.GEOCODE_DATA.items():
         if prefix.startswith("1") and len(prefix) >= 4 and descriptions and "en" in descriptions:
@@ -88,12 +89,12 @@ def main() -> int:
         elif zones:
             entry["timezone"] = zones[0]
         table[code] = entry
-    OUT.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"phonenumbers": phonenumbers.__version__, "area_codes": table}
-    OUT.write_text(json.dumps(payload, indent=0, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {OUT.name}: {len(table)} area codes (phonenumbers {phonenumbers.__version__})")
+    out.write_text(json.dumps(payload, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {out.name}: {len(table)} area codes (phonenumbers {phonenumbers.__version__})")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))
