@@ -34,9 +34,15 @@ def rung(decision: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("caller", "target"),
-    [(NY_CALLER, "billing-ny"), ("+17185550123", "billing-ny"), (CA_CALLER, "billing-central"),
-     (TOLL_FREE, "billing-central"), ("+442079460000", "billing-central"), ("anonymous", "billing-central")],
-)  # fmt: skip
+    [
+        (NY_CALLER, "billing-ny"),
+        ("+17185550123", "billing-ny"),
+        (CA_CALLER, "billing-central"),
+        (TOLL_FREE, "billing-central"),
+        ("+442079460000", "billing-central"),
+        ("anonymous", "billing-central"),
+    ],
+)
 def test_billing_by_the_callers_state(hospital: LoadedDeployment, caller: str, target: str) -> None:
     _, (decision,) = call(hospital, caller, BILLING, WEEKDAY_MORNING)
     assert rung(decision) == [target]
@@ -48,7 +54,7 @@ def test_billing_through_the_menu_and_the_telephony_region(hospital: LoadedDeplo
         hospital, CA_CALLER, MAIN, WEEKDAY_MORNING, {"type": "digits", "data": {"digits": "3"}}
     )
     assert rung(decisions[-1]) == ["billing-central"]
-    state, decision = hospital.start_call(
+    _, decision = hospital.start_call(
         {
             "call_id": "r",
             "from": CA_CALLER,
