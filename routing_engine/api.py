@@ -46,7 +46,7 @@ class CheckResult:
 def check(path: str | os.PathLike[str]) -> CheckResult:
     """Read, build, validate and (when there are no errors) compile a deployment."""
     sources = load_sources(path)
-    deployment, problems = build_deployment(sources.documents)
+    deployment, problems = build_deployment(sources.documents, unreadable=bool(sources.diagnostics))
     diagnostics = sources.diagnostics + problems
     result = CheckResult(diagnostics, sources.texts, sources.digest, deployment)
     if deployment is not None:

@@ -169,10 +169,11 @@ class _Compile(Transformer[Any, Any]):
             )
         if names[0] == "caller" and (len(names) != 2 or names[1] not in CALLER_FIELDS):
             field_name = names[1] if len(names) > 1 else ""
+            where = tree.children[1] if len(names) > 1 else first
             raise ConditionError(
                 f"'caller' has no field '{field_name}'",
-                first.line,
-                first.column,
+                where.line,
+                where.column,
                 did_you_mean(field_name, CALLER_FIELDS)
                 or f"caller fields: {', '.join(CALLER_FIELDS)}",
             )
@@ -268,7 +269,9 @@ def _references(tree: Tree[Any]) -> list[tuple[str, str, int, int]]:
         for param, arg in zip(function.params, args, strict=False):
             if isinstance(arg, Tree) and arg.data == "string" and param != "value":
                 token: Any = arg.children[0]
-                found.append((param, str(token)[1:-1], token.line, token.column))
+                found.append(
+                    (param, str(token)[1:-1], token.line, token.column + 1)
+                )  # past the quote
     return found
 
 
@@ -285,21 +288,52 @@ def _expected(error: UnexpectedInput) -> str:
     return ", ".join(dict.fromkeys(words.get(name, name.lower()) for name in expected))
 
 
-def _at(span: Span, line: int, column: int) -> Span:
-    """A position inside the expression -> a position in the flow file."""
-    if line <= 1:
-        return Span(span.file, span.line, span.column + column - 1)
-    return Span(span.file, span.line + line - 1, column)
+def _raw_index(source: str, raw: str, index: int) -> int:
+    """Where character `index` of the value stands in its raw text. The two are lined up
+    greedily: raw characters that the YAML reader dropped (quotes, escape backslashes,
+    indentation, folded line breaks, block headers) are skipped."""
+    position = 1 if raw[:1] in ("'", '"') else 0  # past an opening quote
+    for i, char in enumerate(source):
+        while (
+            position < len(raw)
+            and raw[position] != char
+            and not (char == " " and raw[position] in "\n\r")
+        ):
+            position += 1
+        if i == index:
+            return min(position, len(raw))
+        position += 1
+    return min(position, len(raw))
+
+
+def _at(condition: Condition, line: int, column: int) -> Span:
+    """A position inside the expression (1-based line and column of the value) -> a position in
+    the flow file, through the value's raw text when it is known."""
+    source, span = condition.source, condition.span
+    lines = source.split("\n")
+    index = sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
+    if condition.raw:
+        offset = _raw_index(source, condition.raw, index)
+        before = condition.raw[:offset]
+        start = condition.raw_start
+        if "\n" not in before:
+            return Span(span.file, start.line, start.column + len(before))
+        return Span(span.file, start.line + before.count("\n"), len(before) - before.rfind("\n"))
+    if line > 1:
+        return Span(span.file, span.line, span.column)
+    return Span(span.file, span.line, span.column + column - 1)
 
 
 def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, list[Diagnostic]]:
     """Compile one condition; on failure, return the diagnostics (code S111)."""
-    source, span = condition.source, condition.span
+    source = condition.source
 
     def problem(
         message: str, line: int = 1, column: int = 1, hint: str = ""
     ) -> tuple[None, list[Diagnostic]]:
-        return None, [Diagnostic("S111", Severity.ERROR, message, _at(span, line, column), hint)]
+        return None, [
+            Diagnostic("S111", Severity.ERROR, message, _at(condition, line, column), hint)
+        ]
 
     if not source.strip():
         return problem("the condition is empty", hint='write a test, e.g. caller.state == "NY"')
@@ -358,7 +392,7 @@ def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, l
     except RecursionError:
         return problem(f"the condition nests deeper than {MAX_DEPTH} levels")
     references = tuple(
-        Reference(kind, name, _at(span, line, column))
+        Reference(kind, name, _at(condition, line, column))
         for kind, name, line, column in _references(tree)
     )
     return CompiledCondition(source, lambda ctx: bool(test(ctx)), references), []

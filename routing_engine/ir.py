@@ -200,10 +200,14 @@ class Queue:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A condition as written; `conditions.compile_condition` turns it into a closure."""
+    """A condition as written; `conditions.compile_condition` turns it into a closure.
+    `raw` is its text exactly as in the file (quotes, escapes, folded lines) starting at
+    `raw_start`, so positions inside it map back to the file; '' when not known."""
 
     source: str
     span: Span = field(default=NOWHERE, compare=False)
+    raw: str = field(default="", compare=False)
+    raw_start: Span = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

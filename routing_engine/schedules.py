@@ -28,7 +28,7 @@ class ScheduleError(ValueError):
 def zone_of(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name, too long...
         raise ScheduleError(f"unknown time zone '{name}'") from None
 
 

@@ -82,7 +82,8 @@ def main(argv: list[str]) -> int:
                 table[code] = {"type": "nanp", "country": country}
             continue
         region = votes[code].most_common(1)[0][0]
-        zones = [z for z in timezone.time_zones_for_geographical_number(sample) if z != "Etc/Unknown"]
+        zones = timezone.time_zones_for_geographical_number(sample)
+        zones = [zone for zone in zones if zone != "Etc/Unknown"]
         entry = {"type": "geographic", "country": region[:2], "region": region}
         if zone_votes[code]:  # the zone most of the area code's exchanges are in
             entry["timezone"] = zone_votes[code].most_common(1)[0][0]

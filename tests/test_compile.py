@@ -26,9 +26,9 @@ def test_links_are_resolved_to_compiled_nodes(hospital: LoadedDeployment) -> Non
     menu = compiled.nodes[("ivr", "main-menu")]
     assert isinstance(menu, CMenu)
     assert (
-        menu.options["3"] is compiled.nodes[("billing", "ring-office")]
+        menu.options["3"] is compiled.nodes[("billing", "check-hours")]
     )  # a flow name -> its start
-    assert menu.fallback is compiled.nodes[("front-desk", "ring-office")]
+    assert menu.fallback is compiled.nodes[("front-desk", "check-hours")]
     assert (menu.retries, menu.timeout_s, menu.max_digits) == (2, 5.0, 1)
 
 

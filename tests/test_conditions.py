@@ -83,7 +83,8 @@ def test_function_arguments_are_recorded_as_references() -> None:
     assert compiled is not None
     (reference,) = compiled.references
     assert (reference.kind, reference.name) == ("target", "billing-ny")
-    assert (reference.span.line, reference.span.column) == (10, 15 + len("vars.a or available("))
+    # the name, past its opening quote
+    assert (reference.span.line, reference.span.column) == (10, 15 + len('vars.a or available("'))
 
 
 @pytest.mark.parametrize(
@@ -91,7 +92,7 @@ def test_function_arguments_are_recorded_as_references() -> None:
     [
         ('caller.state = "NY"', 14, "unexpected character '='", "'=='"),
         ('calller.state == "NY"', 1, "unknown name 'calller'", "did you mean 'caller'"),
-        ('caller.stat == "NY"', 1, "'caller' has no field 'stat'", "did you mean 'state'"),
+        ('caller.stat == "NY"', 8, "'caller' has no field 'stat'", "did you mean 'state'"),
         ('availabel("x")', 1, "unknown function 'availabel'", "did you mean 'available'"),
         ('available("x", "y")', 1, "takes 1 argument", ""),
         ('(caller.state == "NY"', 22, "ends too early", "unclosed"),

@@ -121,7 +121,7 @@ def test_nesting_up_to_the_cap_is_fine() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
-        ('a: "unclosed\nb: 2\n', 3, "quoted"),
+        ('a: "unclosed\nb: 2\n', 1, "quoted"),  # at the opening quote
         ("a: b: c\n", 1, "mapping values are not allowed"),
         ("a:\n\t- b\n", 2, "tab"),
         ("a: [1, 2\n", 2, "flow sequence"),

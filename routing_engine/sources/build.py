@@ -104,7 +104,18 @@ def errors_to_diagnostics(
     data = doc.data if isinstance(doc.data, dict) else {}
     doc_name = str(data.get(doc_kind, "") or "")
     out: list[Diagnostic] = []
+    # an unknown field that is a misspelling of a missing one is reported once, as unknown
+    misspelt = {
+        (tuple(e["loc"][:-1]), str(e["loc"][-1]))
+        for e in error.errors()
+        if e["type"] == "extra_forbidden"
+    }
     for err in error.errors():
+        if err["type"] == "missing" and any(
+            parent == tuple(err["loc"][:-1]) and did_you_mean(name, [str(err["loc"][-1])])
+            for parent, name in misspelt
+        ):
+            continue
         raw_loc = tuple(err["loc"])
         is_key = bool(raw_loc) and raw_loc[-1] == "[key]"
         model_loc: Path = tuple(i for i in raw_loc if i != "[key]")
@@ -118,6 +129,8 @@ def errors_to_diagnostics(
         etype = err["type"]
         if etype == "missing":
             span = doc.key_span(loc[:-1]) if len(loc) > 1 else doc.span
+            what = _what(doc_kind, doc_name, loc[:-1])
+            what = f"{label}{what}" if what.startswith("node") else what
             out.append(
                 Diagnostic(
                     "S102",
@@ -340,7 +353,7 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
         case m.BranchSpec():
             cases = tuple(
                 ir.Case(
-                    ir.Condition(case.when, doc.value_span((*base, "branch", i, "when"))),
+                    _condition(doc, (*base, "branch", i, "when"), case.when),
                     ref(case.then, "branch", i, "then"),
                     doc.value_span((*base, "branch", i)),
                 )
@@ -393,6 +406,13 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
     raise TypeError(f"no IR for {type(spec).__name__}")  # pragma: no cover - closed union
 
 
+def _condition(doc: RawDocument, path: Path, source: str) -> ir.Condition:
+    raw = doc.raw(path)
+    if raw is None:
+        return ir.Condition(source, doc.value_span(path))
+    return ir.Condition(source, doc.value_span(path), raw[0], raw[1])
+
+
 def _refs(doc: RawDocument, base: Path, key: str, names: list[str]) -> tuple[ir.Ref, ...]:
     listed = (*base, key, 0) in doc.value_spans
     return tuple(
@@ -412,11 +432,12 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
         head = m.FlowDocument.model_validate(header)
     except ValidationError as error:
         diags.extend(errors_to_diagnostics(doc, m.FlowDocument, (), error, "flow"))
-        if not isinstance(data.get("flow"), str) or not isinstance(data.get("start"), str):
+        if not isinstance(data.get("flow"), str):
             return None
+        start = data.get("start")
         head = m.FlowDocument.model_construct(
             flow=data["flow"],
-            start=data["start"],
+            start=start if isinstance(start, str) else "",
             description=str(data.get("description") or ""),
             nodes={},
         )
@@ -459,6 +480,18 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
 def _node_spec(doc: RawDocument, path: Path, body: Any, diags: list[Diagnostic]) -> Any | None:
     """Validate one node. On errors, report them all, then try again without the fields in
     error (they take their defaults), so the node's links still count in later checks."""
+    kinds = [key for key in body if key in m.NODE_SPECS] if isinstance(body, dict) else []
+    if len(kinds) > 1:
+        diags.append(
+            Diagnostic(
+                "S106",
+                Severity.ERROR,
+                f"node '{path[-1]}' has {len(kinds)} kinds: {', '.join(kinds)}",
+                doc.key_span((*path, kinds[1])),
+                "a node does one thing; split it into nodes linked by 'next'",
+            )
+        )
+        return None
     try:
         return m.NODE_ADAPTER.validate_python(body)
     except ValidationError as error:
@@ -533,14 +566,16 @@ def build_documents(documents: Iterable[RawDocument]) -> Built:
 
 
 def build_deployment(
-    documents: Iterable[RawDocument],
+    documents: Iterable[RawDocument], unreadable: bool = False
 ) -> tuple[ir.Deployment | None, list[Diagnostic]]:
-    """Raw documents of one deployment -> its IR (None when no usable deployment document)."""
+    """Raw documents of one deployment -> its IR (None when no usable deployment document).
+    `unreadable`: some file could not be read (already reported), so the deployment document
+    may be in it, and its absence is not reported again."""
     built = build_documents(documents)
     diags = built.diagnostics
     seen_broken = bool(built.extra_deployments) and built.deployment_doc is None
     if built.deployment_doc is None:
-        if not seen_broken:
+        if not seen_broken and not unreadable:
             diags.append(
                 Diagnostic(
                     "S109",
@@ -630,7 +665,8 @@ def _dates(
 ) -> tuple[ir.DateHours, ...]:
     out = []
     for i, text in enumerate(texts):
-        day, *hours = text.split()
+        day, _, rest = text.strip().partition(" ")
+        hours = re.findall(r"\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}", rest)
         try:
             date.fromisoformat(day)
         except ValueError:
@@ -644,7 +680,7 @@ def _dates(
                 )
             )
             continue
-        ranges = _ranges(doc, (*path, i), ["".join(hours)] if hours else [], diags)
+        ranges = _ranges(doc, (*path, i), hours, diags)
         out.append(ir.DateHours(day, ranges, doc.value_span((*path, i))))
     return tuple(out)
 

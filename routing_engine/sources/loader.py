@@ -98,7 +98,8 @@ def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hash
     except UnicodeDecodeError as error:
         before = data[: error.start]
         line = before.count(b"\n") + 1
-        column = error.start - (before.rfind(b"\n") + 1) + 1
+        line_start = before[before.rfind(b"\n") + 1 :]
+        column = len(line_start.decode("utf-8", errors="replace")) + 1  # characters, not bytes
         sources.diagnostics.append(
             Diagnostic(
                 "S101",

@@ -116,7 +116,7 @@ class PreferSpec(Spec):
 class RingSpec(Spec):
     """Ring one target, or several in order (`sequential`) or at once (`simultaneous`)."""
 
-    ring: NameList = Field(description="the target, or targets, to ring")
+    ring: NameList = Field(description="the target, or targets, to ring", min_length=1)
     strategy: Literal["sequential", "simultaneous"] = "sequential"
     timeout: DurationText = Field(
         Duration(20, DurationUnit.SECONDS),

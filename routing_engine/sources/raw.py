@@ -25,6 +25,18 @@ class RawDocument:
     key_spans: dict[Path, Span] = field(default_factory=dict)
     # comments by the path they stand before; carried across by conversion tools
     comments: dict[Path, str] = field(default_factory=dict)
+    # the file's text, and where each scalar value stands in it as written (quotes, escapes
+    # and line folding included), so a position inside a value can be mapped back exactly
+    text: str = ""
+    raw_offsets: dict[Path, tuple[int, int, Span]] = field(default_factory=dict)
+
+    def raw(self, path: Path) -> tuple[str, Span] | None:
+        """The value at `path` as written in the file, and where that text starts."""
+        found = self.raw_offsets.get(path)
+        if found is None or not self.text:
+            return None
+        start, end, where = found
+        return self.text[start:end], where
 
     def value_span(self, path: Path) -> Span:
         """Span of the value at `path`, or of its nearest enclosing value."""

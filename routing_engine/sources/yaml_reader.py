@@ -79,10 +79,12 @@ def _check_event(event: Any) -> None:
         )
 
 
-def _document(events: list[Any], file: str, diagnostics: list[Diagnostic]) -> RawDocument:
+def _document(
+    events: list[Any], file: str, diagnostics: list[Diagnostic], text: str
+) -> RawDocument:
     """Build one document from its events (between DocumentStart and DocumentEnd)."""
     start = events[0]
-    doc = RawDocument(file=file, data=None, span=_span(file, start.start_mark))
+    doc = RawDocument(file=file, data=None, span=_span(file, start.start_mark), text=text)
     stack: list[_Frame] = []
     root_set = False
 
@@ -149,7 +151,12 @@ def _document(events: list[Any], file: str, diagnostics: list[Diagnostic]) -> Ra
                     continue
                 doc.key_spans[(*frame.path, key)] = span
                 continue
-            place(value, span, event)
+            path = place(value, span, event)
+            doc.raw_offsets[path] = (
+                event.start_mark.index,
+                event.end_mark.index,
+                _span(file, event.start_mark),
+            )
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             frame = stack[-1] if stack else None
             if (
@@ -191,7 +198,7 @@ def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]
                 current = [event]
             elif isinstance(event, yaml.DocumentEndEvent):
                 if current is not None:
-                    documents.append(_document(current, file, diagnostics))
+                    documents.append(_document(current, file, diagnostics, text))
                 current = None
             elif current is not None:
                 _check_event(event)
@@ -219,6 +226,8 @@ def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]
         ]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
+        if error.context_mark is not None and "end of stream" in (error.problem or ""):
+            mark = error.context_mark  # an unclosed quote or bracket: point at where it opens
         message = (error.problem or error.context or "invalid YAML").strip()
         if error.context and error.problem:
             message = f"{error.context}: {message}"

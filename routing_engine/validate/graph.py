@@ -73,12 +73,13 @@ def endless_loops(ctx: Context) -> Iterator[Finding]:
     immediate = graph.subgraph(
         n for n, data in graph.nodes(data=True) if data["kind"] in IMMEDIATE_KINDS
     )
+    reported: set[object] = set()
     for component in nx.strongly_connected_components(immediate):
         first = min(component, key=lambda k: (k[0], _order(ctx, k)))
         if len(component) > 1 or immediate.has_edge(first, first):
-            names = ", ".join(sorted(n for _, n in component))
+            reported |= component
             yield Finding(
-                f"nodes {names} form a loop that never waits for the caller",
+                f"{_nodes(component)} never waits for the caller: an endless loop",
                 ctx.index.nodes[first].span,
                 "put a menu, ring or queue in the loop, or give it a way out",
             )
@@ -91,15 +92,21 @@ def endless_loops(ctx: Context) -> Iterator[Finding]:
                 stack.append(before)
     for component in nx.strongly_connected_components(graph):
         first = min(component, key=lambda k: (k[0], _order(ctx, k)))
-        if first[0] == ENTRY or first in can_finish:
-            continue
+        if first[0] == ENTRY or first in can_finish or component & reported:
+            continue  # a loop already reported as never waiting is not reported twice
         if len(component) > 1 or graph.has_edge(first, first):
-            names = ", ".join(sorted(n for _, n in component))
             yield Finding(
-                f"nodes {names} form a loop with no way out: no path from them ends the call",
+                f"{_nodes(component)} has no way out: no path from it ends the call",
                 ctx.index.nodes[first].span,
                 "give one of them a way to a hangup, a person or voicemail",
             )
+
+
+def _nodes(component: set[tuple[str, str]]) -> str:
+    names = sorted(node for _, node in component)
+    if len(names) == 1:
+        return f"the loop of node '{names[0]}' to itself"
+    return "the loop of nodes " + ", ".join(f"'{n}'" for n in names)
 
 
 def _order(ctx: Context, key: tuple[str, str]) -> int:

@@ -161,7 +161,7 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
         if index.flows.get(flow.name) is not flow:
             continue
         node_ids = [n.id for n in flow.nodes]
-        if flow.start.name not in node_ids:
+        if flow.start.name and flow.start.name not in node_ids:  # a missing start is S102's
             yield Finding(
                 f"flow '{flow.name}' starts at '{flow.start.name}', which is not one of its nodes",
                 flow.start.span,

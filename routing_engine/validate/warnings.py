@@ -81,11 +81,7 @@ def ring_budget(ctx: Context) -> Iterator[Finding]:
         if not isinstance(node, (ir.Ring, ir.Queue)):
             continue
         total = budget(key, frozenset())
-        feeders = [
-            src
-            for src, _, outcome in ctx.graph.in_edges(key, keys=True)
-            if outcome in UNANSWERED and src in ctx.index.nodes
-        ]
+        feeders = _feeders(ctx, key) - {key}
         if total > limit and not any(budget(src, frozenset()) > limit for src in feeders):
             shown = "endless" if total == float("inf") else f"{total:g}s"
             yield Finding(
@@ -96,6 +92,25 @@ def ring_budget(ctx: Context) -> Iterator[Finding]:
             )
 
 
+def _feeders(ctx: Context, key: NodeKey) -> set[NodeKey]:
+    """The rings and queues whose unanswered outcome leads to `key`, directly or through nodes
+    that decide at once (a `say` between two rings)."""
+    found: set[NodeKey] = set()
+    seen = {key}
+    stack = [key]
+    while stack:
+        for src, _, outcome in ctx.graph.in_edges(stack.pop(), keys=True):
+            node = ctx.index.nodes.get(src)
+            if node is None or src in seen:
+                continue
+            seen.add(src)
+            if node.KIND in IMMEDIATE_KINDS:
+                stack.append(src)
+            elif outcome in UNANSWERED:
+                found.add(src)
+    return found
+
+
 @rule("W303", "unused-flow", Severity.WARNING)
 def unused_flows(ctx: Context) -> Iterator[Finding]:
     """A flow that no dialed number and no other flow leads to.
@@ -103,8 +118,10 @@ def unused_flows(ctx: Context) -> Iterator[Finding]:
     Why it matters: nobody can reach it; perhaps an entry is missing from the deployment.
     Example: a `pharmacy` flow with no `entries` line and no menu option naming it.
     """
-    if any(flow.broken for flow in ctx.deployment.flows):
-        return  # a broken node's links are unknown; it may be the one that leads there
+    if any(flow.broken for flow in ctx.deployment.flows) or any(
+        t is None for _, _, t in ctx.index.edges()
+    ):
+        return  # a broken node's or a misspelt name's links are unknown; one may lead there
     used = {entry.flow.name for entry in ctx.deployment.entries}
     for (source_flow, _), _edge, target in ctx.index.edges():
         if target is not None and target[0] != source_flow:
@@ -145,23 +162,23 @@ def overlapping_hours(ctx: Context) -> Iterator[Finding]:
     `fri` both listing Friday), and the next edit to one line will not do what it seems.
     Example: `mon-fri: 08:00-18:00` and `fri: 12:00-20:00`.
     """
-    names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     for schedule in ctx.deployment.schedules:
         seen: dict[int, list[ir.TimeRange]] = {}
         for line in schedule.weekly:
+            clashes: dict[tuple[ir.TimeRange, ir.TimeRange], list[str]] = {}
             for day in line.days:
                 for new in line.ranges:
-                    clash = next(
-                        (r for r in seen.get(day, []) if r.start < new.end and new.start < r.end),
-                        None,
-                    )
-                    if clash is not None:
-                        yield Finding(
-                            f"schedule '{schedule.name}': {names[day]} {new} overlaps {clash}",
-                            line.span,
-                            "list each day once, or make the ranges meet without overlapping",
-                        )
+                    for old in seen.get(day, []):
+                        if old.start < new.end and new.start < old.end:
+                            clashes.setdefault((new, old), []).append(names[day])
                     seen.setdefault(day, []).append(new)
+            for (new, old), days in clashes.items():
+                yield Finding(
+                    f"schedule '{schedule.name}': {new} overlaps {old} on {', '.join(days)}",
+                    line.span,
+                    "list each day once, or make the ranges meet without overlapping",
+                )
 
 
 @rule("W306", "never-open", Severity.WARNING)
