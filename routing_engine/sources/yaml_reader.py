@@ -152,11 +152,9 @@ def _document(
                 doc.key_spans[(*frame.path, key)] = span
                 continue
             path = place(value, span, event)
-            doc.raw_offsets[path] = (
-                event.start_mark.index,
-                event.end_mark.index,
-                _span(file, event.start_mark),
-            )
+            start_mark: Any = event.start_mark
+            end_mark: Any = event.end_mark
+            doc.raw_offsets[path] = (start_mark.index, end_mark.index, _span(file, start_mark))
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             frame = stack[-1] if stack else None
             if (
