@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from routing_engine.runtime import Event, EventType, NewCall
 
@@ -75,16 +75,6 @@ class EventRequest(Body):
     data: EventData = Field(default_factory=lambda: EventData())
     at: AwareDatetime | None = None
 
-    @model_validator(mode="after")
-    def _data_fits_type(self) -> EventRequest:
-        if self.type == "digits" and not self.data.digits:
-            raise ValueError('a \'digits\' event needs data.digits, e.g. {"digits": "3"}')
-        if self.type == "outcome" and not self.data.outcome:
-            raise ValueError(
-                'an \'outcome\' event needs data.outcome, e.g. {"outcome": "needs-office"}'
-            )
-        return self
-
     def to_runtime(self, now: datetime | None = None) -> Event:
         data = self.data
         return Event(
@@ -123,8 +113,27 @@ def parse_new_call(body: Any) -> NewCallRequest:
         raise BadRequest(problems_of(error)) from None
 
 
+# What an event of each type must carry in `data`.
+REQUIRED_DATA = {
+    "digits": ("digits", 'the digits pressed, e.g. {"digits": "3"}'),
+    "outcome": ("outcome", 'the outcome reported, e.g. {"outcome": "needs-office"}'),
+}
+
+
 def parse_event(body: Any) -> EventRequest:
     try:
-        return EventRequest.model_validate(body)
+        request = EventRequest.model_validate(body)
     except ValidationError as error:
         raise BadRequest(problems_of(error)) from None
+    required = REQUIRED_DATA.get(request.type)
+    if required is not None and not getattr(request.data, required[0]):
+        name, example = required
+        raise BadRequest(
+            [
+                {
+                    "field": f"data.{name}",
+                    "problem": f"a '{request.type}' event needs data.{name}: {example}",
+                }
+            ]
+        )
+    return request

@@ -160,17 +160,28 @@ class Decision:
     fallback_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The decision as the HTTP API sends it: fresh containers throughout, so a caller
+        that changes it changes nothing of the deployment's."""
         return {
             "call_id": self.call_id,
             "seq": self.seq,
             "flow": {"name": self.flow, "version": self.digest[:12], "hash": self.digest},
             "node": self.node,
-            "actions": [dict(a) for a in self.actions],
+            "actions": [_fresh(a) for a in self.actions],
             "await": list(self.awaits),
-            "fallback": {"actions": [dict(a) for a in self.fallback["actions"]], "await": []},
+            "fallback": {"actions": [_fresh(a) for a in self.fallback["actions"]], "await": []},
             "fallback_reason": self.fallback_reason,
             "trace": list(self.trace),
         }
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a JSON-like value with new dicts and lists all the way down."""
+    if isinstance(value, dict):
+        return {key: _fresh(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_fresh(item) for item in value]
+    return value
 
 
 class EventRejected(Exception):
@@ -401,8 +412,12 @@ class _Walk:
         )
         return picked or node.targets
 
-    def _ring(self, node: CRing, start: int) -> tuple[CNode | None, str] | None:
-        """Ring from target `start` on; returns where to go instead when nobody can be rung."""
+    def _ring(
+        self, node: CRing, start: int, last: str = "no-answer"
+    ) -> tuple[CNode | None, str] | None:
+        """Ring from target `start` on; returns where to go instead when nobody can be rung
+        (with `failed` when no target could ring at all, else `last`: the outcome of the last
+        target that rang)."""
         if start == 0:
             self.ringing = tuple(t.name for t in self._choose(node))
         targets = [self.compiled.targets[name] for name in self.ringing]
@@ -413,12 +428,12 @@ class _Walk:
             index = next((i for i in range(start, len(targets)) if self.available(targets[i])), -1)
             rung = [targets[index]] if index >= 0 else []
         if not rung:
-            outcome = "failed" if start == 0 else "no-answer"
+            outcome = "failed" if start == 0 else last
             to = node.on.get(outcome)
             problem = "no target available" if start == 0 else "nobody answered"
             why = f"ring {node.id}: {problem} ({outcome})"
             if to is None:
-                self.end("no-answer", f"{why}: no handler")
+                self.end(outcome, f"{why}: no handler")
                 return None
             return to, why
         self.attempt = index
@@ -685,7 +700,7 @@ def _ring_event(walk: _Walk, node: CRing, event: Event) -> None:
     if not node.simultaneous and walk.attempt + 1 < len(walk.ringing):
         ringing = walk.ringing[walk.attempt]
         walk.trace.append(f"ring {node.id}: {outcome} from {ringing}, next target")
-        instead = walk._ring(node, walk.attempt + 1)
+        instead = walk._ring(node, walk.attempt + 1, outcome)
         if instead is None:
             return
         walk.go(*instead)
