@@ -8,10 +8,12 @@ handler, conditions are closures. The runtime then does dict lookups and nothing
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from routing_engine import ir
+from routing_engine.ir import MODULE_UNIT as MODULE
 
 if TYPE_CHECKING:  # the per-event path imports this module; networkx stays out of it
     import networkx as nx
@@ -141,6 +143,12 @@ class CVoicemail(CNode):
 
 
 @dataclass(eq=False, slots=True)
+class CUse(CNode):
+    module: str = ""
+    next: CNode | None = None  # the first node of this use's copy of the module
+
+
+@dataclass(eq=False, slots=True)
 class CHangup(CNode):
     reason: str = ""
 
@@ -195,9 +203,12 @@ class _Lookups:
         return None if ref is None else self.schedules[ref.name]
 
 
-def _shell(node: ir.Node, flow: str, lookups: _Lookups) -> CNode:
-    """A compiled node without its links (they are filled once every node exists)."""
+def _shell(node: ir.Node, key: NodeKey, lookups: _Lookups) -> CNode:
+    """A compiled node without its links (they are filled once every node exists). Its id is
+    the key's: a module node copied for a use is `use-id.node-id`."""
     targets, cadence = lookups.targets, lookups.cadence
+    flow, node_id = key
+    node = dataclasses.replace(node, id=node_id)
     match node:
         case ir.Menu():
             return CMenu(
@@ -266,6 +277,8 @@ def _shell(node: ir.Node, flow: str, lookups: _Lookups) -> CNode:
                 tuple(m.name for m in node.managers),
                 sla_from=lookups.schedule(node.sla_from),
             )
+        case ir.Use():
+            return CUse(flow, node.id, node.span, node.module.name)
         case ir.Hangup():
             return CHangup(flow, node.id, node.span, node.reason)
     raise TypeError(f"cannot compile {type(node).__name__}")  # pragma: no cover - closed union
@@ -325,9 +338,16 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
         for t in index.targets.values()
     }
     lookups = _Lookups(targets, context.schedules, context.conditions, cadence)
-    nodes = {key: _shell(node, key[0], lookups) for key, node in index.nodes.items()}
-    for key, node in index.nodes.items():
+    routed = {key: node for key, node in index.nodes.items() if not key[0].startswith(MODULE)}
+    nodes = {key: _shell(node, key, lookups) for key, node in routed.items()}
+    for key, node in routed.items():
         flow = key[0]
+        if isinstance(node, ir.Use):
+            start = index.expansion_start(key)
+            use = nodes[key]
+            if isinstance(use, CUse) and start is not None:
+                use.next = nodes[start]
+            continue
 
         def to(ref: ir.Ref, flow: str = flow) -> CNode:
             resolved = index.resolve(flow, ref)

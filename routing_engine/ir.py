@@ -48,6 +48,7 @@ class Duration:
     amount: float
     unit: DurationUnit
     span: Span = field(default=NOWHERE, compare=False)
+    param: str = ""  # in a module: `$rings` stands for the argument of that name
 
     def seconds(self, ring_cadence_s: float) -> float:
         match self.unit:
@@ -61,6 +62,8 @@ class Duration:
                 return self.amount * 3600.0
 
     def __str__(self) -> str:
+        if self.param:
+            return f"${self.param}"
         amount = int(self.amount) if self.amount == int(self.amount) else self.amount
         match self.unit:
             case DurationUnit.RINGS:
@@ -349,6 +352,35 @@ class Hours:
 
 
 @dataclass(frozen=True, slots=True)
+class Arg:
+    """An argument of a `use`: a parameter's name and the value given for it."""
+
+    name: str
+    value: str
+    span: Span = field(default=NOWHERE, compare=False)  # of the value
+    name_span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """Enter a module with arguments; its named exits lead back into this flow."""
+
+    KIND: ClassVar[str] = "use"
+    id: str
+    module: Ref
+    args: tuple[Arg, ...]
+    exits: tuple[Handler, ...]
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def outcomes(self) -> tuple[str, ...]:
+        return tuple(h.outcome for h in self.exits)
+
+    def edges(self) -> Iterator[Edge]:
+        for handler in self.exits:
+            yield Edge(handler.outcome, handler.to, handler.outcome)
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     """End the call."""
 
@@ -364,9 +396,9 @@ class Hangup:
         return iter(())
 
 
-Node = Menu | Ring | Queue | Branch | Hours | Say | SetVars | Ticket | Voicemail | Hangup
+Node = Menu | Ring | Queue | Branch | Hours | Say | SetVars | Ticket | Voicemail | Use | Hangup
 NODE_KINDS: tuple[type[Node], ...] = (
-    Menu, Ring, Queue, Branch, Hours, Say, SetVars, Ticket, Voicemail, Hangup,
+    Menu, Ring, Queue, Branch, Hours, Say, SetVars, Ticket, Voicemail, Use, Hangup,
 )  # fmt: skip
 KIND_NAMES: tuple[str, ...] = tuple(kind.KIND for kind in NODE_KINDS)
 
@@ -404,6 +436,41 @@ class Flow:
             if node.id == node_id:
                 return node
         return None
+
+
+PARAM_TYPES = ("target", "contact", "schedule", "board", "text", "duration")
+# A module's own nodes are analysed under the unit name "module:NAME" (never a flow's name:
+# names cannot hold ':'); only the copies made for each use are compiled.
+MODULE_UNIT = "module:"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A module parameter: its type, and the default used when a `use` gives none."""
+
+    name: str
+    type: str  # one of PARAM_TYPES
+    default: str | None
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """A reusable piece of process map (`flows/`): parameters, a start, nodes, and named exits.
+    Inside it, `$name` (a whole value) and `${name}` (inside text) stand for arguments, and a
+    reference to an exit leaves the module."""
+
+    name: str
+    params: tuple[Param, ...]
+    exits: tuple[str, ...]
+    start: Ref
+    nodes: tuple[Node, ...]
+    description: str = ""
+    span: Span = field(default=NOWHERE, compare=False)
+    broken: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
 
 
 class TargetKind(enum.Enum):
@@ -523,6 +590,7 @@ class Deployment:
     max_steps: int
     description: str = ""
     span: Span = field(default=NOWHERE, compare=False)
+    modules: tuple[Module, ...] = ()
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

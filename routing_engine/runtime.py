@@ -32,6 +32,7 @@ from routing_engine.compile import (
     CSay,
     CSet,
     CTicket,
+    CUse,
     CVoicemail,
     TargetInfo,
 )
@@ -325,6 +326,9 @@ class _Walk:
                     node, why = self._branch(node)
                 case CHours():
                     node, why = self._hours(node)
+                case CUse():
+                    why = f"use {node.id}: module {node.module}"
+                    node = node.next
                 case CTicket():
                     self.actions.append(self._ticket(node, node.summary))
                     why = f"ticket {node.id}"

@@ -26,25 +26,25 @@ def test_links_are_resolved_to_compiled_nodes(hospital: LoadedDeployment) -> Non
     menu = compiled.nodes[("ivr", "main-menu")]
     assert isinstance(menu, CMenu)
     assert (
-        menu.options["3"] is compiled.nodes[("billing", "check-hours")]
+        menu.options["3"] is compiled.nodes[("billing", "route-by-state")]
     )  # a flow name -> its start
-    assert menu.fallback is compiled.nodes[("front-desk", "check-hours")]
+    assert menu.fallback is compiled.nodes[("front-desk", "office")]
     assert (menu.retries, menu.timeout_s, menu.max_digits) == (2, 5.0, 1)
 
 
 def test_rings_become_seconds_and_busy_failed_take_no_answer(hospital: LoadedDeployment) -> None:
-    ring = hospital.compiled.nodes[("cardiology", "ring-office")]
+    ring = hospital.compiled.nodes[("cardiology", "office.ring-office")]
     assert isinstance(ring, CRing)
     assert ring.timeout_s == 12.0  # 2 rings at the 6 s cadence
-    offshore = hospital.compiled.nodes[("cardiology", "ring-offshore")]
+    offshore = hospital.compiled.nodes[("cardiology", "office.ring-overflow")]
     assert ring.on["no-answer"] is offshore
     assert ring.on["busy"] is offshore and ring.on["failed"] is offshore
     assert isinstance(offshore, CRing) and offshore.reports == {"handled", "needs-office"}
 
 
 def test_ticket_and_voicemail_carry_sla_seconds_and_managers(hospital: LoadedDeployment) -> None:
-    ticket = hospital.compiled.nodes[("billing", "office-ticket")]
-    voicemail = hospital.compiled.nodes[("billing", "take-message")]
+    ticket = hospital.compiled.nodes[("billing", "central.office-ticket")]
+    voicemail = hospital.compiled.nodes[("billing", "central.take-message")]
     assert isinstance(ticket, CTicket) and isinstance(voicemail, CVoicemail)
     assert (ticket.board, ticket.sla_s, ticket.managers) == ("billing", 900.0, ("billing-manager",))
     assert (voicemail.board, voicemail.sla_s, voicemail.max_length_s) == ("billing", 900.0, 120.0)

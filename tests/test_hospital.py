@@ -94,15 +94,20 @@ BROKEN = {
 }
 
 
+def use_of(office: str, caller: str) -> str:
+    """The node of the office's flow that uses the office-ringover module for this caller;
+    the module's nodes are copied under it (`office.ring-office`)."""
+    if office == "billing":
+        return "new-york" if caller == CALLER else "central"
+    return "office"
+
+
 def office_ring(office: str, caller: str) -> tuple[str, str]:
     """The node and target that ring the office first, for this caller."""
     if office == "billing":
-        return (
-            ("ring-new-york", "billing-ny")
-            if caller == CALLER
-            else ("ring-central", "billing-central")
-        )
-    return "ring-office", f"{office}-office"
+        target = "billing-ny" if caller == CALLER else "billing-central"
+        return f"{use_of(office, caller)}.ring-office", target
+    return "office.ring-office", f"{office}-office"
 
 
 def simulate(
@@ -238,6 +243,7 @@ def check_office_call(
     """From the decision that rings the office on: 2 rings, offshore, then the ending."""
     caller = state["from"]
     node, target = office_ring(office, caller)
+    inside = f"{office}/{use_of(office, caller)}"
     ring_office, ring_offshore, *rest = decisions
     assert where(ring_office) == f"{office}/{node}"
     assert part(ring_of(ring_office), ("type", "timeout_s", "strategy")) | {
@@ -249,10 +255,10 @@ def check_office_call(
         "strategy": "sequential",
     }
     assert ring_office["await"] == AWAIT_RING
-    assert where(ring_offshore) == f"{office}/ring-offshore"
+    assert where(ring_offshore) == f"{inside}.ring-overflow"
     assert rung(ring_offshore) == ["offshore-center"]
     assert ring_of(ring_offshore)["timeout_s"] == 30.0
-    assert ring_offshore["trace"][-1] == f"ring {node}: {rollover} -> {office}/ring-offshore"
+    assert ring_offshore["trace"][-1] == f"ring {node}: {rollover} -> {inside}.ring-overflow"
     last = rest[-1]
     assert last["await"] == [] and state["status"] == "ended"
     assert last["actions"][-1]["type"] == "hangup"
@@ -260,10 +266,10 @@ def check_office_call(
     assert all(d["fallback_reason"] is None for d in decisions)
     if ending == "handled":
         connected, _ = rest
-        assert where(connected) == f"{office}/ring-offshore"
+        assert where(connected) == f"{inside}.ring-overflow"
         assert connected["actions"] == [] and connected["await"] == ["outcome", "hangup"]
         assert types(last) == ["hangup"]
-        assert last["trace"][-1] == f"{office}/ring-offshore: outcome handled -> {office}/done"
+        assert last["trace"][-1] == f"{inside}.ring-overflow: outcome handled -> {inside}.done"
         assert "ticket" not in {t for d in decisions for t in types(d)}
     elif ending == "needs-office":
         connected, _ = rest
@@ -274,13 +280,13 @@ def check_office_call(
         assert ticket["sla_s"] == 900.0
         assert ticket["due"] == DUE
         assert ticket["managers"] == [f"{office}-manager"]
-        assert ticket["node"] == f"{office}/office-ticket"
+        assert ticket["node"] == f"{inside}.office-ticket"
         assert ticket["caller"] == caller
         assert "must call back" in ticket["summary"]
         assert "will call you back" in say["text"]
     else:
         voicemail, _ = rest
-        assert where(voicemail) == f"{office}/take-message"
+        assert where(voicemail) == f"{inside}.take-message"
         assert types(voicemail) == ["voicemail"]
         assert voicemail["actions"][0]["board"] == office
         assert voicemail["await"] == ["recording.done", "hangup"]
@@ -339,7 +345,7 @@ def test_menu_retries_twice_then_the_front_desk_office(
     assert menus[1]["trace"][-1] == f"menu main-menu: {problems[0]}, replay (2 of 3)"
     assert menus[2]["trace"][-1] == f"menu main-menu: {problems[1]}, replay (3 of 3)"
     # the third failure: no replay, the front-desk office rings
-    assert where(office_decisions[0]) == "front-desk/ring-office"
+    assert where(office_decisions[0]) == "front-desk/office.ring-office"
     new_lines = office_decisions[0]["trace"][len(menus[2]["trace"]) :]
     assert new_lines[0].startswith(
         f"menu main-menu: {problems[2]}, retries used up -> front-desk/"
@@ -369,10 +375,10 @@ def test_text_output_is_readable(runs) -> None:
     assert "[1] ivr/main-menu" in out
     assert "menu (try 1)" in out
     assert "  > digits:3" in out
-    assert "[2] billing/ring-new-york" in out
+    assert "[2] billing/new-york.ring-office" in out
     assert "ring billing-ny <sip:billing-ny@mercy.example> for 12s" in out
     assert "  > dial.no-answer" in out
-    assert "[3] billing/ring-offshore" in out
+    assert "[3] billing/new-york.ring-overflow" in out
     assert "ring offshore-center <+443005550100> for 30s" in out
     assert "await: dial.answered, dial.no-answer, dial.busy, dial.failed, hangup" in out
     assert not out.lstrip().startswith("{")

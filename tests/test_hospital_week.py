@@ -69,7 +69,7 @@ def test_billing_through_the_menu_and_the_telephony_region(hospital: LoadedDeplo
 @pytest.mark.parametrize("at", [WEEKDAY_NIGHT, SATURDAY, OBSERVED_HOLIDAY])
 def test_offices_take_a_message_out_of_hours(hospital: LoadedDeployment, at: str) -> None:
     _, (decision,) = call(hospital, NY_CALLER, CARDIOLOGY, at)
-    assert decision["node"] == "after-hours"
+    assert decision["node"] == "office.after-hours.take-message"
     assert [a["type"] for a in decision["actions"]] == ["voicemail"]
     assert decision["actions"][0]["board"] == "cardiology"
 
@@ -123,6 +123,6 @@ def test_an_emergency_closure_override(hospital: LoadedDeployment) -> None:
 
     new_call = NewCall("o", NY_CALLER, CARDIOLOGY, datetime.fromisoformat(WEEKDAY_MORNING))
     _, decision = start(compiled, new_call, overrides={"office-hours": "closed"})
-    assert decision.node == "after-hours"
+    assert decision.node == "office.after-hours.take-message"
     _, decision = start(compiled, new_call)
-    assert decision.node == "ring-office"
+    assert decision.node == "office.ring-office"

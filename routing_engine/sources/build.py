@@ -11,7 +11,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -32,6 +32,7 @@ class Built:
     deployment_doc: tuple[RawDocument, m.DeploymentDocument] | None = None
     extra_deployments: list[RawDocument] = field(default_factory=list)
     flows: list[ir.Flow] = field(default_factory=list)
+    modules: list[ir.Module] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -233,7 +234,7 @@ def _ref(doc: RawDocument, path: Path, name: str) -> ir.Ref:
 
 
 def _duration(doc: RawDocument, path: Path, value: ir.Duration) -> ir.Duration:
-    return ir.Duration(value.amount, value.unit, doc.value_span(path))
+    return ir.Duration(value.amount, value.unit, doc.value_span(path), value.param)
 
 
 def _typed(text: str | None) -> str | int | float | bool:
@@ -401,6 +402,25 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
                 None if spec.sla_from is None else ref(spec.sla_from, "sla_from"),
                 span,
             )
+        case m.UseSpec():
+            args = tuple(
+                ir.Arg(
+                    name,
+                    "" if value is None else value,
+                    doc.value_span((*base, "with", name)),
+                    doc.key_span((*base, "with", name)),
+                )
+                for name, value in spec.with_.items()
+            )
+            exits = tuple(
+                ir.Handler(
+                    name,
+                    _ref(doc, (*base, "exits", name), to),
+                    doc.key_span((*base, "exits", name)),
+                )
+                for name, to in spec.exits.items()
+            )
+            return ir.Use(node_id, ref(spec.use, "use"), args, exits, span)
         case m.HangupSpec():
             return ir.Hangup(node_id, spec.hangup or "", span)
     raise TypeError(f"no IR for {type(spec).__name__}")  # pragma: no cover - closed union
@@ -420,7 +440,9 @@ def _refs(doc: RawDocument, base: Path, key: str, names: list[str]) -> tuple[ir.
     )
 
 
-def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
+def _header(doc: RawDocument, model: Any, kind: str, diags: list[Diagnostic]) -> Any | None:
+    """Validate a flow's or module's fields other than its nodes (those are validated one by
+    one); None when even its name is unusable."""
     data: dict[str, Any] = doc.data
     nodes_raw = data.get("nodes")
     header = (
@@ -429,18 +451,23 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
         else data
     )
     try:
-        head = m.FlowDocument.model_validate(header)
+        return model.model_validate(header)
     except ValidationError as error:
-        diags.extend(errors_to_diagnostics(doc, m.FlowDocument, (), error, "flow"))
-        if not isinstance(data.get("flow"), str):
+        diags.extend(errors_to_diagnostics(doc, model, (), error, kind))
+        if not isinstance(data.get(kind), str):
             return None
-        start = data.get("start")
-        head = m.FlowDocument.model_construct(
-            flow=data["flow"],
-            start=start if isinstance(start, str) else "",
-            description=str(data.get("description") or ""),
-            nodes={},
-        )
+        bad = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+        try:  # keep the fields that are valid; those in error take their defaults
+            return model.model_validate({k: v for k, v in header.items() if k not in bad})
+        except ValidationError:
+            start = data.get("start")
+            fields = {kind: data[kind], "start": start if isinstance(start, str) else ""}
+            return model.model_construct(**fields, description="", nodes={})
+
+
+def _nodes(doc: RawDocument, diags: list[Diagnostic]) -> tuple[tuple[ir.Node, ...], frozenset[str]]:
+    """Every node of a flow or module document, and the ids of those that were broken."""
+    nodes_raw = doc.data.get("nodes")
     nodes: list[ir.Node] = []
     broken: set[str] = set()
     if isinstance(nodes_raw, dict):
@@ -467,13 +494,41 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
             )
             if len(diags) > before:  # something of this node was dropped: its links are unknown
                 broken.add(node_id)
+    return tuple(nodes), frozenset(broken)
+
+
+def _start(doc: RawDocument, start: str) -> ir.Ref:
+    return _ref(doc, ("start",), start if isinstance(doc.data.get("start"), str) else "")
+
+
+def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
+    head = _header(doc, m.FlowDocument, "flow", diags)
+    if head is None:
+        return None
+    nodes, broken = _nodes(doc, diags)
     return ir.Flow(
-        head.flow,
-        _ref(doc, ("start",), head.start),
-        tuple(nodes),
+        head.flow, _start(doc, head.start), nodes, head.description, doc.key_span(("flow",)), broken
+    )
+
+
+def build_module(doc: RawDocument, diags: list[Diagnostic]) -> ir.Module | None:
+    head = _header(doc, m.ModuleDocument, "module", diags)
+    if head is None:
+        return None
+    params = tuple(
+        ir.Param(name, spec.type, spec.default, doc.key_span(("params", name)))
+        for name, spec in (head.params or {}).items()
+    )
+    nodes, broken = _nodes(doc, diags)
+    return ir.Module(
+        head.module,
+        params,
+        tuple(head.exits or ()),
+        _start(doc, head.start),
+        nodes,
         head.description,
-        doc.key_span(("flow",)),
-        frozenset(broken),
+        doc.key_span(("module",)),
+        broken,
     )
 
 
@@ -533,16 +588,19 @@ def build_documents(documents: Iterable[RawDocument]) -> Built:
             continue
         kinds = [k for k in m.DOCUMENT_KINDS if k in data]
         if len(kinds) != 1:
-            hint = "a document is either a deployment ('deployment: NAME') or a flow ('flow: NAME')"
+            hint = (
+                "a document is a deployment ('deployment: NAME'), a flow ('flow: NAME') "
+                "or a module ('module: NAME')"
+            )
             for key in data:
                 suggestion = did_you_mean(str(key), m.DOCUMENT_KINDS)
                 if suggestion:
                     hint = suggestion
                     break
             message = (
-                "a document cannot be both a deployment and a flow"
+                f"a document cannot be both a {kinds[0]} and a {kinds[1]}"
                 if kinds
-                else "this document is neither a deployment nor a flow"
+                else "this document is neither a deployment, a flow nor a module"
             )
             built.diagnostics.append(Diagnostic("S106", Severity.ERROR, message, doc.span, hint))
             continue
@@ -550,6 +608,11 @@ def build_documents(documents: Iterable[RawDocument]) -> Built:
             flow = build_flow(doc, built.diagnostics)
             if flow is not None:
                 built.flows.append(flow)
+            continue
+        if kinds[0] == "module":
+            module = build_module(doc, built.diagnostics)
+            if module is not None:
+                built.modules.append(module)
             continue
         if built.deployment_doc is not None:
             built.extra_deployments.append(doc)
@@ -598,7 +661,8 @@ def build_deployment(
                 f"the deployment is already declared at {doc.span}; keep one",
             )
         )
-    return _deployment(doc, spec, built.flows, diags), diags
+    deployment = _deployment(doc, spec, built.flows, diags)
+    return replace(deployment, modules=tuple(built.modules)), diags
 
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

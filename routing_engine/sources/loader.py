@@ -117,6 +117,67 @@ def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hash
     sources.diagnostics.extend(diagnostics)
 
 
+def _module_paths(sources: Sources) -> list[tuple[Path, RawDocument, int]]:
+    """The `modules:` entries of the deployment document: (path, document, index)."""
+    found = []
+    for doc in sources.documents:
+        data = doc.data
+        if (
+            isinstance(data, dict)
+            and "deployment" in data
+            and isinstance(data.get("modules"), list)
+        ):
+            folder = Path(doc.file).parent
+            for i, entry in enumerate(data["modules"]):
+                if isinstance(entry, str):
+                    found.append((folder / entry, doc, i))
+    return found
+
+
+def _read_module_libraries(sources: Sources, base: Path, hasher: hashlib._Hash) -> None:
+    """Read the module folders and files the deployment names; they hold modules only."""
+    seen: set[Path] = set()
+    for path, doc, i in _module_paths(sources):
+        if not path.exists():
+            sources.diagnostics.append(
+                Diagnostic(
+                    "S108",
+                    Severity.ERROR,
+                    f"no module folder or file '{doc.data['modules'][i]}'",
+                    doc.value_span(("modules", i)),
+                    "paths are relative to the deployment file",
+                )
+            )
+            continue
+        for file in deployment_files(path) if path.is_dir() else [path]:
+            if file.resolve() in seen:
+                continue
+            seen.add(file.resolve())
+            before = len(sources.documents)
+            key = "modules/" + os.path.relpath(file.resolve(), base.resolve()).replace(os.sep, "/")
+            read_file(file, _display(file), key, sources, hasher)
+            for extra in sources.documents[before:]:
+                if (
+                    not (isinstance(extra.data, dict) and "module" in extra.data)
+                    and extra.data is not None
+                ):
+                    sources.diagnostics.append(
+                        Diagnostic(
+                            "S106",
+                            Severity.ERROR,
+                            "a module library holds modules only ('module: NAME')",
+                            extra.span,
+                            "move flows and deployments into the deployment's own folder",
+                        )
+                    )
+            kept = [
+                d
+                for d in sources.documents[before:]
+                if isinstance(d.data, dict) and "module" in d.data
+            ]
+            sources.documents[before:] = kept
+
+
 def load_sources(target: str | os.PathLike[str]) -> Sources:
     """Read a deployment: a directory, or a single file (standing alone, or inside a
     deployment directory, which is then read whole)."""
@@ -152,5 +213,6 @@ def load_sources(target: str | os.PathLike[str]) -> Sources:
         )
     for file in files:
         read_file(file, _display(file), file.relative_to(base).as_posix(), sources, hasher)
+    _read_module_libraries(sources, base, hasher)
     sources.digest = hasher.hexdigest()
     return sources

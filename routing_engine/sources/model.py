@@ -38,11 +38,18 @@ _UNITS = {"r": DurationUnit.RINGS, "s": DurationUnit.SECONDS, "m": DurationUnit.
           "h": DurationUnit.HOURS}  # fmt: skip
 
 
+PARAM_REF = r"^\$[A-Za-z_][A-Za-z0-9_]{0,63}$"
+_PARAM_REF = re.compile(PARAM_REF)
+
+
 def parse_duration(value: object) -> Duration:
-    """`2 rings`, `20s`, `20 seconds`, `15m`, `1h` -> Duration. Raises a pydantic error with
-    the type `bad_duration` so the builder can give it its own code."""
+    """`2 rings`, `20s`, `20 seconds`, `15m`, `1h` -> Duration (in a module, `$name` too).
+    Raises a pydantic error with the type `bad_duration` so the builder can give it its own
+    code."""
     if isinstance(value, Duration):
         return value
+    if isinstance(value, str) and _PARAM_REF.match(value.strip()):
+        return Duration(0, DurationUnit.SECONDS, param=value.strip()[1:])
     text = (
         str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
     )
@@ -64,7 +71,7 @@ DurationText = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": DURATION_PATTERN,
+            "pattern": f"({DURATION_PATTERN})|({PARAM_REF})",
             "description": "a duration: `2 rings`, `20s`, `15m` or `1h`",
             "examples": ["2 rings", "20s", "15m"],
         }
@@ -75,9 +82,15 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Name = Annotated[
     str, Field(pattern=NAME_PATTERN, description="a name: letters, digits, '-', '_', '.'")
 ]
-_NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN}
+# Where a module may pass a parameter instead of a name: `$office`.
+NAME_OR_PARAM = r"^(\$[A-Za-z_][A-Za-z0-9_]{0,63}|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$"
+NameOrParam = Annotated[
+    str, Field(pattern=NAME_OR_PARAM, description="a name, or in a module a parameter: $name")
+]
+ParamName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+_NAME_SCHEMA = {"type": "string", "pattern": NAME_OR_PARAM}
 NameList = Annotated[
-    list[Name],
+    list[NameOrParam],
     BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
     WithJsonSchema(
         {
@@ -134,7 +147,7 @@ class RingSpec(Spec):
 class QueueSpec(Spec):
     """Wait for an agent of a queue target with the required skills, then overflow."""
 
-    queue: Name = Field(description="the queue target")
+    queue: NameOrParam = Field(description="the queue target")
     skills: list[Name] = Field(default_factory=list)
     priority: int = Field(0, ge=0, le=100)
     max_wait: DurationText = Field(description="how long the caller waits before `timeout`")
@@ -158,7 +171,7 @@ class BranchSpec(Spec):
 class HoursSpec(Spec):
     """Check a schedule: go to `open`, `closed`, or `holiday` (default: `closed`)."""
 
-    hours: Name = Field(description="the schedule to check")
+    hours: NameOrParam = Field(description="the schedule to check")
     open: Name
     closed: Name
     holiday: Name | None = Field(None, description="where holidays go; default: `closed`")
@@ -181,26 +194,42 @@ class SetSpec(Spec):
 class TicketSpec(Spec):
     """Put the call on a board for office staff, with an SLA, then go on."""
 
-    ticket: Name = Field(description="the board (office) the ticket goes to")
+    ticket: NameOrParam = Field(description="the board (office) the ticket goes to")
     sla: DurationText | None = None
     managers: NameList = Field(
         default_factory=list, description="contacts told when the SLA passes"
     )
     summary: str = ""
-    sla_from: Name | None = Field(None, description="a schedule: the SLA starts when it next opens")
+    sla_from: NameOrParam | None = Field(
+        None, description="a schedule: the SLA starts when it next opens"
+    )
     next: Name | None = None
 
 
 class VoicemailSpec(Spec):
     """Record a message; it becomes a ticket on the board."""
 
-    voicemail: Name = Field(description="the board the message's ticket goes to")
+    voicemail: NameOrParam = Field(description="the board the message's ticket goes to")
     prompt: str = "Please leave a message after the tone."
     max_length: DurationText = Field(Duration(2, DurationUnit.MINUTES))
     sla: DurationText | None = None
-    sla_from: Name | None = Field(None, description="a schedule: the SLA starts when it next opens")
+    sla_from: NameOrParam | None = Field(
+        None, description="a schedule: the SLA starts when it next opens"
+    )
     managers: NameList = Field(default_factory=list)
     next: Name | None = None
+
+
+class UseSpec(Spec):
+    """Enter a module with arguments; map each of its exits to a node of this flow."""
+
+    use: Name = Field(description="the module")
+    with_: dict[ParamName, str | None] = Field(
+        default_factory=dict, alias="with", description="arguments"
+    )
+    exits: dict[Name, Name] = Field(
+        default_factory=dict, description="the module's exit -> node or flow"
+    )
 
 
 class HangupSpec(Spec):
@@ -219,6 +248,7 @@ NODE_SPECS: dict[str, type[Spec]] = {
     "set": SetSpec,
     "ticket": TicketSpec,
     "voicemail": VoicemailSpec,
+    "use": UseSpec,
     "hangup": HangupSpec,
 }
 TAG_PREFIX = "kind="
@@ -243,6 +273,7 @@ NodeSpec = Annotated[
     | Annotated[SetSpec, Tag("kind=set")]
     | Annotated[TicketSpec, Tag("kind=ticket")]
     | Annotated[VoicemailSpec, Tag("kind=voicemail")]
+    | Annotated[UseSpec, Tag("kind=use")]
     | Annotated[HangupSpec, Tag("kind=hangup")],
     Discriminator(
         node_kind_of,
@@ -261,6 +292,33 @@ class FlowDocument(Spec):
 
     flow: Name = Field(description="the flow's name")
     description: str = ""
+    start: Name = Field(description="the first node")
+    nodes: dict[Name, NodeSpec] = Field(min_length=1)
+
+
+class ParamSpec(Spec):
+    type: Literal["target", "contact", "schedule", "board", "text", "duration"]
+    default: str | None = Field(None, description="the value when a use gives none")
+    description: str = ""
+
+
+ParamEntry = Annotated[
+    ParamSpec, BeforeValidator(lambda v: {"type": v} if isinstance(v, str) else v)
+]
+
+
+class ModuleDocument(Spec):
+    """A reusable piece of process map with parameters and named exits."""
+
+    module: Name = Field(description="the module's name")
+    description: str = ""
+    params: dict[ParamName, ParamEntry] = Field(
+        default_factory=dict,
+        description="name -> type (target, contact, schedule, board, text, duration)",
+    )
+    exits: list[Name] = Field(
+        default_factory=list, description="names a node of the module may lead to"
+    )
     start: Name = Field(description="the first node")
     nodes: dict[Name, NodeSpec] = Field(min_length=1)
 
@@ -344,6 +402,9 @@ class DeploymentDocument(Spec):
     targets: dict[Name, TargetSpec] = Field(default_factory=dict)
     contacts: dict[Name, ContactSpec] = Field(default_factory=dict)
     schedules: dict[Name, ScheduleSpec] = Field(default_factory=dict)
+    modules: list[str] = Field(
+        default_factory=list, description="folders or files of modules, relative to this file"
+    )
 
 
-DOCUMENT_KINDS = ("deployment", "flow")
+DOCUMENT_KINDS = ("deployment", "flow", "module")

@@ -14,4 +14,6 @@ __all__ = ["RULES", "Context", "Finding", "Rule", "reader_rule", "rule", "valida
 def validate(deployment: ir.Deployment) -> tuple[Context, list[Diagnostic]]:
     """Run every rule; return the analysis context (reused by the compiler) and the findings."""
     context = Context.of(deployment)
-    return context, run_rules(context)
+    # A module's node is checked once, but its copies for each use can find the same problem
+    # at the same place: keep one of each.
+    return context, list(dict.fromkeys(run_rules(context)))

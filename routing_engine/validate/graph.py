@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import networkx as nx
 
 from routing_engine import ir
-from routing_engine.analysis import ENTRY, IMMEDIATE_KINDS, can_end, flow_reachable
+from routing_engine.analysis import ENTRY, IMMEDIATE_KINDS, Unit, can_end, unit_reachable
 from routing_engine.validate.context import Context
 from routing_engine.validate.registry import Finding, rule
 
@@ -20,27 +20,33 @@ def unreachable_nodes(ctx: Context) -> Iterator[Finding]:
     elsewhere (an option that should lead here and leads somewhere else).
     Example: a `voicemail` node that nothing points at.
     """
-    for flow in ctx.deployment.flows:
-        if ctx.index.flows.get(flow.name) is not flow:
-            continue
-        reachable = flow_reachable(ctx.index, flow)
-        if not reachable or any(_links_unknown(ctx, flow, node_id) for node_id in reachable):
+    for name, unit in ctx.index.units():
+        reachable = unit_reachable(ctx.index, name, unit.start.name)
+        if not reachable or any(_links_unknown(ctx, name, unit, node_id) for node_id in reachable):
             continue  # an unknown start is S108's; past unknown links, anything may be reached
-        for node in flow.nodes:
+        what = "flow" if isinstance(unit, ir.Flow) else "module"
+        for node in unit.nodes:
             if node.id not in reachable:
                 yield Finding(
-                    f"node '{node.id}' is never reached from the start of flow '{flow.name}'",
+                    f"node '{node.id}' is never reached from the start of {what} '{unit.name}'",
                     node.span,
                     "point an option or outcome at it, or remove it",
                 )
 
 
-def _links_unknown(ctx: Context, flow: ir.Flow, node_id: str) -> bool:
-    """True when a node's links are not all known: it was broken, or names something unknown."""
-    if node_id in flow.broken:
+def _links_unknown(ctx: Context, name: str, unit: Unit, node_id: str) -> bool:
+    """True when a node's links are not all known: it was broken, names something unknown, or
+    uses a module that could not be expanded."""
+    if node_id in unit.broken:
         return True
-    node = ctx.index.nodes[(flow.name, node_id)]
-    return any(ctx.index.resolve(flow.name, edge.to) is None for edge in node.edges())
+    node = ctx.index.nodes[(name, node_id)]
+    if (
+        isinstance(node, ir.Use)
+        and isinstance(unit, ir.Flow)
+        and ctx.index.expansion_start((name, node_id)) is None
+    ):
+        return True
+    return any(ctx.index.resolve(name, edge.to) is None for edge in node.edges())
 
 
 @rule("G202", "dead-end")
@@ -51,7 +57,7 @@ def dead_ends(ctx: Context) -> Iterator[Finding]:
     explicitly with `hangup` (or a `voicemail`, which ends the call once recorded).
     Example: `say: "We will call you back."` with no `next`.
     """
-    for node in ctx.index.nodes.values():
+    for _, node in ctx.index.own_nodes():
         if isinstance(node, (ir.Say, ir.SetVars, ir.Ticket)) and node.next is None:
             yield Finding(
                 f"{node.KIND} node '{node.id}' has no 'next': the call would stop here in silence",
@@ -79,11 +85,12 @@ def endless_loops(ctx: Context) -> Iterator[Finding]:
         if len(component) > 1 or immediate.has_edge(first, first):
             reported |= component
             yield Finding(
-                f"{_nodes(component)} never waits for the caller: an endless loop",
+                f"{_nodes(ctx, component)} never waits for the caller: an endless loop",
                 ctx.index.nodes[first].span,
                 "put a menu, ring or queue in the loop, or give it a way out",
             )
     can_finish = {key for key, node in ctx.index.nodes.items() if can_end(node)}
+    can_finish |= {key for key, data in graph.nodes(data=True) if data["kind"] == "exit"}
     stack = list(can_finish)
     while stack:  # everything that leads to an end can finish too
         for before in graph.predecessors(stack.pop()):
@@ -96,24 +103,24 @@ def endless_loops(ctx: Context) -> Iterator[Finding]:
             continue  # a loop already reported as never waiting is not reported twice
         if len(component) > 1 or graph.has_edge(first, first):
             yield Finding(
-                f"{_nodes(component)} has no way out: no path from it ends the call",
+                f"{_nodes(ctx, component)} has no way out: no path from it ends the call",
                 ctx.index.nodes[first].span,
                 "give one of them a way to a hangup, a person or voicemail",
             )
 
 
-def _nodes(component: set[tuple[str, str]]) -> str:
-    names = sorted(node for _, node in component)
+def _nodes(ctx: Context, component: set[tuple[str, str]]) -> str:
+    names = sorted(ctx.index.nodes[key].id for key in component if key in ctx.index.nodes)
     if len(names) == 1:
         return f"the loop of node '{names[0]}' to itself"
     return "the loop of nodes " + ", ".join(f"'{n}'" for n in names)
 
 
 def _order(ctx: Context, key: tuple[str, str]) -> int:
-    flow = ctx.index.flows.get(key[0])
-    if flow is None:
+    unit = ctx.index.unit(key[0])
+    if unit is None:
         return 0
-    for i, node in enumerate(flow.nodes):
+    for i, node in enumerate(unit.nodes):
         if node.id == key[1]:
             return i
     return 0
@@ -128,8 +135,9 @@ def unhandled_outcomes(ctx: Context) -> Iterator[Finding]:
     where the call goes on `timeout`. `answered` may be left out: the call is then connected.
     Example: a ring node with `reports: [handled, needs-office]` but no `needs-office` handler.
     """
-    for (flow, _), node in ctx.index.nodes.items():
-        if not isinstance(node, (ir.Ring, ir.Queue)) or node.id in ctx.index.flows[flow].broken:
+    for (name, _), node in ctx.index.own_nodes():
+        unit = ctx.index.unit(name)
+        if not isinstance(node, (ir.Ring, ir.Queue)) or unit is None or node.id in unit.broken:
             continue  # a broken node's handlers were reported as they were read
         handled = {h.outcome for h in node.handlers}
         optional = ir.OPTIONAL_OUTCOMES.get(node.KIND, frozenset())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from routing_engine import ir
+from routing_engine.analysis import MODULE, Unit
 from routing_engine.diagnostics import did_you_mean
 from routing_engine.validate.context import Context
 from routing_engine.validate.registry import Finding, reader_rule, rule
@@ -112,7 +113,12 @@ reader_rule(
 
 
 def _names(ctx: Context, flow: str) -> list[str]:
-    return [node_id for (f, node_id) in ctx.index.nodes if f == flow] + list(ctx.index.flows)
+    unit = ctx.index.unit(flow)
+    return (
+        [n.id for n in unit.nodes] + list(ctx.index.flows)
+        if unit is not None
+        else list(ctx.index.flows)
+    )
 
 
 @rule("S107", "duplicate-id")
@@ -139,8 +145,10 @@ def duplicate_ids(ctx: Context) -> Iterator[Finding]:
 
     d = ctx.deployment
     yield from dups("flow", [(f.name, f.span) for f in d.flows])
-    for flow in d.flows:
-        yield from dups("node", [(n.id, n.span) for n in flow.nodes])
+    yield from dups("module", [(m.name, m.span) for m in d.modules])
+    units: list[Unit] = [*d.flows, *d.modules]
+    for unit in units:
+        yield from dups("node", [(n.id, n.span) for n in unit.nodes])
     yield from dups("target", [(t.name, t.span) for t in d.targets])
     yield from dups("contact", [(c.name, c.span) for c in d.contacts])
     yield from dups("schedule", [(s.name, s.span) for s in d.schedules])
@@ -157,25 +165,35 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
     Example: `"3": biling` (did you mean 'billing'?).
     """
     index = ctx.index
-    for flow in ctx.deployment.flows:
-        if index.flows.get(flow.name) is not flow:
-            continue
-        node_ids = [n.id for n in flow.nodes]
-        if flow.start.name and flow.start.name not in node_ids:  # a missing start is S102's
+    for name, unit in index.units():
+        node_ids = [n.id for n in unit.nodes]
+        if unit.start.name and unit.start.name not in node_ids:  # a missing start is S102's
             yield Finding(
-                f"flow '{flow.name}' starts at '{flow.start.name}', which is not one of its nodes",
-                flow.start.span,
-                did_you_mean(flow.start.name, node_ids),
+                f"{_what(unit)} starts at '{unit.start.name}', which is not one of its nodes",
+                unit.start.span,
+                did_you_mean(unit.start.name, node_ids),
             )
-        for node in flow.nodes:
+        for node in unit.nodes:
             for edge in node.edges():
-                if index.resolve(flow.name, edge.to) is None:
-                    yield Finding(
-                        f"no node or flow named '{edge.to.name}' (from node '{node.id}')",
-                        edge.to.span,
-                        did_you_mean(edge.to.name, _names(ctx, flow.name)),
+                if index.resolve(name, edge.to) is None:
+                    choices = (
+                        _names(ctx, name) if isinstance(unit, ir.Flow) else [*node_ids, *unit.exits]
                     )
-            yield from _node_names(ctx, node)
+                    sort = "node or flow" if isinstance(unit, ir.Flow) else "node or exit"
+                    yield Finding(
+                        f"no {sort} named '{edge.to.name}' (from node '{node.id}')",
+                        edge.to.span,
+                        did_you_mean(edge.to.name, choices),
+                    )
+            if isinstance(node, ir.Use) and node.module.name not in index.modules:
+                yield Finding(
+                    f"no module named '{node.module.name}' (used by node '{node.id}')",
+                    node.module.span,
+                    did_you_mean(node.module.name, index.modules)
+                    or "modules come from the folders the deployment lists under 'modules'",
+                )
+    for (name, _), node in index.nodes.items():
+        yield from _node_names(ctx, name, node)
     for entry in ctx.deployment.entries:
         if entry.flow.name not in index.flows:
             yield Finding(
@@ -196,45 +214,73 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
                 )
 
 
+def _what(unit: Unit) -> str:
+    return f"flow '{unit.name}'" if isinstance(unit, ir.Flow) else f"module '{unit.name}'"
+
+
+def _named(ctx: Context, unit: str, ref: ir.Ref, kind: str, user: str) -> Iterator[Finding]:
+    """Check a name that refers to a target, contact or schedule (or, in a module, to a
+    parameter of that type)."""
+    if ref.name.startswith("$"):
+        module = (
+            ctx.index.modules.get(unit.removeprefix(MODULE)) if unit.startswith(MODULE) else None
+        )
+        param = None if module is None else module.param(ref.name[1:])
+        if module is None:
+            yield Finding(
+                f"'{ref.name}' is a module parameter, but this is not a module",
+                ref.span,
+                "parameters exist only inside modules",
+            )
+        elif param is None:
+            yield Finding(
+                f"module '{module.name}' has no parameter '{ref.name[1:]}' (in {user})",
+                ref.span,
+                did_you_mean(ref.name[1:], [p.name for p in module.params])
+                or "declare it under 'params'",
+            )
+        elif param.type != kind:
+            yield Finding(
+                f"'{ref.name}' is a {param.type} parameter, used here as a {kind} (in {user})",
+                ref.span,
+                f"declare it as '{ref.name[1:]}: {kind}'",
+            )
+        return
+    if not ref.name:
+        return  # an argument the use did not give: S114 reports it where the module is used
+    known: dict[str, object] = {
+        "target": ctx.index.targets,
+        "contact": ctx.index.contacts,
+        "schedule": ctx.index.schedules,
+    }[kind]  # type: ignore[assignment]
+    if ref.name not in known:
+        yield Finding(
+            f"no {kind} named '{ref.name}' (in {user})",
+            ref.span,
+            did_you_mean(ref.name, known) or f"{kind}s are declared in the deployment",
+        )
+
+
 def _target(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:
-    if ref.name not in ctx.index.targets:
-        yield Finding(
-            f"no target named '{ref.name}' (in {user})",
-            ref.span,
-            did_you_mean(ref.name, ctx.index.targets) or "targets are declared in the deployment",
-        )
+    yield from _named(ctx, "", ref, "target", user)
 
 
-def _schedule(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:
-    if ref.name not in ctx.index.schedules:
-        yield Finding(
-            f"no schedule named '{ref.name}' (in {user})",
-            ref.span,
-            did_you_mean(ref.name, ctx.index.schedules)
-            or "schedules are declared in the deployment",
-        )
-
-
-def _node_names(ctx: Context, node: ir.Node) -> Iterator[Finding]:
+def _node_names(ctx: Context, unit: str, node: ir.Node) -> Iterator[Finding]:
     match node:
         case ir.Ring():
             for ref in node.targets:
-                yield from _target(ctx, ref, f"ring node '{node.id}'")
+                yield from _named(ctx, unit, ref, "target", f"ring node '{node.id}'")
         case ir.Queue():
-            yield from _target(ctx, node.queue, f"queue node '{node.id}'")
+            yield from _named(ctx, unit, node.queue, "target", f"queue node '{node.id}'")
         case ir.Hours():
-            yield from _schedule(ctx, node.schedule, f"hours node '{node.id}'")
+            yield from _named(ctx, unit, node.schedule, "schedule", f"hours node '{node.id}'")
         case ir.Ticket() | ir.Voicemail():
             if node.sla_from is not None:
-                yield from _schedule(ctx, node.sla_from, f"sla_from of node '{node.id}'")
+                yield from _named(
+                    ctx, unit, node.sla_from, "schedule", f"sla_from of node '{node.id}'"
+                )
             for ref in node.managers:
-                if ref.name not in ctx.index.contacts:
-                    yield Finding(
-                        f"no contact named '{ref.name}' (manager of node '{node.id}')",
-                        ref.span,
-                        did_you_mean(ref.name, ctx.index.contacts)
-                        or "contacts are declared in the deployment",
-                    )
+                yield from _named(ctx, unit, ref, "contact", f"manager of node '{node.id}'")
         case _:
             pass
 
@@ -304,3 +350,131 @@ def bad_schedules(ctx: Context) -> Iterator[Finding]:
                 else "use a country code, optionally with a subdivision: US, US-NY"
             )
             yield Finding(f"{problem} (schedule '{schedule.name}')", schedule.span, hint)
+
+
+@rule("S114", "module-use")
+def module_use(ctx: Context) -> Iterator[Finding]:
+    """A `use` that does not fit its module, or a module that uses a parameter it does not
+    declare.
+
+    Each use is checked against the module where it is written: every argument must be a
+    parameter of the module, every parameter without a default must be given, a duration
+    parameter must get a duration, and every exit of the module must be mapped to a node of
+    the flow (an unmapped exit would leave the call nowhere). A module may not use itself.
+    Example: `use: office-ringover` with `with: {ofice: cardiology-office}` (did you mean
+    'office'?).
+    """
+    for (unit, _), node in ctx.index.own_nodes():
+        if isinstance(node, ir.Use):
+            module = ctx.index.modules.get(node.module.name)
+            if module is not None:
+                yield from _use_fits(ctx, unit, node, module)
+    for module in ctx.index.modules.values():
+        declared = {p.name for p in module.params}
+        for node in module.nodes:
+            for name, span in sorted(
+                _params_used(node), key=lambda item: (item[1].line, item[1].column)
+            ):
+                if name not in declared:
+                    yield Finding(
+                        f"module '{module.name}' has no parameter '{name}' (in node '{node.id}')",
+                        span,
+                        did_you_mean(name, declared) or "declare it under 'params'",
+                    )
+
+
+def _use_fits(ctx: Context, unit: str, use: ir.Use, module: ir.Module) -> Iterator[Finding]:
+    from routing_engine.sources.model import parse_duration
+
+    params = {p.name: p for p in module.params}
+    for arg in use.args:
+        param = params.get(arg.name)
+        if param is None:
+            yield Finding(
+                f"module '{module.name}' has no parameter '{arg.name}'",
+                arg.name_span,
+                did_you_mean(arg.name, params) or f"its parameters: {', '.join(params) or 'none'}",
+            )
+        elif param.type == "duration":
+            try:
+                parse_duration(arg.value)
+            except ValueError:
+                yield Finding(
+                    f"'{arg.value}' is not a duration (parameter '{arg.name}')",
+                    arg.span,
+                    "write a number and a unit: '2 rings', '20s', '15m'",
+                )
+    given = {arg.name for arg in use.args}
+    for param in module.params:
+        if param.default is None and param.name not in given:
+            yield Finding(
+                f"node '{use.id}' does not give parameter '{param.name}' ({param.type}) of module "
+                f"'{module.name}'",
+                use.span,
+                f"add it under 'with': {param.name}: ...",
+            )
+    mapped = {handler.outcome for handler in use.exits}
+    for handler in use.exits:
+        if handler.outcome not in module.exits:
+            yield Finding(
+                f"module '{module.name}' has no exit '{handler.outcome}'",
+                handler.span,
+                did_you_mean(handler.outcome, module.exits)
+                or f"its exits: {', '.join(module.exits) or 'none'}",
+            )
+    for name in module.exits:
+        if name not in mapped:
+            yield Finding(
+                f"node '{use.id}' does not map exit '{name}' of module '{module.name}'",
+                use.span,
+                f"add it under 'exits': {name}: NODE",
+            )
+    if unit.startswith(MODULE) and _uses(ctx, module.name, unit.removeprefix(MODULE), set()):
+        yield Finding(
+            f"module '{unit.removeprefix(MODULE)}' uses itself through '{module.name}'",
+            use.span,
+            "a module may not use itself, directly or through others",
+        )
+
+
+def _uses(ctx: Context, module: str, target: str, seen: set[str]) -> bool:
+    """True when `module` uses `target`, directly or through other modules."""
+    if module == target:
+        return True
+    if module in seen:
+        return False
+    seen.add(module)
+    found = ctx.index.modules.get(module)
+    return found is not None and any(
+        isinstance(node, ir.Use) and _uses(ctx, node.module.name, target, seen)
+        for node in found.nodes
+    )
+
+
+def _params_used(value: object, span: ir.Span = ir.NOWHERE) -> Iterator[tuple[str, ir.Span]]:
+    """Every parameter a module node mentions: `$name` values, `${name}` in text, durations."""
+    import dataclasses
+    import re
+
+    match value:
+        case ir.Ref():
+            if value.name.startswith("$"):
+                yield value.name[1:], value.span
+        case ir.Duration():
+            if value.param:
+                yield value.param, value.span
+        case str():
+            if value.startswith("$") and re.fullmatch(r"\$[A-Za-z_]\w*", value):
+                yield value[1:], span
+            for name in re.findall(r"\$\{([A-Za-z_]\w*)\}", value):
+                yield name, span
+        case tuple():
+            for item in value:
+                yield from _params_used(item, span)
+        case ir.Span():
+            pass
+        case _ if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            own = getattr(value, "span", span)
+            for f in dataclasses.fields(value):
+                if f.name != "id":
+                    yield from _params_used(getattr(value, f.name), own)

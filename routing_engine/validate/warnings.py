@@ -21,7 +21,7 @@ def shadowed_options(ctx: Context) -> Iterator[Finding]:
     acts, because 12 may still be coming; callers hear silence and press again.
     Example: options `"1": cardiology` and `"12": radiology` in one menu.
     """
-    for node in ctx.index.nodes.values():
+    for _, node in ctx.index.own_nodes():
         if not isinstance(node, ir.Menu):
             continue
         for option in node.options:
@@ -118,7 +118,7 @@ def unused_flows(ctx: Context) -> Iterator[Finding]:
     Why it matters: nobody can reach it; perhaps an entry is missing from the deployment.
     Example: a `pharmacy` flow with no `entries` line and no menu option naming it.
     """
-    if any(flow.broken for flow in ctx.deployment.flows) or any(
+    if any(unit.broken for _, unit in ctx.index.units()) or any(
         t is None for _, _, t in ctx.index.edges()
     ):
         return  # a broken node's or a misspelt name's links are unknown; one may lead there
