@@ -637,6 +637,8 @@ def build_deployment(
     built = build_documents(documents)
     diags = built.diagnostics
     seen_broken = bool(built.extra_deployments) and built.deployment_doc is None
+    if built.deployment_doc is None and built.modules and not built.flows and not seen_broken:
+        return _library(built.modules), diags  # a module library, checked on its own
     if built.deployment_doc is None:
         if not seen_broken and not unreadable:
             diags.append(
@@ -663,6 +665,26 @@ def build_deployment(
         )
     deployment = _deployment(doc, spec, built.flows, diags)
     return replace(deployment, modules=tuple(built.modules)), diags
+
+
+def _library(modules: list[ir.Module]) -> ir.Deployment:
+    """A deployment that holds only modules (a folder like flows/), so they can be checked
+    without one: parameters stand for what a real deployment will give them."""
+    seconds = ir.Duration(30, ir.DurationUnit.SECONDS)
+    return ir.Deployment(
+        name="modules",
+        flows=(),
+        entries=(),
+        targets=(),
+        contacts=(),
+        schedules=(),
+        fallback=ir.Fallback((), seconds, ""),
+        ring_cadence=ir.Duration(6, ir.DurationUnit.SECONDS),
+        caller_max_wait=ir.Duration(2, ir.DurationUnit.MINUTES),
+        max_steps=100,
+        span=modules[0].span,
+        modules=tuple(modules),
+    )
 
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -134,6 +134,23 @@ def _module_paths(sources: Sources) -> list[tuple[Path, RawDocument, int]]:
     return found
 
 
+def _only_modules(documents: list[RawDocument]) -> bool:
+    kinds = [d for d in documents if d.data is not None]
+    return bool(kinds) and all(isinstance(d.data, dict) and "module" in d.data for d in kinds)
+
+
+def _read_sibling_modules(path: Path, sources: Sources, hasher: hashlib._Hash) -> None:
+    """A module file checked alone brings the modules beside it (a library like flows/)."""
+    for file in deployment_files(path.parent):
+        if file == path:
+            continue
+        before = len(sources.documents)
+        read_file(file, _display(file), file.relative_to(path.parent).as_posix(), sources, hasher)
+        sources.documents[before:] = [
+            d for d in sources.documents[before:] if isinstance(d.data, dict) and "module" in d.data
+        ]
+
+
 def _read_module_libraries(sources: Sources, base: Path, hasher: hashlib._Hash) -> None:
     """Read the module folders and files the deployment names; they hold modules only."""
     seen: set[Path] = set()
@@ -213,6 +230,8 @@ def load_sources(target: str | os.PathLike[str]) -> Sources:
         )
     for file in files:
         read_file(file, _display(file), file.relative_to(base).as_posix(), sources, hasher)
+    if path.is_file() and files == [path] and _only_modules(sources.documents):
+        _read_sibling_modules(path, sources, hasher)  # a module may use its neighbours
     _read_module_libraries(sources, base, hasher)
     sources.digest = hasher.hexdigest()
     return sources

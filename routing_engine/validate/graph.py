@@ -40,12 +40,10 @@ def _links_unknown(ctx: Context, name: str, unit: Unit, node_id: str) -> bool:
     if node_id in unit.broken:
         return True
     node = ctx.index.nodes[(name, node_id)]
-    if (
-        isinstance(node, ir.Use)
-        and isinstance(unit, ir.Flow)
-        and ctx.index.expansion_start((name, node_id)) is None
-    ):
-        return True
+    if isinstance(node, ir.Use):
+        module = ctx.index.modules.get(node.module.name)
+        if module is None or set(module.exits) - {h.outcome for h in node.exits}:
+            return True  # unknown module, or an exit left unmapped (S108, S114)
     return any(ctx.index.resolve(name, edge.to) is None for edge in node.edges())
 
 
