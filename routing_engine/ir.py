@@ -55,7 +55,7 @@ class Duration:
             case DurationUnit.RINGS:
                 return self.amount * ring_cadence_s
             case DurationUnit.SECONDS:
-                return self.amount
+                return float(self.amount)
             case DurationUnit.MINUTES:
                 return self.amount * 60.0
             case DurationUnit.HOURS:
@@ -549,6 +549,8 @@ class Schedule:
     openings: tuple[DateHours, ...]
     override: str  # "", "open" or "closed"
     span: Span = field(default=NOWHERE, compare=False)
+    timezone_span: Span = field(default=NOWHERE, compare=False)
+    holidays_span: Span = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,9 @@ def calendar_of(spec: str) -> holidays_package.HolidayBase | None:
     """`US` or `US-NY` -> the holiday calendar, observed days included; '' -> None."""
     if not spec:
         return None
-    country, _, subdivision = spec.partition("-")
+    country, dash, subdivision = spec.partition("-")
+    if dash and not subdivision:
+        raise ScheduleError(f"no holiday calendar for '{spec}'")
     try:
         return holidays_package.country_holidays(country, subdiv=subdivision or None, observed=True)
     except NotImplementedError:

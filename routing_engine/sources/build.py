@@ -800,6 +800,8 @@ def _schedule(
         _dates(doc, (*base, "open"), spec.open, diags),
         spec.override or "",
         doc.key_span(base),
+        doc.value_span((*base, "timezone")),
+        doc.value_span((*base, "holidays")),
     )
 
 

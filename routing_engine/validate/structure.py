@@ -344,12 +344,14 @@ def bad_schedules(ctx: Context) -> Iterator[Finding]:
     for schedule in ctx.deployment.schedules:
         problem = ctx.schedule_problems.get(schedule.name)
         if problem is not None:
+            zone = "time zone" in problem
             hint = (
                 "use an IANA name such as America/New_York"
-                if "time zone" in problem
+                if zone
                 else "use a country code, optionally with a subdivision: US, US-NY"
             )
-            yield Finding(f"{problem} (schedule '{schedule.name}')", schedule.span, hint)
+            span = schedule.timezone_span if zone else schedule.holidays_span
+            yield Finding(f"{problem} (schedule '{schedule.name}')", span, hint)
 
 
 @rule("S114", "module-use")
