@@ -110,6 +110,16 @@ def rules_command(
         typer.echo(f"{rule.code}  {rule.name:<22} {rule.severity.value:<8} {rule.summary}")
 
 
+def _load_or_exit(deployment: str, verb: str) -> api.LoadedDeployment:
+    """Load a deployment, or print its problems and exit 1."""
+    result = api.check(deployment)
+    if result.compiled is None:
+        typer.echo(render_all_text(result.diagnostics, result.sources), err=True)
+        typer.echo(f"{deployment}: cannot {verb}: {summary_line(result.diagnostics)}", err=True)
+        raise typer.Exit(1)
+    return api.LoadedDeployment(result.compiled, result.diagnostics, result.sources)
+
+
 def _parse_event_option(text: str, seq: int, at: datetime, number: int) -> dict[str, Any]:
     """`digits:3`, `dial.no-answer`, `outcome:needs-office`, `recording.done:REF` -> a body."""
     kind, _, value = text.partition(":")
@@ -187,12 +197,7 @@ def simulate_command(
     output: FormatOption = Format.text,
 ) -> None:
     """Walk a call through a deployment, printing each decision."""
-    result = api.check(deployment)
-    if result.compiled is None:
-        typer.echo(render_all_text(result.diagnostics, result.sources), err=True)
-        typer.echo(f"{deployment}: cannot simulate: {summary_line(result.diagnostics)}", err=True)
-        raise typer.Exit(1)
-    loaded = api.LoadedDeployment(result.compiled, result.diagnostics, result.sources)
+    loaded = _load_or_exit(deployment, "simulate")
     try:
         when = datetime.fromisoformat(at) if at else datetime.now(UTC)
     except ValueError:
@@ -244,12 +249,7 @@ def serve_command(
 
     from routing_engine.server_app import create_app
 
-    result = api.check(deployment)
-    if result.compiled is None:
-        typer.echo(render_all_text(result.diagnostics, result.sources), err=True)
-        typer.echo(f"{deployment}: cannot serve: {summary_line(result.diagnostics)}", err=True)
-        raise typer.Exit(1)
-    app_ = create_app(api.LoadedDeployment(result.compiled, result.diagnostics, result.sources))
+    app_ = create_app(_load_or_exit(deployment, "serve"))
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
 

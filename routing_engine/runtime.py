@@ -529,13 +529,8 @@ def _fallback(
 def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
     state, node = walk.state, walk.node
     flow, node_id = (node.flow, node.id) if node is not None else (state.flow, state.node)
-    new = CallState(
-        call_id=state.call_id,
-        caller=state.caller,
-        dialed=state.dialed,
-        deployment=state.deployment,
-        digest=state.digest,
-        entry_flow=state.entry_flow,
+    new = replace(
+        state,
         flow=flow,
         node=node_id,
         status=walk.status,
@@ -544,8 +539,6 @@ def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
         attempt=walk.attempt,
         awaiting=walk.awaits,
         variables=walk.variables,
-        attributes=state.attributes,
-        started_at=state.started_at,
         updated_at=_iso(walk.at),
         trace=tuple(walk.trace),
         end_reason=walk.end_reason,
