@@ -11,6 +11,7 @@ from pathlib import Path
 from routing_engine.diagnostics import Diagnostic, Severity
 from routing_engine.ir import Span
 from routing_engine.sources.raw import RawDocument
+from routing_engine.sources.dsl_reader import read_dsl
 from routing_engine.sources.yaml_reader import read_yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -19,7 +20,7 @@ DEPLOYMENT_FILE = "deployment.yaml"
 SKIPPED_DIRS = frozenset({"scenarios", "__pycache__", "node_modules"})
 
 Reader = Callable[[str, str], tuple[list[RawDocument], list[Diagnostic]]]
-READERS: dict[str, Reader] = {".yaml": read_yaml, ".yml": read_yaml}
+READERS: dict[str, Reader] = {".yaml": read_yaml, ".yml": read_yaml, ".flow": read_dsl}
 
 
 @dataclass(slots=True)
