@@ -110,6 +110,41 @@ def rules_command(
         typer.echo(f"{rule.code}  {rule.name:<22} {rule.severity.value:<8} {rule.summary}")
 
 
+class SyntaxName(StrEnum):
+    yaml = "yaml"
+    dsl = "dsl"
+
+
+@app.command("convert")
+def convert_command(
+    file: Annotated[str, typer.Argument(help="a .yaml or .flow file")],
+    to: Annotated[SyntaxName, typer.Option("--to", help="the syntax to write")],
+    out: Annotated[
+        str | None, typer.Option("-o", "--output", help="write here instead of stdout")
+    ] = None,
+) -> None:
+    """Convert a flow file between YAML and the DSL (same documents, same IR)."""
+    from pathlib import Path
+
+    from routing_engine.convert import convert_text, syntax_of
+
+    path = Path(file)
+    source = syntax_of(path)
+    if source is None or not path.is_file():
+        typer.echo(f"error: {file} is not a .yaml, .yml or .flow file", err=True)
+        raise typer.Exit(2)
+    text, problems = convert_text(
+        path.read_text(encoding="utf-8"), file, source, to.value, Path(out) if out else None
+    )
+    if text is None:
+        typer.echo(render_all_text(problems, {file: path.read_text(encoding="utf-8")}), err=True)
+        raise typer.Exit(1)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
 def _load_or_exit(deployment: str, verb: str) -> api.LoadedDeployment:
     """Load a deployment, or print its problems and exit 1."""
     result = api.check(deployment)

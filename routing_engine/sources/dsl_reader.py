@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -56,8 +56,8 @@ MAX_BYTES = 4 * 1024 * 1024
 
 class _Indent(Indenter):
     NL_type = "_NL"
-    OPEN_PAREN_types: list[str] = []
-    CLOSE_PAREN_types: list[str] = []
+    OPEN_PAREN_types: ClassVar[list[str]] = []
+    CLOSE_PAREN_types: ClassVar[list[str]] = []
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
@@ -100,10 +100,11 @@ class Line:
     condition: tuple[str, Token] | None = None  # `when` lines: the condition's text and start
 
     @property
-    def first(self) -> Token:
-        return (
-            self.items[0] if self.items else (self.condition[1] if self.condition else self.arrow)
-        )  # type: ignore[return-value]
+    def first(self) -> Token | None:
+        """The line's first token, to point at."""
+        if self.items:
+            return self.items[0]
+        return self.condition[1] if self.condition else self.arrow
 
     def words(self) -> list[Token]:
         return [t for t in self.items if t.type in ("WORD", "STRING")]
@@ -123,7 +124,7 @@ def _lines(tree: Tree[Any], source: str) -> list[Line]:
             continue
         (inner,) = line.children
         if inner.data == "when_line":
-            when, condition, _, target = inner.children
+            _when, condition, _, target = inner.children
             text = source[condition.meta.start_pos : condition.meta.end_pos]
             start = Token(
                 "WORD", text, condition.meta.start_pos, condition.meta.line, condition.meta.column
@@ -164,11 +165,20 @@ class _Builder:
     doc: RawDocument
 
     def span(self, token: Token) -> Span:
-        end = token.column + len(str(token)) if token.line is not None else 0
-        return Span(self.doc.file, token.line or 1, token.column or 1, token.line or 1, end)
+        column = token.column or 1
+        return Span(
+            self.doc.file, token.line or 1, column, token.line or 1, column + len(str(token))
+        )
 
-    def put(self, container: dict[str, Any], path: Path, key: str, value: Any, key_token: Token,
-            value_token: Token | None) -> None:  # fmt: skip
+    def put(
+        self,
+        container: dict[str, Any],
+        path: Path,
+        key: str,
+        value: Any,
+        key_token: Token,
+        value_token: Token | None,
+    ) -> None:
         if key in container:
             raise DslError(
                 f"'{key}' is given twice", key_token, "give each key once; merge the two"
@@ -194,8 +204,11 @@ class _Builder:
         if as_list:
             return texts, first
         if len(texts) > 1:
-            raise DslError("a list where one value belongs", tokens[[t.type for t in tokens].index("COMMA")],
-                           "remove the comma, or quote the value")  # fmt: skip
+            raise DslError(
+                "a list where one value belongs",
+                tokens[[t.type for t in tokens].index("COMMA")],
+                "remove the comma, or quote the value",
+            )
         return (texts[0] if texts else None), first
 
     def properties(self, lines: list[Line], container: dict[str, Any], path: Path) -> None:
@@ -286,8 +299,14 @@ class _Builder:
                 self.doc.value_spans.setdefault((*path, "weekly"), self.span(words[0]))
                 value, token = self.values(line.items[2:], True)
                 days = words[1]
-                self.put(weekly, (*path, "weekly"), _text(days), value[0] if len(value) == 1 else value, days,
-                         token)  # fmt: skip
+                self.put(
+                    weekly,
+                    (*path, "weekly"),
+                    _text(days),
+                    value[0] if len(value) == 1 else value,
+                    days,
+                    token,
+                )
             else:
                 plain.append(line)
         self.properties(plain, data, path)
@@ -314,7 +333,7 @@ class _Builder:
                 plain.append(line)
         if (
             "start" not in data
-            and not any(_text(l.words()[0]) == "start" for l in plain if l.words())
+            and not any(_text(each.words()[0]) == "start" for each in plain if each.words())
             and nodes
         ):
             first = next(iter(nodes))  # the DSL writes the start first
@@ -356,8 +375,11 @@ class _Builder:
         self._header(kind, rest[1:], body, path, kind_token)
         if line.arrow is not None:
             if kind not in ("say", "set", "ticket", "voicemail"):
-                raise DslError(f"a {kind} node does not go on by '->' on its first line", line.arrow,
-                               "write its outcomes on the lines under it: OUTCOME -> NODE")  # fmt: skip
+                raise DslError(
+                    f"a {kind} node does not go on by '->' on its first line",
+                    line.arrow,
+                    "write its outcomes on the lines under it: OUTCOME -> NODE",
+                )
             self.put(body, path, "next", _text(line.arrow), line.arrow, line.arrow)
         self._node_lines(kind, line.children, body, path)
 
@@ -386,8 +408,11 @@ class _Builder:
         value, token = self.values(tokens, kind == "ring")
         if kind in ("branch", "set"):  # their cases / assignments are the lines under them
             if tokens:
-                raise DslError(f"a {kind} node takes nothing more on its first line", tokens[0],
-                               "write its lines under it, indented")  # fmt: skip
+                raise DslError(
+                    f"a {kind} node takes nothing more on its first line",
+                    tokens[0],
+                    "write its lines under it, indented",
+                )
             return
         if kind != "hangup" and (value is None or value == []):
             raise DslError(f"a {kind} node needs its {_MAIN[kind]} on its first line", kind_token)
@@ -407,8 +432,12 @@ class _Builder:
                 self.doc.value_spans[case_path] = self.span(token)
                 self.doc.key_spans[(*case_path, "when")] = self.span(token)
                 self.doc.value_spans[(*case_path, "when")] = self.span(token)
-                self.doc.raw_offsets[(*case_path, "when")] = (token.start_pos, token.start_pos + len(str(token)),
-                                                              self.span(token))  # fmt: skip
+                start = token.start_pos or 0
+                self.doc.raw_offsets[(*case_path, "when")] = (
+                    start,
+                    start + len(str(token)),
+                    self.span(token),
+                )
                 self.doc.value_spans[(*case_path, "then")] = self.span(line.arrow)  # type: ignore[arg-type]
             elif line.arrow is not None:
                 self._transition(kind, line, body, path)
@@ -433,8 +462,11 @@ class _Builder:
                 self.doc.value_spans[(*path, group)] = self.span(words[0])
             self.put(section, (*path, group), label, target, words[0], arrow)
         else:
-            raise DslError(f"a {kind} node has no outcome '{label}'", words[0],
-                           did_you_mean(label, _DIRECT.get(kind, ())) or "")  # fmt: skip
+            raise DslError(
+                f"a {kind} node has no outcome '{label}'",
+                words[0],
+                did_you_mean(label, _DIRECT.get(kind, ())) or "",
+            )
 
     def _assignment(self, kind: str, line: Line, body: dict[str, Any], path: Path) -> None:
         group = {"set": "set", "use": "with"}.get(kind)
@@ -453,17 +485,32 @@ class _Builder:
 
 
 _MAIN = {
-    "menu": "prompt", "ring": "targets", "queue": "queue", "hours": "schedule", "say": "text",
-    "ticket": "board", "voicemail": "board", "use": "module",
-}  # fmt: skip
+    "menu": "prompt",
+    "ring": "targets",
+    "queue": "queue",
+    "hours": "schedule",
+    "say": "text",
+    "ticket": "board",
+    "voicemail": "board",
+    "use": "module",
+}
 _DIRECT = {"menu": ("fallback",), "hours": ("open", "closed", "holiday"), "branch": ("else",)}
 
 
 def _expected(error: UnexpectedInput) -> str:
     names = sorted(getattr(error, "expected", None) or getattr(error, "accepts", None) or [])
-    words = {"ARROW": "'->'", "WORD": "a name or value", "STRING": "a quoted text", "_NL": "the end of the line",
-             "COMMA": "','", "EQUALS": "'='", "_INDENT": "an indented line", "_DEDENT": "less indentation",
-             "$END": "the end of the file", "WHEN": "'when'"}  # fmt: skip
+    words = {
+        "ARROW": "'->'",
+        "WORD": "a name or value",
+        "STRING": "a quoted text",
+        "_NL": "the end of the line",
+        "COMMA": "','",
+        "EQUALS": "'='",
+        "_INDENT": "an indented line",
+        "_DEDENT": "less indentation",
+        "$END": "the end of the file",
+        "WHEN": "'when'",
+    }
     shown = [words.get(name, name.lower().replace("condition__", "")) for name in names]
     return ", ".join(dict.fromkeys(shown)) or "something else"
 
@@ -482,7 +529,8 @@ def read_dsl(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]
     try:
         tree = _parser().parse(source)
     except UnexpectedCharacters as error:
-        char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+        position = error.pos_in_stream or 0
+        char = source[position] if position < len(source) else ""
         hint = "a quoted text is not closed" if char in "\"'" else ""
         return problem(f"unexpected character {char!r}", error.line, error.column, hint)
     except UnexpectedToken as error:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from routing_engine.diagnostics import Diagnostic, Severity
 from routing_engine.ir import Span
-from routing_engine.sources.raw import RawDocument
 from routing_engine.sources.dsl_reader import read_dsl
+from routing_engine.sources.raw import RawDocument
 from routing_engine.sources.yaml_reader import read_yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
