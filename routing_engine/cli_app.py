@@ -145,6 +145,48 @@ def convert_command(
         typer.echo(text, nl=False)
 
 
+@app.command("fmt")
+def fmt_command(
+    files: Annotated[list[str], typer.Argument(help=".yaml and .flow files, or folders of them")],
+    check: Annotated[
+        bool, typer.Option("--check", help="change nothing; exit 1 if a file would change")
+    ] = False,
+) -> None:
+    """Rewrite flow files in canonical form (comments kept); idempotent."""
+    from pathlib import Path
+
+    from routing_engine.convert import convert_text, syntax_of
+    from routing_engine.sources.loader import deployment_files
+
+    paths: list[Path] = []
+    for name in files:
+        path = Path(name)
+        paths.extend(sorted(deployment_files(path)) if path.is_dir() else [path])
+    changed = failed = 0
+    for path in paths:
+        syntax = syntax_of(path)
+        if syntax is None or not path.is_file():
+            typer.echo(f"error: {path} is not a .yaml, .yml or .flow file", err=True)
+            raise typer.Exit(2)
+        text = path.read_text(encoding="utf-8")
+        canonical, problems = convert_text(text, str(path), syntax, syntax)
+        if canonical is None:
+            typer.echo(render_all_text(problems, {str(path): text}), err=True)
+            failed += 1
+        elif canonical != text:
+            changed += 1
+            if check:
+                typer.echo(f"would reformat {path}")
+            else:
+                path.write_text(canonical, encoding="utf-8")
+                typer.echo(f"reformatted {path}")
+    verb = "would be reformatted" if check else "reformatted"
+    typer.echo(
+        f"{changed} of {len(paths)} file(s) {verb}" + (f", {failed} unreadable" if failed else "")
+    )
+    raise typer.Exit(1 if failed or (check and changed) else 0)
+
+
 def _load_or_exit(deployment: str, verb: str) -> api.LoadedDeployment:
     """Load a deployment, or print its problems and exit 1."""
     result = api.check(deployment)

@@ -97,8 +97,9 @@ class CompiledSchedule:
             day = local.date() + timedelta(days=offset)
             for minute in self._candidates(day):
                 moment = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.zone)
-                if moment > local and self.state(moment) == OPEN:
-                    return moment.astimezone(UTC)
+                instant = moment.astimezone(UTC)  # compare instants: wall times repeat in autumn
+                if instant > at.astimezone(UTC) and self.state(instant) == OPEN:
+                    return instant
         return None
 
     def _candidates(self, day: date) -> list[int]:
@@ -108,6 +109,18 @@ class CompiledSchedule:
         starts.update(r.start for r in self.openings.get(day, ()))
         starts.update(r.end for r in self.closures.get(day, ()) if r.end < 24 * 60)
         return sorted(starts)
+
+
+def _by_date(entries: tuple[ir.DateHours, ...]) -> dict[date, tuple[ir.TimeRange, ...]]:
+    """One-off dates: several entries for one date add up; a whole-day entry covers the day."""
+    out: dict[date, tuple[ir.TimeRange, ...]] = {}
+    for entry in entries:
+        day = date.fromisoformat(entry.date)
+        if day in out and (not out[day] or not entry.ranges):
+            out[day] = ()  # the whole day
+        else:
+            out[day] = (*out.get(day, ()), *entry.ranges)
+    return out
 
 
 def compile_schedule(schedule: ir.Schedule) -> CompiledSchedule:
@@ -121,7 +134,7 @@ def compile_schedule(schedule: ir.Schedule) -> CompiledSchedule:
         zone=zone_of(schedule.timezone),
         weekly=tuple(tuple(sorted(ranges, key=lambda r: r.start)) for ranges in weekly),
         calendar=calendar_of(schedule.holidays),
-        closures={date.fromisoformat(d.date): d.ranges for d in schedule.closures},
-        openings={date.fromisoformat(d.date): d.ranges for d in schedule.openings},
+        closures=_by_date(schedule.closures),
+        openings=_by_date(schedule.openings),
         override=schedule.override,
     )

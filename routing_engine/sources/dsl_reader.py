@@ -257,7 +257,6 @@ class _Builder:
             self.unit(line.children, data, kind)
 
     def deployment(self, lines: list[Line], data: dict[str, Any]) -> None:
-        plain: list[Line] = []
         for line in lines:
             words = line.words()
             head = _text(words[0]) if words else ""
@@ -278,8 +277,7 @@ class _Builder:
                 else:
                     self.properties(line.children, inner, path)
             else:
-                plain.append(line)
-        self.properties(plain, data, ())
+                self.properties([line], data, ())
 
     def _section(self, data: dict[str, Any], name: str, token: Token) -> dict[str, Any]:
         if name not in data:
@@ -290,7 +288,6 @@ class _Builder:
         return section
 
     def schedule(self, lines: list[Line], data: dict[str, Any], path: Path) -> None:
-        plain = []
         for line in lines:
             words = line.words()
             if words and _text(words[0]) == "weekly" and len(line.items) >= 3:
@@ -308,12 +305,10 @@ class _Builder:
                     token,
                 )
             else:
-                plain.append(line)
-        self.properties(plain, data, path)
+                self.properties([line], data, path)
 
     def unit(self, lines: list[Line], data: dict[str, Any], kind: str) -> None:
         nodes: dict[str, Any] = {}
-        plain = []
         for line in lines:
             words = line.words()
             if (
@@ -330,17 +325,12 @@ class _Builder:
             elif kind == "module" and words and _text(words[0]) == "param":
                 self.param(line, data)
             else:
-                plain.append(line)
-        if (
-            "start" not in data
-            and not any(_text(each.words()[0]) == "start" for each in plain if each.words())
-            and nodes
-        ):
+                self.properties([line], data, ())
+        if "start" not in data and nodes:
             first = next(iter(nodes))  # the DSL writes the start first
             data["start"] = first
             self.doc.key_spans[("start",)] = self.doc.key_spans[("nodes", first)]
             self.doc.value_spans[("start",)] = self.doc.key_spans[("nodes", first)]
-        self.properties(plain, data, ())
 
     def param(self, line: Line, data: dict[str, Any]) -> None:
         words = line.words()
@@ -419,7 +409,6 @@ class _Builder:
         self.put(body, path, kind, value, kind_token, token)
 
     def _node_lines(self, kind: str, lines: list[Line], body: dict[str, Any], path: Path) -> None:
-        plain: list[Line] = []
         for line in lines:
             if line.condition is not None:
                 if kind != "branch":
@@ -444,8 +433,7 @@ class _Builder:
             elif any(t.type == "EQUALS" for t in line.items):
                 self._assignment(kind, line, body, path)
             else:
-                plain.append(line)
-        self.properties(plain, body, path)
+                self.properties([line], body, path)
 
     def _transition(self, kind: str, line: Line, body: dict[str, Any], path: Path) -> None:
         words = line.words()

@@ -152,9 +152,12 @@ def _read_sibling_modules(path: Path, sources: Sources, hasher: hashlib._Hash) -
         ]
 
 
-def _read_module_libraries(sources: Sources, base: Path, hasher: hashlib._Hash) -> None:
-    """Read the module folders and files the deployment names; they hold modules only."""
-    seen: set[Path] = set()
+def _read_module_libraries(
+    sources: Sources, base: Path, hasher: hashlib._Hash, read: list[Path]
+) -> None:
+    """Read the module folders and files the deployment names; they hold modules only. A file
+    the deployment's own folder already holds is not read twice."""
+    seen: set[Path] = {file.resolve() for file in read}
     for path, doc, i in _module_paths(sources):
         if not path.exists():
             sources.diagnostics.append(
@@ -233,6 +236,6 @@ def load_sources(target: str | os.PathLike[str]) -> Sources:
         read_file(file, _display(file), file.relative_to(base).as_posix(), sources, hasher)
     if path.is_file() and files == [path] and _only_modules(sources.documents):
         _read_sibling_modules(path, sources, hasher)  # a module may use its neighbours
-    _read_module_libraries(sources, base, hasher)
+    _read_module_libraries(sources, base, hasher, files)
     sources.digest = hasher.hexdigest()
     return sources

@@ -2,7 +2,8 @@
 
 `cli.py convert` and `cli.py fmt` use them. Each writer prints what the author wrote (no
 defaults are added) in one canonical layout, so writing what it reads back is idempotent and
-a conversion either way and back gives the same IR.
+a conversion either way and back gives the same IR. Every line a writer makes names the keys it
+stands for, so the comments attached to those keys are written with it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from routing_engine.sources.dsl_reader import SECTIONS
+from routing_engine.sources.comments import END, Comments
+from routing_engine.sources.dsl_reader import NODE_KINDS, SECTIONS
+from routing_engine.sources.raw import Path
 
 _WORD = re.compile(r"[^\s,\"'#=]+( [^\s,\"'#=]+)*")
 _TEXT_FIELDS = frozenset({"description", "menu", "say", "summary", "prompt", "name", "hangup"})
@@ -22,9 +25,35 @@ _GROUPED = {"menu": "options", "ring": "on", "queue": "on", "use": "exits"}
 _NEXT_KINDS = frozenset({"say", "set", "ticket", "voicemail"})
 INDENT = "  "
 
+Line = tuple[str, list[Path]]  # the text, and the keys it stands for
+
 
 def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
+
+
+def _decorate(lines: Iterator[Line], notes: Comments | None) -> Iterator[str]:
+    """Lines with the comments of the keys they stand for: before them, and at their end. A
+    key that several lines stand for (a group's) has its comments on the first of them."""
+    seen: set[Path] = set()
+    for text, all_paths in lines:
+        pad = text[: len(text) - len(text.lstrip())]
+        paths = [path for path in all_paths if path not in seen]
+        seen.update(paths)
+        if notes:
+            for path in paths:
+                for comment in notes.leading(path):
+                    yield f"{pad}# {comment}".rstrip()
+            after = "  ".join(notes.trailing(path) for path in paths if notes.trailing(path))
+            if after:
+                text = f"{text}  # {after}"
+        yield text
+    if notes:
+        for comment in notes.leading(END):
+            yield f"# {comment}".rstrip()
+
+
+# --- DSL -----------------------------------------------------------------------------------------
 
 
 def dsl_value(value: Any, text: bool = False) -> str:
@@ -34,29 +63,35 @@ def dsl_value(value: Any, text: bool = False) -> str:
         return ", ".join(dsl_value(item) for item in value)
     if value is None:
         return '""'
-    value = str(value)
+    word = str(value)
     if (
         text
-        or not _WORD.fullmatch(value)
-        or value.startswith("->")
-        or value.endswith(":")
-        or value == "when"
+        or not _WORD.fullmatch(word)
+        or word.startswith("->")
+        or word.endswith(":")
+        or word == "when"
     ):
-        return _quote(value)
-    return str(value)
+        return _quote(word)
+    return word
 
 
-def write_dsl(documents: list[dict[str, Any]]) -> str:
+def write_dsl(documents: list[dict[str, Any]], notes: list[Comments] | None = None) -> str:
     """Documents -> DSL text, one block per document, a blank line between them."""
-    return "\n".join("\n".join(_document(doc)) + "\n" for doc in documents)
+    blocks = []
+    for i, doc in enumerate(documents):
+        comments = notes[i] if notes and i < len(notes) else None
+        blocks.append("\n".join(_decorate(_document(doc), comments)) + "\n")
+    return "\n".join(blocks)
 
 
-def _document(data: dict[str, Any]) -> Iterator[str]:
+def _document(data: dict[str, Any]) -> Iterator[Line]:
     kind = next(k for k in ("deployment", "flow", "module") if k in data)
     header = f"{kind} {dsl_value(data[kind])}"
+    paths: list[Path] = [(kind,)]
     if data.get("description"):
         header += f" {_quote(str(data['description']))}"
-    yield header
+        paths.append(("description",))
+    yield header, paths
     rest = {k: v for k, v in data.items() if k not in (kind, "description")}
     if kind == "deployment":
         yield from _deployment(rest)
@@ -64,49 +99,54 @@ def _document(data: dict[str, Any]) -> Iterator[str]:
         yield from _unit(rest)
 
 
-def _properties(data: dict[str, Any], depth: int) -> Iterator[str]:
+def _properties(data: dict[str, Any], depth: int, path: Path) -> Iterator[Line]:
     pad = INDENT * depth
     for key, value in data.items():
+        here = (*path, key)
         if isinstance(value, dict):
-            yield f"{pad}{dsl_value(key)}"
-            yield from _properties(value, depth + 1)
+            yield f"{pad}{dsl_value(key)}", [here]
+            yield from _properties(value, depth + 1, here)
         else:
-            yield f"{pad}{dsl_value(key)} {dsl_value(value, key in _TEXT_FIELDS)}".rstrip()
+            yield f"{pad}{dsl_value(key)} {dsl_value(value, key in _TEXT_FIELDS)}".rstrip(), [here]
 
 
-def _deployment(data: dict[str, Any]) -> Iterator[str]:
+def _deployment(data: dict[str, Any]) -> Iterator[Line]:
     for key, value in data.items():
         if key == "entries" and isinstance(value, dict):
             for number, flow in value.items():
-                yield f"{INDENT}entry {dsl_value(number)} -> {dsl_value(flow)}"
+                yield (
+                    f"{INDENT}entry {dsl_value(number)} -> {dsl_value(flow)}",
+                    [(key,), (key, number)],
+                )
         elif key in _SECTION_KEYS and isinstance(value, dict):
             for name, body in value.items():
-                yield f"{INDENT}{_SECTION_KEYS[key]} {dsl_value(name)}"
+                yield f"{INDENT}{_SECTION_KEYS[key]} {dsl_value(name)}", [(key,), (key, name)]
                 if key == "schedules" and isinstance(body, dict):
-                    yield from _schedule(body)
+                    yield from _schedule(body, (key, name))
                 elif isinstance(body, dict):
-                    yield from _properties(body, 2)
+                    yield from _properties(body, 2, (key, name))
         else:
-            yield from _properties({key: value}, 1)
+            yield from _properties({key: value}, 1, ())
 
 
-def _schedule(body: dict[str, Any]) -> Iterator[str]:
+def _schedule(body: dict[str, Any], path: Path) -> Iterator[Line]:
     for key, value in body.items():
         if key == "weekly" and isinstance(value, dict):
             for days, ranges in value.items():
-                yield f"{INDENT * 2}weekly {dsl_value(days)} {dsl_value(ranges)}"
+                yield (
+                    f"{INDENT * 2}weekly {dsl_value(days)} {dsl_value(ranges)}",
+                    [(*path, key), (*path, key, days)],
+                )
         else:
-            yield from _properties({key: value}, 2)
+            yield from _properties({key: value}, 2, path)
 
 
-def _unit(data: dict[str, Any]) -> Iterator[str]:
+def _unit(data: dict[str, Any]) -> Iterator[Line]:
     found = data.get("nodes")
     nodes: dict[str, Any] = found if isinstance(found, dict) else {}
     first = next(iter(nodes), None)
     for key, value in data.items():
-        if key == "nodes":
-            continue
-        if key == "start" and value == first:
+        if key == "nodes" or (key == "start" and value == first):
             continue  # the DSL's start is its first node
         if key == "params" and isinstance(value, dict):
             for name, spec in value.items():
@@ -114,65 +154,63 @@ def _unit(data: dict[str, Any]) -> Iterator[str]:
                 line = f"{INDENT}param {dsl_value(name)} {dsl_value(spec.get('type'))}"
                 if spec.get("default") is not None:
                     line += f" default {dsl_value(spec['default'])}"
-                yield line
+                yield line, [(key,), (key, name), (key, name, "type"), (key, name, "default")]
             continue
-        yield from _properties({key: value}, 1)
-    for node_id, body in (nodes or {}).items():
+        yield from _properties({key: value}, 1, ())
+    for node_id, body in nodes.items():
         yield from _node(node_id, body)
 
 
-def _node(node_id: str, body: dict[str, Any]) -> Iterator[str]:
-    kind = next(
-        k
-        for k in body
-        if k
-        in (
-            "menu",
-            "ring",
-            "queue",
-            "branch",
-            "hours",
-            "say",
-            "set",
-            "ticket",
-            "voicemail",
-            "use",
-            "hangup",
-        )
-    )
+def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
+    path: Path = ("nodes", node_id)
+    kind = next(k for k in body if k in NODE_KINDS)
     head = f"{INDENT}{node_id}: {kind}"
+    paths: list[Path] = [path, (*path, kind)]
     rest = dict(body)
     main = rest.pop(kind)
     if kind in ("ring", "queue"):
         head += f" {dsl_value(main)}"
         if kind == "ring" and "strategy" in rest:
             head += " at once" if rest.pop("strategy") == "simultaneous" else " in order"
-        duration = rest.pop("timeout" if kind == "ring" else "max_wait", None)
-        if duration is not None:
-            head += f" for {dsl_value(duration)}"
+            paths.append((*path, "strategy"))
+        field = "timeout" if kind == "ring" else "max_wait"
+        if field in rest:
+            head += f" for {dsl_value(rest.pop(field))}"
+            paths.append((*path, field))
     elif kind not in ("branch", "set") and main is not None:
         head += f" {dsl_value(main, kind in _TEXT_FIELDS)}"
     if kind in _NEXT_KINDS and rest.get("next") is not None:
         head += f" -> {dsl_value(rest.pop('next'))}"
-    yield head
+        paths.append((*path, "next"))
+    yield head, paths
     pad = INDENT * 2
     if kind == "branch":
-        for case in main or []:
-            yield f"{pad}when {case['when']} -> {dsl_value(case['then'])}"
+        for i, case in enumerate(main or []):
+            here = (*path, kind, i)
+            yield (
+                f"{pad}when {case['when']} -> {dsl_value(case['then'])}",
+                [here, (*here, "when"), (*here, "then")],
+            )
     if kind == "set":
         for name, value in (main or {}).items():
-            yield f"{pad}{dsl_value(name)} = {dsl_value(value)}"
+            yield f"{pad}{dsl_value(name)} = {dsl_value(value)}", [(*path, kind, name)]
     group = _GROUPED.get(kind)
     transitions = rest.pop(group, None) if group else None
     direct = {k: rest.pop(k) for k in _DIRECT.get(kind, ()) if k in rest}
     if kind == "use":
         for name, value in (rest.pop("with", None) or {}).items():
-            yield f"{pad}{dsl_value(name)} = {dsl_value(value)}"
+            yield (
+                f"{pad}{dsl_value(name)} = {dsl_value(value)}",
+                [(*path, "with"), (*path, "with", name)],
+            )
     for outcome, target in (transitions or {}).items():
-        yield f"{pad}{dsl_value(outcome)} -> {dsl_value(target)}"
-    yield from _properties(rest, 2)
+        yield (
+            f"{pad}{dsl_value(outcome)} -> {dsl_value(target)}",
+            [(*path, str(group)), (*path, str(group), outcome)],
+        )
+    yield from _properties(rest, 2, path)
     for outcome, target in direct.items():
-        yield f"{pad}{outcome} -> {dsl_value(target)}"
+        yield f"{pad}{outcome} -> {dsl_value(target)}", [(*path, outcome)]
 
 
 # --- YAML ----------------------------------------------------------------------------------------
@@ -182,6 +220,10 @@ _YAML_SPECIAL = re.compile(
     r"^(~|null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF"
     r"|[-+]?(\d[\d_]*(\.\d*)?([eE][-+]?\d+)?|\.\d+|0x[0-9a-fA-F]+|0o[0-7]+|\.inf|\.nan))$"
 )
+
+
+# Fields whose value is a number or a boolean: written bare, as editors' schemas expect.
+_TYPED_FIELDS = frozenset({"max_steps", "retries", "priority", "capacity", "available"})
 
 
 def yaml_scalar(value: Any) -> str:
@@ -219,40 +261,47 @@ def _canonical(data: dict[str, Any]) -> dict[str, Any]:
     return dict(sorted(data.items(), key=lambda item: rank.get(item[0], len(order))))
 
 
-def write_yaml(documents: list[dict[str, Any]], schema: str | None = None) -> str:
+def write_yaml(
+    documents: list[dict[str, Any]], schema: str | None = None, notes: list[Comments] | None = None
+) -> str:
     """Documents -> YAML text, `---` between them; `schema` adds the editor's modeline."""
     out = [f"# yaml-language-server: $schema={schema}"] if schema else []
     for i, doc in enumerate(documents):
         if i:
             out.append("---")
-        out.extend(_yaml_mapping(_canonical(doc), 0))
+        comments = notes[i] if notes and i < len(notes) else None
+        out.extend(_decorate(_yaml_mapping(_canonical(doc), 0, ()), comments))
     return "\n".join(out) + "\n"
 
 
-def _yaml_mapping(data: dict[str, Any], depth: int) -> Iterator[str]:
+def _yaml_mapping(data: dict[str, Any], depth: int, path: Path) -> Iterator[Line]:
     pad = "  " * depth
     for key, value in data.items():
         name = yaml_scalar(key)
+        here = (*path, key)
         if isinstance(value, dict):
             if not value:
-                yield f"{pad}{name}: {{}}"
+                yield f"{pad}{name}: {{}}", [here]
                 continue
-            yield f"{pad}{name}:"
-            yield from _yaml_mapping(value, depth + 1)
+            yield f"{pad}{name}:", [here]
+            yield from _yaml_mapping(value, depth + 1, here)
         elif isinstance(value, list):
             if all(not isinstance(item, (dict, list)) for item in value):
-                yield f"{pad}{name}: [{', '.join(yaml_scalar(item) or '~' for item in value)}]"
-                continue
-            yield f"{pad}{name}:"
-            for item in value:
-                lines = (
-                    list(_yaml_mapping(item, depth + 2))
-                    if isinstance(item, dict)
-                    else [yaml_scalar(item)]
+                yield (
+                    f"{pad}{name}: [{', '.join(yaml_scalar(item) or '~' for item in value)}]",
+                    [here],
                 )
-                first, *more = lines
-                yield f"{pad}  - {first.strip()}"
+                continue
+            yield f"{pad}{name}:", [here]
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    lines = list(_yaml_mapping(item, depth + 2, (*here, i)))
+                else:
+                    lines = [(yaml_scalar(item), [(*here, i)])]
+                (first, first_paths), *more = lines
+                yield f"{pad}  - {first.strip()}", [(*here, i), *first_paths]
                 yield from more
         else:
-            scalar = yaml_scalar(value)
-            yield f"{pad}{name}:{' ' + scalar if scalar else ''}"
+            typed = key in _TYPED_FIELDS and isinstance(value, str) and _YAML_SPECIAL.match(value)
+            scalar = value if typed else yaml_scalar(value)
+            yield f"{pad}{name}:{' ' + scalar if scalar else ''}", [here]

@@ -30,12 +30,12 @@ class Context:
     def of(cls, deployment: ir.Deployment) -> Context:
         index = build_index(deployment)
         context = cls(deployment, index, build_graph(index))
-        for (flow, _), node in index.nodes.items():
-            if isinstance(node, ir.Branch):
+        for (flow, node_id), node in index.nodes.items():
+            if isinstance(node, ir.Branch):  # keyed by the node's key: a module's copies differ
                 for i, case in enumerate(node.cases):
                     compiled, problems = compile_condition(case.when)
                     if compiled is not None:
-                        context.conditions[(flow, node.id, i)] = compiled
+                        context.conditions[(flow, node_id, i)] = compiled
                     context.condition_problems.extend(problems)
         for schedule in deployment.schedules:
             try:

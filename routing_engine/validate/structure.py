@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from routing_engine import ir
-from routing_engine.analysis import MODULE, Unit
+from routing_engine.analysis import MAX_USE_DEPTH, MODULE, Unit
 from routing_engine.diagnostics import did_you_mean
 from routing_engine.validate.context import Context
 from routing_engine.validate.registry import Finding, reader_rule, rule
@@ -391,7 +391,21 @@ def _use_fits(ctx: Context, unit: str, use: ir.Use, module: ir.Module) -> Iterat
     params = {p.name: p for p in module.params}
     for arg in use.args:
         param = params.get(arg.name)
-        if param is None:
+        if not unit.startswith(MODULE) and ("${" in arg.value or arg.value.startswith("$")):
+            yield Finding(
+                f"'{arg.value}' names a module parameter, but this is a flow",
+                arg.span,
+                "parameters exist only inside modules; give the value itself",
+            )
+        elif param is not None and not arg.value.strip():
+            yield Finding(
+                f"parameter '{arg.name}' of module '{module.name}' is given no value",
+                arg.span,
+                f"give it a {param.type}, or leave the line out to take the default"
+                if param.default is not None
+                else f"give it a {param.type}",
+            )
+        elif param is None:
             yield Finding(
                 f"module '{module.name}' has no parameter '{arg.name}'",
                 arg.name_span,
@@ -431,12 +445,28 @@ def _use_fits(ctx: Context, unit: str, use: ir.Use, module: ir.Module) -> Iterat
                 use.span,
                 f"add it under 'exits': {name}: NODE",
             )
+    depth = _depth(ctx, module.name, set())
+    if not unit.startswith(MODULE) and depth > MAX_USE_DEPTH:
+        yield Finding(
+            f"module '{module.name}' nests modules {depth} deep, over the limit of {MAX_USE_DEPTH}",
+            use.span,
+            "flatten the modules: a module may use modules, up to the limit",
+        )
     if unit.startswith(MODULE) and _uses(ctx, module.name, unit.removeprefix(MODULE), set()):
         yield Finding(
             f"module '{unit.removeprefix(MODULE)}' uses itself through '{module.name}'",
             use.span,
             "a module may not use itself, directly or through others",
         )
+
+
+def _depth(ctx: Context, module: str, seen: set[str]) -> int:
+    """How many modules deep a use of `module` goes (itself included); cycles count once."""
+    found = ctx.index.modules.get(module)
+    if found is None or module in seen:
+        return 0
+    inner = [n.module.name for n in found.nodes if isinstance(n, ir.Use)]
+    return 1 + max((_depth(ctx, name, seen | {module}) for name in inner), default=0)
 
 
 def _uses(ctx: Context, module: str, target: str, seen: set[str]) -> bool:
