@@ -301,7 +301,8 @@ def _link(
         shell.holiday = shell.closed if node.holiday is None else to(node.holiday)
     elif isinstance(shell, CBranch) and isinstance(node, ir.Branch):
         shell.cases = tuple(
-            (conditions[(shell.flow, shell.id, i)], to(case.to)) for i, case in enumerate(node.cases)
+            (conditions[(shell.flow, shell.id, i)], to(case.to))
+            for i, case in enumerate(node.cases)
         )
         shell.otherwise = to(node.otherwise)
     elif isinstance(shell, (CSay, CSet, CTicket, CVoicemail)) and isinstance(
