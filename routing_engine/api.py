@@ -20,7 +20,7 @@ from typing import Any
 
 from routing_engine import ir
 from routing_engine.compile import CompiledDeployment, compile_deployment
-from routing_engine.contract import parse_event, parse_new_call
+from routing_engine.contract import BadRequest, parse_event, parse_new_call
 from routing_engine.diagnostics import Diagnostic, DiagnosticError, sort_key
 from routing_engine.runtime import CallState, TargetStates, start, step
 from routing_engine.sources.build import build_deployment
@@ -93,9 +93,12 @@ class LoadedDeployment:
         Raises `runtime.EventRejected` when the event does not fit the call (stale seq, ended
         call, an event not awaited) and `contract.BadRequest` for malformed input."""
         request = parse_event(event)
-        new, decision = step(
-            self.compiled, CallState.from_json(state), request.to_runtime(), targets
-        )
+        try:
+            current = CallState.from_json(state)
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
+            problem = f"not a call state of this engine ({error!r})"
+            raise BadRequest([{"field": "state", "problem": problem}]) from None
+        new, decision = step(self.compiled, current, request.to_runtime(), targets)
         return new.to_json(), decision.to_json()
 
 

@@ -593,6 +593,9 @@ class Deployment:
     description: str = ""
     span: Span = field(default=NOWHERE, compare=False)
     modules: tuple[Module, ...] = ()
+    # Part of the deployment document was in error and left out (its problems are reported):
+    # checks about what it would have said, such as unused flows, hold back.
+    broken: bool = field(default=False, compare=False)
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

@@ -122,6 +122,10 @@ class CallState:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CallState:
+        """A state as `to_json` made it; raises KeyError, TypeError or ValueError otherwise."""
+        for name in ("seq", "steps", "attempt"):
+            if not isinstance(data[name], int) or isinstance(data[name], bool):
+                raise TypeError(f"'{name}' must be a whole number")
         return cls(
             call_id=data["call_id"],
             caller=data["from"],
@@ -188,7 +192,8 @@ def _fresh(value: Any) -> Any:
 class EventRejected(Exception):
     """An event that cannot apply to the call as it stands; nothing changes.
 
-    `reason` is one of: `stale-seq`, `future-seq`, `ended`, `unexpected-event`, `bad-event`."""
+    `reason` is one of: `stale-seq`, `future-seq`, `ended`, `unexpected-event`, `bad-event`,
+    `wrong-version` (the state belongs to another version of the deployment)."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -629,6 +634,11 @@ def step(
     overrides: ScheduleOverrides | None = None,
 ) -> tuple[CallState, Decision]:
     """Apply one event to a call and decide what happens next."""
+    if state.digest != compiled.digest:
+        raise EventRejected(
+            "wrong-version",
+            f"the call is pinned to deployment version {state.digest[:12]}, not {compiled.version}",
+        )
     check_event(state, event)
     node = compiled.nodes.get((state.flow, state.node))
     walk = _Walk(compiled, state, event.at, targets, overrides)

@@ -7,6 +7,7 @@ so later checks still run and every problem is reported in one pass.
 
 from __future__ import annotations
 
+import copy
 import re
 import types
 import typing
@@ -33,6 +34,7 @@ class Built:
     extra_deployments: list[RawDocument] = field(default_factory=list)
     flows: list[ir.Flow] = field(default_factory=list)
     modules: list[ir.Module] = field(default_factory=list)
+    deployment_broken: bool = False  # some of the deployment document was left out
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -160,7 +162,7 @@ def errors_to_diagnostics(
                 Diagnostic(
                     "S104",
                     Severity.ERROR,
-                    f"'{err['input']}' is not a duration ('{field_name}' of {what})",
+                    f"{err['msg']} ('{field_name}' of {what})",
                     doc.value_span(loc),
                     "write a number and a unit: '2 rings', '20s', '15m', '1h'",
                 )
@@ -623,9 +625,30 @@ def build_documents(documents: Iterable[RawDocument]) -> Built:
             built.diagnostics.extend(
                 errors_to_diagnostics(doc, m.DeploymentDocument, (), error, "deployment")
             )
-            built.deployment_doc = None
-            built.extra_deployments.append(doc)  # seen, so no 'missing deployment' on top
+            recovered = _without_errors(data, error)
+            if recovered is None:
+                built.extra_deployments.append(doc)  # seen, so no 'missing deployment' on top
+            else:  # reported; the rest still counts, so the flows are checked against it
+                built.deployment_doc = (doc, recovered)
+                built.deployment_broken = True
     return built
+
+
+def _without_errors(data: dict[str, Any], error: ValidationError) -> m.DeploymentDocument | None:
+    """The deployment document with every value in error left out, or None when that is not
+    enough (a required field is missing or wrong)."""
+    trimmed = copy.deepcopy(data)
+    for err in error.errors():
+        loc = [part for part in err["loc"] if part != "[key]"]
+        container: Any = trimmed
+        for part in loc[:-1]:
+            container = container.get(part) if isinstance(container, dict) else None
+        if isinstance(container, dict) and loc and loc[-1] in container:
+            del container[loc[-1]]
+    try:
+        return m.DeploymentDocument.model_validate(trimmed)
+    except ValidationError:
+        return None
 
 
 def build_deployment(
@@ -664,7 +687,7 @@ def build_deployment(
             )
         )
     deployment = _deployment(doc, spec, built.flows, diags)
-    return replace(deployment, modules=tuple(built.modules)), diags
+    return replace(deployment, modules=tuple(built.modules), broken=built.deployment_broken), diags
 
 
 def _library(modules: list[ir.Module]) -> ir.Deployment:

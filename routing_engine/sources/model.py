@@ -39,6 +39,7 @@ _UNITS = {"r": DurationUnit.RINGS, "s": DurationUnit.SECONDS, "m": DurationUnit.
 
 
 PARAM_REF = r"^\$[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MAX_DURATION_S = 366 * 24 * 3600
 _PARAM_REF = re.compile(PARAM_REF)
 
 
@@ -61,7 +62,12 @@ def parse_duration(value: object) -> Duration:
             {"value": "" if value is None else str(value)},
         )
     unit = _UNITS[match["unit"][0].lower()]
-    return Duration(float(match["amount"]), unit)
+    duration = Duration(float(match["amount"]), unit)
+    if duration.seconds(60.0) > MAX_DURATION_S:  # rings counted at a generous 60 s
+        raise PydanticCustomError(
+            "bad_duration", "'{value}' is longer than a year", {"value": str(value)}
+        )
+    return duration
 
 
 DurationText = Annotated[
@@ -122,7 +128,7 @@ class MenuSpec(Spec):
 
 
 class PreferSpec(Spec):
-    skills: list[Name] = Field(default_factory=list, description="skills every picked target has")
+    skills: list[Name] = Field(min_length=1, description="skills every picked target has")
     region: str = Field("", description="`caller` (the caller's region) or a region such as US-NY")
 
 

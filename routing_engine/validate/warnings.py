@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+import networkx as nx
 
 from routing_engine import ir
 from routing_engine.analysis import IMMEDIATE_KINDS, NodeKey
@@ -47,7 +49,6 @@ def ring_budget(ctx: Context) -> Iterator[Finding]:
     """
     cadence = ctx.deployment.ring_cadence.seconds(6.0)
     limit = ctx.deployment.caller_max_wait.seconds(cadence)
-    memo: dict[NodeKey, float] = {}
 
     def own(node: ir.Node) -> float:
         match node:
@@ -59,23 +60,10 @@ def ring_budget(ctx: Context) -> Iterator[Finding]:
             case _:
                 return 0.0
 
-    def budget(key: NodeKey, visiting: frozenset[NodeKey]) -> float:
-        if key in memo:
-            return memo[key]
-        if key in visiting:
-            return float("inf")
-        node = ctx.index.nodes[key]
-        nexts = [
-            to
-            for _, to, outcome in ctx.graph.out_edges(key, keys=True)
-            if outcome in UNANSWERED or node.KIND in IMMEDIATE_KINDS
-        ]
-        waits = own(node)
-        rest = max(
-            (budget(to, visiting | {key}) for to in nexts if to in ctx.index.nodes), default=0.0
-        )
-        memo[key] = waits + rest if (waits or node.KIND in IMMEDIATE_KINDS) else 0.0
-        return memo[key]
+    memo = _budgets(ctx, own)
+
+    def budget(key: NodeKey, _visiting: frozenset[NodeKey] = frozenset()) -> float:
+        return memo.get(key, 0.0)
 
     for key, node in ctx.index.nodes.items():
         if not isinstance(node, (ir.Ring, ir.Queue)):
@@ -90,6 +78,33 @@ def ring_budget(ctx: Context) -> Iterator[Finding]:
                 node.span,
                 "shorten the timeouts, ring fewer targets one by one, or raise caller_max_wait",
             )
+
+
+def _budgets(ctx: Context, own: Callable[[ir.Node], float]) -> dict[NodeKey, float]:
+    """Each node's worst unanswered time from it on: its own wait plus the worst of what its
+    unanswered outcomes (or, for nodes that decide at once, any outcome) lead to. A loop is
+    endless. Worked out over the graph's strongly connected parts, in reverse topological
+    order, so a long chain needs no recursion."""
+    graph: nx.DiGraph[NodeKey] = nx.DiGraph()
+    for key, node in ctx.index.nodes.items():
+        graph.add_node(key)
+        for _, to, outcome in ctx.graph.out_edges(key, keys=True):
+            if to in ctx.index.nodes and (outcome in UNANSWERED or node.KIND in IMMEDIATE_KINDS):
+                graph.add_edge(key, to)
+    parts = nx.condensation(graph)
+    out: dict[NodeKey, float] = {}
+    for part in reversed(list(nx.topological_sort(parts))):
+        members = parts.nodes[part]["members"]
+        key = next(iter(members))
+        if len(members) > 1 or graph.has_edge(key, key):
+            for member in members:
+                out[member] = float("inf")
+            continue
+        node = ctx.index.nodes[key]
+        waits = own(node)
+        rest = max((out[to] for to in graph.successors(key)), default=0.0)
+        out[key] = waits + rest if (waits or node.KIND in IMMEDIATE_KINDS) else 0.0
+    return out
 
 
 def _feeders(ctx: Context, key: NodeKey) -> set[NodeKey]:
@@ -118,8 +133,10 @@ def unused_flows(ctx: Context) -> Iterator[Finding]:
     Why it matters: nobody can reach it; perhaps an entry is missing from the deployment.
     Example: a `pharmacy` flow with no `entries` line and no menu option naming it.
     """
-    if any(unit.broken for _, unit in ctx.index.units()) or any(
-        t is None for _, _, t in ctx.index.edges()
+    if (
+        ctx.deployment.broken
+        or any(unit.broken for _, unit in ctx.index.units())
+        or any(t is None for _, _, t in ctx.index.edges())
     ):
         return  # a broken node's or a misspelt name's links are unknown; one may lead there
     used = {entry.flow.name for entry in ctx.deployment.entries}
@@ -191,7 +208,7 @@ def never_open(ctx: Context) -> Iterator[Finding]:
     """
     for schedule in ctx.deployment.schedules:
         has_hours = any(line.ranges and line.days for line in schedule.weekly)
-        if not has_hours and not schedule.openings:
+        if not has_hours and not schedule.openings and schedule.override != "open":
             yield Finding(
                 f"schedule '{schedule.name}' is never open",
                 schedule.span,
