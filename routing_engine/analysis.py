@@ -66,6 +66,8 @@ class Index:
     schedules: dict[str, ir.Schedule] = field(default_factory=dict)
     # node copies made by expanding uses: key -> the use node's key
     expanded: dict[NodeKey, NodeKey] = field(default_factory=dict)
+    # flow nodes whose id is also the id of a use's copy (`first.check`): key -> the use's key
+    clashes: dict[NodeKey, NodeKey] = field(default_factory=dict)
 
     def units(self) -> Iterator[tuple[str, Unit]]:
         """Every flow and module, by unit name."""
@@ -216,6 +218,7 @@ def _expand(
         copy = expansion.rewrite(node)
         key = (flow, f"{use_key[1]}.{node.id}")
         if key in index.nodes:
+            index.clashes[key] = use_key  # S107: the flow's own node wins, and is reported
             continue
         index.nodes[key] = copy
         index.expanded[key] = use_key

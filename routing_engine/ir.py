@@ -596,6 +596,8 @@ class Deployment:
     # Part of the deployment document was in error and left out (its problems are reported):
     # checks about what it would have said, such as unused flows, hold back.
     broken: bool = field(default=False, compare=False)
+    # A file of the deployment could not be read (reported): what it held is unknown.
+    incomplete: bool = field(default=False, compare=False)
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

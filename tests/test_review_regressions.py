@@ -177,3 +177,41 @@ def test_a_bad_value_in_the_deployment_does_not_hide_the_flows_problems(tmp_path
     codes = {d.code for d in check(tmp_path).diagnostics}
     assert {"S105", "S108"} <= codes
     assert "W303" not in codes  # the entry was in error, not missing
+
+
+def test_a_flow_node_named_like_a_use_copy_is_reported(tmp_path) -> None:
+    main = """
+        flow: main
+        start: first
+        nodes:
+          first:
+            use: pick
+            with: {st: NY}
+          first.check: {hangup: }
+    """
+    write_files(
+        tmp_path, {"deployment.yaml": DEPLOYMENT, "main.yaml": main, "mods/pick.yaml": PICK}
+    )
+    result = check(tmp_path)
+    assert any(d.code == "S107" and "module use 'first'" in d.message for d in result.diagnostics)
+
+
+def test_target_parameters_work_inside_module_conditions(tmp_path) -> None:
+    module = PICK.replace("st: text", "st: text\n      who: target").replace(
+        'caller.state == "${st}"', 'available("${who}")'
+    )
+    main = (
+        "flow: main\nstart: first\nnodes:\n  first:\n    use: pick\n    with: {st: NY, who: desk}\n"
+    )
+    write_files(
+        tmp_path, {"deployment.yaml": DEPLOYMENT, "main.yaml": main, "mods/pick.yaml": module}
+    )
+    result = check(tmp_path)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert [a["text"] for a in start(tmp_path)["actions"] if a["type"] == "say"] == ["match"]
+
+
+def test_an_unreadable_flow_file_does_not_make_its_entry_look_wrong(tmp_path) -> None:
+    write_files(tmp_path, {"deployment.yaml": PLAIN, "main.yaml": "flow: main\nstart: [\n"})
+    codes = [d.code for d in check(tmp_path).diagnostics]
+    assert codes == ["S100"]

@@ -687,7 +687,13 @@ def build_deployment(
             )
         )
     deployment = _deployment(doc, spec, built.flows, diags)
-    return replace(deployment, modules=tuple(built.modules), broken=built.deployment_broken), diags
+    deployment = replace(
+        deployment,
+        modules=tuple(built.modules),
+        broken=built.deployment_broken,
+        incomplete=unreadable,
+    )
+    return deployment, diags
 
 
 def _library(modules: list[ir.Module]) -> ir.Deployment:

@@ -149,6 +149,12 @@ def duplicate_ids(ctx: Context) -> Iterator[Finding]:
     units: list[Unit] = [*d.flows, *d.modules]
     for unit in units:
         yield from dups("node", [(n.id, n.span) for n in unit.nodes])
+    for key, use_key in ctx.index.clashes.items():
+        yield Finding(
+            f"node '{key[1]}' has the name of a node of module use '{use_key[1]}'",
+            ctx.index.nodes[key].span,
+            f"rename it: '{use_key[1]}.NODE' names the nodes that use copies from its module",
+        )
     yield from dups("target", [(t.name, t.span) for t in d.targets])
     yield from dups("contact", [(c.name, c.span) for c in d.contacts])
     yield from dups("schedule", [(s.name, s.span) for s in d.schedules])
@@ -195,7 +201,7 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
     for (name, _), node in index.nodes.items():
         yield from _node_names(ctx, name, node)
     for entry in ctx.deployment.entries:
-        if entry.flow.name not in index.flows:
+        if entry.flow.name not in index.flows and not ctx.deployment.incomplete:
             yield Finding(
                 f"number {entry.number} enters flow '{entry.flow.name}', which does not exist",
                 entry.flow.span,
@@ -203,8 +209,10 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
             )
     for ref in ctx.deployment.fallback.targets:
         yield from _target(ctx, ref, "the fallback")
-    for compiled in ctx.conditions.values():
+    for (where, _, _), compiled in ctx.conditions.items():
         for reference in compiled.references:
+            if where.startswith(MODULE) and "$" in reference.name:
+                continue  # a parameter: S114 checks it is declared; each use gives a real name
             known = index.targets if reference.kind == "target" else index.schedules
             if reference.name not in known:
                 yield Finding(

@@ -135,6 +135,7 @@ def unused_flows(ctx: Context) -> Iterator[Finding]:
     """
     if (
         ctx.deployment.broken
+        or ctx.deployment.incomplete
         or any(unit.broken for _, unit in ctx.index.units())
         or any(t is None for _, _, t in ctx.index.edges())
     ):
