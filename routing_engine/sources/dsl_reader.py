@@ -432,6 +432,18 @@ class _Builder:
                 self._transition(kind, line, body, path)
             elif any(t.type == "EQUALS" for t in line.items):
                 self._assignment(kind, line, body, path)
+            elif (
+                line.items
+                and _text(line.items[0]) in _OUTCOME_WORDS.get(kind, ())
+                and len(line.items) > 1
+            ):
+                first = line.items[0]
+                target = " ".join(_text(t) for t in line.items[1:])
+                raise DslError(
+                    f"'{_text(first)} {target}' lacks its '->'",
+                    line.items[1],
+                    f"write: {_text(first)} -> {target}",
+                )
             else:
                 self.properties([line], body, path)
 
@@ -483,6 +495,14 @@ _MAIN = {
     "use": "module",
 }
 _DIRECT = {"menu": ("fallback",), "hours": ("open", "closed", "holiday"), "branch": ("else",)}
+# Words that lead somewhere under a node of each kind: written without '->', a likely slip.
+_OUTCOME_WORDS = {
+    "ring": ("answered", "no-answer", "busy", "failed"),
+    "queue": ("answered", "timeout"),
+    "menu": ("fallback", *"0123456789*#"),
+    "hours": ("open", "closed", "holiday"),
+    "branch": ("else",),
+}
 
 
 def _expected(error: UnexpectedInput) -> str:
@@ -503,6 +523,35 @@ def _expected(error: UnexpectedInput) -> str:
     return ", ".join(dict.fromkeys(shown)) or "something else"
 
 
+MAX_DEPTH = 32
+
+
+def _indentation(source: str) -> tuple[str, int, int, str] | None:
+    """Check the blocks' indentation before parsing: (problem, line, column, hint) or None."""
+    stack = [0]
+    for number, line in enumerate(source.split("\n"), start=1):
+        stripped = line.lstrip(" \t")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        if "\t" in line[:indent]:
+            return "a tab in the indentation", number, 1, "indent with spaces"
+        if indent > stack[-1]:
+            stack.append(indent)
+            if len(stack) > MAX_DEPTH:
+                return f"blocks nested deeper than {MAX_DEPTH} levels", number, indent + 1, ""
+        while indent < stack[-1]:
+            stack.pop()
+        if indent != stack[-1]:
+            return (
+                "this line's indentation matches no line above it",
+                number,
+                indent + 1,
+                "indent it like the line it belongs with",
+            )
+    return None
+
+
 def read_dsl(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
     """Read a DSL file into raw documents; never raises for bad input."""
 
@@ -514,6 +563,9 @@ def read_dsl(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]
     if "\x00" in text:
         return problem("the file holds NUL bytes: not text", 1, 1, "is this a binary file?")
     source = text if text.endswith("\n") else text + "\n"
+    bad_indent = _indentation(source)
+    if bad_indent is not None:
+        return problem(*bad_indent)
     try:
         tree = _parser().parse(source)
     except UnexpectedCharacters as error:
@@ -523,7 +575,18 @@ def read_dsl(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]
         return problem(f"unexpected character {char!r}", error.line, error.column, hint)
     except UnexpectedToken as error:
         token = error.token
-        shown = "the end of the line" if token.type == "_NL" else f"'{token}'"
+        if token.type == "_NL":
+            hint = "a '->' needs a node after it" if "WORD" in error.expected else ""
+            message = f"the line ends too early; expected {_expected(error)}"
+            return problem(message, token.line or 1, token.column or 1, hint)
+        if token.type == "ARROW" and "WHEN" in error.expected:
+            return problem(
+                "a line cannot start with '->'",
+                token.line or 1,
+                token.column or 1,
+                "write what leads there first: OUTCOME -> NODE",
+            )
+        shown = f"'{token}'"
         hint = (
             "an indented line has nothing above it to belong to" if token.type == "_INDENT" else ""
         )
@@ -547,7 +610,7 @@ def read_dsl(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]
                     did_you_mean(head, DOCUMENT_KINDS)
                     or "a file holds 'deployment', 'flow' and 'module' blocks"
                 )
-                raise DslError(f"'{head}' cannot start a block here", line.first, hint)
+                raise DslError(f"{head!r} cannot start a block here", line.first, hint)
             doc = RawDocument(file=file, data=None, span=Span(file, 1, 1), text=source)
             _Builder(doc).document(line)
             documents.append(doc)
