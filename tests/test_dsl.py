@@ -80,7 +80,8 @@ def test_errors_say_what_is_wrong_and_where(
 
 def test_misspelt_fields_get_the_builders_did_you_mean(tmp_path) -> None:
     (tmp_path / "deployment.flow").write_text(
-        "deployment d\n  fallback\n    ring desk\n  entry +12125550100 -> m\n  target desk\n    uri sip:d@e.com\n"
+        "deployment d\n  fallback\n    ring desk\n  entry +12125550100 -> m\n"
+        "  target desk\n    uri sip:d@e.com\n"
         "flow m\n  a: ring desk\n    timout 20s\n    no-answer -> b\n  b: hangup\n"
     )
     result = run_cli("validate", str(tmp_path))
