@@ -24,11 +24,16 @@ TEXT = st.text(
     max_size=40,
 ).filter(lambda t: t.strip() == t and "  " not in t)
 DURATION = st.sampled_from(["2 rings", "20s", "5s", "15m", "1h", "90 seconds", "1.5m"])
-CONDITION = st.sampled_from([
-    'caller.state == "NY"', "vars.tries >= 2 and not holiday(\"office\")", 'available("desk")',
-    'caller.type in ["toll-free", "international"]', "dialed == '+12125550100' or vars.vip",
-    '(caller.region != "US-NY") and attributes.tags has "vip"',
-])  # fmt: skip
+CONDITION = st.sampled_from(
+    [
+        'caller.state == "NY"',
+        'vars.tries >= 2 and not holiday("office")',
+        'available("desk")',
+        'caller.type in ["toll-free", "international"]',
+        "dialed == '+12125550100' or vars.vip",
+        '(caller.region != "US-NY") and attributes.tags has "vip"',
+    ]
+)
 
 
 def node() -> st.SearchStrategy[dict[str, Any]]:
@@ -38,46 +43,92 @@ def node() -> st.SearchStrategy[dict[str, Any]]:
     )
     return st.one_of(
         st.fixed_dictionaries(
-            {"menu": TEXT, "options": st.dictionaries(st.sampled_from(["1", "2", "0", "*", "#", "12"]), IDS,
-                                                      min_size=1, max_size=4), "fallback": IDS},
+            {
+                "menu": TEXT,
+                "options": st.dictionaries(
+                    st.sampled_from(["1", "2", "0", "*", "#", "12"]), IDS, min_size=1, max_size=4
+                ),
+                "fallback": IDS,
+            },
             optional={"retries": st.sampled_from(["0", "2", "9"]), "timeout": DURATION},
         ),
         st.fixed_dictionaries(
             {"ring": targets},
-            optional={"timeout": DURATION, "strategy": st.sampled_from(["sequential", "simultaneous"]),
-                      "on": on, "reports": st.lists(st.sampled_from(["handled", "needs-office"]), unique=True)},
+            optional={
+                "timeout": DURATION,
+                "strategy": st.sampled_from(["sequential", "simultaneous"]),
+                "on": on,
+                "reports": st.lists(st.sampled_from(["handled", "needs-office"]), unique=True),
+            },
         ),
-        st.fixed_dictionaries({"queue": NAMES, "max_wait": DURATION},
-                              optional={"skills": st.lists(st.sampled_from(["billing", "triage"]), unique=True),
-                                        "priority": st.sampled_from(["0", "5"]), "on": on}),
         st.fixed_dictionaries(
-            {"branch": st.lists(st.fixed_dictionaries({"when": CONDITION, "then": IDS}), min_size=1, max_size=3),
-             "else": IDS}
+            {"queue": NAMES, "max_wait": DURATION},
+            optional={
+                "skills": st.lists(st.sampled_from(["billing", "triage"]), unique=True),
+                "priority": st.sampled_from(["0", "5"]),
+                "on": on,
+            },
         ),
-        st.fixed_dictionaries({"hours": NAMES, "open": IDS, "closed": IDS}, optional={"holiday": IDS}),
+        st.fixed_dictionaries(
+            {
+                "branch": st.lists(
+                    st.fixed_dictionaries({"when": CONDITION, "then": IDS}), min_size=1, max_size=3
+                ),
+                "else": IDS,
+            }
+        ),
+        st.fixed_dictionaries(
+            {"hours": NAMES, "open": IDS, "closed": IDS}, optional={"holiday": IDS}
+        ),
         st.fixed_dictionaries({"say": TEXT}, optional={"next": IDS}),
-        st.fixed_dictionaries({"set": st.dictionaries(st.sampled_from(["lang", "tries", "vip"]),
-                                                      st.sampled_from(["en", "2", "true", "x y"]), min_size=1),
-                               "next": IDS}),
-        st.fixed_dictionaries({"ticket": NAMES}, optional={"sla": DURATION, "summary": TEXT, "next": IDS,
-                                                          "managers": st.lists(NAMES, max_size=2, unique=True)}),
-        st.fixed_dictionaries({"voicemail": NAMES}, optional={"prompt": TEXT, "max_length": DURATION,
-                                                             "sla_from": NAMES}),
-        st.fixed_dictionaries({"use": st.sampled_from(["office-ringover", "pick"])},
-                              optional={"with": st.dictionaries(st.sampled_from(["office", "rings", "name"]),
-                                                                st.sampled_from(["desk", "2 rings", "the desk"])),
-                                        "exits": st.dictionaries(st.sampled_from(["done", "nobody"]), IDS)}),
+        st.fixed_dictionaries(
+            {
+                "set": st.dictionaries(
+                    st.sampled_from(["lang", "tries", "vip"]),
+                    st.sampled_from(["en", "2", "true", "x y"]),
+                    min_size=1,
+                ),
+                "next": IDS,
+            }
+        ),
+        st.fixed_dictionaries(
+            {"ticket": NAMES},
+            optional={
+                "sla": DURATION,
+                "summary": TEXT,
+                "next": IDS,
+                "managers": st.lists(NAMES, max_size=2, unique=True),
+            },
+        ),
+        st.fixed_dictionaries(
+            {"voicemail": NAMES},
+            optional={"prompt": TEXT, "max_length": DURATION, "sla_from": NAMES},
+        ),
+        st.fixed_dictionaries(
+            {"use": st.sampled_from(["office-ringover", "pick"])},
+            optional={
+                "with": st.dictionaries(
+                    st.sampled_from(["office", "rings", "name"]),
+                    st.sampled_from(["desk", "2 rings", "the desk"]),
+                ),
+                "exits": st.dictionaries(st.sampled_from(["done", "nobody"]), IDS),
+            },
+        ),
         st.fixed_dictionaries({"hangup": st.one_of(st.none(), TEXT)}),
-    )  # fmt: skip
+    )
 
 
 FLOWS = st.builds(
-    lambda name, description, nodes: {"flow": name, **({"description": description} if description else {}),
-                                      "start": next(iter(nodes)), "nodes": nodes},
+    lambda name, description, nodes: {
+        "flow": name,
+        **({"description": description} if description else {}),
+        "start": next(iter(nodes)),
+        "nodes": nodes,
+    },
     st.sampled_from(["main", "billing", "er"]),
     st.one_of(st.none(), TEXT),
     st.dictionaries(IDS, node(), min_size=1, max_size=6),
-)  # fmt: skip
+)
 
 
 def meaning(text: str, file: str) -> tuple[object, ...]:
