@@ -65,6 +65,18 @@ def test_seeded_mistakes_in_a_dsl_file_are_reported_at_their_line_and_column() -
         ("flow x\n  a: say hi\n  a: say ho\n", (3, 3), "'a' is given twice", "give each key once"),
         ("flow\n", (1, 1), "'flow' needs a name", "write: flow NAME"),
         ("flow x\n  a: menu\n", (2, 6), "needs its prompt", ""),
+        (
+            'flow x\n  r: branch\n    when (caller.state == "NY" -> a\n',
+            (3, 32),
+            "a bracket is not closed",
+            "')'",
+        ),
+        (
+            "deployment d\n  targte er\n    uri x\n",
+            (2, 3),
+            "not a section",
+            "did you mean 'target'?",
+        ),
     ],
 )
 def test_errors_say_what_is_wrong_and_where(
@@ -155,3 +167,24 @@ def test_mutated_and_random_input_never_crashes_either_reader() -> None:
             assert isinstance(documents, list) and isinstance(problems, list)
             for problem in problems:
                 assert problem.span.line >= 1 and problem.span.column >= 1
+
+
+def test_every_shipped_file_is_in_canonical_form() -> None:
+    result = run_cli("fmt", "--check", "examples", "flows")
+    assert result.returncode == 0, result.stdout
+    assert "0 of 19 file(s) would be reformatted" in result.stdout
+
+
+def test_fmt_keeps_comments_and_is_idempotent(tmp_path) -> None:
+    path = tmp_path / "x.flow"
+    path.write_text(
+        "# about x\nflow x   # the flow\n  # the first node\n  a:   say   hi   ->   b  # go on\n  b: hangup\n"
+    )
+    assert run_cli("fmt", str(path)).returncode == 0
+    once = path.read_text()
+    assert (
+        once
+        == '# about x\nflow x  # the flow\n  # the first node\n  a: say "hi" -> b  # go on\n  b: hangup\n'
+    )
+    assert run_cli("fmt", "--check", str(path)).returncode == 0
+    assert path.read_text() == once

@@ -277,6 +277,12 @@ class _Builder:
                 else:
                     self.properties(line.children, inner, path)
             else:
+                if line.children and len(words) == 2 and line.arrow is None:
+                    suggestion = did_you_mean(head, (*SECTIONS, "entry"))
+                    if suggestion:
+                        raise DslError(
+                            f"'{head}' is not a section of a deployment", words[0], suggestion
+                        )
                 self.properties([line], data, ())
 
     def _section(self, data: dict[str, Any], name: str, token: Token) -> dict[str, Any]:
@@ -518,6 +524,13 @@ def _expected(error: UnexpectedInput) -> str:
         "_DEDENT": "less indentation",
         "$END": "the end of the file",
         "WHEN": "'when'",
+        "RPAR": "')'",
+        "RSQB": "']'",
+        "LPAR": "'('",
+        "LSQB": "'['",
+        "COMPARE": "a comparison (==, !=, <, >)",
+        "NAME": "a name",
+        "NUMBER": "a number",
     }
     shown = [words.get(name, name.lower().replace("condition__", "")) for name in names]
     return ", ".join(dict.fromkeys(shown)) or "something else"
@@ -586,6 +599,10 @@ def read_dsl(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]
                 token.column or 1,
                 "write what leads there first: OUTCOME -> NODE",
             )
+        if {"RPAR", "RSQB"} & set(error.expected) and token.type in ("ARROW", "_NL"):
+            bracket = "')'" if "RPAR" in error.expected else "']'"
+            message = f"a bracket is not closed: expected {bracket} before '{token}'"
+            return problem(message, token.line or 1, token.column or 1, f"close it with {bracket}")
         shown = f"'{token}'"
         hint = (
             "an indented line has nothing above it to belong to" if token.type == "_INDENT" else ""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from routing_engine.sources.comments import END, Comments
+from routing_engine.sources.comments import Comments
 from routing_engine.sources.dsl_reader import NODE_KINDS, SECTIONS
 from routing_engine.sources.raw import Path
 
@@ -48,8 +48,10 @@ def _decorate(lines: Iterator[Line], notes: Comments | None) -> Iterator[str]:
             if after:
                 text = f"{text}  # {after}"
         yield text
-    if notes:
-        for comment in notes.leading(END):
+    if notes:  # comments of keys no line stood for are kept too, at the end
+        left = [c for path, cs in notes.before.items() if path not in seen for c in cs]
+        left += [c for path, c in notes.after.items() if path not in seen]
+        for comment in left:
             yield f"# {comment}".rstrip()
 
 
@@ -157,8 +159,10 @@ def _unit(data: dict[str, Any]) -> Iterator[Line]:
                 yield line, [(key,), (key, name), (key, name, "type"), (key, name, "default")]
             continue
         yield from _properties({key: value}, 1, ())
-    for node_id, body in nodes.items():
-        yield from _node(node_id, body)
+    for i, (node_id, body) in enumerate(nodes.items()):
+        for number, (text, paths) in enumerate(_node(node_id, body)):
+            # the nodes' group has no line of its own in the DSL: its first node stands for it
+            yield text, ([("nodes",), *paths] if i == 0 and number == 0 else paths)
 
 
 def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
