@@ -177,14 +177,16 @@ def test_every_shipped_file_is_in_canonical_form() -> None:
 
 def test_fmt_keeps_comments_and_is_idempotent(tmp_path) -> None:
     path = tmp_path / "x.flow"
-    path.write_text(
-        "# about x\nflow x   # the flow\n  # the first node\n  a:   say   hi   ->   b  # go on\n  b: hangup\n"
-    )
+    messy = [
+        "# about x",
+        "flow x   # the flow",
+        "  # the first node",
+        "  a:   say   hi   ->   b  # go on",
+    ]
+    path.write_text("\n".join([*messy, "  b: hangup", ""]))
     assert run_cli("fmt", str(path)).returncode == 0
     once = path.read_text()
-    assert (
-        once
-        == '# about x\nflow x  # the flow\n  # the first node\n  a: say "hi" -> b  # go on\n  b: hangup\n'
-    )
+    tidy = ["# about x", "flow x  # the flow", "  # the first node", '  a: say "hi" -> b  # go on']
+    assert once == "\n".join([*tidy, "  b: hangup", ""])
     assert run_cli("fmt", "--check", str(path)).returncode == 0
     assert path.read_text() == once
