@@ -75,7 +75,7 @@ def _parser() -> Lark:
             grammar,
             parser="lalr",
             postlex=_Indent(),
-            propagate_positions=True,
+            propagate_positions=False,
             import_paths=[str(folder)],
             maybe_placeholders=False,
         )
@@ -124,11 +124,14 @@ def _lines(tree: Tree[Any], source: str) -> list[Line]:
             continue
         (inner,) = line.children
         if inner.data == "when_line":
-            _when, condition, _, target = inner.children
-            text = source[condition.meta.start_pos : condition.meta.end_pos]
-            start = Token(
-                "WORD", text, condition.meta.start_pos, condition.meta.line, condition.meta.column
-            )
+            when, _condition, arrow, target = inner.children
+            # the condition's text is what stands between `when` and `->` (positions are not
+            # propagated through the tree: that would double the time a parse takes)
+            raw = source[when.end_pos : arrow.start_pos]
+            text = raw.strip()
+            offset = when.end_pos + len(raw) - len(raw.lstrip())
+            column = (when.end_column or 1) + len(raw) - len(raw.lstrip())
+            start = Token("WORD", text, offset, when.line, column)
             out.append(Line([], _word(target), [], (text, start)))
             continue
         items: list[Token] = []
