@@ -124,14 +124,15 @@ def _lines(tree: Tree[Any], source: str) -> list[Line]:
             continue
         (inner,) = line.children
         if inner.data == "when_line":
-            when, _condition, arrow, target = inner.children
+            when_token, _condition, arrow_token, target = inner.children
             # the condition's text is what stands between `when` and `->` (positions are not
             # propagated through the tree: that would double the time a parse takes)
-            raw = source[when.end_pos : arrow.start_pos]
+            after_when: int = when_token.end_pos or 0
+            raw = source[after_when : arrow_token.start_pos or after_when]
             text = raw.strip()
-            offset = when.end_pos + len(raw) - len(raw.lstrip())
-            column = (when.end_column or 1) + len(raw) - len(raw.lstrip())
-            start = Token("WORD", text, offset, when.line, column)
+            lead = len(raw) - len(raw.lstrip())
+            column = (when_token.end_column or 1) + lead
+            start = Token("WORD", text, after_when + lead, when_token.line, column)
             out.append(Line([], _word(target), [], (text, start)))
             continue
         items: list[Token] = []
