@@ -124,7 +124,8 @@ def _lines(tree: Tree[Any], source: str) -> list[Line]:
             continue
         (inner,) = line.children
         if inner.data == "when_line":
-            when_token, _condition, arrow_token, target = inner.children
+            parts: list[Any] = list(inner.children)
+            when_token, _condition, arrow_token, target = parts
             # the condition's text is what stands between `when` and `->` (positions are not
             # propagated through the tree: that would double the time a parse takes)
             after_when: int = when_token.end_pos or 0
@@ -137,7 +138,7 @@ def _lines(tree: Tree[Any], source: str) -> list[Line]:
             continue
         items: list[Token] = []
         arrow = None
-        children: list[Line] = []
+        block: list[Line] = []
         expect_target = False
         for child in inner.children:
             if isinstance(child, Tree) and child.data == "word":
@@ -148,12 +149,12 @@ def _lines(tree: Tree[Any], source: str) -> list[Line]:
                 else:
                     items.append(token)
             elif isinstance(child, Tree) and child.data == "line":
-                children.extend(_lines(Tree("block", [child]), source))
+                block.extend(_lines(Tree("block", [child]), source))
             elif isinstance(child, Token) and child.type == "ARROW":
                 expect_target = True
             elif isinstance(child, Token):
                 items.append(child)
-        out.append(Line(items, arrow, children))
+        out.append(Line(items, arrow, block))
     return out
 
 
