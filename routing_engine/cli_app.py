@@ -320,13 +320,25 @@ def serve_command(
     deployment: Annotated[str, typer.Argument(help="the deployment directory")],
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database", help="SQLAlchemy URL; default: SQLite in ./data (or $ROUTING_DATA_DIR)"
+        ),
+    ] = None,
+    deadline_ms: Annotated[
+        int,
+        typer.Option(
+            "--deadline-ms", min=10, max=60000, help="answer the fallback after this long"
+        ),
+    ] = 500,
 ) -> None:
     """Serve a deployment over HTTP."""
     import uvicorn
 
     from routing_engine.server_app import create_app
 
-    app_ = create_app(_load_or_exit(deployment, "serve"))
+    app_ = create_app(_load_or_exit(deployment, "serve"), database, deadline_ms / 1000)
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
 

@@ -111,14 +111,27 @@ class CallState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "call_id": self.call_id, "from": self.caller, "to": self.dialed,
-            "deployment": self.deployment, "hash": self.digest, "entry_flow": self.entry_flow,
-            "flow": self.flow, "node": self.node, "status": self.status.value, "seq": self.seq,
-            "steps": self.steps, "attempt": self.attempt, "await": list(self.awaiting),
-            "vars": dict(self.variables), "attributes": dict(self.attributes),
-            "started_at": self.started_at, "updated_at": self.updated_at,
-            "trace": list(self.trace), "end_reason": self.end_reason, "ringing": list(self.ringing),
-        }  # fmt: skip
+            "call_id": self.call_id,
+            "from": self.caller,
+            "to": self.dialed,
+            "deployment": self.deployment,
+            "hash": self.digest,
+            "entry_flow": self.entry_flow,
+            "flow": self.flow,
+            "node": self.node,
+            "status": self.status.value,
+            "seq": self.seq,
+            "steps": self.steps,
+            "attempt": self.attempt,
+            "await": list(self.awaiting),
+            "vars": dict(self.variables),
+            "attributes": dict(self.attributes),
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+            "trace": list(self.trace),
+            "end_reason": self.end_reason,
+            "ringing": list(self.ringing),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CallState:
@@ -529,6 +542,27 @@ def _fallback(
         reason,
     )
     return new, decision
+
+
+def fallback_decision(
+    compiled: CompiledDeployment, call_id: str, seq: int, reason: str
+) -> dict[str, Any]:
+    """The deployment's fallback as a whole decision, for when the engine could not decide
+    (a fault, a deadline passed): what a telephony system does instead."""
+    decision = Decision(
+        call_id,
+        seq,
+        compiled.name,
+        "",
+        "",
+        compiled.digest,
+        tuple(compiled.fallback["actions"]),
+        (),
+        compiled.fallback,
+        (f"fallback: {reason}",),
+        reason,
+    )
+    return decision.to_json()
 
 
 def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:

@@ -1,29 +1,266 @@
-"""The HTTP service (FastAPI). Thin: it translates HTTP to the library and back."""
+"""The HTTP service (FastAPI): telephony systems ask "what now?" for each call and call event.
+
+Thin: it translates HTTP to the library and the store, and back. The contract (DESIGN section
+5): every request gets a decision; retries are safe (the same `event_id` returns the stored
+decision and changes nothing); a stale or future `seq` is refused with 409 and changes nothing;
+a call stays on the deployment version it started on; bad input gets a 4xx naming the field;
+and any fault inside answers 200 with the fallback decision, marked as such, within the
+deadline.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from routing_engine import __version__
 from routing_engine.api import LoadedDeployment, load_deployment
+from routing_engine.compile import CompiledDeployment
+from routing_engine.contract import BadRequest, parse_event, parse_new_call
+from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
+from routing_engine.store import Conflict, Store, sqlite_url
+
+log = logging.getLogger("routing_engine.server")
+DEFAULT_DEADLINE_S = 0.5
+MAX_BODY_BYTES = 64 * 1024
+REJECTION_STATUS = {"bad-event": 422}
 
 
-def create_app(deployment: str | os.PathLike[str] | LoadedDeployment) -> FastAPI:
+def _problem(
+    status: int, error: str, message: str, problems: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": error, "message": message}
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=status)
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body, or BadRequest / a 4xx response for what is not JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise _Refusal(
+            415,
+            "unsupported-media-type",
+            "send the body as JSON with 'Content-Type: application/json'",
+        )
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise _Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        where = (
+            f" at line {error.lineno}, column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else ""
+        )
+        raise _Refusal(400, "malformed-json", f"the body is not valid JSON{where}") from None
+
+
+class _Refusal(Exception):
+    def __init__(
+        self, status: int, error: str, message: str, problems: list[dict[str, Any]] | None = None
+    ):
+        super().__init__(message)
+        self.response = _problem(status, error, message, problems)
+
+
+class Service:
+    """What the routes share: the deployment versions in memory, the store, the deadline."""
+
+    def __init__(self, loaded: LoadedDeployment, store: Store, deadline_s: float):
+        self.current = loaded
+        self.versions: dict[str, CompiledDeployment] = {loaded.digest: loaded.compiled}
+        self.store = store
+        self.deadline_s = deadline_s
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.fallbacks = 0
+
+    def lock(self, call_id: str) -> asyncio.Lock:
+        return self.locks.setdefault(call_id, asyncio.Lock())
+
+    async def decide(
+        self,
+        work: Callable[[], Awaitable[JSONResponse]],
+        call_id: str,
+        seq: int,
+        compiled: CompiledDeployment,
+    ) -> JSONResponse:
+        """Run `work` within the deadline; any fault answers the fallback decision (200)."""
+        try:
+            return await asyncio.wait_for(work(), timeout=self.deadline_s)
+        except _Refusal as refusal:
+            return refusal.response
+        except TimeoutError:
+            reason = "deadline"
+        except Exception:  # every fault still gets a decision
+            log.exception("fault while deciding for call %s", call_id)
+            reason = "internal-error"
+        self.fallbacks += 1
+        log.warning("fallback decision for call %s: %s", call_id, reason)
+        return JSONResponse(fallback_decision(compiled, call_id, seq, reason))
+
+
+def create_app(
+    deployment: str | os.PathLike[str] | LoadedDeployment,
+    database_url: str | None = None,
+    deadline_s: float = DEFAULT_DEADLINE_S,
+) -> FastAPI:
     """An app serving one deployment; a deployment with errors fails here, before binding."""
     loaded = deployment if isinstance(deployment, LoadedDeployment) else load_deployment(deployment)
+    store = Store(database_url or sqlite_url(os.environ.get("ROUTING_DATA_DIR", "data")))
+    service = Service(loaded, store, deadline_s)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        await store.publish(loaded.name, loaded.digest, loaded.sources)
+        yield
+        await store.close()
+
     app = FastAPI(
         title="routing-engine",
         version=__version__,
+        lifespan=lifespan,
         summary="Call-routing decisions for telephony systems",
     )
-    app.state.deployment = loaded
+    app.state.service = service
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
         """Liveness: the process is up and has a compiled deployment."""
         return {"status": "ok", "deployment": loaded.name, "version": loaded.compiled.version}
 
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """Readiness: the store answers and a deployment is loaded."""
+        try:
+            await asyncio.wait_for(store.ping(), timeout=2)
+        except Exception as error:  # the store is down: not ready, say why
+            return _problem(
+                503, "store-unavailable", f"the store does not answer: {type(error).__name__}"
+            )
+        return JSONResponse(
+            {
+                "status": "ready",
+                "deployment": service.current.name,
+                "version": service.current.compiled.version,
+            }
+        )
+
+    @app.post("/v1/calls", tags=["calls"])
+    async def new_call(request: Request) -> JSONResponse:
+        """Start a call: the first decision (seq 1)."""
+        compiled = service.current.compiled
+        try:
+            body = await _json_body(request)
+            call = parse_new_call(body)
+        except _Refusal as refusal:
+            return refusal.response
+        except BadRequest as error:
+            return _problem(422, "bad-request", str(error), error.problems)
+
+        async def work() -> JSONResponse:
+            async with service.lock(call.call_id):
+                stored = await store.call(call.call_id)
+                if stored is not None:
+                    return _same_call(stored, call.caller, call.dialed)
+                state, decision = start(compiled, call.to_runtime(datetime.now(UTC)))
+                state_json, decision_json = state.to_json(), decision.to_json()
+                if not await store.start(state_json, decision_json):
+                    raced = await store.call(call.call_id)  # another process started it first
+                    if raced is None:
+                        raise RuntimeError("call vanished while starting")
+                    return _same_call(raced, call.caller, call.dialed)
+                return JSONResponse(decision_json)
+
+        return await service.decide(work, call.call_id, 1, compiled)
+
+    @app.post("/v1/calls/{call_id}/events", tags=["calls"])
+    async def call_event(call_id: str, request: Request) -> JSONResponse:
+        """Report what happened; the next decision (seq + 1)."""
+        try:
+            body = await _json_body(request)
+            event = parse_event(body)
+        except _Refusal as refusal:
+            return refusal.response
+        except BadRequest as error:
+            return _problem(422, "bad-request", str(error), error.problems)
+        compiled = service.current.compiled
+
+        async def work() -> JSONResponse:
+            async with service.lock(call_id):
+                done = await store.answered(call_id, event.event_id)
+                if done is not None:
+                    earlier, answered = done
+                    if earlier != event.model_dump(mode="json", by_alias=True, exclude={"at"}):
+                        raise _Refusal(
+                            409,
+                            "event-id-reused",
+                            f"event_id '{event.event_id}' was already used for another event",
+                        )
+                    return JSONResponse(answered)
+                stored = await store.call(call_id)
+                if stored is None:
+                    raise _Refusal(
+                        404, "unknown-call", f"no call '{call_id}'; start it with POST /v1/calls"
+                    )
+                pinned = service.versions.get(stored.digest)
+                if pinned is None:
+                    raise RuntimeError(f"version {stored.digest[:12]} is not loaded")
+                try:
+                    new, decision = step(
+                        pinned,
+                        CallState.from_json(stored.state),
+                        event.to_runtime(datetime.now(UTC)),
+                    )
+                except EventRejected as rejected:
+                    raise _Refusal(
+                        REJECTION_STATUS.get(rejected.reason, 409),
+                        rejected.reason,
+                        rejected.message,
+                    ) from None
+                state_json, decision_json = new.to_json(), decision.to_json()
+                try:
+                    await store.apply(
+                        stored.seq,
+                        event.event_id,
+                        event.model_dump(mode="json", by_alias=True, exclude={"at"}),
+                        state_json,
+                        decision_json,
+                    )
+                except Conflict:
+                    raise _Refusal(
+                        409, "conflict", "the call changed meanwhile; retry with the call's seq"
+                    ) from None
+                return JSONResponse(decision_json)
+
+        return await service.decide(work, call_id, event.seq + 1, compiled)
+
+    @app.get("/v1/calls/{call_id}", tags=["calls"])
+    async def get_call(call_id: str) -> JSONResponse:
+        """A call's state, pinned version, full trace and every decision made for it."""
+        stored = await store.call(call_id)
+        if stored is None:
+            return _problem(404, "unknown-call", f"no call '{call_id}'")
+        return JSONResponse({**stored.state, "decisions": await store.audit(call_id)})
+
     return app
+
+
+def _same_call(stored: Any, caller: str, dialed: str) -> JSONResponse:
+    """A retried start of a call returns its first decision; a different call with a used id
+    is refused."""
+    if stored.state.get("from") != caller or stored.state.get("to") != dialed:
+        raise _Refusal(409, "call-id-reused", "this call_id is already used by another call")
+    return JSONResponse(stored.first_decision)

@@ -1,0 +1,252 @@
+"""The store: call sessions, processed events, flow versions and the decision audit log.
+
+SQLAlchemy 2 Core, async throughout (aiosqlite for the embedded SQLite file in WAL mode; the
+same portable SQL is meant for PostgreSQL through asyncpg), so no database call blocks the
+event loop and a deadline can always answer in time.
+
+Every change of a call is one transaction that checks the call's `seq` is still the one it
+read (optimistic concurrency): two processes that race on one call never both apply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = MetaData()
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_id", String(128), primary_key=True),
+    Column("digest", String(64), nullable=False),  # the deployment version the call is pinned to
+    Column("seq", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("first_decision", Text, nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(128), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("request", Text, nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("received_at", String(40), nullable=False),
+    UniqueConstraint("call_id", "event_id", name="one_decision_per_event"),
+)
+versions = Table(
+    "flow_versions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("sources", Text, nullable=False),
+    Column("published_at", String(40), nullable=False),
+)
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(128), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("node", String(256), nullable=False),
+    Column("fallback_reason", String(64), nullable=True),
+    Column("decision", Text, nullable=False),
+    Column("decided_at", String(40), nullable=False),
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def sqlite_url(data_dir: str | Path) -> str:
+    """The default store: a SQLite file in the data directory (created when missing)."""
+    folder = Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{folder / 'routing.db'}"
+
+
+@dataclass(slots=True)
+class StoredCall:
+    call_id: str
+    digest: str
+    seq: int
+    state: dict[str, Any]
+    first_decision: dict[str, Any]
+
+
+class Conflict(Exception):
+    """Another request changed the call first; nothing was written."""
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url)
+        if url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def open(self) -> None:
+        async with self.engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(select(1))
+
+    async def publish(self, name: str, digest: str, sources: dict[str, str]) -> None:
+        """Record a deployment version (its files' text); publishing it again changes nothing."""
+        async with self.engine.begin() as connection:
+            found = await connection.execute(
+                select(versions.c.digest).where(versions.c.digest == digest)
+            )
+            if found.first() is None:
+                await connection.execute(
+                    insert(versions).values(
+                        digest=digest, name=name, sources=json.dumps(sources), published_at=_now()
+                    )
+                )
+
+    async def call(self, call_id: str) -> StoredCall | None:
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(select(calls).where(calls.c.call_id == call_id))
+            ).first()
+        if row is None:
+            return None
+        return StoredCall(
+            row.call_id, row.digest, row.seq, json.loads(row.state), json.loads(row.first_decision)
+        )
+
+    async def answered(
+        self, call_id: str, event_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The request and decision stored for an event already processed, if any."""
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(events.c.request, events.c.decision).where(
+                        events.c.call_id == call_id, events.c.event_id == event_id
+                    )
+                )
+            ).first()
+        return None if row is None else (json.loads(row.request), json.loads(row.decision))
+
+    async def start(self, state: dict[str, Any], decision: dict[str, Any]) -> bool:
+        """Store a new call and its first decision; False when the call id is taken."""
+        now = _now()
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    insert(calls).values(
+                        call_id=state["call_id"],
+                        digest=state["hash"],
+                        seq=state["seq"],
+                        status=state["status"],
+                        state=json.dumps(state),
+                        first_decision=json.dumps(decision),
+                        started_at=now,
+                        updated_at=now,
+                    )
+                )
+                await connection.execute(
+                    insert(decisions).values(**_audit(decision, state["hash"]))
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def apply(
+        self,
+        old_seq: int,
+        event_id: str,
+        request: dict[str, Any],
+        state: dict[str, Any],
+        decision: dict[str, Any],
+    ) -> None:
+        """Store an event's outcome, if the call is still at `old_seq` (else Conflict)."""
+        call_id = state["call_id"]
+        try:
+            async with self.engine.begin() as connection:
+                changed = await connection.execute(
+                    update(calls)
+                    .where(calls.c.call_id == call_id, calls.c.seq == old_seq)
+                    .values(
+                        seq=state["seq"],
+                        status=state["status"],
+                        state=json.dumps(state),
+                        updated_at=_now(),
+                    )
+                )
+                if changed.rowcount != 1:
+                    raise Conflict(call_id)
+                await connection.execute(
+                    insert(events).values(
+                        call_id=call_id,
+                        event_id=event_id,
+                        request=json.dumps(request),
+                        decision=json.dumps(decision),
+                        received_at=_now(),
+                    )
+                )
+                await connection.execute(
+                    insert(decisions).values(**_audit(decision, state["hash"]))
+                )
+        except IntegrityError:
+            raise Conflict(call_id) from None
+
+    async def audit(self, call_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(decisions.c.decision)
+                .where(decisions.c.call_id == call_id)
+                .order_by(decisions.c.id)
+            )
+            return [json.loads(row.decision) for row in rows]
+
+
+def _audit(decision: dict[str, Any], digest: str) -> dict[str, Any]:
+    return {
+        "call_id": decision["call_id"],
+        "seq": decision["seq"],
+        "digest": digest,
+        "node": decision["node"],
+        "fallback_reason": decision.get("fallback_reason"),
+        "decision": json.dumps(decision),
+        "decided_at": _now(),
+    }
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
