@@ -85,6 +85,7 @@ class Service:
         self.deadline_s = deadline_s
         self.locks: dict[str, asyncio.Lock] = {}
         self.fallbacks = 0
+        self.background: set[asyncio.Future[JSONResponse]] = set()  # work left at its deadline
 
     def lock(self, call_id: str) -> asyncio.Lock:
         return self.locks.setdefault(call_id, asyncio.Lock())
@@ -96,16 +97,26 @@ class Service:
         seq: int,
         compiled: CompiledDeployment,
     ) -> JSONResponse:
-        """Run `work` within the deadline; any fault answers the fallback decision (200)."""
-        try:
-            return await asyncio.wait_for(work(), timeout=self.deadline_s)
-        except _Refusal as refusal:
-            return refusal.response
-        except TimeoutError:
+        """Run `work` within the deadline; any fault answers the fallback decision (200).
+
+        At the deadline the answer goes out at once: the work is cancelled in the background
+        (a database blocked in a lock wait cannot be interrupted, only left behind), and its
+        transaction rolls back when it wakes."""
+        task = asyncio.ensure_future(work())
+        done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
+        if task in done:
+            try:
+                return task.result()
+            except _Refusal as refusal:
+                return refusal.response
+            except Exception:  # every fault still gets a decision
+                log.exception("fault while deciding for call %s", call_id)
+                reason = "internal-error"
+        else:
+            task.cancel()
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
             reason = "deadline"
-        except Exception:  # every fault still gets a decision
-            log.exception("fault while deciding for call %s", call_id)
-            reason = "internal-error"
         self.fallbacks += 1
         log.warning("fallback decision for call %s: %s", call_id, reason)
         return JSONResponse(fallback_decision(compiled, call_id, seq, reason))

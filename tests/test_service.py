@@ -1,0 +1,290 @@
+"""The routing service through real HTTP: uvicorn on an ephemeral loopback port, a temporary
+SQLite file, the hospital deployment."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ROOT
+
+AT = "2026-11-23T10:00:00-05:00"  # Monday morning: offices open
+CALLER = "+12125550123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A `cli.py serve` process; stopped by its PID."""
+
+    def __init__(self, database: Path, deadline_ms: int = 500):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "cli.py",
+            "serve",
+            "examples/hospital",
+            "--port",
+            str(self.port),
+            "--database",
+            f"sqlite+aiosqlite:///{database}",
+            "--deadline-ms",
+            str(deadline_ms),
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("the server did not start")
+            time.sleep(0.1)
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+
+    def stop(self) -> None:
+        if hasattr(self, "client"):
+            self.client.close()
+        self.process.terminate()
+        self.process.wait(timeout=15)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("store") / "routing.db"
+
+
+@pytest.fixture(scope="module")
+def server(database: Path) -> Iterator[Server]:
+    running = Server(database)
+    yield running
+    running.stop()
+
+
+def new_call(
+    server: Server, call_id: str, to: str = "+12125550111", caller: str = CALLER
+) -> httpx.Response:
+    return server.client.post(
+        "/v1/calls", json={"call_id": call_id, "from": caller, "to": to, "at": AT}
+    )
+
+
+def event(
+    server: Server, call_id: str, event_id: str, seq: int, kind: str, **data: Any
+) -> httpx.Response:
+    body = {"event_id": event_id, "seq": seq, "type": kind, "data": data, "at": AT}
+    return server.client.post(f"/v1/calls/{call_id}/events", json=body)
+
+
+def test_an_office_call_rolls_over_and_ends_as_a_ticket(server: Server) -> None:
+    first = new_call(server, "office-1")
+    assert first.status_code == 200
+    assert (first.json()["seq"], first.json()["actions"][0]["type"]) == (1, "menu")
+    steps = [
+        ("digits", {"digits": "1"}),
+        ("dial.no-answer", {}),
+        ("dial.answered", {}),
+        ("outcome", {"outcome": "needs-office"}),
+    ]
+    decisions = []
+    for seq, (kind, data) in enumerate(steps, start=1):
+        response = event(server, "office-1", f"e{seq}", seq, kind, **data)
+        assert response.status_code == 200, response.text
+        decisions.append(response.json())
+    assert decisions[0]["actions"][0]["targets"][0]["name"] == "cardiology-office"
+    assert decisions[1]["actions"][0]["targets"][0]["name"] == "offshore-center"
+    ticket, _say, _hangup = decisions[-1]["actions"]
+    assert (ticket["type"], ticket["board"], ticket["due"]) == (
+        "ticket",
+        "cardiology",
+        "2026-11-23T15:15:00Z",
+    )
+    assert decisions[-1]["seq"] == 5 and decisions[-1]["await"] == []
+    state = server.client.get("/v1/calls/office-1").json()
+    assert state["status"] == "ended" and state["seq"] == 5
+    assert [d["seq"] for d in state["decisions"]] == [1, 2, 3, 4, 5]
+    assert state["trace"][0] == "entry +12125550111 -> ivr/main-menu"
+
+
+def test_an_er_call(server: Server) -> None:
+    first = new_call(server, "er-1", to="+12125550100")
+    assert first.json()["actions"][0]["targets"][0]["name"] == "er-nurse"
+    second = event(server, "er-1", "e1", 1, "dial.no-answer")
+    assert second.json()["actions"][0]["targets"][0]["name"] == "er-nurse-backup"
+
+
+def test_retries_return_the_same_decision_and_change_nothing(server: Server) -> None:
+    new_call(server, "retry-1")
+    once = event(server, "retry-1", "e1", 1, "digits", digits="3")
+    again = event(server, "retry-1", "e1", 1, "digits", digits="3")
+    assert once.status_code == again.status_code == 200
+    assert once.json() == again.json()
+    assert server.client.get("/v1/calls/retry-1").json()["seq"] == 2
+    start_again = new_call(server, "retry-1")
+    assert start_again.status_code == 200 and start_again.json()["seq"] == 1  # the first decision
+    reused = event(server, "retry-1", "e1", 1, "digits", digits="4")
+    assert reused.status_code == 409 and reused.json()["error"] == "event-id-reused"
+    other_call = new_call(server, "retry-1", caller="+14155550123")
+    assert other_call.status_code == 409 and other_call.json()["error"] == "call-id-reused"
+
+
+@pytest.mark.parametrize(("seq", "error"), [(1, "stale-seq"), (5, "future-seq")])
+def test_stale_and_future_seq_are_refused_and_change_nothing(
+    server: Server, seq: int, error: str
+) -> None:
+    call_id = f"seq-{error}"
+    new_call(server, call_id)
+    event(server, call_id, "e1", 1, "digits", digits="3")
+    refused = event(server, call_id, "e2", seq, "dial.no-answer")
+    assert refused.status_code == 409
+    assert refused.json()["error"] == error
+    assert server.client.get(f"/v1/calls/{call_id}").json()["seq"] == 2
+
+
+def test_events_that_do_not_fit_the_call(server: Server) -> None:
+    assert event(server, "nobody", "e1", 1, "hangup").status_code == 404
+    new_call(server, "fit-1")
+    wrong = event(server, "fit-1", "e1", 1, "dial.answered")
+    assert wrong.status_code == 409 and wrong.json()["error"] == "unexpected-event"
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "headers", "status", "error", "field"),
+    [
+        (
+            "/v1/calls",
+            b'{"call_id": "x",',
+            {"content-type": "application/json"},
+            400,
+            "malformed-json",
+            None,
+        ),
+        (
+            "/v1/calls",
+            b"call_id=x",
+            {"content-type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported-media-type",
+            None,
+        ),
+        (
+            "/v1/calls",
+            b'{"call_id": "x", "from": "+12125550123"}',
+            {"content-type": "application/json"},
+            422,
+            "bad-request",
+            "to",
+        ),
+        (
+            "/v1/calls",
+            b'{"call_id": "x", "from": "555-0100", "to": "+12125550111"}',
+            {"content-type": "application/json"},
+            422,
+            "bad-request",
+            "from",
+        ),
+        (
+            "/v1/calls/x/events",
+            b'{"event_id": "e", "seq": 1, "type": "dial.ringing"}',
+            {"content-type": "application/json"},
+            422,
+            "bad-request",
+            "type",
+        ),
+        (
+            "/v1/calls/x/events",
+            b'{"event_id": "e", "seq": 1, "type": "digits"}',
+            {"content-type": "application/json"},
+            422,
+            "bad-request",
+            "data.digits",
+        ),
+        (
+            "/v1/calls",
+            b'{"pad": "' + b"x" * 70000 + b'"}',
+            {"content-type": "application/json"},
+            413,
+            "body-too-large",
+            None,
+        ),
+    ],
+)
+def test_bad_input_gets_a_4xx_naming_the_problem(
+    server: Server,
+    path: str,
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+    error: str,
+    field: str | None,
+) -> None:
+    response = server.client.post(path, content=content, headers=headers)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == error and body["message"]
+    if field is not None:
+        assert field in [problem["field"] for problem in body["problems"]]
+    assert server.client.get("/v1/calls/x").status_code == 404  # nothing stored
+
+
+def test_a_locked_database_still_gets_a_fallback_in_time(tmp_path: Path) -> None:
+    database = tmp_path / "locked.db"
+    server = Server(database, deadline_ms=300)
+    try:
+        holder = sqlite3.connect(database, timeout=1)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            started = time.monotonic()
+            response = new_call(server, "locked-1")
+            elapsed = time.monotonic() - started
+        finally:
+            holder.rollback()
+            holder.close()
+        assert response.status_code == 200
+        decision = response.json()
+        assert decision["fallback_reason"] == "deadline"
+        assert decision["actions"][0]["targets"][0]["name"] == "front-desk-office"
+        assert elapsed < 5  # the deadline (0.3 s) answered, not the database's 5 s busy wait
+        assert new_call(server, "locked-2").json()["fallback_reason"] is None  # free again
+    finally:
+        server.stop()
+
+
+def test_calls_survive_a_restart(tmp_path: Path) -> None:
+    database = tmp_path / "restart.db"
+    first = Server(database)
+    try:
+        new_call(first, "keep-1")
+        event(first, "keep-1", "e1", 1, "digits", digits="2")
+    finally:
+        first.stop()
+    second = Server(database)
+    try:
+        response = event(second, "keep-1", "e2", 2, "dial.no-answer")
+        assert response.status_code == 200
+        assert response.json()["actions"][0]["targets"][0]["name"] == "offshore-center"
+        assert (
+            event(second, "keep-1", "e1", 1, "digits", digits="2").json()["seq"] == 2
+        )  # still idempotent
+    finally:
+        second.stop()
