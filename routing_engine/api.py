@@ -24,7 +24,7 @@ from routing_engine.contract import BadRequest, parse_event, parse_new_call
 from routing_engine.diagnostics import Diagnostic, DiagnosticError, sort_key
 from routing_engine.runtime import CallState, TargetStates, start, step
 from routing_engine.sources.build import build_deployment
-from routing_engine.sources.loader import load_sources
+from routing_engine.sources.loader import Sources, load_sources, texts_to_sources
 from routing_engine.validate import validate
 
 
@@ -45,7 +45,19 @@ class CheckResult:
 
 def check(path: str | os.PathLike[str]) -> CheckResult:
     """Read, build, validate and (when there are no errors) compile a deployment."""
-    sources = load_sources(path)
+    return _check(load_sources(path))
+
+
+def check_texts(files: Mapping[str, str], digest: str | None = None) -> CheckResult:
+    """The same for a deployment given as file texts ({name: text}; modules included, as the
+    `modules:` folders are not read). `digest` keeps a stored version's identity."""
+    sources = texts_to_sources(files)
+    if digest is not None:
+        sources.digest = digest
+    return _check(sources)
+
+
+def _check(sources: Sources) -> CheckResult:
     deployment, problems = build_deployment(sources.documents, unreadable=bool(sources.diagnostics))
     diagnostics = sources.diagnostics + problems
     result = CheckResult(diagnostics, sources.texts, sources.digest, deployment)

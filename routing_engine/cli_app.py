@@ -338,7 +338,7 @@ def serve_command(
 
     from routing_engine.server_app import create_app
 
-    app_ = create_app(_load_or_exit(deployment, "serve"), database, deadline_ms / 1000)
+    app_ = create_app(_load_or_exit(deployment, "serve"), database, deadline_ms / 1000, deployment)
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
 

@@ -11,9 +11,11 @@ deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from routing_engine import __version__
-from routing_engine.api import LoadedDeployment, load_deployment
+from routing_engine.api import CheckResult, LoadedDeployment, check, check_texts, load_deployment
 from routing_engine.compile import CompiledDeployment
 from routing_engine.contract import BadRequest, parse_event, parse_new_call
 from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
@@ -87,6 +89,40 @@ class Service:
         self.fallbacks = 0
         self.background: set[asyncio.Future[JSONResponse]] = set()  # work left at its deadline
 
+    async def version(self, digest: str) -> CompiledDeployment | None:
+        """A deployment version by its hash: in memory, else rebuilt from the store's copy of
+        its files (calls stay on the version they started on, across restarts)."""
+        found = self.versions.get(digest)
+        if found is None:
+            files = await self.store.version_sources(digest)
+            if files is None:
+                return None
+            result = await asyncio.to_thread(check_texts, files, digest)
+            if result.compiled is None:
+                return None
+            found = self.versions.setdefault(digest, result.compiled)
+        return found
+
+    async def publish(self, result: CheckResult) -> dict[str, Any]:
+        """Make a checked deployment the one new calls get; earlier ones stay for their calls."""
+        compiled = result.compiled
+        if compiled is None:
+            raise ValueError("only a deployment without errors is published")
+        await self.store.publish(compiled.name, compiled.digest, result.sources)
+        changed = compiled.digest != self.current.digest
+        self.versions.setdefault(compiled.digest, compiled)
+        self.current = LoadedDeployment(
+            self.versions[compiled.digest], result.diagnostics, result.sources
+        )
+        log.info("published %s version %s", compiled.name, compiled.version)
+        return {
+            "published": changed,
+            "name": compiled.name,
+            "version": compiled.version,
+            "hash": compiled.digest,
+            "warnings": [d.to_json() for d in result.diagnostics],
+        }
+
     def lock(self, call_id: str) -> asyncio.Lock:
         return self.locks.setdefault(call_id, asyncio.Lock())
 
@@ -126,9 +162,13 @@ def create_app(
     deployment: str | os.PathLike[str] | LoadedDeployment,
     database_url: str | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
+    directory: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
-    """An app serving one deployment; a deployment with errors fails here, before binding."""
+    """An app serving one deployment; a deployment with errors fails here, before binding.
+    `directory` (the deployment's folder, when given a loaded deployment) is what a reload
+    reads again."""
     loaded = deployment if isinstance(deployment, LoadedDeployment) else load_deployment(deployment)
+    path = directory if isinstance(deployment, LoadedDeployment) else deployment
     store = Store(database_url or sqlite_url(os.environ.get("ROUTING_DATA_DIR", "data")))
     service = Service(loaded, store, deadline_s)
 
@@ -136,6 +176,11 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await store.open()
         await store.publish(loaded.name, loaded.digest, loaded.sources)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # SIGHUP: reload the directory
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: service.background.add(asyncio.ensure_future(reload()))
+            )
         yield
         await store.close()
 
@@ -226,7 +271,7 @@ def create_app(
                     raise _Refusal(
                         404, "unknown-call", f"no call '{call_id}'; start it with POST /v1/calls"
                     )
-                pinned = service.versions.get(stored.digest)
+                pinned = await service.version(stored.digest)
                 if pinned is None:
                     raise RuntimeError(f"version {stored.digest[:12]} is not loaded")
                 try:
@@ -257,6 +302,110 @@ def create_app(
                 return JSONResponse(decision_json)
 
         return await service.decide(work, call_id, event.seq + 1, compiled)
+
+    def refused_publish(result: CheckResult) -> JSONResponse:
+        problems = [d.to_json() for d in result.diagnostics if d.is_error]
+        message = f"the deployment has {len(problems)} error(s); nothing was published"
+        return JSONResponse(
+            {
+                "error": "invalid-deployment",
+                "message": message,
+                "diagnostics": [d.to_json() for d in result.diagnostics],
+            },
+            status_code=422,
+        )
+
+    async def reload() -> JSONResponse:
+        result = await asyncio.to_thread(check, path) if path is not None else None
+        if result is None:
+            return _problem(
+                409, "no-directory", "this service was not started from a deployment directory"
+            )
+        if result.compiled is None:
+            return refused_publish(result)
+        return JSONResponse(await service.publish(result))
+
+    @app.post("/v1/flows/reload", tags=["flows"])
+    async def reload_route() -> JSONResponse:
+        """Re-read the deployment directory and publish it (as on SIGHUP)."""
+        return await reload()
+
+    async def files_of(request: Request) -> dict[str, str]:
+        body = await _json_body(request)
+        files = body.get("files") if isinstance(body, dict) else None
+        if (
+            not isinstance(files, dict)
+            or not files
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+        ):
+            raise _Refusal(
+                422,
+                "bad-request",
+                'send {"files": {"NAME.yaml": "TEXT", ...}}',
+                [{"field": "files", "problem": "a mapping of file names to their text"}],
+            )
+        return files
+
+    @app.post("/v1/flows/validate", tags=["flows"])
+    async def validate_route(request: Request) -> JSONResponse:
+        """Check a deployment given as file texts, without publishing it."""
+        try:
+            files = await files_of(request)
+        except _Refusal as refusal:
+            return refusal.response
+        result = await asyncio.to_thread(check_texts, files)
+        return JSONResponse(
+            {
+                "ok": result.ok,
+                "hash": result.digest,
+                "diagnostics": [d.to_json() for d in result.diagnostics],
+            }
+        )
+
+    @app.post("/v1/flows/publish", tags=["flows"])
+    async def publish_route(request: Request) -> JSONResponse:
+        """Check a deployment given as file texts and, when it has no errors, publish it."""
+        try:
+            files = await files_of(request)
+        except _Refusal as refusal:
+            return refusal.response
+        result = await asyncio.to_thread(check_texts, files)
+        if result.compiled is None:
+            return refused_publish(result)
+        return JSONResponse(await service.publish(result))
+
+    @app.get("/v1/flows/versions", tags=["flows"])
+    async def versions_route() -> JSONResponse:
+        """Every published version, oldest first; `current` marks the one new calls get."""
+        listed = await store.list_versions()
+        for item in listed:
+            item["current"] = item["hash"] == service.current.digest  # type: ignore[assignment]
+        return JSONResponse(listed)
+
+    @app.post("/v1/flows/rollback", tags=["flows"])
+    async def rollback_route(request: Request) -> JSONResponse:
+        """Make an earlier published version (by hash or version) the current one."""
+        try:
+            body = await _json_body(request)
+        except _Refusal as refusal:
+            return refusal.response
+        wanted = str(body.get("hash", "")) if isinstance(body, dict) else ""
+        match = [
+            v["hash"]
+            for v in await store.list_versions()
+            if wanted and v["hash"].startswith(wanted)
+        ]
+        if len(match) != 1:
+            return _problem(
+                404 if not match else 409,
+                "unknown-version",
+                f"no single published version matches '{wanted}'",
+            )
+        files = await store.version_sources(match[0])
+        result = await asyncio.to_thread(check_texts, files or {}, match[0])
+        if result.compiled is None:
+            return refused_publish(result)
+        return JSONResponse(await service.publish(result))
 
     @app.get("/v1/calls/{call_id}", tags=["calls"])
     async def get_call(call_id: str) -> JSONResponse:

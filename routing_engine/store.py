@@ -134,6 +134,32 @@ class Store:
                     )
                 )
 
+    async def version_sources(self, digest: str) -> dict[str, str] | None:
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(versions.c.sources).where(versions.c.digest == digest)
+                )
+            ).first()
+        return None if row is None else dict(json.loads(row.sources))
+
+    async def list_versions(self) -> list[dict[str, str]]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(versions.c.digest, versions.c.name, versions.c.published_at).order_by(
+                    versions.c.published_at
+                )
+            )
+            return [
+                {
+                    "hash": r.digest,
+                    "version": r.digest[:12],
+                    "name": r.name,
+                    "published_at": r.published_at,
+                }
+                for r in rows
+            ]
+
     async def call(self, call_id: str) -> StoredCall | None:
         async with self.engine.connect() as connection:
             row = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,43 @@ def find_deployment_root(file: Path) -> Path | None:
         if (folder / DEPLOYMENT_FILE).is_file():
             return folder
     return None
+
+
+def texts_to_sources(files: Mapping[str, str]) -> Sources:
+    """Sources from file texts ({name: text}), each read by the reader of its extension."""
+    sources = Sources()
+    hasher = hashlib.sha256()
+    for name in sorted(files):
+        text = files[name]
+        reader = READERS.get(Path(name).suffix)
+        if reader is None:
+            sources.diagnostics.append(
+                Diagnostic(
+                    "S101",
+                    Severity.ERROR,
+                    f"not a flow file: '{name}'",
+                    Span(name, 1, 1),
+                    f"flow files end in {', '.join(sorted(READERS))}",
+                )
+            )
+            continue
+        if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+            sources.diagnostics.append(
+                Diagnostic(
+                    "S101",
+                    Severity.ERROR,
+                    f"file is over the {MAX_FILE_BYTES}-byte limit",
+                    Span(name, 1, 1),
+                )
+            )
+            continue
+        hasher.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
+        sources.texts[name] = text
+        documents, diagnostics = reader(text, name)
+        sources.documents.extend(documents)
+        sources.diagnostics.extend(diagnostics)
+    sources.digest = hasher.hexdigest()
+    return sources
 
 
 def _display(file: Path) -> str:
