@@ -29,14 +29,16 @@ def free_port() -> int:
 class Server:
     """A `cli.py serve` process; stopped by its PID."""
 
-    def __init__(self, database: Path, deadline_ms: int = 500):
+    def __init__(
+        self, database: Path, deadline_ms: int = 500, deployment: str = "examples/hospital"
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
             sys.executable,
-            "cli.py",
+            str(ROOT / "cli.py"),
             "serve",
-            "examples/hospital",
+            deployment,
             "--port",
             str(self.port),
             "--database",
