@@ -332,13 +332,36 @@ def serve_command(
             "--deadline-ms", min=10, max=60000, help="answer the fallback after this long"
         ),
     ] = 500,
+    keys_file: Annotated[
+        str | None,
+        typer.Option("--keys", help="file of 'ROLE KEY' lines; default: $ROUTING_API_KEYS"),
+    ] = None,
 ) -> None:
     """Serve a deployment over HTTP."""
     import uvicorn
 
+    from routing_engine.auth import LOOPBACK, Keys, KeysError
     from routing_engine.server_app import create_app
 
-    app_ = create_app(_load_or_exit(deployment, "serve"), database, deadline_ms / 1000, deployment)
+    try:
+        keys = Keys.load(keys_file)
+    except (KeysError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if not keys.enabled:
+        if host not in LOOPBACK:
+            typer.echo(
+                f"error: no API keys are configured, so only loopback may be served, not {host}; "
+                "set $ROUTING_API_KEYS or --keys (lines 'ROLE KEY')",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(
+            "warning: no API keys configured: serving loopback only, without authentication",
+            err=True,
+        )
+    loaded = _load_or_exit(deployment, "serve")
+    app_ = create_app(loaded, database, deadline_ms / 1000, deployment, keys)
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
 

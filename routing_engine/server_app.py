@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 
 from routing_engine import __version__
 from routing_engine.api import CheckResult, LoadedDeployment, check, check_texts, load_deployment
+from routing_engine.auth import Keys, middleware
 from routing_engine.compile import CompiledDeployment
 from routing_engine.contract import BadRequest, parse_event, parse_new_call
 from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
@@ -163,6 +164,7 @@ def create_app(
     database_url: str | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
     directory: str | os.PathLike[str] | None = None,
+    keys: Keys | None = None,
 ) -> FastAPI:
     """An app serving one deployment; a deployment with errors fails here, before binding.
     `directory` (the deployment's folder, when given a loaded deployment) is what a reload
@@ -191,6 +193,7 @@ def create_app(
         summary="Call-routing decisions for telephony systems",
     )
     app.state.service = service
+    app.middleware("http")(middleware(keys or Keys.load()))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
