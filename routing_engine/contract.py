@@ -4,9 +4,9 @@ CLI and the HTTP service, so all three accept and refuse exactly the same input.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from routing_engine.runtime import Event, EventType, NewCall
 
@@ -85,6 +85,15 @@ class EventRequest(Body):
             data.outcome or "",
             data.recording or "",
         )
+
+
+class TargetChange(Body):
+    """A live change of a target: its availability, its skills, or both."""
+
+    available: StrictBool | None = None
+    skills: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]] | None = (
+        Field(None, max_length=64)
+    )
 
 
 class BadRequest(ValueError):

@@ -23,12 +23,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from routing_engine import __version__
 from routing_engine.api import CheckResult, LoadedDeployment, check, check_texts, load_deployment
 from routing_engine.auth import Keys, middleware
 from routing_engine.compile import CompiledDeployment
-from routing_engine.contract import BadRequest, parse_event, parse_new_call
+from routing_engine.contract import (
+    BadRequest,
+    TargetChange,
+    parse_event,
+    parse_new_call,
+    problems_of,
+)
 from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
 from routing_engine.store import Conflict, Store, sqlite_url
 
@@ -234,7 +241,8 @@ def create_app(
                 stored = await store.call(call.call_id)
                 if stored is not None:
                     return _same_call(stored, call.caller, call.dialed)
-                state, decision = start(compiled, call.to_runtime(datetime.now(UTC)))
+                live = await store.target_states()
+                state, decision = start(compiled, call.to_runtime(datetime.now(UTC)), live)
                 state_json, decision_json = state.to_json(), decision.to_json()
                 if not await store.start(state_json, decision_json):
                     raced = await store.call(call.call_id)  # another process started it first
@@ -277,11 +285,13 @@ def create_app(
                 pinned = await service.version(stored.digest)
                 if pinned is None:
                     raise RuntimeError(f"version {stored.digest[:12]} is not loaded")
+                live = await store.target_states()
                 try:
                     new, decision = step(
                         pinned,
                         CallState.from_json(stored.state),
                         event.to_runtime(datetime.now(UTC)),
+                        live,
                     )
                 except EventRejected as rejected:
                     raise _Refusal(
@@ -409,6 +419,47 @@ def create_app(
         if result.compiled is None:
             return refused_publish(result)
         return JSONResponse(await service.publish(result))
+
+    async def target_view(name: str, live: dict[str, Any]) -> dict[str, Any]:
+        target = service.current.compiled.targets[name]
+        state = live.get(name, {})
+        return {
+            "name": name,
+            "kind": target.kind,
+            "uri": target.uri,
+            "site": target.site,
+            "region": target.region,
+            "capacity": target.capacity,
+            "available": state.get("available", target.available),
+            "skills": state.get("skills", list(target.skills)),
+            "declared": {"available": target.available, "skills": list(target.skills)},
+        }
+
+    @app.get("/v1/targets", tags=["targets"])
+    async def targets_route() -> JSONResponse:
+        """Every target of the current deployment, with its live availability and skills."""
+        live = await store.target_states()
+        return JSONResponse(
+            [await target_view(name, live) for name in service.current.compiled.targets]
+        )
+
+    @app.patch("/v1/targets/{name}", tags=["targets"])
+    async def patch_target(name: str, request: Request) -> JSONResponse:
+        """Change a target's availability and/or skills; the next decisions use it, in every
+        process that shares the store."""
+        if name not in service.current.compiled.targets:
+            return _problem(404, "unknown-target", f"no target '{name}'")
+        try:
+            body = await _json_body(request)
+            change = TargetChange.model_validate(body)
+        except _Refusal as refusal:
+            return refusal.response
+        except ValidationError as error:
+            return _problem(422, "bad-request", "the change does not fit", problems_of(error))
+        if change.available is None and change.skills is None:
+            return _problem(422, "bad-request", "give 'available' and/or 'skills'")
+        await store.set_target(name, change.available, change.skills)
+        return JSONResponse(await target_view(name, await store.target_states()))
 
     @app.get("/v1/calls/{call_id}", tags=["calls"])
     async def get_call(call_id: str) -> JSONResponse:

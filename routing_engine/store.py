@@ -65,6 +65,14 @@ versions = Table(
     Column("sources", Text, nullable=False),
     Column("published_at", String(40), nullable=False),
 )
+target_states = Table(
+    "target_states",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("available", Integer, nullable=True),  # 1, 0, or NULL: as declared
+    Column("skills", Text, nullable=True),  # a JSON list, or NULL: as declared
+    Column("updated_at", String(40), nullable=False),
+)
 decisions = Table(
     "decisions",
     metadata,
@@ -159,6 +167,38 @@ class Store:
                 }
                 for r in rows
             ]
+
+    async def target_states(self) -> dict[str, dict[str, Any]]:
+        """Live target state, as the runtime's snapshot: name -> {"available", "skills"}."""
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(select(target_states))
+            out: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                live: dict[str, Any] = {}
+                if row.available is not None:
+                    live["available"] = bool(row.available)
+                if row.skills is not None:
+                    live["skills"] = json.loads(row.skills)
+                out[row.name] = live
+            return out
+
+    async def set_target(self, name: str, available: bool | None, skills: list[str] | None) -> None:
+        """Change a target's live availability and/or skills (None leaves that part as it is)."""
+        async with self.engine.begin() as connection:
+            found = (
+                await connection.execute(select(target_states).where(target_states.c.name == name))
+            ).first()
+            values: dict[str, Any] = {"updated_at": _now()}
+            if available is not None:
+                values["available"] = int(available)
+            if skills is not None:
+                values["skills"] = json.dumps(skills)
+            if found is None:
+                await connection.execute(insert(target_states).values(name=name, **values))
+            else:
+                await connection.execute(
+                    update(target_states).where(target_states.c.name == name).values(**values)
+                )
 
     async def call(self, call_id: str) -> StoredCall | None:
         async with self.engine.connect() as connection:
