@@ -341,6 +341,7 @@ def serve_command(
     import uvicorn
 
     from routing_engine.auth import LOOPBACK, Keys, KeysError
+    from routing_engine.observability import configure_logging
     from routing_engine.server_app import create_app
 
     try:
@@ -361,6 +362,7 @@ def serve_command(
             err=True,
         )
     loaded = _load_or_exit(deployment, "serve")
+    configure_logging()
     app_ = create_app(loaded, database, deadline_ms / 1000, deployment, keys)
     uvicorn.run(app_, host=host, port=port, log_level="info")
 

@@ -16,13 +16,14 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from routing_engine import __version__
@@ -36,6 +37,7 @@ from routing_engine.contract import (
     parse_new_call,
     problems_of,
 )
+from routing_engine.observability import DECISIONS, FALLBACKS, LATENCY, REFUSALS, metrics_payload
 from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
 from routing_engine.store import Conflict, Store, sqlite_url
 
@@ -82,6 +84,7 @@ class _Refusal(Exception):
         self, status: int, error: str, message: str, problems: list[dict[str, Any]] | None = None
     ):
         super().__init__(message)
+        self.error = error
         self.response = _problem(status, error, message, problems)
 
 
@@ -146,15 +149,22 @@ class Service:
         At the deadline the answer goes out at once: the work is cancelled in the background
         (a database blocked in a lock wait cannot be interrupted, only left behind), and its
         transaction rolls back when it wakes."""
+        started = time.perf_counter()
         task = asyncio.ensure_future(work())
         done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
         if task in done:
             try:
-                return task.result()
+                response = task.result()
+                self.count(response, compiled)
+                LATENCY.observe(time.perf_counter() - started)
+                return response
             except _Refusal as refusal:
+                REFUSALS.labels(refusal.error).inc()
                 return refusal.response
             except Exception:  # every fault still gets a decision
-                log.exception("fault while deciding for call %s", call_id)
+                log.exception(
+                    "fault while deciding for call %s", call_id, extra={"call_id": call_id}
+                )
                 reason = "internal-error"
         else:
             task.cancel()
@@ -162,8 +172,32 @@ class Service:
             task.add_done_callback(self.background.discard)
             reason = "deadline"
         self.fallbacks += 1
-        log.warning("fallback decision for call %s: %s", call_id, reason)
+        FALLBACKS.labels(reason).inc()
+        DECISIONS.labels("fallback", "fallback").inc()
+        LATENCY.observe(time.perf_counter() - started)
+        log.warning(
+            "fallback decision for call %s: %s",
+            call_id,
+            reason,
+            extra={"call_id": call_id, "reason": reason, "version": compiled.version},
+        )
         return JSONResponse(fallback_decision(compiled, call_id, seq, reason))
+
+    def count(self, response: JSONResponse, compiled: CompiledDeployment) -> None:
+        """Count a decision by its node's kind (read back from the response body)."""
+        body = json.loads(bytes(response.body))
+        node = compiled.nodes.get((body.get("flow", {}).get("name", ""), body.get("node", "")))
+        kind = type(node).__name__.removeprefix("C").lower() if node is not None else "none"
+        result = "fallback" if body.get("fallback_reason") else "ok"
+        DECISIONS.labels(result, kind).inc()
+        log.debug(
+            "decision",
+            extra={
+                "call_id": body.get("call_id"),
+                "node": body.get("node"),
+                "version": compiled.version,
+            },
+        )
 
 
 def create_app(
@@ -223,6 +257,13 @@ def create_app(
                 "version": service.current.compiled.version,
             }
         )
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics() -> Response:
+        """Prometheus metrics: decisions by result and node kind, fallbacks by reason, decision
+        latency, open calls (every worker's, with $PROMETHEUS_MULTIPROC_DIR)."""
+        body, content_type = metrics_payload(await store.open_calls())
+        return Response(body, media_type=content_type)
 
     @app.post("/v1/calls", tags=["calls"])
     async def new_call(request: Request) -> JSONResponse:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
     insert,
     select,
     update,
@@ -167,6 +168,13 @@ class Store:
                 }
                 for r in rows
             ]
+
+    async def open_calls(self) -> int:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(
+                select(func.count()).select_from(calls).where(calls.c.status != "ended")
+            )
+            return int(result.scalar_one())
 
     async def target_states(self) -> dict[str, dict[str, Any]]:
         """Live target state, as the runtime's snapshot: name -> {"available", "skills"}."""

@@ -68,6 +68,7 @@ class Server:
         self.process.terminate()
         self.process.wait(timeout=15)
         if self.process.stderr is not None:
+            self.stderr_text = self.process.stderr.read().decode("utf-8", "replace")
             self.process.stderr.close()
 
 
@@ -290,3 +291,34 @@ def test_calls_survive_a_restart(tmp_path: Path) -> None:
         )  # still idempotent
     finally:
         second.stop()
+
+
+def test_metrics_count_decisions_fallbacks_and_refusals(server: Server) -> None:
+    new_call(server, "metrics-1")
+    event(server, "metrics-1", "e1", 1, "digits", digits="9")  # a wrong digit: the menu again
+    event(server, "metrics-1", "e9", 9, "digits", digits="1")  # refused: future seq
+    text = server.client.get("/metrics").text
+    assert 'routing_decisions_total{kind="menu",result="ok"}' in text
+    assert 'routing_refusals_total{error="future-seq"}' in text
+    assert "routing_decision_seconds_bucket" in text
+    assert "routing_open_calls " in text
+
+
+def test_logs_are_json_lines_with_the_call(tmp_path: Path) -> None:
+    import json
+
+    database = tmp_path / "locked-log.db"
+    server = Server(database, deadline_ms=200)
+    holder = sqlite3.connect(database, timeout=1)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert new_call(server, "log-1").json()["fallback_reason"] == "deadline"
+    finally:
+        holder.rollback()
+        holder.close()
+        server.stop()
+    assert server.process.stderr is not None
+    lines = [json.loads(line) for line in server.stderr_text.splitlines() if line.startswith("{")]
+    fallback = next(line for line in lines if line.get("reason") == "deadline")
+    assert (fallback["level"], fallback["call_id"]) == ("warning", "log-1")
+    assert len(fallback["version"]) == 12
