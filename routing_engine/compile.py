@@ -321,8 +321,13 @@ def fallback_body(
         actions.append({"type": "say", "text": fallback.say})
     rung = [targets[t.name].to_json() for t in fallback.targets if t.name in targets]
     if rung:
-        actions.append(
-            {"type": "ring", "targets": rung, "timeout_s": fallback.timeout.seconds(cadence)}
+        actions.append(  # every fallback target at once: whoever is free answers
+            {
+                "type": "ring",
+                "targets": rung,
+                "timeout_s": fallback.timeout.seconds(cadence),
+                "strategy": "simultaneous",
+            }
         )
     actions.append({"type": "hangup", "reason": "fallback"})
     return {"actions": actions, "await": []}

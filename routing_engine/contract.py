@@ -96,6 +96,111 @@ class TargetChange(Body):
     )
 
 
+# --- responses (documented in the OpenAPI and in schemas/; the runtime builds plain dicts) ----
+
+
+class TargetRef(BaseModel):
+    name: str
+    uri: str
+
+
+class RingAction(BaseModel):
+    type: Literal["ring"]
+    targets: list[TargetRef]
+    timeout_s: float
+    strategy: Literal["sequential", "simultaneous"]
+
+
+class MenuAction(BaseModel):
+    type: Literal["menu"]
+    prompt: str
+    options: list[str]
+    max_digits: int
+    timeout_s: float
+    attempt: int
+
+
+class SayAction(BaseModel):
+    type: Literal["say"]
+    text: str
+
+
+class QueueAction(BaseModel):
+    type: Literal["queue"]
+    queue: TargetRef | None
+    skills: list[str]
+    priority: int
+    max_wait_s: float
+    region: str
+
+
+class VoicemailAction(BaseModel):
+    type: Literal["voicemail"]
+    prompt: str
+    board: str
+    max_length_s: float
+
+
+class TicketAction(BaseModel):
+    type: Literal["ticket"]
+    board: str
+    node: str
+    caller: str
+    summary: str
+    managers: list[str]
+    sla_s: float | None
+    due: str | None = Field(description="ISO 8601 UTC time the SLA ends")
+    recording: str | None = None
+
+
+class HangupAction(BaseModel):
+    type: Literal["hangup"]
+    reason: str
+
+
+Action = Annotated[
+    RingAction
+    | MenuAction
+    | SayAction
+    | QueueAction
+    | VoicemailAction
+    | TicketAction
+    | HangupAction,
+    Field(discriminator="type"),
+]
+
+
+class FlowVersion(BaseModel):
+    name: str
+    version: str
+    hash: str
+
+
+class FallbackPlan(BaseModel):
+    actions: list[Action]
+    await_: list[str] = Field(alias="await")
+
+
+class DecisionResponse(BaseModel):
+    """What to do now, which events may come back, and what to do if we cannot be reached."""
+
+    call_id: str
+    seq: int
+    flow: FlowVersion
+    node: str
+    actions: list[Action]
+    await_: list[str] = Field(alias="await")
+    fallback: FallbackPlan
+    fallback_reason: str | None = Field(description="set when this decision is the fallback itself")
+    trace: list[str]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    message: str
+    problems: list[dict[str, str]] | None = None
+
+
 class BadRequest(ValueError):
     """Input that does not fit the contract; `problems` name each field and what is wrong."""
 

@@ -80,9 +80,33 @@ def flow_file_schema() -> dict[str, Any]:
     }
 
 
+def _model_schema(model: Any, title: str) -> dict[str, Any]:
+    schema = TypeAdapter(model).json_schema(ref_template="#/definitions/{model}", by_alias=True)
+    definitions = schema.pop("$defs", {})
+    return {
+        "$schema": DRAFT_07,
+        "title": title,
+        **schema,
+        "definitions": dict(sorted(definitions.items())),
+    }
+
+
 def all_schemas() -> dict[str, dict[str, Any]]:
     """File name -> schema, for every schema the project publishes."""
-    return {"flow.schema.json": flow_file_schema()}
+    from routing_engine import contract
+
+    return {
+        "flow.schema.json": flow_file_schema(),
+        "new-call.schema.json": _model_schema(contract.NewCallRequest, "POST /v1/calls body"),
+        "event.schema.json": _model_schema(
+            contract.EventRequest, "POST /v1/calls/{call_id}/events body"
+        ),
+        "decision.schema.json": _model_schema(contract.DecisionResponse, "A decision"),
+        "target-change.schema.json": _model_schema(
+            contract.TargetChange, "PATCH /v1/targets/{name} body"
+        ),
+        "error.schema.json": _model_schema(contract.ErrorResponse, "An error (4xx)"),
+    }
 
 
 def render(schema: dict[str, Any]) -> str:

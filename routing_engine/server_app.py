@@ -32,6 +32,10 @@ from routing_engine.auth import Keys, middleware
 from routing_engine.compile import CompiledDeployment
 from routing_engine.contract import (
     BadRequest,
+    DecisionResponse,
+    ErrorResponse,
+    EventRequest,
+    NewCallRequest,
     TargetChange,
     parse_event,
     parse_new_call,
@@ -265,7 +269,21 @@ def create_app(
         body, content_type = metrics_payload(await store.open_calls())
         return Response(body, media_type=content_type)
 
-    @app.post("/v1/calls", tags=["calls"])
+    documented: dict[int | str, dict[str, Any]] = {
+        200: {"model": DecisionResponse, "description": "the decision"},
+        **{code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)},
+    }
+
+    def body_of(model: Any) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+        schema.pop("$defs", None)
+        return {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        }
+
+    @app.post(
+        "/v1/calls", tags=["calls"], responses=documented, openapi_extra=body_of(NewCallRequest)
+    )
     async def new_call(request: Request) -> JSONResponse:
         """Start a call: the first decision (seq 1)."""
         compiled = service.current.compiled
@@ -294,7 +312,12 @@ def create_app(
 
         return await service.decide(work, call.call_id, 1, compiled)
 
-    @app.post("/v1/calls/{call_id}/events", tags=["calls"])
+    @app.post(
+        "/v1/calls/{call_id}/events",
+        tags=["calls"],
+        responses=documented,
+        openapi_extra=body_of(EventRequest),
+    )
     async def call_event(call_id: str, request: Request) -> JSONResponse:
         """Report what happened; the next decision (seq + 1)."""
         try:

@@ -58,6 +58,7 @@ def test_entries_and_fallback(hospital: LoadedDeployment) -> None:
         "type": "ring",
         "targets": [{"name": "front-desk-office", "uri": "sip:front-desk@mercy.example"}],
         "timeout_s": 30.0,
+        "strategy": "simultaneous",
     }
 
 

@@ -786,6 +786,7 @@ def test_unknown_dialed_number_gets_the_fallback(engine) -> None:
             "type": "ring",
             "targets": [{"name": "desk", "uri": "sip:desk@example.com"}],
             "timeout_s": 30.0,
+            "strategy": "simultaneous",
         },
         {"type": "hangup", "reason": "fallback"},
     ]

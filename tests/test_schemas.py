@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from conftest import HOSPITAL
+from conftest import HOSPITAL, ROOT
 
 from routing_engine.schemas import SCHEMA_DIR, all_schemas, render
 
@@ -76,3 +76,65 @@ def test_schema_gives_the_exact_error_for_the_node_kind(
 def test_schema_refuses_a_node_without_a_kind() -> None:
     document = {"flow": "f", "start": "n", "nodes": {"n": {"rng": "office"}}}
     assert list(flow_validator().iter_errors(document))
+
+
+def test_real_decisions_fit_the_decision_schema(hospital) -> None:  # type: ignore[no-untyped-def]
+    """Decisions with every action type, made by the runtime, validate against the schema."""
+    schema = json.loads((SCHEMA_DIR / "decision.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    at = "2026-11-23T10:00:00-05:00"
+    walks = [
+        (
+            "+12125550111",
+            [
+                ("digits", {"digits": "1"}),
+                ("dial.no-answer", {}),
+                ("dial.answered", {}),
+                ("outcome", {"outcome": "needs-office"}),
+            ],
+        ),
+        (
+            "+12125550120",
+            [
+                ("dial.no-answer", {}),
+                ("dial.no-answer", {}),
+                ("recording.done", {"recording": "r"}),
+            ],
+        ),
+        ("+12125550100", [("dial.no-answer", {}), ("dial.no-answer", {}), ("dial.no-answer", {})]),
+        ("+19995550000", []),
+    ]
+    seen: set[str] = set()
+    for number, (dialed, events) in enumerate(walks):
+        state, decision = hospital.start_call(
+            {"call_id": f"s{number}", "from": "+12125550123", "to": dialed, "at": at}
+        )
+        decisions = [decision]
+        for i, (kind, data) in enumerate(events, start=1):
+            body = {
+                "event_id": f"e{i}",
+                "seq": decision["seq"],
+                "type": kind,
+                "data": data,
+                "at": at,
+            }
+            state, decision = hospital.apply_event(state, body)
+            decisions.append(decision)
+        for made in decisions:
+            assert [e.message for e in validator.iter_errors(made)] == []
+            seen.update(action["type"] for action in made["actions"])
+    assert {"menu", "ring", "say", "ticket", "voicemail", "hangup"} <= seen
+
+
+def test_the_api_bodies_are_documented_in_openapi() -> None:
+    from routing_engine.server_app import create_app
+
+    spec = create_app(ROOT / "examples" / "hospital", "sqlite+aiosqlite:///:memory:").openapi()
+    new_call = spec["paths"]["/v1/calls"]["post"]
+    assert (
+        "call_id" in new_call["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    )
+    assert new_call["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "DecisionResponse"
+    )
+    assert "409" in spec["paths"]["/v1/calls/{call_id}/events"]["post"]["responses"]
