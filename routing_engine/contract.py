@@ -96,6 +96,37 @@ class TargetChange(Body):
     )
 
 
+class RouteFailure(Body):
+    """How the last leg failed: its SIP status code."""
+
+    code: int = Field(
+        ge=300, le=699, description="the SIP final response, e.g. 486 busy, 408 timeout"
+    )
+    seq: int | None = Field(
+        None, ge=1, description="the seq of the routes that failed (X-Call-Seq): makes a retry safe"
+    )
+    reason: str = Field("", max_length=200)
+
+
+class RouteRequest(Body):
+    """For SIP proxies: the first destinations of a call, or the next after a failure."""
+
+    call_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
+    caller: str = Field(alias="from", pattern=E164 + r"|^anonymous$")
+    dialed: str = Field(alias="to", pattern=E164)
+    at: AwareDatetime | None = None
+    failure: RouteFailure | None = None
+
+
+def dial_event(code: int) -> str:
+    """A SIP failure as the dial event it means."""
+    if code in (486, 600):
+        return "dial.busy"
+    if code in (408, 480, 487):
+        return "dial.no-answer"
+    return "dial.failed"
+
+
 # --- responses (documented in the OpenAPI and in schemas/; the runtime builds plain dicts) ----
 
 

@@ -36,7 +36,9 @@ from routing_engine.contract import (
     ErrorResponse,
     EventRequest,
     NewCallRequest,
+    RouteRequest,
     TargetChange,
+    dial_event,
     parse_event,
     parse_new_call,
     problems_of,
@@ -137,6 +139,66 @@ class Service:
             "hash": compiled.digest,
             "warnings": [d.to_json() for d in result.diagnostics],
         }
+
+    async def start_call(self, call: NewCallRequest, compiled: CompiledDeployment) -> JSONResponse:
+        """Start a call (or answer a retried start with its first decision)."""
+        store = self.store
+        async with self.lock(call.call_id):
+            stored = await store.call(call.call_id)
+            if stored is not None:
+                return _same_call(stored, call.caller, call.dialed)
+            live = await store.target_states()
+            state, decision = start(compiled, call.to_runtime(datetime.now(UTC)), live)
+            state_json, decision_json = state.to_json(), decision.to_json()
+            if not await store.start(state_json, decision_json):
+                raced = await store.call(call.call_id)  # another process started it first
+                if raced is None:
+                    raise RuntimeError("call vanished while starting")
+                return _same_call(raced, call.caller, call.dialed)
+            return JSONResponse(decision_json)
+
+    async def apply_event(self, call_id: str, event: EventRequest) -> JSONResponse:
+        """Apply an event (or answer a retried one with its stored decision)."""
+        store = self.store
+        request = event.model_dump(mode="json", by_alias=True, exclude={"at"})
+        async with self.lock(call_id):
+            done = await store.answered(call_id, event.event_id)
+            if done is not None:
+                earlier, answered = done
+                if earlier != request:
+                    raise _Refusal(
+                        409,
+                        "event-id-reused",
+                        f"event_id '{event.event_id}' was already used for another event",
+                    )
+                return JSONResponse(answered)
+            stored = await store.call(call_id)
+            if stored is None:
+                raise _Refusal(
+                    404, "unknown-call", f"no call '{call_id}'; start it with POST /v1/calls"
+                )
+            pinned = await self.version(stored.digest)
+            if pinned is None:
+                raise RuntimeError(f"version {stored.digest[:12]} is not loaded")
+            live = await store.target_states()
+            try:
+                new, decision = step(
+                    pinned,
+                    CallState.from_json(stored.state),
+                    event.to_runtime(datetime.now(UTC)),
+                    live,
+                )
+            except EventRejected as rejected:
+                status = REJECTION_STATUS.get(rejected.reason, 409)
+                raise _Refusal(status, rejected.reason, rejected.message) from None
+            state_json, decision_json = new.to_json(), decision.to_json()
+            try:
+                await store.apply(stored.seq, event.event_id, request, state_json, decision_json)
+            except Conflict:
+                raise _Refusal(
+                    409, "conflict", "the call changed meanwhile; retry with the call's seq"
+                ) from None
+            return JSONResponse(decision_json)
 
     def lock(self, call_id: str) -> asyncio.Lock:
         return self.locks.setdefault(call_id, asyncio.Lock())
@@ -295,22 +357,9 @@ def create_app(
         except BadRequest as error:
             return _problem(422, "bad-request", str(error), error.problems)
 
-        async def work() -> JSONResponse:
-            async with service.lock(call.call_id):
-                stored = await store.call(call.call_id)
-                if stored is not None:
-                    return _same_call(stored, call.caller, call.dialed)
-                live = await store.target_states()
-                state, decision = start(compiled, call.to_runtime(datetime.now(UTC)), live)
-                state_json, decision_json = state.to_json(), decision.to_json()
-                if not await store.start(state_json, decision_json):
-                    raced = await store.call(call.call_id)  # another process started it first
-                    if raced is None:
-                        raise RuntimeError("call vanished while starting")
-                    return _same_call(raced, call.caller, call.dialed)
-                return JSONResponse(decision_json)
-
-        return await service.decide(work, call.call_id, 1, compiled)
+        return await service.decide(
+            lambda: service.start_call(call, compiled), call.call_id, 1, compiled
+        )
 
     @app.post(
         "/v1/calls/{call_id}/events",
@@ -329,56 +378,9 @@ def create_app(
             return _problem(422, "bad-request", str(error), error.problems)
         compiled = service.current.compiled
 
-        async def work() -> JSONResponse:
-            async with service.lock(call_id):
-                done = await store.answered(call_id, event.event_id)
-                if done is not None:
-                    earlier, answered = done
-                    if earlier != event.model_dump(mode="json", by_alias=True, exclude={"at"}):
-                        raise _Refusal(
-                            409,
-                            "event-id-reused",
-                            f"event_id '{event.event_id}' was already used for another event",
-                        )
-                    return JSONResponse(answered)
-                stored = await store.call(call_id)
-                if stored is None:
-                    raise _Refusal(
-                        404, "unknown-call", f"no call '{call_id}'; start it with POST /v1/calls"
-                    )
-                pinned = await service.version(stored.digest)
-                if pinned is None:
-                    raise RuntimeError(f"version {stored.digest[:12]} is not loaded")
-                live = await store.target_states()
-                try:
-                    new, decision = step(
-                        pinned,
-                        CallState.from_json(stored.state),
-                        event.to_runtime(datetime.now(UTC)),
-                        live,
-                    )
-                except EventRejected as rejected:
-                    raise _Refusal(
-                        REJECTION_STATUS.get(rejected.reason, 409),
-                        rejected.reason,
-                        rejected.message,
-                    ) from None
-                state_json, decision_json = new.to_json(), decision.to_json()
-                try:
-                    await store.apply(
-                        stored.seq,
-                        event.event_id,
-                        event.model_dump(mode="json", by_alias=True, exclude={"at"}),
-                        state_json,
-                        decision_json,
-                    )
-                except Conflict:
-                    raise _Refusal(
-                        409, "conflict", "the call changed meanwhile; retry with the call's seq"
-                    ) from None
-                return JSONResponse(decision_json)
-
-        return await service.decide(work, call_id, event.seq + 1, compiled)
+        return await service.decide(
+            lambda: service.apply_event(call_id, event), call_id, event.seq + 1, compiled
+        )
 
     def refused_publish(result: CheckResult) -> JSONResponse:
         problems = [d.to_json() for d in result.diagnostics if d.is_error]
@@ -525,6 +527,52 @@ def create_app(
         await store.set_target(name, change.available, change.skills)
         return JSONResponse(await target_view(name, await store.target_states()))
 
+    @app.post("/v1/route", tags=["calls"])
+    async def route(request: Request) -> JSONResponse:
+        """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
+        shape; report a failed leg (`failure.code`) to get the next routes."""
+        try:
+            body = await _json_body(request)
+            asked = RouteRequest.model_validate(body)
+        except _Refusal as refusal:
+            return refusal.response
+        except ValidationError as error:
+            return _problem(422, "bad-request", "the request does not fit", problems_of(error))
+        compiled = service.current.compiled
+        call = NewCallRequest.model_validate(
+            {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
+        )
+        if asked.failure is None:
+            response = await service.decide(
+                lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
+            )
+        else:
+            stored = await store.call(asked.call_id)
+            if stored is None:
+                return _problem(
+                    404,
+                    "unknown-call",
+                    f"no call '{asked.call_id}'; route it first without 'failure'",
+                )
+            seq = asked.failure.seq or stored.seq
+            event = EventRequest.model_validate(
+                {
+                    "event_id": f"route-{seq}",
+                    "seq": seq,
+                    "type": dial_event(asked.failure.code),
+                    "at": asked.at,
+                }
+            )
+            response = await service.decide(
+                lambda: service.apply_event(asked.call_id, event),
+                asked.call_id,
+                stored.seq + 1,
+                compiled,
+            )
+        if response.status_code != 200:
+            return response
+        return JSONResponse(rtjson(json.loads(bytes(response.body)), compiled))
+
     @app.get("/v1/calls/{call_id}", tags=["calls"])
     async def get_call(call_id: str) -> JSONResponse:
         """A call's state, pinned version, full trace and every decision made for it."""
@@ -534,6 +582,37 @@ def create_app(
         return JSONResponse({**stored.state, "decisions": await store.audit(call_id)})
 
     return app
+
+
+def rtjson(decision: dict[str, Any], compiled: CompiledDeployment) -> dict[str, Any]:
+    """A decision as Kamailio's rtjson routing document. A proxy can only ring: a decision
+    that plays a menu or takes a message becomes the deployment's fallback routes."""
+    rings = [a for a in decision["actions"] if a["type"] == "ring"]
+    final = not decision["await"]
+    if not rings and not final:
+        rings = [a for a in compiled.fallback["actions"] if a["type"] == "ring"]
+    routes = [
+        {
+            "uri": target["uri"],
+            "fr_timer": 5000,
+            "fr_inv_timer": int(action["timeout_s"] * 1000),
+            "headers": {
+                "extra": f"X-Route-Target: {target['name']}\r\nX-Call-Seq: {decision['seq']}\r\n"
+            },
+        }
+        for action in rings
+        for target in action["targets"]
+    ]
+    parallel = any(action.get("strategy") == "simultaneous" for action in rings)
+    return {
+        "version": "1.0",
+        "routing": "parallel" if parallel else "serial",
+        "routes": routes,
+        "call_id": decision["call_id"],
+        "seq": decision["seq"],
+        "final": not routes,
+        "fallback_reason": decision.get("fallback_reason"),
+    }
 
 
 def _same_call(stored: Any, caller: str, dialed: str) -> JSONResponse:

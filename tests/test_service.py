@@ -322,3 +322,44 @@ def test_logs_are_json_lines_with_the_call(tmp_path: Path) -> None:
     fallback = next(line for line in lines if line.get("reason") == "deadline")
     assert (fallback["level"], fallback["call_id"]) == ("warning", "log-1")
     assert len(fallback["version"]) == 12
+
+
+def route(
+    server: Server, call_id: str, to: str, code: int | None = None, seq: int = 1
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"call_id": call_id, "from": CALLER, "to": to, "at": AT}
+    if code is not None:
+        body["failure"] = {"code": code, "seq": seq}
+    response = server.client.post("/v1/route", json=body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_sip_proxies_get_routes_and_the_next_leg_after_a_failure(server: Server) -> None:
+    first = route(server, "sip-er", "+12125550100")
+    assert (first["version"], first["routing"], first["final"]) == ("1.0", "serial", False)
+    assert [r["uri"] for r in first["routes"]] == ["sip:er-nurse@mercy.example"]
+    assert first["routes"][0]["fr_inv_timer"] == 18000  # 3 rings
+    assert "X-Route-Target: er-nurse" in first["routes"][0]["headers"]["extra"]
+    busy = route(server, "sip-er", "+12125550100", 486, seq=first["seq"])
+    assert [r["uri"] for r in busy["routes"]] == ["sip:er-nurse-backup@mercy.example"]
+    assert (
+        route(server, "sip-er", "+12125550100", 486, seq=first["seq"]) == busy
+    )  # retried: same answer
+    both = route(server, "sip-er", "+12125550100", 408, seq=busy["seq"])
+    assert both["routing"] == "parallel" and len(both["routes"]) == 2
+    last = route(server, "sip-er", "+12125550100", 480, seq=both["seq"])
+    assert (last["routes"], last["final"]) == ([], True)
+    state = server.client.get("/v1/calls/sip-er").json()
+    assert state["status"] == "ended"
+
+
+def test_a_proxy_asking_for_an_ivr_number_gets_the_fallback_routes(server: Server) -> None:
+    answer = route(server, "sip-ivr", "+12125550111")
+    assert [r["uri"] for r in answer["routes"]] == ["sip:front-desk@mercy.example"]
+    assert server.client.post("/v1/route", json={"call_id": "x", "from": CALLER}).status_code == 422
+    unknown = server.client.post(
+        "/v1/route",
+        json={"call_id": "nope", "from": CALLER, "to": "+12125550100", "failure": {"code": 486}},
+    )
+    assert unknown.status_code == 404
