@@ -6,6 +6,7 @@ Exit codes: 0 clean (warnings allowed), 1 problems found, 2 usage errors.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -336,13 +337,16 @@ def serve_command(
         str | None,
         typer.Option("--keys", help="file of 'ROLE KEY' lines; default: $ROUTING_API_KEYS"),
     ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="worker processes")] = 1,
 ) -> None:
     """Serve a deployment over HTTP."""
+    import tempfile
+
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from routing_engine.auth import LOOPBACK, Keys, KeysError
-    from routing_engine.observability import configure_logging
-    from routing_engine.server_app import create_app
+    from routing_engine.server_app import listening_socket
 
     try:
         keys = Keys.load(keys_file)
@@ -361,10 +365,23 @@ def serve_command(
             "warning: no API keys configured: serving loopback only, without authentication",
             err=True,
         )
-    loaded = _load_or_exit(deployment, "serve")
-    configure_logging()
-    app_ = create_app(loaded, database, deadline_ms / 1000, deployment, keys)
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    _load_or_exit(deployment, "serve")  # refuse a deployment with errors before binding
+    os.environ.update(
+        ROUTING_DEPLOYMENT=str(deployment),
+        ROUTING_DATABASE=database or "",
+        ROUTING_DEADLINE_MS=str(deadline_ms),
+        ROUTING_KEYS_FILE=keys_file or "",
+    )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="routing-metrics-")
+    sock = listening_socket(host, port)
+    config = uvicorn.Config(
+        "routing_engine.server_app:app_from_env", factory=True, workers=workers, log_level="info"
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -43,7 +44,14 @@ from routing_engine.contract import (
     parse_new_call,
     problems_of,
 )
-from routing_engine.observability import DECISIONS, FALLBACKS, LATENCY, REFUSALS, metrics_payload
+from routing_engine.observability import (
+    DECISIONS,
+    FALLBACKS,
+    LATENCY,
+    REFUSALS,
+    configure_logging,
+    metrics_payload,
+)
 from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
 from routing_engine.store import Conflict, Store, sqlite_url
 
@@ -302,10 +310,22 @@ def create_app(
     app.state.service = service
     app.middleware("http")(middleware(keys or Keys.load()))
 
+    @app.middleware("http")
+    async def served_by(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers["X-Served-By"] = str(os.getpid())  # which worker answered
+        return response
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
         """Liveness: the process is up and has a compiled deployment."""
-        return {"status": "ok", "deployment": loaded.name, "version": loaded.compiled.version}
+        return {
+            "status": "ok",
+            "deployment": service.current.name,
+            "version": service.current.compiled.version,
+        }
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
@@ -621,3 +641,29 @@ def _same_call(stored: Any, caller: str, dialed: str) -> JSONResponse:
     if stored.state.get("from") != caller or stored.state.get("to") != dialed:
         raise _Refusal(409, "call-id-reused", "this call_id is already used by another call")
     return JSONResponse(stored.first_decision)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker, configured by the environment the `serve` command sets (workers
+    are separate processes: each loads and compiles the deployment itself)."""
+    configure_logging()
+    keys_file = os.environ.get("ROUTING_KEYS_FILE") or None
+    return create_app(
+        os.environ["ROUTING_DEPLOYMENT"],
+        os.environ.get("ROUTING_DATABASE") or None,
+        int(os.environ.get("ROUTING_DEADLINE_MS", "500")) / 1000,
+        keys=Keys.load(keys_file),
+    )
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here with TCP_NODELAY: uvicorn's own binding for several
+    workers loses it (uvicorn issue 3149), and every answer would then wait ~40 ms."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

@@ -30,7 +30,11 @@ class Server:
     """A `cli.py serve` process; stopped by its PID."""
 
     def __init__(
-        self, database: Path, deadline_ms: int = 500, deployment: str = "examples/hospital"
+        self,
+        database: Path,
+        deadline_ms: int = 500,
+        deployment: str = "examples/hospital",
+        workers: int = 1,
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -45,6 +49,8 @@ class Server:
             f"sqlite+aiosqlite:///{database}",
             "--deadline-ms",
             str(deadline_ms),
+            "--workers",
+            str(workers),
         ]
         self.process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
