@@ -376,7 +376,11 @@ def serve_command(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="routing-metrics-")
     sock = listening_socket(host, port)
     config = uvicorn.Config(
-        "routing_engine.server_app:app_from_env", factory=True, workers=workers, log_level="info"
+        "routing_engine.server_app:app_from_env",
+        factory=True,
+        workers=workers,
+        log_level="info",
+        access_log=False,  # each decision is logged as JSON with its call, version and node
     )
     if workers > 1:
         Multiprocess(config, sockets=[sock]).run()

@@ -79,9 +79,17 @@ async def _json_body(request: Request) -> Any:
             "unsupported-media-type",
             "send the body as JSON with 'Content-Type: application/json'",
         )
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before reading it
         raise _Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # a body with no length is read up to the limit only
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -264,7 +272,7 @@ class Service:
         kind = type(node).__name__.removeprefix("C").lower() if node is not None else "none"
         result = "fallback" if body.get("fallback_reason") else "ok"
         DECISIONS.labels(result, kind).inc()
-        log.debug(
+        log.info(
             "decision",
             extra={
                 "call_id": body.get("call_id"),

@@ -66,6 +66,23 @@ versions = Table(
     Column("sources", Text, nullable=False),
     Column("published_at", String(40), nullable=False),
 )
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("board", String(64), nullable=False, index=True),
+    Column("call_id", String(128), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("caller", String(32), nullable=False),
+    Column("node", String(256), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("recording", Text, nullable=True),
+    Column("managers", Text, nullable=False),  # a JSON list
+    Column("due", String(40), nullable=True),
+    Column("status", String(16), nullable=False),  # open, claimed, resolved
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("call_id", "seq", "node", name="one_ticket_per_decision"),
+)
 target_states = Table(
     "target_states",
     metadata,
@@ -253,6 +270,7 @@ class Store:
                 await connection.execute(
                     insert(decisions).values(**_audit(decision, state["hash"]))
                 )
+                await _raise_tickets(connection, decision)
         except IntegrityError:
             return False
         return True
@@ -293,6 +311,7 @@ class Store:
                 await connection.execute(
                     insert(decisions).values(**_audit(decision, state["hash"]))
                 )
+                await _raise_tickets(connection, decision)
         except IntegrityError:
             raise Conflict(call_id) from None
 
@@ -304,6 +323,37 @@ class Store:
                 .order_by(decisions.c.id)
             )
             return [json.loads(row.decision) for row in rows]
+
+
+async def _raise_tickets(connection: Any, decision: dict[str, Any]) -> None:
+    """The tickets a decision raises, in the same transaction as the decision itself."""
+    for action in decision["actions"]:
+        if action["type"] == "ticket":
+            await connection.execute(
+                insert(tickets).values(
+                    board=action["board"],
+                    call_id=decision["call_id"],
+                    seq=decision["seq"],
+                    caller=action["caller"],
+                    node=action["node"],
+                    summary=action["summary"],
+                    recording=action.get("recording"),
+                    managers=json.dumps(action["managers"]),
+                    due=action["due"],
+                    status="open",
+                    created_at=_now(),
+                )
+            )
+
+
+async def list_tickets(store: Store, board: str | None = None) -> list[dict[str, Any]]:
+    """Tickets, oldest first (the board issue builds on this)."""
+    query = select(tickets).order_by(tickets.c.id)
+    if board is not None:
+        query = query.where(tickets.c.board == board)
+    async with store.engine.connect() as connection:
+        rows = await connection.execute(query)
+        return [{**row._asdict(), "managers": json.loads(row.managers)} for row in rows]
 
 
 def _audit(decision: dict[str, Any], digest: str) -> dict[str, Any]:

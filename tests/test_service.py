@@ -3,10 +3,12 @@ SQLite file, the hospital deployment."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,8 +54,12 @@ class Server:
             "--workers",
             str(workers),
         ]
+        # the server's logs go to a file: a pipe nobody reads would fill up and block it
+        handle, name = tempfile.mkstemp(prefix="routing-server-", suffix=".log")
+        self.log = os.fdopen(handle, "wb")
+        self.log_path = Path(name)
         self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log
         )
         deadline = time.monotonic() + 30
         while True:
@@ -73,9 +79,9 @@ class Server:
             self.client.close()
         self.process.terminate()
         self.process.wait(timeout=15)
-        if self.process.stderr is not None:
-            self.stderr_text = self.process.stderr.read().decode("utf-8", "replace")
-            self.process.stderr.close()
+        self.log.close()
+        self.stderr_text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        self.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +329,6 @@ def test_logs_are_json_lines_with_the_call(tmp_path: Path) -> None:
         holder.rollback()
         holder.close()
         server.stop()
-    assert server.process.stderr is not None
     lines = [json.loads(line) for line in server.stderr_text.splitlines() if line.startswith("{")]
     fallback = next(line for line in lines if line.get("reason") == "deadline")
     assert (fallback["level"], fallback["call_id"]) == ("warning", "log-1")
@@ -369,3 +374,85 @@ def test_a_proxy_asking_for_an_ivr_number_gets_the_fallback_routes(server: Serve
         json={"call_id": "nope", "from": CALLER, "to": "+12125550100", "failure": {"code": 486}},
     )
     assert unknown.status_code == 404
+
+
+def test_each_decision_is_logged_with_its_call_version_and_node(tmp_path: Path) -> None:
+    import json
+
+    server = Server(tmp_path / "log.db")
+    try:
+        new_call(server, "logged-1")
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.stderr_text.splitlines() if line.startswith("{")]
+    decision = next(line for line in lines if line.get("message") == "decision")
+    assert (decision["call_id"], decision["node"], len(decision["version"])) == (
+        "logged-1",
+        "main-menu",
+        12,
+    )
+
+
+def test_an_injected_fault_still_gets_the_fallback(tmp_path: Path) -> None:
+    database = tmp_path / "fault.db"
+    server = Server(database)
+    try:
+        new_call(server, "fault-1")
+        with sqlite3.connect(database) as db:  # corrupt the stored call: the next step fails inside
+            db.execute("UPDATE calls SET state = '{\"broken\": true}' WHERE call_id = 'fault-1'")
+        response = event(server, "fault-1", "e1", 1, "digits", digits="1")
+        assert response.status_code == 200
+        assert response.json()["fallback_reason"] == "internal-error"
+        assert response.json()["actions"][0]["targets"][0]["name"] == "front-desk-office"
+        assert (
+            'routing_fallbacks_total{reason="internal-error"} 1.0'
+            in server.client.get("/metrics").text
+        )
+    finally:
+        server.stop()
+
+
+def test_concurrent_events_for_one_call_never_both_apply(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    database = tmp_path / "race.db"
+    one, two = Server(database), Server(database)
+    try:
+        for n in range(6):
+            call_id = f"race-{n}"
+            new_call(one, call_id)
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                first = pool.submit(event, one, call_id, "a", 1, "digits", digits="1")
+                second = pool.submit(event, two, call_id, "b", 1, "digits", digits="2")
+                codes = sorted([first.result().status_code, second.result().status_code])
+            assert codes == [200, 409], codes
+            state = one.client.get(f"/v1/calls/{call_id}").json()
+            assert state["seq"] == 2 and len(state["decisions"]) == 2
+    finally:
+        one.stop()
+        two.stop()
+
+
+def test_tickets_are_stored_with_the_decision_that_raises_them(
+    server: Server, database: Path
+) -> None:
+    new_call(server, "ticket-1", to="+12125550130")  # radiology
+    event(server, "ticket-1", "e1", 1, "dial.no-answer")
+    event(server, "ticket-1", "e2", 2, "dial.answered")
+    event(server, "ticket-1", "e3", 3, "outcome", outcome="needs-office")
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT board, status, due FROM tickets WHERE call_id = 'ticket-1'"
+        ).fetchall()
+    assert rows == [("radiology", "open", "2026-11-23T15:15:00Z")]
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(server: Server) -> None:
+    """A request declaring a gigabyte gets 413 at once, without the server waiting for it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        conn.sendall(
+            b"POST /v1/calls HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000000\r\n\r\n{"
+        )
+        reply = conn.recv(4096).decode("latin-1")
+    assert reply.startswith("HTTP/1.1 413")
