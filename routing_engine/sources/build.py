@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import copy
 import re
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from routing_engine import ir
 from routing_engine.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.sources import model as m
+from routing_engine.sources.build_schedules import build_schedule
+from routing_engine.sources.format_errors import errors_to_diagnostics
 from routing_engine.sources.raw import Path, RawDocument
 
 _DIGITS = re.compile(r"^[0-9*#]{1,8}$")
@@ -36,199 +35,6 @@ class Built:
     modules: list[ir.Module] = field(default_factory=list)
     deployment_broken: bool = False  # some of the deployment document was left out
     diagnostics: list[Diagnostic] = field(default_factory=list)
-
-
-# --- pydantic errors -> diagnostics -----------------------------------------------------------
-
-
-def _unwrap(tp: Any) -> list[Any]:
-    """The concrete types an annotation may stand for."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(tp)[0])
-    if origin in (typing.Union, types.UnionType):
-        return [t for arg in typing.get_args(tp) for t in _unwrap(arg)]
-    return [tp]
-
-
-def _model_at(root: type[BaseModel], loc: Path) -> type[BaseModel] | None:
-    """The model class that the value at `loc` (below `root`) is validated by."""
-    candidates: list[Any] = [root]
-    for item in loc:
-        following: list[Any] = []
-        for tp in candidates:
-            origin = typing.get_origin(tp)
-            if isinstance(item, str) and item.startswith(m.TAG_PREFIX):
-                following.append(m.NODE_SPECS[item.removeprefix(m.TAG_PREFIX)])
-                break
-            if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(item, str):
-                for name, info in tp.model_fields.items():
-                    if item in (name, info.alias):
-                        following.extend(_unwrap(info.annotation))
-            elif origin is dict:
-                following.extend(_unwrap(typing.get_args(tp)[1]))
-            elif origin is list:
-                following.extend(_unwrap(typing.get_args(tp)[0]))
-        candidates = [t for c in following for t in _unwrap(c)]
-    for tp in candidates:
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            return tp
-    return None
-
-
-def _field_names(model_cls: type[BaseModel]) -> list[str]:
-    return [info.alias or name for name, info in model_cls.model_fields.items()]
-
-
-def _what(doc_kind: str, doc_name: str, path: Path) -> str:
-    """Say in words what a path points at: `ring node 'x'`, `target 'y'`, `flow 'z'`."""
-    if len(path) >= 2 and path[0] == "nodes":
-        return f"node '{path[1]}'"
-    if len(path) >= 2 and path[0] in ("targets", "contacts"):
-        return f"{str(path[0])[:-1]} '{path[1]}'"
-    if path and path[0] == "fallback":
-        return "the fallback"
-    return f"{doc_kind} '{doc_name}'" if doc_name else doc_kind
-
-
-def _node_kind_label(data: Any, path: Path) -> str:
-    if len(path) >= 2 and path[0] == "nodes" and isinstance(data, dict):
-        node = data.get("nodes", {}).get(path[1]) if isinstance(data.get("nodes"), dict) else None
-        kind = m.node_kind_of(node)
-        if kind:
-            return kind.removeprefix(m.TAG_PREFIX) + " "
-    return ""
-
-
-def errors_to_diagnostics(
-    doc: RawDocument, root: type[BaseModel], base: Path, error: ValidationError, doc_kind: str
-) -> list[Diagnostic]:
-    """Turn one pydantic ValidationError (all its errors) into diagnostics with spans."""
-    data = doc.data if isinstance(doc.data, dict) else {}
-    doc_name = str(data.get(doc_kind, "") or "")
-    out: list[Diagnostic] = []
-    # an unknown field that is a misspelling of a missing one is reported once, as unknown
-    misspelt = {
-        (tuple(e["loc"][:-1]), str(e["loc"][-1]))
-        for e in error.errors()
-        if e["type"] == "extra_forbidden"
-    }
-    for err in error.errors():
-        if err["type"] == "missing" and any(
-            parent == tuple(err["loc"][:-1]) and did_you_mean(name, [str(err["loc"][-1])])
-            for parent, name in misspelt
-        ):
-            continue
-        raw_loc = tuple(err["loc"])
-        is_key = bool(raw_loc) and raw_loc[-1] == "[key]"
-        model_loc: Path = tuple(i for i in raw_loc if i != "[key]")
-        loc: Path = base + tuple(
-            i for i in model_loc if not (isinstance(i, str) and i.startswith(m.TAG_PREFIX))
-        )
-        what = _what(doc_kind, doc_name, loc)
-        label = _node_kind_label(data, loc)
-        what = f"{label}{what}" if what.startswith("node") else what
-        field_name = str(loc[-1]) if loc else doc_kind
-        etype = err["type"]
-        if etype == "missing":
-            span = doc.key_span(loc[:-1]) if len(loc) > 1 else doc.span
-            what = _what(doc_kind, doc_name, loc[:-1])
-            what = f"{label}{what}" if what.startswith("node") else what
-            out.append(
-                Diagnostic(
-                    "S102",
-                    Severity.ERROR,
-                    f"{what} is missing '{field_name}'",
-                    span,
-                    f"add '{field_name}: ...' to it",
-                )
-            )
-        elif etype == "extra_forbidden":
-            parent = _model_at(root, model_loc[:-1])
-            hint = did_you_mean(field_name, _field_names(parent)) if parent else ""
-            if not hint and parent is not None:
-                hint = "known fields: " + ", ".join(_field_names(parent))
-            out.append(
-                Diagnostic(
-                    "S103",
-                    Severity.ERROR,
-                    f"unknown field '{field_name}' in {what}",
-                    doc.key_span(loc),
-                    hint,
-                )
-            )
-        elif etype == "bad_duration":
-            out.append(
-                Diagnostic(
-                    "S104",
-                    Severity.ERROR,
-                    f"{err['msg']} ('{field_name}' of {what})",
-                    doc.value_span(loc),
-                    "write a number and a unit: '2 rings', '20s', '15m', '1h'",
-                )
-            )
-        elif etype == "no_kind":
-            out.append(_no_kind(doc, loc, what, err["input"]))
-        else:
-            span = doc.key_span(loc) if is_key else doc.value_span(loc)
-            message, hint = _invalid_value(err, field_name, what, is_key, loc)
-            out.append(Diagnostic("S105", Severity.ERROR, message, span, hint))
-    return out
-
-
-def _invalid_value(
-    err: Any, field_name: str, what: str, is_key: bool, loc: Path
-) -> tuple[str, str]:
-    value = err.get("input")
-    shown = (
-        f"'{value}'"
-        if isinstance(value, str)
-        else ("nothing" if value is None else "a " + type(value).__name__)
-    )
-    if err["type"] == "string_pattern_mismatch":
-        pattern = str(err.get("ctx", {}).get("pattern", ""))
-        if pattern == m.E164_OR_PREFIX:
-            return (
-                f"{shown} is not an E.164 number or prefix (entries of {what})",
-                "write '+', the country code and the number, e.g. +12125550100, or a prefix "
-                "ending in '*'",
-            )
-        kind = "key" if is_key else f"'{field_name}'"
-        return (
-            f"{shown} is not a valid name ({kind} of {what})",
-            "names use letters, digits, '-', '_' and '.', and start with a letter or digit",
-        )
-    message = str(err["msg"])
-    message = message[0].lower() + message[1:]
-    return f"'{field_name}' of {what}: {message}, got {shown}", ""
-
-
-def _no_kind(doc: RawDocument, loc: Path, what: str, value: Any) -> Diagnostic:
-    kinds = ", ".join(m.NODE_SPECS)
-    hint = f"a node starts with one of: {kinds}"
-    if isinstance(value, dict):
-        for key in value:
-            suggestion = did_you_mean(str(key), m.NODE_SPECS)
-            if suggestion:
-                hint = suggestion
-                return Diagnostic(
-                    "S106",
-                    Severity.ERROR,
-                    f"{what} has no kind: '{key}' is not a node kind",
-                    doc.key_span((*loc, key)),
-                    hint,
-                )
-        return Diagnostic("S106", Severity.ERROR, f"{what} has no kind", doc.key_span(loc), hint)
-    return Diagnostic(
-        "S106",
-        Severity.ERROR,
-        f"{what} must be a mapping with a kind, e.g. 'say: Hello'",
-        doc.value_span(loc),
-        hint,
-    )
-
-
-# --- documents -> IR -----------------------------------------------------------------------------
 
 
 def _ref(doc: RawDocument, path: Path, name: str) -> ir.Ref:
@@ -716,124 +522,6 @@ def _library(modules: list[ir.Module]) -> ir.Deployment:
     )
 
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_GROUPS = {"daily": tuple(range(7)), "weekdays": tuple(range(5)), "weekends": (5, 6)}
-
-
-def parse_days(text: str) -> tuple[int, ...] | None:
-    """`mon`, `mon-fri`, `sat,sun`, `daily`, `weekdays`, `weekends` -> weekday numbers."""
-    days: list[int] = []
-    for part in text.lower().replace(" ", "").split(","):
-        if part in DAY_GROUPS:
-            days.extend(DAY_GROUPS[part])
-            continue
-        first, _, last = part.partition("-")
-        if first not in DAY_NAMES or (last and last not in DAY_NAMES):
-            return None
-        start, end = DAY_NAMES.index(first[:3]), DAY_NAMES.index((last or first)[:3])
-        if end < start:
-            return None
-        days.extend(range(start, end + 1))
-    return tuple(sorted(set(days)))
-
-
-def parse_range(text: str) -> ir.TimeRange | str:
-    """`08:00-18:00` -> TimeRange, or the reason it is not one."""
-    start_text, _, end_text = text.replace(" ", "").partition("-")
-    minutes = []
-    for part in (start_text, end_text):
-        hours, _, mins = part.partition(":")
-        if not (hours.isdigit() and mins.isdigit()) or int(mins) > 59 or int(hours) > 24:
-            return f"'{part}' is not a time of day"
-        minutes.append(int(hours) * 60 + int(mins))
-    if minutes[1] > 24 * 60:
-        return f"'{end_text}' is after 24:00"
-    if minutes[1] <= minutes[0]:
-        return "the end is not after the start; split hours past midnight over two days"
-    return ir.TimeRange(minutes[0], minutes[1])
-
-
-def _ranges(
-    doc: RawDocument, path: Path, texts: list[str], diags: list[Diagnostic]
-) -> tuple[ir.TimeRange, ...]:
-    out = []
-    for i, text in enumerate(texts):
-        parsed = parse_range(text)
-        if isinstance(parsed, str):
-            where = (*path, i) if (*path, i) in doc.value_spans else path
-            diags.append(
-                Diagnostic(
-                    "S105",
-                    Severity.ERROR,
-                    f"'{text}': {parsed}",
-                    doc.value_span(where),
-                    "write hours as HH:MM-HH:MM, e.g. 08:00-18:00",
-                )
-            )
-        else:
-            out.append(parsed)
-    return tuple(out)
-
-
-def _dates(
-    doc: RawDocument, path: Path, texts: list[str], diags: list[Diagnostic]
-) -> tuple[ir.DateHours, ...]:
-    out = []
-    for i, text in enumerate(texts):
-        day, _, rest = text.strip().partition(" ")
-        hours = re.findall(r"\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}", rest)
-        try:
-            date.fromisoformat(day)
-        except ValueError:
-            diags.append(
-                Diagnostic(
-                    "S105",
-                    Severity.ERROR,
-                    f"'{day}' is not a date",
-                    doc.value_span((*path, i)),
-                    "write dates as YYYY-MM-DD",
-                )
-            )
-            continue
-        ranges = _ranges(doc, (*path, i), hours, diags)
-        out.append(ir.DateHours(day, ranges, doc.value_span((*path, i))))
-    return tuple(out)
-
-
-def _schedule(
-    doc: RawDocument, name: str, spec: m.ScheduleSpec, diags: list[Diagnostic]
-) -> ir.Schedule:
-    base: Path = ("schedules", name)
-    weekly = []
-    for days_text, ranges in spec.weekly.items():
-        days = parse_days(days_text)
-        if days is None:
-            diags.append(
-                Diagnostic(
-                    "S105",
-                    Severity.ERROR,
-                    f"'{days_text}' is not a day or a range of days (schedule '{name}')",
-                    doc.key_span((*base, "weekly", days_text)),
-                    "write mon, tue, ... sun, a range like mon-fri, a list like sat,sun, or daily",
-                )
-            )
-            continue
-        path = (*base, "weekly", days_text)
-        weekly.append(ir.DayHours(days, _ranges(doc, path, ranges, diags), doc.key_span(path)))
-    return ir.Schedule(
-        name,
-        spec.timezone,
-        tuple(weekly),
-        spec.holidays.strip(),
-        _dates(doc, (*base, "closed"), spec.closed, diags),
-        _dates(doc, (*base, "open"), spec.open, diags),
-        spec.override or "",
-        doc.key_span(base),
-        doc.value_span((*base, "timezone")),
-        doc.value_span((*base, "holidays")),
-    )
-
-
 def _deployment(
     doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow], diags: list[Diagnostic]
 ) -> ir.Deployment:
@@ -872,7 +560,7 @@ def _deployment(
         entries=entries,
         targets=targets,
         contacts=contacts,
-        schedules=tuple(_schedule(doc, name, s, diags) for name, s in spec.schedules.items()),
+        schedules=tuple(build_schedule(doc, name, s, diags) for name, s in spec.schedules.items()),
         fallback=fallback,
         ring_cadence=_duration(doc, ("ring_cadence",), spec.ring_cadence),
         caller_max_wait=_duration(doc, ("caller_max_wait",), spec.caller_max_wait),
