@@ -1,0 +1,174 @@
+"""Admin routes: publishing flow versions (reload, SIGHUP, validate, publish, versions,
+roll back) and live targets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from routing_engine.api import CheckResult, check, check_texts
+from routing_engine.contract import (
+    TargetChange,
+    problems_of,
+)
+from routing_engine.service_core import Refusal, Service, json_body, problem
+
+
+def add_admin_routes(
+    app: FastAPI, service: Service, path: str | os.PathLike[str] | None
+) -> Callable[[], Awaitable[JSONResponse]]:
+    """Add the flow and target routes; return the reload action (SIGHUP uses it too)."""
+    store = service.store
+
+    def refused_publish(result: CheckResult) -> JSONResponse:
+        problems = [d.to_json() for d in result.diagnostics if d.is_error]
+        message = f"the deployment has {len(problems)} error(s); nothing was published"
+        return JSONResponse(
+            {
+                "error": "invalid-deployment",
+                "message": message,
+                "diagnostics": [d.to_json() for d in result.diagnostics],
+            },
+            status_code=422,
+        )
+
+    async def reload() -> JSONResponse:
+        result = await asyncio.to_thread(check, path) if path is not None else None
+        if result is None:
+            return problem(
+                409, "no-directory", "this service was not started from a deployment directory"
+            )
+        if result.compiled is None:
+            return refused_publish(result)
+        return JSONResponse(await service.publish(result))
+
+    @app.post("/v1/flows/reload", tags=["flows"])
+    async def reload_route() -> JSONResponse:
+        """Re-read the deployment directory and publish it (as on SIGHUP)."""
+        return await reload()
+
+    async def files_of(request: Request) -> dict[str, str]:
+        body = await json_body(request)
+        files = body.get("files") if isinstance(body, dict) else None
+        if (
+            not isinstance(files, dict)
+            or not files
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+        ):
+            raise Refusal(
+                422,
+                "bad-request",
+                'send {"files": {"NAME.yaml": "TEXT", ...}}',
+                [{"field": "files", "problem": "a mapping of file names to their text"}],
+            )
+        return files
+
+    @app.post("/v1/flows/validate", tags=["flows"])
+    async def validate_route(request: Request) -> JSONResponse:
+        """Check a deployment given as file texts, without publishing it."""
+        try:
+            files = await files_of(request)
+        except Refusal as refusal:
+            return refusal.response
+        result = await asyncio.to_thread(check_texts, files)
+        return JSONResponse(
+            {
+                "ok": result.ok,
+                "hash": result.digest,
+                "diagnostics": [d.to_json() for d in result.diagnostics],
+            }
+        )
+
+    @app.post("/v1/flows/publish", tags=["flows"])
+    async def publish_route(request: Request) -> JSONResponse:
+        """Check a deployment given as file texts and, when it has no errors, publish it."""
+        try:
+            files = await files_of(request)
+        except Refusal as refusal:
+            return refusal.response
+        result = await asyncio.to_thread(check_texts, files)
+        if result.compiled is None:
+            return refused_publish(result)
+        return JSONResponse(await service.publish(result))
+
+    @app.get("/v1/flows/versions", tags=["flows"])
+    async def versions_route() -> JSONResponse:
+        """Every published version, oldest first; `current` marks the one new calls get."""
+        listed = await store.list_versions()
+        for item in listed:
+            item["current"] = item["hash"] == service.current.digest  # type: ignore[assignment]
+        return JSONResponse(listed)
+
+    @app.post("/v1/flows/rollback", tags=["flows"])
+    async def rollback_route(request: Request) -> JSONResponse:
+        """Make an earlier published version (by hash or version) the current one."""
+        try:
+            body = await json_body(request)
+        except Refusal as refusal:
+            return refusal.response
+        wanted = str(body.get("hash", "")) if isinstance(body, dict) else ""
+        match = [
+            v["hash"]
+            for v in await store.list_versions()
+            if wanted and v["hash"].startswith(wanted)
+        ]
+        if len(match) != 1:
+            return problem(
+                404 if not match else 409,
+                "unknown-version",
+                f"no single published version matches '{wanted}'",
+            )
+        files = await store.version_sources(match[0])
+        result = await asyncio.to_thread(check_texts, files or {}, match[0])
+        if result.compiled is None:
+            return refused_publish(result)
+        return JSONResponse(await service.publish(result))
+
+    async def target_view(name: str, live: dict[str, Any]) -> dict[str, Any]:
+        target = service.current.compiled.targets[name]
+        state = live.get(name, {})
+        return {
+            "name": name,
+            "kind": target.kind,
+            "uri": target.uri,
+            "site": target.site,
+            "region": target.region,
+            "capacity": target.capacity,
+            "available": state.get("available", target.available),
+            "skills": state.get("skills", list(target.skills)),
+            "declared": {"available": target.available, "skills": list(target.skills)},
+        }
+
+    @app.get("/v1/targets", tags=["targets"])
+    async def targets_route() -> JSONResponse:
+        """Every target of the current deployment, with its live availability and skills."""
+        live = await store.target_states()
+        return JSONResponse(
+            [await target_view(name, live) for name in service.current.compiled.targets]
+        )
+
+    @app.patch("/v1/targets/{name}", tags=["targets"])
+    async def patch_target(name: str, request: Request) -> JSONResponse:
+        """Change a target's availability and/or skills; the next decisions use it, in every
+        process that shares the store."""
+        if name not in service.current.compiled.targets:
+            return problem(404, "unknown-target", f"no target '{name}'")
+        try:
+            body = await json_body(request)
+            change = TargetChange.model_validate(body)
+        except Refusal as refusal:
+            return refusal.response
+        except ValidationError as error:
+            return problem(422, "bad-request", "the change does not fit", problems_of(error))
+        if change.available is None and change.skills is None:
+            return problem(422, "bad-request", "give 'available' and/or 'skills'")
+        await store.set_target(name, change.available, change.skills)
+        return JSONResponse(await target_view(name, await store.target_states()))
+
+    return reload

@@ -1,0 +1,264 @@
+"""The service's core: what every route shares. The deployment versions in memory, the store,
+the deadline within which every request gets a decision, and the refusals (4xx) in one shape."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from routing_engine.api import CheckResult, LoadedDeployment, check_texts
+from routing_engine.compile import CompiledDeployment
+from routing_engine.contract import (
+    EventRequest,
+    NewCallRequest,
+)
+from routing_engine.observability import (
+    DECISIONS,
+    FALLBACKS,
+    LATENCY,
+    REFUSALS,
+)
+from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
+from routing_engine.store import Conflict, Store
+
+log = logging.getLogger("routing_engine.server")
+DEFAULT_DEADLINE_S = 0.5
+MAX_BODY_BYTES = 64 * 1024
+REJECTION_STATUS = {"bad-event": 422}
+
+
+def problem(
+    status: int, error: str, message: str, problems: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": error, "message": message}
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=status)
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body, or BadRequest / a 4xx response for what is not JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise Refusal(
+            415,
+            "unsupported-media-type",
+            "send the body as JSON with 'Content-Type: application/json'",
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before reading it
+        raise Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # a body with no length is read up to the limit only
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        where = (
+            f" at line {error.lineno}, column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else ""
+        )
+        raise Refusal(400, "malformed-json", f"the body is not valid JSON{where}") from None
+
+
+class Refusal(Exception):
+    def __init__(
+        self, status: int, error: str, message: str, problems: list[dict[str, Any]] | None = None
+    ):
+        super().__init__(message)
+        self.error = error
+        self.response = problem(status, error, message, problems)
+
+
+class Service:
+    """What the routes share: the deployment versions in memory, the store, the deadline."""
+
+    def __init__(self, loaded: LoadedDeployment, store: Store, deadline_s: float):
+        self.current = loaded
+        self.versions: dict[str, CompiledDeployment] = {loaded.digest: loaded.compiled}
+        self.store = store
+        self.deadline_s = deadline_s
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.fallbacks = 0
+        self.background: set[asyncio.Future[JSONResponse]] = set()  # work left at its deadline
+
+    async def version(self, digest: str) -> CompiledDeployment | None:
+        """A deployment version by its hash: in memory, else rebuilt from the store's copy of
+        its files (calls stay on the version they started on, across restarts)."""
+        found = self.versions.get(digest)
+        if found is None:
+            files = await self.store.version_sources(digest)
+            if files is None:
+                return None
+            result = await asyncio.to_thread(check_texts, files, digest)
+            if result.compiled is None:
+                return None
+            found = self.versions.setdefault(digest, result.compiled)
+        return found
+
+    async def publish(self, result: CheckResult) -> dict[str, Any]:
+        """Make a checked deployment the one new calls get; earlier ones stay for their calls."""
+        compiled = result.compiled
+        if compiled is None:
+            raise ValueError("only a deployment without errors is published")
+        await self.store.publish(compiled.name, compiled.digest, result.sources)
+        changed = compiled.digest != self.current.digest
+        self.versions.setdefault(compiled.digest, compiled)
+        self.current = LoadedDeployment(
+            self.versions[compiled.digest], result.diagnostics, result.sources
+        )
+        log.info("published %s version %s", compiled.name, compiled.version)
+        return {
+            "published": changed,
+            "name": compiled.name,
+            "version": compiled.version,
+            "hash": compiled.digest,
+            "warnings": [d.to_json() for d in result.diagnostics],
+        }
+
+    async def start_call(self, call: NewCallRequest, compiled: CompiledDeployment) -> JSONResponse:
+        """Start a call (or answer a retried start with its first decision)."""
+        store = self.store
+        async with self.lock(call.call_id):
+            stored = await store.call(call.call_id)
+            if stored is not None:
+                return same_call(stored, call.caller, call.dialed)
+            live = await store.target_states()
+            state, decision = start(compiled, call.to_runtime(datetime.now(UTC)), live)
+            state_json, decision_json = state.to_json(), decision.to_json()
+            if not await store.start(state_json, decision_json):
+                raced = await store.call(call.call_id)  # another process started it first
+                if raced is None:
+                    raise RuntimeError("call vanished while starting")
+                return same_call(raced, call.caller, call.dialed)
+            return JSONResponse(decision_json)
+
+    async def apply_event(self, call_id: str, event: EventRequest) -> JSONResponse:
+        """Apply an event (or answer a retried one with its stored decision)."""
+        store = self.store
+        request = event.model_dump(mode="json", by_alias=True, exclude={"at"})
+        async with self.lock(call_id):
+            done = await store.answered(call_id, event.event_id)
+            if done is not None:
+                earlier, answered = done
+                if earlier != request:
+                    raise Refusal(
+                        409,
+                        "event-id-reused",
+                        f"event_id '{event.event_id}' was already used for another event",
+                    )
+                return JSONResponse(answered)
+            stored = await store.call(call_id)
+            if stored is None:
+                raise Refusal(
+                    404, "unknown-call", f"no call '{call_id}'; start it with POST /v1/calls"
+                )
+            pinned = await self.version(stored.digest)
+            if pinned is None:
+                raise RuntimeError(f"version {stored.digest[:12]} is not loaded")
+            live = await store.target_states()
+            try:
+                new, decision = step(
+                    pinned,
+                    CallState.from_json(stored.state),
+                    event.to_runtime(datetime.now(UTC)),
+                    live,
+                )
+            except EventRejected as rejected:
+                status = REJECTION_STATUS.get(rejected.reason, 409)
+                raise Refusal(status, rejected.reason, rejected.message) from None
+            state_json, decision_json = new.to_json(), decision.to_json()
+            try:
+                await store.apply(stored.seq, event.event_id, request, state_json, decision_json)
+            except Conflict:
+                raise Refusal(
+                    409, "conflict", "the call changed meanwhile; retry with the call's seq"
+                ) from None
+            return JSONResponse(decision_json)
+
+    def lock(self, call_id: str) -> asyncio.Lock:
+        return self.locks.setdefault(call_id, asyncio.Lock())
+
+    async def decide(
+        self,
+        work: Callable[[], Awaitable[JSONResponse]],
+        call_id: str,
+        seq: int,
+        compiled: CompiledDeployment,
+    ) -> JSONResponse:
+        """Run `work` within the deadline; any fault answers the fallback decision (200).
+
+        At the deadline the answer goes out at once: the work is cancelled in the background
+        (a database blocked in a lock wait cannot be interrupted, only left behind), and its
+        transaction rolls back when it wakes."""
+        started = time.perf_counter()
+        task = asyncio.ensure_future(work())
+        done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
+        if task in done:
+            try:
+                response = task.result()
+                self.count(response, compiled)
+                LATENCY.observe(time.perf_counter() - started)
+                return response
+            except Refusal as refusal:
+                REFUSALS.labels(refusal.error).inc()
+                return refusal.response
+            except Exception:  # every fault still gets a decision
+                log.exception(
+                    "fault while deciding for call %s", call_id, extra={"call_id": call_id}
+                )
+                reason = "internal-error"
+        else:
+            task.cancel()
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+            reason = "deadline"
+        self.fallbacks += 1
+        FALLBACKS.labels(reason).inc()
+        DECISIONS.labels("fallback", "fallback").inc()
+        LATENCY.observe(time.perf_counter() - started)
+        log.warning(
+            "fallback decision for call %s: %s",
+            call_id,
+            reason,
+            extra={"call_id": call_id, "reason": reason, "version": compiled.version},
+        )
+        return JSONResponse(fallback_decision(compiled, call_id, seq, reason))
+
+    def count(self, response: JSONResponse, compiled: CompiledDeployment) -> None:
+        """Count a decision by its node's kind (read back from the response body)."""
+        body = json.loads(bytes(response.body))
+        node = compiled.nodes.get((body.get("flow", {}).get("name", ""), body.get("node", "")))
+        kind = type(node).__name__.removeprefix("C").lower() if node is not None else "none"
+        result = "fallback" if body.get("fallback_reason") else "ok"
+        DECISIONS.labels(result, kind).inc()
+        log.info(
+            "decision",
+            extra={
+                "call_id": body.get("call_id"),
+                "node": body.get("node"),
+                "version": compiled.version,
+            },
+        )
+
+
+def same_call(stored: Any, caller: str, dialed: str) -> JSONResponse:
+    """A retried start of a call returns its first decision; a different call with a used id
+    is refused."""
+    if stored.state.get("from") != caller or stored.state.get("to") != dialed:
+        raise Refusal(409, "call-id-reused", "this call_id is already used by another call")
+    return JSONResponse(stored.first_decision)
