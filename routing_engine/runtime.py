@@ -8,12 +8,22 @@ Each reply replaces the remaining plan, as in jambonz, Vonage NCCO and FreeSWITC
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from routing_engine.calls import (
+    DIAL_OUTCOMES,
+    CallState,
+    Decision,
+    Event,
+    EventRejected,
+    EventType,
+    NewCall,
+    Status,
+    iso_utc,
+)
 from routing_engine.compile import (
     AWAIT_CONNECTED,
     AWAIT_MENU,
@@ -38,180 +48,21 @@ from routing_engine.compile import (
 )
 from routing_engine.geography import caller_info
 
-
-class EventType(enum.Enum):
-    DIGITS = "digits"
-    NO_INPUT = "no-input"
-    DIAL_ANSWERED = "dial.answered"
-    DIAL_NO_ANSWER = "dial.no-answer"
-    DIAL_BUSY = "dial.busy"
-    DIAL_FAILED = "dial.failed"
-    OUTCOME = "outcome"
-    QUEUE_TIMEOUT = "queue.timeout"
-    RECORDING_DONE = "recording.done"
-    HANGUP = "hangup"
-
-
-DIAL_OUTCOMES = {
-    EventType.DIAL_NO_ANSWER: "no-answer",
-    EventType.DIAL_BUSY: "busy",
-    EventType.DIAL_FAILED: "failed",
-}
-
-
-class Status(enum.Enum):
-    ACTIVE = "active"  # the engine is steering the call
-    CONNECTED = "connected"  # a person has the call
-    ENDED = "ended"
-
-
-@dataclass(frozen=True, slots=True)
-class NewCall:
-    call_id: str
-    caller: str
-    dialed: str
-    at: datetime
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    type: EventType
-    seq: int
-    at: datetime
-    digits: str = ""
-    outcome: str = ""
-    recording: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CallState:
-    """Everything the engine remembers about a call between events (JSON-able)."""
-
-    call_id: str
-    caller: str
-    dialed: str
-    deployment: str
-    digest: str
-    entry_flow: str
-    flow: str
-    node: str
-    status: Status
-    seq: int
-    steps: int
-    attempt: int  # menu: tries so far; sequential ring: index of the target ringing
-    awaiting: tuple[str, ...]
-    variables: Mapping[str, Any]
-    attributes: Mapping[str, Any]
-    started_at: str
-    updated_at: str
-    trace: tuple[str, ...]
-    end_reason: str = ""
-    ringing: tuple[str, ...] = ()  # the targets the current ring node rings, in order
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "from": self.caller,
-            "to": self.dialed,
-            "deployment": self.deployment,
-            "hash": self.digest,
-            "entry_flow": self.entry_flow,
-            "flow": self.flow,
-            "node": self.node,
-            "status": self.status.value,
-            "seq": self.seq,
-            "steps": self.steps,
-            "attempt": self.attempt,
-            "await": list(self.awaiting),
-            "vars": dict(self.variables),
-            "attributes": dict(self.attributes),
-            "started_at": self.started_at,
-            "updated_at": self.updated_at,
-            "trace": list(self.trace),
-            "end_reason": self.end_reason,
-            "ringing": list(self.ringing),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CallState:
-        """A state as `to_json` made it; raises KeyError, TypeError or ValueError otherwise."""
-        for name in ("seq", "steps", "attempt"):
-            if not isinstance(data[name], int) or isinstance(data[name], bool):
-                raise TypeError(f"'{name}' must be a whole number")
-        return cls(
-            call_id=data["call_id"],
-            caller=data["from"],
-            dialed=data["to"],
-            deployment=data["deployment"],
-            digest=data["hash"],
-            entry_flow=data["entry_flow"],
-            flow=data["flow"],
-            node=data["node"],
-            status=Status(data["status"]),
-            seq=data["seq"],
-            steps=data["steps"],
-            attempt=data["attempt"],
-            awaiting=tuple(data["await"]),
-            variables=dict(data["vars"]),
-            attributes=dict(data["attributes"]),
-            started_at=data["started_at"],
-            updated_at=data["updated_at"],
-            trace=tuple(data["trace"]),
-            end_reason=data.get("end_reason", ""),
-            ringing=tuple(data.get("ringing", ())),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    call_id: str
-    seq: int
-    deployment: str
-    flow: str
-    node: str
-    digest: str
-    actions: tuple[dict[str, Any], ...]
-    awaits: tuple[str, ...]
-    fallback: Mapping[str, Any]
-    trace: tuple[str, ...]
-    fallback_reason: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The decision as the HTTP API sends it: fresh containers throughout, so a caller
-        that changes it changes nothing of the deployment's."""
-        return {
-            "call_id": self.call_id,
-            "seq": self.seq,
-            "flow": {"name": self.flow, "version": self.digest[:12], "hash": self.digest},
-            "node": self.node,
-            "actions": [_fresh(a) for a in self.actions],
-            "await": list(self.awaits),
-            "fallback": {"actions": [_fresh(a) for a in self.fallback["actions"]], "await": []},
-            "fallback_reason": self.fallback_reason,
-            "trace": list(self.trace),
-        }
-
-
-def _fresh(value: Any) -> Any:
-    """A copy of a JSON-like value with new dicts and lists all the way down."""
-    if isinstance(value, dict):
-        return {key: _fresh(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_fresh(item) for item in value]
-    return value
-
-
-class EventRejected(Exception):
-    """An event that cannot apply to the call as it stands; nothing changes.
-
-    `reason` is one of: `stale-seq`, `future-seq`, `ended`, `unexpected-event`, `bad-event`,
-    `wrong-version` (the state belongs to another version of the deployment)."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+__all__ = [  # the call's data lives in calls.py; importing it from here still works
+    "CallState",
+    "Decision",
+    "Event",
+    "EventRejected",
+    "EventType",
+    "NewCall",
+    "ScheduleOverrides",
+    "Status",
+    "TargetStates",
+    "check_event",
+    "fallback_decision",
+    "start",
+    "step",
+]
 
 
 class _LoopGuard(Exception):
@@ -222,12 +73,6 @@ class _LoopGuard(Exception):
 # target name -> available now, or {"available": bool, "skills": [...]} (absent = as declared)
 TargetStates = Mapping[str, bool | Mapping[str, Any]]
 ScheduleOverrides = Mapping[str, str]  # schedule name -> "open" or "closed" (emergency override)
-
-
-def _iso(at: datetime) -> str:
-    if at.tzinfo is None:
-        raise ValueError("times must carry a UTC offset")
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class _Walk:
@@ -504,7 +349,7 @@ class _Walk:
             "summary": summary or self._summary(),
             "managers": list(node.managers),
             "sla_s": node.sla_s,
-            "due": _iso(start + timedelta(seconds=node.sla_s or 0)) if timed else None,
+            "due": iso_utc(start + timedelta(seconds=node.sla_s or 0)) if timed else None,
         }
         if recording:
             action["recording"] = recording
@@ -524,7 +369,7 @@ def _fallback(
         status=Status.ENDED,
         seq=state.seq + 1,
         awaiting=(),
-        updated_at=_iso(at),
+        updated_at=iso_utc(at),
         trace=tuple(trace),
         end_reason=f"fallback: {reason}",
     )
@@ -578,7 +423,7 @@ def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
         attempt=walk.attempt,
         awaiting=walk.awaits,
         variables=walk.variables,
-        updated_at=_iso(walk.at),
+        updated_at=iso_utc(walk.at),
         trace=tuple(walk.trace),
         end_reason=walk.end_reason,
         ringing=walk.ringing,
@@ -605,7 +450,7 @@ def start(
     overrides: ScheduleOverrides | None = None,
 ) -> tuple[CallState, Decision]:
     """A new call: find the flow for the dialed number and run it to the first wait."""
-    at = _iso(call.at)
+    at = iso_utc(call.at)
     found = compiled.entry(call.dialed)
     flow, first = found if found is not None else ("", None)
     state = CallState(

@@ -1,0 +1,191 @@
+"""The data of a call: the events a telephony system reports, the call's state between them,
+and the decisions the runtime makes. Plain values that go to JSON and back."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class EventType(enum.Enum):
+    DIGITS = "digits"
+    NO_INPUT = "no-input"
+    DIAL_ANSWERED = "dial.answered"
+    DIAL_NO_ANSWER = "dial.no-answer"
+    DIAL_BUSY = "dial.busy"
+    DIAL_FAILED = "dial.failed"
+    OUTCOME = "outcome"
+    QUEUE_TIMEOUT = "queue.timeout"
+    RECORDING_DONE = "recording.done"
+    HANGUP = "hangup"
+
+
+DIAL_OUTCOMES = {
+    EventType.DIAL_NO_ANSWER: "no-answer",
+    EventType.DIAL_BUSY: "busy",
+    EventType.DIAL_FAILED: "failed",
+}
+
+
+class Status(enum.Enum):
+    ACTIVE = "active"  # the engine is steering the call
+    CONNECTED = "connected"  # a person has the call
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    call_id: str
+    caller: str
+    dialed: str
+    at: datetime
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: EventType
+    seq: int
+    at: datetime
+    digits: str = ""
+    outcome: str = ""
+    recording: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """Everything the engine remembers about a call between events (JSON-able)."""
+
+    call_id: str
+    caller: str
+    dialed: str
+    deployment: str
+    digest: str
+    entry_flow: str
+    flow: str
+    node: str
+    status: Status
+    seq: int
+    steps: int
+    attempt: int  # menu: tries so far; sequential ring: index of the target ringing
+    awaiting: tuple[str, ...]
+    variables: Mapping[str, Any]
+    attributes: Mapping[str, Any]
+    started_at: str
+    updated_at: str
+    trace: tuple[str, ...]
+    end_reason: str = ""
+    ringing: tuple[str, ...] = ()  # the targets the current ring node rings, in order
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "from": self.caller,
+            "to": self.dialed,
+            "deployment": self.deployment,
+            "hash": self.digest,
+            "entry_flow": self.entry_flow,
+            "flow": self.flow,
+            "node": self.node,
+            "status": self.status.value,
+            "seq": self.seq,
+            "steps": self.steps,
+            "attempt": self.attempt,
+            "await": list(self.awaiting),
+            "vars": dict(self.variables),
+            "attributes": dict(self.attributes),
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+            "trace": list(self.trace),
+            "end_reason": self.end_reason,
+            "ringing": list(self.ringing),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CallState:
+        """A state as `to_json` made it; raises KeyError, TypeError or ValueError otherwise."""
+        for name in ("seq", "steps", "attempt"):
+            if not isinstance(data[name], int) or isinstance(data[name], bool):
+                raise TypeError(f"'{name}' must be a whole number")
+        return cls(
+            call_id=data["call_id"],
+            caller=data["from"],
+            dialed=data["to"],
+            deployment=data["deployment"],
+            digest=data["hash"],
+            entry_flow=data["entry_flow"],
+            flow=data["flow"],
+            node=data["node"],
+            status=Status(data["status"]),
+            seq=data["seq"],
+            steps=data["steps"],
+            attempt=data["attempt"],
+            awaiting=tuple(data["await"]),
+            variables=dict(data["vars"]),
+            attributes=dict(data["attributes"]),
+            started_at=data["started_at"],
+            updated_at=data["updated_at"],
+            trace=tuple(data["trace"]),
+            end_reason=data.get("end_reason", ""),
+            ringing=tuple(data.get("ringing", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    call_id: str
+    seq: int
+    deployment: str
+    flow: str
+    node: str
+    digest: str
+    actions: tuple[dict[str, Any], ...]
+    awaits: tuple[str, ...]
+    fallback: Mapping[str, Any]
+    trace: tuple[str, ...]
+    fallback_reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision as the HTTP API sends it: fresh containers throughout, so a caller
+        that changes it changes nothing of the deployment's."""
+        return {
+            "call_id": self.call_id,
+            "seq": self.seq,
+            "flow": {"name": self.flow, "version": self.digest[:12], "hash": self.digest},
+            "node": self.node,
+            "actions": [_fresh(a) for a in self.actions],
+            "await": list(self.awaits),
+            "fallback": {"actions": [_fresh(a) for a in self.fallback["actions"]], "await": []},
+            "fallback_reason": self.fallback_reason,
+            "trace": list(self.trace),
+        }
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a JSON-like value with new dicts and lists all the way down."""
+    if isinstance(value, dict):
+        return {key: _fresh(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_fresh(item) for item in value]
+    return value
+
+
+class EventRejected(Exception):
+    """An event that cannot apply to the call as it stands; nothing changes.
+
+    `reason` is one of: `stale-seq`, `future-seq`, `ended`, `unexpected-event`, `bad-event`,
+    `wrong-version` (the state belongs to another version of the deployment)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def iso_utc(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError("times must carry a UTC offset")
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
