@@ -188,6 +188,58 @@ def fmt_command(
     raise typer.Exit(1 if failed or (check and changed) else 0)
 
 
+@app.command("render")
+def render_command(
+    deployment: Annotated[str, typer.Argument(help="the deployment directory")],
+    fmt: Annotated[str, typer.Option("--format", help="svg, png or dot")] = "svg",
+    flows: Annotated[
+        list[str] | None, typer.Option("--flow", help="draw only this flow (repeatable)")
+    ] = None,
+    highlight: Annotated[
+        str | None,
+        typer.Option(
+            "--highlight",
+            help="a call's JSON (GET /v1/calls/ID, or simulate --format json): its path drawn bold",
+        ),
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("-o", "--output", help="the file to write; default: stdout")
+    ] = None,
+) -> None:
+    """Draw a deployment (or some of its flows) as a diagram."""
+    from pathlib import Path
+
+    from routing_engine.analysis import build_index
+    from routing_engine.render import FORMATS, build, path_from_trace, render
+
+    if fmt not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
+    loaded = _load_or_exit(deployment, "render")
+    index = build_index(loaded.compiled.deployment)
+    unknown = [name for name in flows or [] if name not in index.flows]
+    if unknown:
+        typer.echo(
+            f"error: no flow {', '.join(unknown)}; flows: {', '.join(sorted(index.flows))}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    path: list[tuple[str, str]] = []
+    if highlight is not None:
+        try:
+            data = json.loads(Path(highlight).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            typer.echo(f"error: --highlight {highlight}: {error}", err=True)
+            raise typer.Exit(2) from None
+        trace = (data.get("state") or data).get("trace", []) if isinstance(data, dict) else []
+        path = path_from_trace(index, trace)
+    data_out = render(build(index, flows, path), fmt)
+    if out:
+        Path(out).write_bytes(data_out)
+    else:
+        sys.stdout.buffer.write(data_out)
+
+
 def _load_or_exit(deployment: str, verb: str) -> api.LoadedDeployment:
     """Load a deployment, or print its problems and exit 1."""
     result = api.check(deployment)

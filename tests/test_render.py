@@ -1,0 +1,81 @@
+"""Diagrams: every node drawn, clusters per flow and module use, a highlighted path."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from conftest import run_cli
+
+from routing_engine import LoadedDeployment
+from routing_engine.analysis import build_index
+from routing_engine.render import build, path_from_trace, render, render_with_timeout
+
+AT = "2026-11-23T10:00:00-05:00"
+
+
+def test_the_svg_is_valid_and_holds_every_node_of_the_flow(hospital: LoadedDeployment) -> None:
+    index = build_index(hospital.compiled.deployment)
+    svg = render(build(index, ["billing"]), "svg")
+    root = ET.fromstring(svg)  # well-formed XML
+    titles = {el.text for el in root.iter("{http://www.w3.org/2000/svg}title")}
+    billing_nodes = {f"billing/{node_id}" for flow, node_id in index.nodes if flow == "billing"}
+    assert billing_nodes <= titles
+    assert "cluster_billing" in titles and "cluster_billing_new-york" in titles
+    assert "ivr/main-menu" not in titles  # only the flow asked for
+
+
+def test_a_calls_path_is_drawn_bold(hospital: LoadedDeployment) -> None:
+    state, _ = hospital.start_call(
+        {"call_id": "c", "from": "+12125550123", "to": "+12125550140", "at": AT}
+    )
+    state, _ = hospital.apply_event(
+        state, {"event_id": "e", "seq": 1, "type": "dial.no-answer", "at": AT}
+    )
+    index = build_index(hospital.compiled.deployment)
+    path = path_from_trace(index, state["trace"])
+    assert path[0] == ("@entry", "+12125550140")
+    assert ("billing", "new-york.ring-overflow") in path
+    graph = build(index, ["billing"], path)
+    bold = {
+        (str(a), str(b))
+        for a, b in graph.edges()
+        if graph.get_edge(a, b).attr["color"] == "#d62728"
+    }
+    assert ("billing/new-york.ring-office", "billing/new-york.ring-overflow") in bold
+    assert ("billing/route-by-state", "billing/new-york") in bold
+    assert not any("central" in a or "central" in b for a, b in bold)
+
+
+def test_render_in_a_worker_with_a_time_limit(hospital: LoadedDeployment) -> None:
+    graph = build(build_index(hospital.compiled.deployment), ["er"])
+    assert render_with_timeout(graph, "svg", 60).startswith(b"<?xml")
+
+
+def test_the_cli_draws_png_svg_and_dot(tmp_path: Path) -> None:
+    png = tmp_path / "h.png"
+    result = run_cli("render", "examples/hospital", "--format", "png", "-o", str(png))
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes().startswith(b"\x89PNG")
+    simulated = run_cli(
+        "simulate",
+        "examples/hospital",
+        "--from",
+        "+12125550123",
+        "--to",
+        "+12125550111",
+        "--at",
+        AT,
+        "--event",
+        "digits:3",
+        "--format",
+        "json",
+    )
+    call = tmp_path / "call.json"
+    call.write_text(simulated.stdout)
+    dot = run_cli("render", "examples/hospital", "--format", "dot", "--highlight", str(call))
+    assert dot.returncode == 0 and "#d62728" in dot.stdout
+    assert json.loads(simulated.stdout)["state"]["flow"] == "billing"
+    bad = run_cli("render", "examples/hospital", "--flow", "nope")
+    assert bad.returncode == 2 and "no flow nope" in bad.stderr
