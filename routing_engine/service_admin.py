@@ -9,15 +9,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from routing_engine.analysis import build_index
 from routing_engine.api import CheckResult, check, check_texts
 from routing_engine.contract import (
     TargetChange,
     problems_of,
 )
+from routing_engine.render import build, path_from_trace, render_with_timeout
 from routing_engine.service_core import Refusal, Service, json_body, problem
+
+DIAGRAM_SECONDS = 20.0
 
 
 def add_admin_routes(
@@ -170,5 +174,30 @@ def add_admin_routes(
             return problem(422, "bad-request", "give 'available' and/or 'skills'")
         await store.set_target(name, change.available, change.skills)
         return JSONResponse(await target_view(name, await store.target_states()))
+
+    @app.get("/v1/flows/{name}/diagram.svg", tags=["flows"])
+    async def diagram(name: str, call_id: str | None = None) -> Response:
+        """The flow's diagram (current version), drawn outside the request's event loop with a
+        time limit; `?call_id=` draws that call's path bold (on the version it is pinned to)."""
+        compiled = service.current.compiled
+        path: list[tuple[str, str]] = []
+        if call_id is not None:
+            stored = await store.call(call_id)
+            if stored is None:
+                return problem(404, "unknown-call", f"no call '{call_id}'")
+            compiled = await service.version(stored.digest) or compiled
+        index = build_index(compiled.deployment)
+        if name not in index.flows:
+            return problem(
+                404, "unknown-flow", f"no flow '{name}'; flows: {', '.join(sorted(index.flows))}"
+            )
+        if call_id is not None and stored is not None:
+            path = path_from_trace(index, stored.state.get("trace", []))
+        graph = build(index, [name], path)
+        try:
+            svg = await asyncio.to_thread(render_with_timeout, graph, "svg", DIAGRAM_SECONDS)
+        except TimeoutError as error:
+            return problem(503, "diagram-too-slow", str(error))
+        return Response(svg, media_type="image/svg+xml")
 
     return reload

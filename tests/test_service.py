@@ -456,3 +456,14 @@ def test_an_oversized_body_is_refused_before_it_is_read(server: Server) -> None:
         )
         reply = conn.recv(4096).decode("latin-1")
     assert reply.startswith("HTTP/1.1 413")
+
+
+def test_a_flow_diagram_with_a_calls_path(server: Server) -> None:
+    new_call(server, "drawn-1", to="+12125550140")
+    event(server, "drawn-1", "e1", 1, "dial.no-answer")
+    response = server.client.get("/v1/flows/billing/diagram.svg", params={"call_id": "drawn-1"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert b"billing/new-york.ring-overflow" in response.content and b"#d62728" in response.content
+    assert server.client.get("/v1/flows/nope/diagram.svg").status_code == 404
+    assert server.client.get("/v1/flows/billing/diagram.svg", params={"call_id": "nobody"}).status_code == 404
