@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check fmt schemas docs area-codes clean
+.PHONY: run test check fmt schemas docs diagram area-codes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ fmt: $(VENV)/.installed-dev
 
 schemas: $(VENV)/.installed
 	$(BIN)/python -m routing_engine.schemas
+
+diagram: $(VENV)/.installed
+	$(BIN)/python -m routing_engine.render examples/hospital examples/hospital/diagram.svg
 
 docs: $(VENV)/.installed
 	$(BIN)/python -m routing_engine.docs

@@ -9,11 +9,15 @@ request path run it directly; a server runs it in a worker process with a time l
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import multiprocessing
+import re
+import sys
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pygraphviz as pgv  # type: ignore[import-untyped]
@@ -254,3 +258,40 @@ def render_with_timeout(graph: pgv.AGraph, fmt: str, seconds: float) -> bytes:
         raise TimeoutError(f"the diagram took longer than {seconds:g}s; draw one flow at a time")
     data = queue.get(timeout=5)
     return bytes(data)
+
+
+def stamped_svg(graph: pgv.AGraph) -> bytes:
+    """An SVG that records the hash of the DOT source it was drawn from, so a test can tell a
+    stale diagram without comparing pixels (fonts differ between machines; the source does
+    not)."""
+    source = str(graph.string())
+    svg = render(graph, "svg").decode("utf-8")
+    stamp = f"<!-- routing-engine diagram source sha256: {source_hash(source)} -->\n"
+    head, _, rest = svg.partition("\n")
+    return (head + "\n" + stamp + rest).encode("utf-8")
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def stamp_of(svg: bytes) -> str | None:
+    """The source hash recorded in a stamped SVG, if any."""
+    match = re.search(rb"diagram source sha256: ([0-9a-f]{64})", svg)
+    return match.group(1).decode() if match else None
+
+
+def main(argv: list[str]) -> int:
+    """`python -m routing_engine.render DEPLOYMENT OUT.svg`: the deployment's stamped diagram."""
+    from routing_engine.analysis import build_index
+    from routing_engine.api import load_deployment
+
+    deployment, out = argv[1], argv[2]
+    graph = build(build_index(load_deployment(deployment).compiled.deployment))
+    Path(out).write_bytes(stamped_svg(graph))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

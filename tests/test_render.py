@@ -79,3 +79,17 @@ def test_the_cli_draws_png_svg_and_dot(tmp_path: Path) -> None:
     assert json.loads(simulated.stdout)["state"]["flow"] == "billing"
     bad = run_cli("render", "examples/hospital", "--flow", "nope")
     assert bad.returncode == 2 and "no flow nope" in bad.stderr
+
+
+def test_the_hospital_diagram_is_current(hospital: LoadedDeployment) -> None:
+    """examples/hospital/diagram.svg was drawn from today's deployment (`make diagram`)."""
+    from conftest import HOSPITAL
+
+    from routing_engine.render import source_hash, stamp_of
+
+    svg = (HOSPITAL / "diagram.svg").read_bytes()
+    graph = build(build_index(hospital.compiled.deployment))
+    assert stamp_of(svg) == source_hash(str(graph.string())), (
+        "diagram.svg is stale: run `make diagram`"
+    )
+    assert b"<svg" in svg
