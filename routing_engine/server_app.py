@@ -26,7 +26,6 @@ from routing_engine import __version__
 from routing_engine.api import LoadedDeployment, load_deployment
 from routing_engine.auth import Keys, middleware
 from routing_engine.contract import (
-    BadRequest,
     DecisionResponse,
     ErrorResponse,
     EventRequest,
@@ -39,7 +38,7 @@ from routing_engine.observability import (
     metrics_payload,
 )
 from routing_engine.service_admin import add_admin_routes
-from routing_engine.service_core import DEFAULT_DEADLINE_S, Refusal, Service, json_body, problem
+from routing_engine.service_core import DEFAULT_DEADLINE_S, Refusal, Service, problem, read_body
 from routing_engine.service_sip import add_sip_route
 from routing_engine.store import Store, sqlite_url
 
@@ -140,12 +139,9 @@ def create_app(
         """Start a call: the first decision (seq 1)."""
         compiled = service.current.compiled
         try:
-            body = await json_body(request)
-            call = parse_new_call(body)
+            call = await read_body(request, parse_new_call)
         except Refusal as refusal:
             return refusal.response
-        except BadRequest as error:
-            return problem(422, "bad-request", str(error), error.problems)
 
         return await service.decide(
             lambda: service.start_call(call, compiled), call.call_id, 1, compiled
@@ -160,12 +156,9 @@ def create_app(
     async def call_event(call_id: str, request: Request) -> JSONResponse:
         """Report what happened; the next decision (seq + 1)."""
         try:
-            body = await json_body(request)
-            event = parse_event(body)
+            event = await read_body(request, parse_event)
         except Refusal as refusal:
             return refusal.response
-        except BadRequest as error:
-            return problem(422, "bad-request", str(error), error.problems)
         compiled = service.current.compiled
 
         return await service.decide(

@@ -9,17 +9,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from routing_engine.api import CheckResult, LoadedDeployment, check_texts
 from routing_engine.compile import CompiledDeployment
-from routing_engine.contract import (
-    EventRequest,
-    NewCallRequest,
-)
+from routing_engine.contract import BadRequest, EventRequest, NewCallRequest
 from routing_engine.observability import (
     DECISIONS,
     FALLBACKS,
@@ -30,6 +27,7 @@ from routing_engine.runtime import CallState, EventRejected, fallback_decision, 
 from routing_engine.store import Conflict, Store
 
 log = logging.getLogger("routing_engine.server")
+Parsed = TypeVar("Parsed")
 DEFAULT_DEADLINE_S = 0.5
 MAX_BODY_BYTES = 64 * 1024
 REJECTION_STATUS = {"bad-event": 422}
@@ -82,6 +80,16 @@ class Refusal(Exception):
         super().__init__(message)
         self.error = error
         self.response = problem(status, error, message, problems)
+
+
+async def read_body(request: Request, parse: Callable[[Any], Parsed]) -> Parsed:
+    """The request's JSON body, read by `parse` (a contract parser); a Refusal (4xx) for a body
+    that is not JSON or does not fit, naming the fields."""
+    body = await json_body(request)
+    try:
+        return parse(body)
+    except BadRequest as error:
+        raise Refusal(422, "bad-request", str(error), error.problems) from None
 
 
 class Service:
