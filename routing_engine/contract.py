@@ -4,7 +4,7 @@ CLI and the HTTP service, so all three accept and refuse exactly the same input.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
@@ -251,11 +251,19 @@ def problems_of(error: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
-def parse_new_call(body: Any) -> NewCallRequest:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_as(model: type[Model], body: Any) -> Model:
+    """A request body read as `model`; BadRequest naming each field that does not fit."""
     try:
-        return NewCallRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as error:
         raise BadRequest(problems_of(error)) from None
+
+
+def parse_new_call(body: Any) -> NewCallRequest:
+    return parse_as(NewCallRequest, body)
 
 
 # What an event of each type must carry in `data`.
@@ -266,10 +274,7 @@ REQUIRED_DATA = {
 
 
 def parse_event(body: Any) -> EventRequest:
-    try:
-        request = EventRequest.model_validate(body)
-    except ValidationError as error:
-        raise BadRequest(problems_of(error)) from None
+    request = parse_as(EventRequest, body)
     required = REQUIRED_DATA.get(request.type)
     if required is not None and not getattr(request.data, required[0]):
         name, example = required

@@ -6,20 +6,20 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 
 from routing_engine.analysis import build_index
 from routing_engine.api import CheckResult, check, check_texts
 from routing_engine.contract import (
     TargetChange,
-    problems_of,
+    parse_as,
 )
 from routing_engine.render import build, path_from_trace, render_with_timeout
-from routing_engine.service_core import Refusal, Service, json_body, problem
+from routing_engine.service_core import Refusal, Service, json_body, problem, read_body
 
 DIAGRAM_SECONDS = 20.0
 
@@ -164,12 +164,9 @@ def add_admin_routes(
         if name not in service.current.compiled.targets:
             return problem(404, "unknown-target", f"no target '{name}'")
         try:
-            body = await json_body(request)
-            change = TargetChange.model_validate(body)
+            change = await read_body(request, partial(parse_as, TargetChange))
         except Refusal as refusal:
             return refusal.response
-        except ValidationError as error:
-            return problem(422, "bad-request", "the change does not fit", problems_of(error))
         if change.available is None and change.skills is None:
             return problem(422, "bad-request", "give 'available' and/or 'skills'")
         await store.set_target(name, change.available, change.skills)

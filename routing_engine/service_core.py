@@ -102,7 +102,7 @@ class Service:
         self.deadline_s = deadline_s
         self.locks: dict[str, asyncio.Lock] = {}
         self.fallbacks = 0
-        self.background: set[asyncio.Future[JSONResponse]] = set()  # work left at its deadline
+        self.background: set[asyncio.Future[Any]] = set()  # work left at its deadline
 
     async def version(self, digest: str) -> CompiledDeployment | None:
         """A deployment version by its hash: in memory, else rebuilt from the store's copy of
@@ -138,7 +138,9 @@ class Service:
             "warnings": [d.to_json() for d in result.diagnostics],
         }
 
-    async def start_call(self, call: NewCallRequest, compiled: CompiledDeployment) -> JSONResponse:
+    async def start_call(
+        self, call: NewCallRequest, compiled: CompiledDeployment
+    ) -> dict[str, Any]:
         """Start a call (or answer a retried start with its first decision)."""
         store = self.store
         async with self.lock(call.call_id):
@@ -153,9 +155,9 @@ class Service:
                 if raced is None:
                     raise RuntimeError("call vanished while starting")
                 return same_call(raced, call.caller, call.dialed)
-            return JSONResponse(decision_json)
+            return decision_json
 
-    async def apply_event(self, call_id: str, event: EventRequest) -> JSONResponse:
+    async def apply_event(self, call_id: str, event: EventRequest) -> dict[str, Any]:
         """Apply an event (or answer a retried one with its stored decision)."""
         store = self.store
         request = event.model_dump(mode="json", by_alias=True, exclude={"at"})
@@ -169,7 +171,7 @@ class Service:
                         "event-id-reused",
                         f"event_id '{event.event_id}' was already used for another event",
                     )
-                return JSONResponse(answered)
+                return answered
             stored = await store.call(call_id)
             if stored is None:
                 raise Refusal(
@@ -196,19 +198,33 @@ class Service:
                 raise Refusal(
                     409, "conflict", "the call changed meanwhile; retry with the call's seq"
                 ) from None
-            return JSONResponse(decision_json)
+            return decision_json
 
     def lock(self, call_id: str) -> asyncio.Lock:
         return self.locks.setdefault(call_id, asyncio.Lock())
 
     async def decide(
         self,
-        work: Callable[[], Awaitable[JSONResponse]],
+        work: Callable[[], Awaitable[dict[str, Any]]],
         call_id: str,
         seq: int,
         compiled: CompiledDeployment,
     ) -> JSONResponse:
-        """Run `work` within the deadline; any fault answers the fallback decision (200).
+        """The decision `decision` makes, as a response; a refusal as its 4xx."""
+        try:
+            return JSONResponse(await self.decision(work, call_id, seq, compiled))
+        except Refusal as refusal:
+            return refusal.response
+
+    async def decision(
+        self,
+        work: Callable[[], Awaitable[dict[str, Any]]],
+        call_id: str,
+        seq: int,
+        compiled: CompiledDeployment,
+    ) -> dict[str, Any]:
+        """Run `work` within the deadline; any fault answers the fallback decision. A Refusal
+        (4xx) passes through, counted.
 
         At the deadline the answer goes out at once: the work is cancelled in the background
         (a database blocked in a lock wait cannot be interrupted, only left behind), and its
@@ -218,13 +234,13 @@ class Service:
         done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
         if task in done:
             try:
-                response = task.result()
-                self.count(response, compiled)
+                decision = task.result()
+                self.count(decision, compiled)
                 LATENCY.observe(time.perf_counter() - started)
-                return response
+                return decision
             except Refusal as refusal:
                 REFUSALS.labels(refusal.error).inc()
-                return refusal.response
+                raise
             except Exception:  # every fault still gets a decision
                 log.exception(
                     "fault while deciding for call %s", call_id, extra={"call_id": call_id}
@@ -245,28 +261,28 @@ class Service:
             reason,
             extra={"call_id": call_id, "reason": reason, "version": compiled.version},
         )
-        return JSONResponse(fallback_decision(compiled, call_id, seq, reason))
+        return fallback_decision(compiled, call_id, seq, reason)
 
-    def count(self, response: JSONResponse, compiled: CompiledDeployment) -> None:
-        """Count a decision by its node's kind (read back from the response body)."""
-        body = json.loads(bytes(response.body))
-        node = compiled.nodes.get((body.get("flow", {}).get("name", ""), body.get("node", "")))
+    def count(self, decision: dict[str, Any], compiled: CompiledDeployment) -> None:
+        """Count a decision by its node's kind, and log it."""
+        node = compiled.nodes.get((decision["flow"]["name"], decision["node"]))
         kind = type(node).__name__.removeprefix("C").lower() if node is not None else "none"
-        result = "fallback" if body.get("fallback_reason") else "ok"
+        result = "fallback" if decision.get("fallback_reason") else "ok"
         DECISIONS.labels(result, kind).inc()
         log.info(
             "decision",
             extra={
-                "call_id": body.get("call_id"),
-                "node": body.get("node"),
+                "call_id": decision["call_id"],
+                "node": decision["node"],
                 "version": compiled.version,
             },
         )
 
 
-def same_call(stored: Any, caller: str, dialed: str) -> JSONResponse:
+def same_call(stored: Any, caller: str, dialed: str) -> dict[str, Any]:
     """A retried start of a call returns its first decision; a different call with a used id
     is refused."""
     if stored.state.get("from") != caller or stored.state.get("to") != dialed:
         raise Refusal(409, "call-id-reused", "this call_id is already used by another call")
-    return JSONResponse(stored.first_decision)
+    first: dict[str, Any] = stored.first_decision
+    return first

@@ -3,12 +3,11 @@ and the next leg after a reported failure."""
 
 from __future__ import annotations
 
-import json
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from routing_engine.compile import CompiledDeployment
 from routing_engine.contract import (
@@ -16,9 +15,9 @@ from routing_engine.contract import (
     NewCallRequest,
     RouteRequest,
     dial_event,
-    problems_of,
+    parse_as,
 )
-from routing_engine.service_core import Refusal, Service, json_body, problem
+from routing_engine.service_core import Refusal, Service, problem, read_body
 
 
 def add_sip_route(app: FastAPI, service: Service) -> None:
@@ -29,46 +28,41 @@ def add_sip_route(app: FastAPI, service: Service) -> None:
         """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
         shape; report a failed leg (`failure.code`) to get the next routes."""
         try:
-            body = await json_body(request)
-            asked = RouteRequest.model_validate(body)
+            asked = await read_body(request, partial(parse_as, RouteRequest))
         except Refusal as refusal:
             return refusal.response
-        except ValidationError as error:
-            return problem(422, "bad-request", "the request does not fit", problems_of(error))
         compiled = service.current.compiled
         call = NewCallRequest.model_validate(
             {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
         )
-        if asked.failure is None:
-            response = await service.decide(
-                lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
-            )
-        else:
-            stored = await store.call(asked.call_id)
-            if stored is None:
-                return problem(
-                    404,
-                    "unknown-call",
-                    f"no call '{asked.call_id}'; route it first without 'failure'",
+        try:
+            if asked.failure is None:
+                decision = await service.decision(
+                    lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
                 )
-            seq = asked.failure.seq or stored.seq
-            event = EventRequest.model_validate(
-                {
-                    "event_id": f"route-{seq}",
-                    "seq": seq,
-                    "type": dial_event(asked.failure.code),
-                    "at": asked.at,
-                }
-            )
-            response = await service.decide(
-                lambda: service.apply_event(asked.call_id, event),
-                asked.call_id,
-                stored.seq + 1,
-                compiled,
-            )
-        if response.status_code != 200:
-            return response
-        return JSONResponse(rtjson(json.loads(bytes(response.body)), compiled))
+            else:
+                stored = await store.call(asked.call_id)
+                if stored is None:
+                    message = f"no call '{asked.call_id}'; route it first without 'failure'"
+                    return problem(404, "unknown-call", message)
+                seq = asked.failure.seq or stored.seq
+                event = EventRequest.model_validate(
+                    {
+                        "event_id": f"route-{seq}",
+                        "seq": seq,
+                        "type": dial_event(asked.failure.code),
+                        "at": asked.at,
+                    }
+                )
+                decision = await service.decision(
+                    lambda: service.apply_event(asked.call_id, event),
+                    asked.call_id,
+                    seq + 1,
+                    compiled,
+                )
+        except Refusal as refusal:
+            return refusal.response
+        return JSONResponse(rtjson(decision, compiled))
 
 
 def rtjson(decision: dict[str, Any], compiled: CompiledDeployment) -> dict[str, Any]:
