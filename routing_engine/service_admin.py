@@ -30,7 +30,10 @@ def add_admin_routes(
     """Add the flow and target routes; return the reload action (SIGHUP uses it too)."""
     store = service.store
 
-    def refused_publish(result: CheckResult) -> JSONResponse:
+    async def publish_checked(result: CheckResult) -> JSONResponse:
+        """Publish a checked deployment; refuse (422, with its diagnostics) one with errors."""
+        if result.compiled is not None:
+            return JSONResponse(await service.publish(result))
         problems = [d.to_json() for d in result.diagnostics if d.is_error]
         message = f"the deployment has {len(problems)} error(s); nothing was published"
         return JSONResponse(
@@ -48,16 +51,15 @@ def add_admin_routes(
             return problem(
                 409, "no-directory", "this service was not started from a deployment directory"
             )
-        if result.compiled is None:
-            return refused_publish(result)
-        return JSONResponse(await service.publish(result))
+        return await publish_checked(result)
 
     @app.post("/v1/flows/reload", tags=["flows"])
     async def reload_route() -> JSONResponse:
         """Re-read the deployment directory and publish it (as on SIGHUP)."""
         return await reload()
 
-    async def files_of(request: Request) -> dict[str, str]:
+    async def checked_files(request: Request) -> CheckResult:
+        """Check the deployment a request sends as file texts (off the event loop)."""
         body = await json_body(request)
         files = body.get("files") if isinstance(body, dict) else None
         if (
@@ -71,16 +73,15 @@ def add_admin_routes(
                 'send {"files": {"NAME.yaml": "TEXT", ...}}',
                 [{"field": "files", "problem": "a mapping of file names to their text"}],
             )
-        return files
+        return await asyncio.to_thread(check_texts, files)
 
     @app.post("/v1/flows/validate", tags=["flows"])
     async def validate_route(request: Request) -> JSONResponse:
         """Check a deployment given as file texts, without publishing it."""
         try:
-            files = await files_of(request)
+            result = await checked_files(request)
         except Refusal as refusal:
             return refusal.response
-        result = await asyncio.to_thread(check_texts, files)
         return JSONResponse(
             {
                 "ok": result.ok,
@@ -93,13 +94,10 @@ def add_admin_routes(
     async def publish_route(request: Request) -> JSONResponse:
         """Check a deployment given as file texts and, when it has no errors, publish it."""
         try:
-            files = await files_of(request)
+            result = await checked_files(request)
         except Refusal as refusal:
             return refusal.response
-        result = await asyncio.to_thread(check_texts, files)
-        if result.compiled is None:
-            return refused_publish(result)
-        return JSONResponse(await service.publish(result))
+        return await publish_checked(result)
 
     @app.get("/v1/flows/versions", tags=["flows"])
     async def versions_route() -> JSONResponse:
@@ -130,9 +128,7 @@ def add_admin_routes(
             )
         files = await store.version_sources(match[0])
         result = await asyncio.to_thread(check_texts, files or {}, match[0])
-        if result.compiled is None:
-            return refused_publish(result)
-        return JSONResponse(await service.publish(result))
+        return await publish_checked(result)
 
     async def target_view(name: str, live: dict[str, Any]) -> dict[str, Any]:
         target = service.current.compiled.targets[name]
