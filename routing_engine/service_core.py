@@ -7,7 +7,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -92,6 +94,14 @@ async def read_body(request: Request, parse: Callable[[Any], Parsed]) -> Parsed:
         raise Refusal(422, "bad-request", str(error), error.problems) from None
 
 
+@dataclass
+class _CallLock:
+    """A call's lock and how many decisions hold or await it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class Service:
     """What the routes share: the deployment versions in memory, the store, the deadline."""
 
@@ -100,7 +110,7 @@ class Service:
         self.versions: dict[str, CompiledDeployment] = {loaded.digest: loaded.compiled}
         self.store = store
         self.deadline_s = deadline_s
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.locks: dict[str, _CallLock] = {}  # only calls being decided now
         self.fallbacks = 0
         self.background: set[asyncio.Future[Any]] = set()  # work left at its deadline
 
@@ -200,8 +210,21 @@ class Service:
                 ) from None
             return decision_json
 
-    def lock(self, call_id: str) -> asyncio.Lock:
-        return self.locks.setdefault(call_id, asyncio.Lock())
+    @asynccontextmanager
+    async def lock(self, call_id: str) -> AsyncIterator[None]:
+        """One decision at a time per call in this process. The entry goes when no decision
+        holds or awaits it, so the table does not grow with every call ever seen."""
+        entry = self.locks.get(call_id)
+        if entry is None:
+            entry = self.locks[call_id] = _CallLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self.locks[call_id]
 
     async def decide(
         self,
