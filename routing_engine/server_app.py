@@ -77,6 +77,12 @@ def create_app(
         summary="Call-routing decisions for telephony systems",
     )
     app.state.service = service
+
+    @app.exception_handler(Refusal)
+    async def refused(_request: Request, refusal: Refusal) -> Response:
+        """A route refuses by raising Refusal; it answers as its 4xx problem response."""
+        return refusal.response
+
     app.middleware("http")(middleware(keys or Keys.load()))
 
     @app.middleware("http")
@@ -138,14 +144,11 @@ def create_app(
     async def new_call(request: Request) -> JSONResponse:
         """Start a call: the first decision (seq 1)."""
         compiled = service.current.compiled
-        try:
-            call = await read_body(request, parse_new_call)
-        except Refusal as refusal:
-            return refusal.response
-
-        return await service.decide(
+        call = await read_body(request, parse_new_call)
+        decision = await service.decision(
             lambda: service.start_call(call, compiled), call.call_id, 1, compiled
         )
+        return JSONResponse(decision)
 
     @app.post(
         "/v1/calls/{call_id}/events",
@@ -155,15 +158,12 @@ def create_app(
     )
     async def call_event(call_id: str, request: Request) -> JSONResponse:
         """Report what happened; the next decision (seq + 1)."""
-        try:
-            event = await read_body(request, parse_event)
-        except Refusal as refusal:
-            return refusal.response
+        event = await read_body(request, parse_event)
         compiled = service.current.compiled
-
-        return await service.decide(
+        decision = await service.decision(
             lambda: service.apply_event(call_id, event), call_id, event.seq + 1, compiled
         )
+        return JSONResponse(decision)
 
     reload = add_admin_routes(app, service, path)
     add_sip_route(app, service)

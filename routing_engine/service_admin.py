@@ -78,10 +78,7 @@ def add_admin_routes(
     @app.post("/v1/flows/validate", tags=["flows"])
     async def validate_route(request: Request) -> JSONResponse:
         """Check a deployment given as file texts, without publishing it."""
-        try:
-            result = await checked_files(request)
-        except Refusal as refusal:
-            return refusal.response
+        result = await checked_files(request)
         return JSONResponse(
             {
                 "ok": result.ok,
@@ -93,10 +90,7 @@ def add_admin_routes(
     @app.post("/v1/flows/publish", tags=["flows"])
     async def publish_route(request: Request) -> JSONResponse:
         """Check a deployment given as file texts and, when it has no errors, publish it."""
-        try:
-            result = await checked_files(request)
-        except Refusal as refusal:
-            return refusal.response
+        result = await checked_files(request)
         return await publish_checked(result)
 
     @app.get("/v1/flows/versions", tags=["flows"])
@@ -110,10 +104,7 @@ def add_admin_routes(
     @app.post("/v1/flows/rollback", tags=["flows"])
     async def rollback_route(request: Request) -> JSONResponse:
         """Make an earlier published version (by hash or version) the current one."""
-        try:
-            body = await json_body(request)
-        except Refusal as refusal:
-            return refusal.response
+        body = await json_body(request)
         wanted = str(body.get("hash", "")) if isinstance(body, dict) else ""
         match = [
             v["hash"]
@@ -159,10 +150,7 @@ def add_admin_routes(
         process that shares the store."""
         if name not in service.current.compiled.targets:
             return problem(404, "unknown-target", f"no target '{name}'")
-        try:
-            change = await read_body(request, partial(parse_as, TargetChange))
-        except Refusal as refusal:
-            return refusal.response
+        change = await read_body(request, partial(parse_as, TargetChange))
         if change.available is None and change.skills is None:
             return problem(422, "bad-request", "give 'available' and/or 'skills'")
         await store.set_target(name, change.available, change.skills)

@@ -226,19 +226,6 @@ class Service:
             if entry.users == 0:
                 del self.locks[call_id]
 
-    async def decide(
-        self,
-        work: Callable[[], Awaitable[dict[str, Any]]],
-        call_id: str,
-        seq: int,
-        compiled: CompiledDeployment,
-    ) -> JSONResponse:
-        """The decision `decision` makes, as a response; a refusal as its 4xx."""
-        try:
-            return JSONResponse(await self.decision(work, call_id, seq, compiled))
-        except Refusal as refusal:
-            return refusal.response
-
     async def decision(
         self,
         work: Callable[[], Awaitable[dict[str, Any]]],
@@ -247,7 +234,7 @@ class Service:
         compiled: CompiledDeployment,
     ) -> dict[str, Any]:
         """Run `work` within the deadline; any fault answers the fallback decision. A Refusal
-        (4xx) passes through, counted.
+        (4xx) passes through, counted, for the app's handler to answer.
 
         At the deadline the answer goes out at once: the work is cancelled in the background
         (a database blocked in a lock wait cannot be interrupted, only left behind), and its

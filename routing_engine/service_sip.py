@@ -17,7 +17,7 @@ from routing_engine.contract import (
     dial_event,
     parse_as,
 )
-from routing_engine.service_core import Refusal, Service, problem, read_body
+from routing_engine.service_core import Service, problem, read_body
 
 
 def add_sip_route(app: FastAPI, service: Service) -> None:
@@ -27,41 +27,35 @@ def add_sip_route(app: FastAPI, service: Service) -> None:
     async def route(request: Request) -> JSONResponse:
         """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
         shape; report a failed leg (`failure.code`) to get the next routes."""
-        try:
-            asked = await read_body(request, partial(parse_as, RouteRequest))
-        except Refusal as refusal:
-            return refusal.response
+        asked = await read_body(request, partial(parse_as, RouteRequest))
         compiled = service.current.compiled
         call = NewCallRequest.model_validate(
             {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
         )
-        try:
-            if asked.failure is None:
-                decision = await service.decision(
-                    lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
-                )
-            else:
-                stored = await store.call(asked.call_id)
-                if stored is None:
-                    message = f"no call '{asked.call_id}'; route it first without 'failure'"
-                    return problem(404, "unknown-call", message)
-                seq = asked.failure.seq or stored.seq
-                event = EventRequest.model_validate(
-                    {
-                        "event_id": f"route-{seq}",
-                        "seq": seq,
-                        "type": dial_event(asked.failure.code),
-                        "at": asked.at,
-                    }
-                )
-                decision = await service.decision(
-                    lambda: service.apply_event(asked.call_id, event),
-                    asked.call_id,
-                    seq + 1,
-                    compiled,
-                )
-        except Refusal as refusal:
-            return refusal.response
+        if asked.failure is None:
+            decision = await service.decision(
+                lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
+            )
+        else:
+            stored = await store.call(asked.call_id)
+            if stored is None:
+                message = f"no call '{asked.call_id}'; route it first without 'failure'"
+                return problem(404, "unknown-call", message)
+            seq = asked.failure.seq or stored.seq
+            event = EventRequest.model_validate(
+                {
+                    "event_id": f"route-{seq}",
+                    "seq": seq,
+                    "type": dial_event(asked.failure.code),
+                    "at": asked.at,
+                }
+            )
+            decision = await service.decision(
+                lambda: service.apply_event(asked.call_id, event),
+                asked.call_id,
+                seq + 1,
+                compiled,
+            )
         return JSONResponse(rtjson(decision, compiled))
 
 
