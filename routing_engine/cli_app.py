@@ -446,3 +446,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
+
+
+# Commands that live in modules of their own register themselves on `app` when imported.
+from routing_engine import cli_scenarios  # noqa: E402, F401
