@@ -123,25 +123,13 @@ def build(
             fontname=FONT,
             fontsize="12",
         )
-        uses: dict[str, Any] = {}
+        uses: dict[NodeKey, Any] = {}
         for key, node in index.nodes.items():
             if key[0] != flow_name:
                 continue
             owner = index.expanded.get(key)
-            container = cluster
-            if owner is not None:  # a module's node, copied for a use: inside the use's cluster
-                use_node = index.nodes[owner]
-                name = f"cluster_{flow_name}_{owner[1]}"
-                if name not in uses:
-                    module = use_node.module.name if isinstance(use_node, ir.Use) else "module"
-                    uses[name] = cluster.add_subgraph(
-                        name=name,
-                        label=f"{owner[1]}: module {module}",
-                        style="dashed",
-                        color="#9999cc",
-                        fontname=FONT,
-                    )
-                container = uses[name]
+            # a module's node, copied for a use: inside the use's cluster
+            container = cluster if owner is None else _use_cluster(index, cluster, uses, owner)
             style = STYLES.get(node.KIND, STYLES["say"])
             bold = key in highlighted
             container.add_node(
@@ -192,6 +180,26 @@ def build(
         )
     _legend(graph)
     return graph
+
+
+def _use_cluster(index: Index, flow_cluster: Any, uses: dict[NodeKey, Any], use: NodeKey) -> Any:
+    """The dashed cluster of a module use's copies, made on first need. A use inside a module
+    (itself a copy) gets its cluster inside the cluster of the use that copied it."""
+    found = uses.get(use)
+    if found is not None:
+        return found
+    outer = index.expanded.get(use)
+    parent = flow_cluster if outer is None else _use_cluster(index, flow_cluster, uses, outer)
+    use_node = index.nodes[use]
+    module = use_node.module.name if isinstance(use_node, ir.Use) else "module"
+    uses[use] = parent.add_subgraph(
+        name=f"cluster_{use[0]}_{use[1]}",
+        label=f"{use[1]}: module {module}",
+        style="dashed",
+        color="#9999cc",
+        fontname=FONT,
+    )
+    return uses[use]
 
 
 def _legend(graph: pgv.AGraph) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -93,3 +94,100 @@ def test_the_hospital_diagram_is_current(hospital: LoadedDeployment) -> None:
         "diagram.svg is stale: run `make diagram`"
     )
     assert b"<svg" in svg
+
+
+NESTED = {
+    "deployment.yaml": """
+        deployment: nested
+        fallback: {ring: desk}
+        modules: [modules]
+        entries:
+          "+12125550100": main
+        targets:
+          desk: {uri: "sip:desk@example.com"}
+    """,
+    "main.yaml": """
+        flow: main
+        start: front
+        nodes:
+          front:
+            use: outer
+            exits: {done: bye}
+          bye:
+            hangup: done
+    """,
+    "modules/outer.yaml": """
+        module: outer
+        exits: [done]
+        start: greet
+        nodes:
+          greet:
+            say: Hello.
+            next: middle
+          middle:
+            use: inner
+            exits: {over: done}
+    """,
+    "modules/inner.yaml": """
+        module: inner
+        exits: [over]
+        start: ring
+        nodes:
+          ring:
+            ring: desk
+            on: {no-answer: over}
+    """,
+}
+
+
+def test_a_use_inside_a_module_is_a_cluster_inside_the_uses_cluster(tmp_path: Path) -> None:
+    from conftest import write_files
+
+    from routing_engine import load_deployment
+
+    loaded = load_deployment(write_files(tmp_path / "nested", NESTED))
+    graph = build(build_index(loaded.compiled.deployment))
+    flow = graph.get_subgraph("cluster_main")
+    outer = flow.get_subgraph("cluster_main_front")
+    inner = outer.get_subgraph("cluster_main_front.middle")
+    assert [s.name for s in flow.subgraphs()] == ["cluster_main_front"]  # not a sibling
+    assert set(inner.nodes()) == {"main/front.middle.ring"}
+    assert set(outer.nodes()) >= {"main/front.greet", "main/front.middle"}
+    assert graph.get_subgraph("cluster_main_front.middle") is None
+    # Drawn: the inner cluster's box lies inside the outer's, which lies inside the flow's.
+    svg = ET.fromstring(render(graph, "svg"))
+    boxes = _cluster_boxes(svg)
+    assert _inside(boxes["cluster_main_front.middle"], boxes["cluster_main_front"])
+    assert _inside(boxes["cluster_main_front"], boxes["cluster_main"])
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _cluster_boxes(svg: ET.Element) -> dict[str, tuple[float, float, float, float]]:
+    """Each cluster's bounding box (min x, min y, max x, max y) from its outline's points."""
+    boxes = {}
+    for group in svg.iter(f"{SVG}g"):
+        if group.get("class") != "cluster":
+            continue
+        title = group.find(f"{SVG}title")
+        outline = group.find(f"{SVG}path")
+        if outline is None:
+            outline = group.find(f"{SVG}polygon")
+        assert title is not None and outline is not None
+        numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", _outline_points(outline))]
+        xs, ys = numbers[0::2], numbers[1::2]
+        boxes[str(title.text)] = (min(xs), min(ys), max(xs), max(ys))
+    return boxes
+
+
+def _outline_points(outline: ET.Element) -> str:
+    return outline.get("points") or outline.get("d") or ""
+
+
+def _inside(
+    inner: tuple[float, float, float, float], outer: tuple[float, float, float, float]
+) -> bool:
+    return (
+        inner[0] > outer[0] and inner[1] > outer[1] and inner[2] < outer[2] and inner[3] < outer[3]
+    )
