@@ -20,7 +20,7 @@ def test_command(
     deployment: Annotated[str, typer.Argument(help="the deployment directory")],
     files: Annotated[
         list[str] | None,
-        typer.Argument(help=f"scenario files or folders; default: the deployment's {SCENARIO_DIR}/"),
+        typer.Argument(help=f"scenario files or folders; default: DEPLOYMENT/{SCENARIO_DIR}/"),
     ] = None,
     output: FormatOption = Format.text,
     junit: Annotated[
@@ -36,7 +36,8 @@ def test_command(
     loaded = _load_or_exit(deployment, "test")
     paths = _scenario_paths(Path(deployment), files)
     if not paths:
-        typer.echo(f"error: no scenario files (looked in {Path(deployment) / SCENARIO_DIR})", err=True)
+        where = Path(deployment) / SCENARIO_DIR
+        typer.echo(f"error: no scenario files (looked in {where})", err=True)
         raise typer.Exit(2)
     report = run_files(loaded.compiled, paths)
     coverage = report.coverage
@@ -150,4 +151,5 @@ def junit_xml(report: Report, deployment: str) -> bytes:
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data

@@ -21,7 +21,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -62,7 +64,14 @@ def _duration(value: object) -> Duration:
 DurationText = Annotated[
     Duration,
     BeforeValidator(_duration),
-    Field(json_schema_extra={"type": "string", "pattern": DURATION_PATTERN}),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "a duration: `2 rings`, `20s`, `15m` or `1h`",
+        }
+    ),
 ]
 
 
@@ -192,9 +201,12 @@ class ScenarioSpec(_Strict):
     call: CallSpec
     targets: TargetStates = Field(default_factory=dict, description="live target states")
     overrides: Overrides = Field(default_factory=dict, description="schedule overrides")
-    events: list[Annotated[EventSpec, BeforeValidator(_event_shorthand)]] = Field(
-        default_factory=list, max_length=MAX_EVENTS
-    )
+    events: list[
+        Annotated[
+            EventSpec,
+            BeforeValidator(_event_shorthand, json_schema_input_type=EventName | EventSpec),
+        ]
+    ] = Field(default_factory=list, max_length=MAX_EVENTS)
     expect: CallExpect = Field(default_factory=CallExpect)
 
 

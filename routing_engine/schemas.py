@@ -94,9 +94,11 @@ def _model_schema(model: Any, title: str) -> dict[str, Any]:
 def all_schemas() -> dict[str, dict[str, Any]]:
     """File name -> schema, for every schema the project publishes."""
     from routing_engine import contract
+    from routing_engine.scenario_format import ScenarioFile
 
     return {
         "flow.schema.json": flow_file_schema(),
+        "scenario.schema.json": _model_schema(ScenarioFile, "Scenario tests of a deployment"),
         "new-call.schema.json": _model_schema(contract.NewCallRequest, "POST /v1/calls body"),
         "event.schema.json": _model_schema(
             contract.EventRequest, "POST /v1/calls/{call_id}/events body"

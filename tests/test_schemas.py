@@ -15,11 +15,13 @@ from routing_engine.schemas import SCHEMA_DIR, all_schemas, render
 
 
 class Yaml12Loader(yaml.SafeLoader):
-    """What editors use (YAML 1.2): only true/false are booleans, so `on:` stays a key."""
+    """What editors use (YAML 1.2): only true/false are booleans, so `on:` stays a key, and
+    there are no timestamps, so `at: 2026-11-24T10:00:00-05:00` is text."""
 
 
+_YAML_11_ONLY = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
 Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML_11_ONLY]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 Yaml12Loader.add_implicit_resolver(
@@ -48,8 +50,11 @@ def test_example_files_validate_and_point_editors_at_the_schema(path: Path) -> N
     first = text.splitlines()[0]
     assert first.startswith("# yaml-language-server: $schema=")
     schema_path = (path.parent / first.split("$schema=")[1]).resolve()
-    assert schema_path == (SCHEMA_DIR / "flow.schema.json").resolve()
-    validator = flow_validator()
+    kind = "scenario" if "scenarios" in path.relative_to(HOSPITAL).parts else "flow"
+    assert schema_path == (SCHEMA_DIR / f"{kind}.schema.json").resolve()
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
     for document in yaml.load_all(text, Loader=Yaml12Loader):
         errors = [e.message for e in validator.iter_errors(document)]
         assert errors == []
