@@ -392,6 +392,20 @@ def run_files(
     return report
 
 
+def scenario_trace(compiled: CompiledDeployment, path: Path, name: str | None = None) -> list[str]:
+    """The trace of one scenario of a file (by name; the first by default), for drawing its
+    path. Raises ValueError saying what is wrong with the file or the name."""
+    scenarios, problems, _ = read_scenarios(path, str(path))
+    if problems:
+        first = problems[0]
+        raise ValueError(f"{first.span}: {first.code} {first.message}")
+    chosen = [s for s in scenarios if name is None or s.name == name]
+    if not chosen:
+        names = "; ".join(s.name for s in scenarios) or "none"
+        raise ValueError(f"no scenario named {name!r} in {path}; scenarios: {names}")
+    return run_scenario(compiled, chosen[0]).trace
+
+
 def run_deployment(compiled: CompiledDeployment, deployment: Path) -> Report:
     """Play the scenarios in the deployment's `scenarios/` folder."""
     return run_files(compiled, scenario_files(deployment))

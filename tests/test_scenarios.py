@@ -411,3 +411,23 @@ def test_the_command_refuses_missing_scenarios(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no scenario files" in result.stderr
     assert run_cli("test", str(HOSPITAL), str(tmp_path / "nope.yaml")).returncode == 2
+
+
+def test_render_highlights_a_scenarios_path(tmp_path: Path) -> None:
+    scenarios = HOSPITAL / "scenarios" / "billing.yaml"
+    name = "a California caller reaches central billing, then the offshore center"
+    result = run_cli(
+        "render", str(HOSPITAL), "--flow", "billing", "--format", "dot",
+        "--highlight", f"{scenarios}#{name}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    bold = {
+        line.split('"')[1]
+        for line in result.stdout.splitlines()
+        if "#d62728" in line and "->" not in line and line.strip().startswith('"')
+    }
+    assert {"billing/central", "billing/central.ring-overflow", "billing/central.done"} <= bold
+    assert not any(node.startswith("billing/new-york") for node in bold)
+    missing = run_cli("render", str(HOSPITAL), "--highlight", f"{scenarios}#no such scenario")
+    assert missing.returncode == 2
+    assert "no scenario named 'no such scenario'" in missing.stderr
