@@ -431,3 +431,13 @@ def test_render_highlights_a_scenarios_path(tmp_path: Path) -> None:
     missing = run_cli("render", str(HOSPITAL), "--highlight", f"{scenarios}#no such scenario")
     assert missing.returncode == 2
     assert "no scenario named 'no such scenario'" in missing.stderr
+
+
+def test_the_dsl_hospital_passes_the_same_scenarios() -> None:
+    """The DSL twin of the hospital is the same deployment, so the same calls do the same."""
+    result = run_cli(
+        "test", str(HOSPITAL.parent / "hospital-dsl"), str(HOSPITAL / "scenarios"),
+        "--min-coverage", "100",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert "32 scenarios: 32 passed" in result.stdout
