@@ -199,7 +199,8 @@ def render_command(
         str | None,
         typer.Option(
             "--highlight",
-            help="a call's JSON (GET /v1/calls/ID, or simulate --format json): its path drawn bold",
+            help="a scenario file (FILE.yaml, or FILE.yaml#NAME for one of its scenarios), or a "
+            "call's JSON (GET /v1/calls/ID, simulate --format json): its path drawn bold",
         ),
     ] = None,
     out: Annotated[
@@ -226,18 +227,30 @@ def render_command(
         raise typer.Exit(2)
     path: list[tuple[str, str]] = []
     if highlight is not None:
-        try:
-            data = json.loads(Path(highlight).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            typer.echo(f"error: --highlight {highlight}: {error}", err=True)
-            raise typer.Exit(2) from None
-        trace = (data.get("state") or data).get("trace", []) if isinstance(data, dict) else []
-        path = path_from_trace(index, trace)
+        path = path_from_trace(index, _highlighted_trace(loaded, highlight))
     data_out = render(build(index, flows, path), fmt)
     if out:
         Path(out).write_bytes(data_out)
     else:
         sys.stdout.buffer.write(data_out)
+
+
+def _highlighted_trace(loaded: api.LoadedDeployment, highlight: str) -> list[str]:
+    """The trace to draw: a scenario's (played now) or a stored call's."""
+    from pathlib import Path
+
+    from routing_engine.scenarios import scenario_trace
+
+    file, _, name = highlight.partition("#")
+    try:
+        if Path(file).suffix in (".yaml", ".yml"):
+            return scenario_trace(loaded.compiled, Path(file), name or None)
+        data = json.loads(Path(highlight).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, ValueError) as error:
+        typer.echo(f"error: --highlight {highlight}: {error}", err=True)
+        raise typer.Exit(2) from None
+    trace = (data.get("state") or data).get("trace", []) if isinstance(data, dict) else []
+    return [str(line) for line in trace]
 
 
 def _load_or_exit(deployment: str, verb: str) -> api.LoadedDeployment:
