@@ -1,5 +1,5 @@
 """`cli.py paths` (every path through a deployment) and `cli.py who-answers` (a concrete call at
-one time, down every branch): printing only; the work is in paths.py."""
+one time, down every branch): printing only; the work is in paths.py and explore.py."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ import typer
 
 from routing_engine.cli_app import Format, FormatOption, _describe_action, _load_or_exit, app
 from routing_engine.contract import BadRequest
-from routing_engine.paths import (
-    ANONYMOUS,
-    CallPath,
+from routing_engine.explore import (
     Ending,
     Exploration,
     ScheduleNow,
     Turn,
+    explore_call,
+)
+from routing_engine.paths import (
+    ANONYMOUS,
+    CallPath,
     UnknownNumber,
     enumerate_paths,
-    explore_call,
 )
 
 INDENT = "    "

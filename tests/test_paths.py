@@ -13,13 +13,15 @@ import pytest
 from conftest import FIXTURES, run_cli, write_files
 
 from routing_engine import LoadedDeployment, load_deployment
+from routing_engine.explore import (
+    Turn,
+    explore_call,
+)
 from routing_engine.paths import (
     STOPPED,
     CallPath,
-    Turn,
     UnknownNumber,
     enumerate_paths,
-    explore_call,
 )
 
 BILLING = "+12125550140"
