@@ -462,4 +462,4 @@ def main() -> None:
 
 
 # Commands that live in modules of their own register themselves on `app` when imported.
-from routing_engine import cli_paths, cli_scenarios  # noqa: E402, F401
+from routing_engine import cli_diff, cli_paths, cli_scenarios  # noqa: E402, F401
