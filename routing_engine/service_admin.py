@@ -1,11 +1,17 @@
 """Admin routes: publishing flow versions (reload, SIGHUP, validate, publish, versions,
-roll back) and live targets."""
+roll back) and live targets.
+
+A publish answers the diff against the version it replaced (`diff.py`, the same JSON as
+`cli.py diff --format json`). `"dry_run": true` answers that diff without publishing, with the
+new hash and the current one (`base`); a publish that carries them back (`"confirm"`,
+`"base"`) is refused when the files or the current version changed since the review."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -18,10 +24,39 @@ from routing_engine.contract import (
     TargetChange,
     parse_as,
 )
+from routing_engine.diff import diff_deployments
 from routing_engine.render import build, path_from_trace, render_with_timeout
 from routing_engine.service_core import Refusal, Service, json_body, problem, read_body
 
 DIAGRAM_SECONDS = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOptions:
+    """What a publish request asks besides its files: only the diff (`dry_run`), or publish
+    only these files (`confirm`, their hash) over this version (`base`, its hash)."""
+
+    dry_run: bool = False
+    confirm: str | None = None
+    base: str | None = None
+
+
+def publish_options(body: dict[str, Any]) -> PublishOptions:
+    """The options of a publish request's body; a Refusal (422) naming the fields that do not
+    fit."""
+    problems: list[dict[str, Any]] = []
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        problems.append({"field": "dry_run", "problem": "true or false"})
+    hashes: dict[str, str | None] = {}
+    for name in ("confirm", "base"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, str) or not value):
+            problems.append({"field": name, "problem": "a version's hash, as a dry run gives it"})
+        hashes[name] = value if isinstance(value, str) and value else None
+    if problems:
+        raise Refusal(422, "bad-request", "publish options that do not fit", problems)
+    return PublishOptions(dry_run is True, hashes["confirm"], hashes["base"])
 
 
 def add_admin_routes(
@@ -29,11 +64,59 @@ def add_admin_routes(
 ) -> Callable[[], Awaitable[JSONResponse]]:
     """Add the flow and target routes; return the reload action (SIGHUP uses it too)."""
     store = service.store
+    publishing = asyncio.Lock()  # a publish's checks of the current version and the publish
 
-    async def publish_checked(result: CheckResult) -> JSONResponse:
-        """Publish a checked deployment; refuse (422, with its diagnostics) one with errors."""
-        if result.compiled is not None:
-            return JSONResponse(await service.publish(result))
+    async def publish_checked(
+        result: CheckResult, options: PublishOptions = PublishOptions()
+    ) -> JSONResponse:
+        """Publish a checked deployment and answer the diff against the version it replaced;
+        refuse (422, with its diagnostics) one with errors, and (409) one whose hash is not
+        `options.confirm` or that would replace another version than `options.base`."""
+        compiled = result.compiled
+        if compiled is None:
+            return invalid(result)
+        async with publishing:
+            replaced = service.current.compiled
+            if options.confirm is not None and options.confirm != compiled.digest:
+                raise Refusal(
+                    409,
+                    "confirm-mismatch",
+                    f"these files have hash {compiled.digest}, not the confirmed "
+                    f"{options.confirm}; review them again with a dry run",
+                )
+            if options.base is not None and options.base != replaced.digest:
+                raise Refusal(
+                    409,
+                    "base-changed",
+                    f"version {replaced.version} was published since the review against "
+                    f"{options.base[:12]}; review the new diff with a dry run",
+                )
+            answer = await service.publish(result)
+        diff = await asyncio.to_thread(diff_deployments, replaced, compiled)
+        return JSONResponse({**answer, "diff": diff.to_json()})
+
+    async def dry_run(result: CheckResult) -> JSONResponse:
+        """The diff a publish of these files would answer, and the hashes to confirm it with."""
+        compiled = result.compiled
+        if compiled is None:
+            return invalid(result)
+        base = service.current.compiled
+        diff = await asyncio.to_thread(diff_deployments, base, compiled)
+        return JSONResponse(
+            {
+                "dry_run": True,
+                "published": False,
+                "name": compiled.name,
+                "version": compiled.version,
+                "hash": compiled.digest,
+                "base": base.digest,
+                "warnings": [d.to_json() for d in result.diagnostics],
+                "diff": diff.to_json(),
+            }
+        )
+
+    def invalid(result: CheckResult) -> JSONResponse:
+        """The refusal of a deployment with errors (422), with every diagnostic."""
         problems = [d.to_json() for d in result.diagnostics if d.is_error]
         message = f"the deployment has {len(problems)} error(s); nothing was published"
         return JSONResponse(
@@ -58,8 +141,9 @@ def add_admin_routes(
         """Re-read the deployment directory and publish it (as on SIGHUP)."""
         return await reload()
 
-    async def checked_files(request: Request) -> CheckResult:
-        """Check the deployment a request sends as file texts (off the event loop)."""
+    async def checked_files(request: Request) -> tuple[dict[str, Any], CheckResult]:
+        """The request's body, and the check of the deployment it sends as file texts (off the
+        event loop)."""
         body = await json_body(request)
         files = body.get("files") if isinstance(body, dict) else None
         if (
@@ -73,12 +157,12 @@ def add_admin_routes(
                 'send {"files": {"NAME.yaml": "TEXT", ...}}',
                 [{"field": "files", "problem": "a mapping of file names to their text"}],
             )
-        return await asyncio.to_thread(check_texts, files)
+        return body, await asyncio.to_thread(check_texts, files)
 
     @app.post("/v1/flows/validate", tags=["flows"])
     async def validate_route(request: Request) -> JSONResponse:
         """Check a deployment given as file texts, without publishing it."""
-        result = await checked_files(request)
+        _, result = await checked_files(request)
         return JSONResponse(
             {
                 "ok": result.ok,
@@ -89,9 +173,16 @@ def add_admin_routes(
 
     @app.post("/v1/flows/publish", tags=["flows"])
     async def publish_route(request: Request) -> JSONResponse:
-        """Check a deployment given as file texts and, when it has no errors, publish it."""
-        result = await checked_files(request)
-        return await publish_checked(result)
+        """Check a deployment given as file texts and, when it has no errors, publish it; the
+        answer holds the diff against the version it replaced. `"dry_run": true` publishes
+        nothing and answers that diff, the files' `hash` and the current version's (`base`);
+        sent back as `"confirm"` and `"base"`, they make the publish refused (409) when the
+        files or the current version changed since."""
+        body, result = await checked_files(request)
+        options = publish_options(body)
+        if options.dry_run:
+            return await dry_run(result)
+        return await publish_checked(result, options)
 
     @app.get("/v1/flows/versions", tags=["flows"])
     async def versions_route() -> JSONResponse:
