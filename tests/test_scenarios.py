@@ -441,3 +441,17 @@ def test_the_dsl_hospital_passes_the_same_scenarios() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout
     assert "32 scenarios: 32 passed" in result.stdout
+
+
+def test_scenario_files_are_not_flow_files_on_disk_or_sent_as_texts() -> None:
+    from routing_engine.api import check, check_texts
+
+    assert check(HOSPITAL).ok
+    files = {str(p.relative_to(HOSPITAL)): p.read_text() for p in HOSPITAL.rglob("*.yaml")}
+    files = {name: text.replace("../../flows", "modules") for name, text in files.items()}
+    for module in (HOSPITAL.parent.parent / "flows").glob("*.yaml"):
+        files[f"modules/{module.name}"] = module.read_text()
+    assert any(name.startswith("scenarios/") for name in files)
+    result = check_texts(files)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert not any(name.startswith("scenarios/") for name in result.sources)

@@ -54,10 +54,14 @@ def find_deployment_root(file: Path) -> Path | None:
 
 
 def texts_to_sources(files: Mapping[str, str]) -> Sources:
-    """Sources from file texts ({name: text}), each read by the reader of its extension."""
+    """Sources from file texts ({name: text}), each read by the reader of its extension. Files
+    in folders a deployment directory's reading skips (`scenarios/`, hidden ones) are skipped
+    here too, so sending a directory's files means what reading the directory means."""
     sources = Sources()
     hasher = hashlib.sha256()
     for name in sorted(files):
+        if any(part in SKIPPED_DIRS or part.startswith(".") for part in Path(name).parts[:-1]):
+            continue
         text = files[name]
         reader = READERS.get(Path(name).suffix)
         if reader is None:
