@@ -33,6 +33,7 @@ from routing_engine.diff import (
     Status,
     diff_deployments,
 )
+from routing_engine.diff_callers import describe_callers
 
 MARKS = {Status.ADDED: "+", Status.REMOVED: "-", Status.CHANGED: "~", Status.REWIRED: "~"}
 SHOWN_PATHS = 25  # per group in text; JSON lists every one
@@ -200,6 +201,19 @@ def _outcome_lines(diff: DeploymentDiff) -> list[str]:
     lines: list[str] = []
     if diff.truncated:
         lines.append("note: a version has more paths than were enumerated; some may be missing")
+    if diff.callers:
+        lines.append("")
+        lines.append(f"Callers a rewritten condition sends another way ({len(diff.callers)}):")
+        for move in diff.callers:
+            lines.append(f"  at {move.node}, {describe_callers(move)}:")
+            old_only = tuple(o for o in move.old_outcomes if o not in move.new_outcomes)
+            new_only = tuple(o for o in move.new_outcomes if o not in move.old_outcomes)
+            same = len(move.old_outcomes) - len(old_only)
+            note = f" (and {_count(same, 'ending')} both share)" if same else ""
+            lines.append(f"      used to take: {move.old_choice}")
+            lines.append(f"          ending: {_some(old_only)}{note}")
+            lines.append(f"      now take:     {move.new_choice}")
+            lines.append(f"          ending: {_some(new_only)}{note}")
     for status, title in titles.items():
         merged: dict[_PathShown, list[str]] = {}
         for change in diff.outcomes:
@@ -220,9 +234,15 @@ def _outcome_lines(diff: DeploymentDiff) -> list[str]:
                 lines.append(f"      now:     {new}")
         if len(merged) > SHOWN_PATHS:
             lines.append(f"  ... and {len(merged) - SHOWN_PATHS} more (--format json lists all)")
-    if not diff.outcomes:
+    if not diff.outcomes and not diff.callers:
         lines.extend(["", "No call ends differently."])
     return lines
+
+
+def _some(outcomes: tuple[str, ...], shown: int = 3) -> str:
+    """A few outcomes on one line, and how many more there are."""
+    more = len(outcomes) - shown
+    return " | ".join(outcomes[:shown]) + (f" | ({more} more)" if more > 0 else "") or "-"
 
 
 def summary(diff: DeploymentDiff) -> str:
@@ -245,6 +265,8 @@ def summary(diff: DeploymentDiff) -> str:
         )
         if changes
     ]
+    if diff.callers:
+        paths.append(f"{_count(len(diff.callers), 'caller group')} sent another way")
     return "paths: " + ", ".join(paths) + ("; changed: " + ", ".join(parts) if parts else "")
 
 

@@ -17,11 +17,13 @@ import dataclasses
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from routing_engine import ir
 from routing_engine.analysis import EXIT, MODULE, NODE_REF_FIELDS, Index, NodeKey, build_index
 from routing_engine.compile import CompiledDeployment
+from routing_engine.diff_callers import CallerMove, caller_moves, rewritten_choices
 from routing_engine.paths import FORCED, CallPath, enumerate_paths
 
 # Fields of a node that say where it leads (its edges) or who it is, not what it does.
@@ -182,6 +184,7 @@ class DeploymentDiff:
     new: Side
     outcomes: tuple[OutcomeChange, ...]
     truncated: bool  # a bound cut the paths of either version short: outcomes may be missing
+    callers: tuple[CallerMove, ...]  # callers a rewritten branch sends down another case
     entries: tuple[EntryChange, ...]
     definitions: tuple[DefinitionChange, ...]
     nodes: tuple[NodeChange, ...]
@@ -189,7 +192,14 @@ class DeploymentDiff:
 
     @property
     def changed(self) -> bool:
-        return bool(self.outcomes or self.entries or self.definitions or self.nodes or self.edges)
+        return bool(
+            self.outcomes
+            or self.callers
+            or self.entries
+            or self.definitions
+            or self.nodes
+            or self.edges
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The diff as JSON (`cli.py diff --format json`, and the publish API)."""
@@ -197,7 +207,11 @@ class DeploymentDiff:
             "old": self.old.to_json(),
             "new": self.new.to_json(),
             "changed": self.changed,
-            "outcomes": {**_grouped(self.outcomes), "truncated": self.truncated},
+            "outcomes": {
+                **_grouped(self.outcomes),
+                "truncated": self.truncated,
+                "callers": [move.to_json() for move in self.callers],
+            },
             "entries": _grouped(self.entries),
             "definitions": _grouped(self.definitions),
             "nodes": _grouped(self.nodes),
@@ -216,17 +230,25 @@ def _grouped(changes: Iterable[Any], third: Status = Status.CHANGED) -> dict[str
 
 
 def diff_deployments(
-    old: CompiledDeployment, new: CompiledDeployment, *, max_paths: int = 5000
+    old: CompiledDeployment,
+    new: CompiledDeployment,
+    *,
+    max_paths: int = 5000,
+    at: datetime | None = None,
 ) -> DeploymentDiff:
     """What changed from `old` to `new` (two compiled versions of a deployment). Paths are
-    enumerated up to `max_paths` per version (see `paths.enumerate_paths`)."""
+    enumerated up to `max_paths` per version (see `paths.enumerate_paths`); conditions of
+    rewritten branches are evaluated for sample callers at `at` (now by default)."""
     before, after = build_index(old.deployment), build_index(new.deployment)
-    outcomes, truncated = diff_outcomes(old, new, before, after, max_paths)
+    outcomes, truncated, callers = diff_outcomes(
+        old, new, before, after, max_paths, at or datetime.now(UTC)
+    )
     return DeploymentDiff(
         old=Side(old.name, old.digest),
         new=Side(new.name, new.digest),
         outcomes=outcomes,
         truncated=truncated,
+        callers=callers,
         entries=diff_entries(old.deployment, new.deployment),
         definitions=diff_definitions(before, after),
         nodes=diff_nodes(before, after),
@@ -465,16 +487,28 @@ def describe(path: CallPath, index: Index) -> tuple[str, ...]:
 
 
 def diff_outcomes(
-    old: CompiledDeployment, new: CompiledDeployment, before: Index, after: Index, max_paths: int
-) -> tuple[tuple[OutcomeChange, ...], bool]:
-    """The paths whose outcome changed, then those only one version has; and whether a bound
-    cut either enumeration short. Paths match by `CallPath.key()`: the dialed number and the
-    choices along the way, whatever the nodes are called."""
+    old: CompiledDeployment,
+    new: CompiledDeployment,
+    before: Index,
+    after: Index,
+    max_paths: int,
+    at: datetime,
+) -> tuple[tuple[OutcomeChange, ...], bool, tuple[CallerMove, ...]]:
+    """The paths whose outcome changed, then those only one version has; whether a bound cut
+    either enumeration short; and the callers rewritten branches send another way. Paths match
+    by `CallPath.key()`: the dialed number and the choices along the way, whatever the nodes
+    are called; a rewritten condition's old text stands for its new one, so a path through it
+    that ends as before is no change (who takes it is: see `diff_callers`)."""
     if old.digest == new.digest:
-        return (), False
+        return (), False, ()
     was = enumerate_paths(old, max_paths=max_paths)
     now = enumerate_paths(new, max_paths=max_paths)
-    old_paths, new_paths = _by_key(was.paths), _by_key(now.paths)
+    rewritten = rewritten_choices(old, new)
+    old_paths = {
+        tuple(rewritten.get(choice, choice) for choice in key): path
+        for key, path in _by_key(was.paths).items()
+    }
+    new_paths = _by_key(now.paths)
     found: list[OutcomeChange] = []
     for key, path in new_paths.items():
         earlier = old_paths.get(key)
@@ -488,4 +522,5 @@ def diff_outcomes(
             found.append(OutcomeChange(path.entry, path.flow, when, key, path.outcome, None))
     order = {Status.CHANGED: 0, Status.ADDED: 1, Status.REMOVED: 2}
     found.sort(key=lambda change: order[change.status])  # stable: path order within each
-    return tuple(found), was.truncated or now.truncated
+    moves = caller_moves(old, new, was.paths, now.paths, at) if rewritten else ()
+    return tuple(found), was.truncated or now.truncated, moves

@@ -78,6 +78,7 @@ def test_the_same_deployment_has_no_changes(tmp_path: Path) -> None:
         "added": [],
         "removed": [],
         "truncated": False,
+        "callers": [],
     }
 
 
@@ -97,23 +98,38 @@ def test_a_ring_target_swapped_changes_where_calls_end(tmp_path: Path) -> None:
     assert found.edges == () and found.entries == ()
 
 
-def test_a_condition_changed_replaces_the_paths_it_chose(tmp_path: Path) -> None:
+def test_a_condition_rewritten_names_the_callers_it_moves(tmp_path: Path) -> None:
+    """NY -> NJ: New York callers now take else (the desk), New Jersey callers the office;
+    the paths through the rewritten case end as before, so none is reported gone or new."""
     found = diff(tmp_path, MAIN.replace('"NY"', '"NJ"'))
-    nj = 'when caller.state == "NJ"'
-    assert not of(found, Status.CHANGED)
-    assert of(found, Status.ADDED) == [
-        (("+12125550100", nj, "answered"), "connected to office"),
-        (("+12125550100", nj, "no-answer", "answered"), "connected to backup"),
-        (("+12125550100", nj, "no-answer", "no-answer"), "hangup (nobody answered)"),
-    ]
-    assert [key for key, _ in of(found, Status.REMOVED)] == [
-        ("+12125550100", NY, "answered"),
-        ("+12125550100", NY, "no-answer", "answered"),
-        ("+12125550100", NY, "no-answer", "no-answer"),
-    ]
+    assert found.outcomes == ()
+    moves = {(m.old_choice, m.new_choice): m for m in found.callers}
+    assert set(moves) == {(NY, "else"), ("else", 'when caller.state == "NJ"')}
+    to_desk, to_office = moves[(NY, "else")], moves[("else", 'when caller.state == "NJ"')]
+    assert to_desk.callers == ("US-NY",) and to_desk.example.startswith("+1")
+    assert to_office.callers == ("US-NJ",)
+    assert to_desk.node == "main/route"
+    assert to_desk.old_outcomes[0] == "connected to office"
+    assert to_desk.new_outcomes[0] == "connected to desk"
     [node] = found.nodes
     assert node.changes == (Change("case 1 when", 'caller.state == "NY"', 'caller.state == "NJ"'),)
     assert found.edges == ()  # the case leads where it did
+
+
+def test_a_condition_widened_moves_only_the_new_callers(tmp_path: Path) -> None:
+    found = diff(tmp_path, MAIN.replace('"NY"', '"NY" or caller.type != "geographic"'))
+    assert found.outcomes == ()
+    [move] = found.callers
+    assert move.callers == ("toll-free", "international", "withheld")
+    assert (move.old_choice, move.new_choice) == (
+        "else",
+        'when caller.state == "NY" or caller.type != "geographic"',
+    )
+    text = run_cli("diff", str(tmp_path / "old"), str(tmp_path / "new")).stdout
+    assert "at main/route, callers from toll-free, international, withheld (e.g. +1800" in text
+    assert "used to take: else" in text
+    assert "ending: connected to desk (and 1 ending both share)" in text
+    assert "ending: connected to office | connected to backup (and 1 ending both share)" in text
 
 
 def test_a_node_added_in_the_middle_changes_structure_but_no_outcome(tmp_path: Path) -> None:
