@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +31,9 @@ def test_command(
         float,
         typer.Option("--min-coverage", help="fail when edge coverage (percent) is below this"),
     ] = 0.0,
+    match: Annotated[
+        str, typer.Option("-k", "--match", help="only the scenarios whose name contains this")
+    ] = "",
 ) -> None:
     """Play scenario files against a deployment on a fake clock; report each scenario's result
     and the node and edge coverage they give. Exit 1 on any failure."""
@@ -39,18 +43,15 @@ def test_command(
         where = Path(deployment) / SCENARIO_DIR
         typer.echo(f"error: no scenario files (looked in {where})", err=True)
         raise typer.Exit(2)
-    report = run_files(loaded.compiled, paths)
-    coverage = report.coverage
-    low = coverage is not None and coverage.edge_percent < min_coverage
+    report = run_files(loaded.compiled, paths, match=match, min_coverage=min_coverage)
     if output is Format.json:
-        data = report.to_json()
-        data["min_coverage"] = min_coverage
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(json.dumps(report.to_json(), indent=2))
     else:
-        typer.echo(_text(report, min_coverage))
+        typer.echo(_text(report))
     if junit:
+        Path(junit).parent.mkdir(parents=True, exist_ok=True)
         Path(junit).write_bytes(junit_xml(report, deployment))
-    if not report.passed or low:
+    if not report.passed:
         raise typer.Exit(1)
 
 
@@ -61,7 +62,9 @@ def _scenario_paths(deployment: Path, given: list[str] | None) -> list[Path]:
     for item in given:
         path = Path(item)
         if path.is_dir():
-            paths.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
+            paths.extend(
+                sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            )
         elif path.is_file():
             paths.append(path)
         else:
@@ -70,7 +73,7 @@ def _scenario_paths(deployment: Path, given: list[str] | None) -> list[Path]:
     return paths
 
 
-def _text(report: Report, min_coverage: float) -> str:
+def _text(report: Report) -> str:
     lines: list[str] = []
     if report.problems:
         lines.append(render_all_text(report.problems, report.sources))
@@ -81,6 +84,8 @@ def _text(report: Report, min_coverage: float) -> str:
     summary += f", {failed} failed" if failed else ""
     if report.problems:
         summary += f"; {len(report.problems)} problem(s) in scenario files"
+    if not report.results:
+        summary += " (FAILED: no scenario was played)"
     lines.append(summary)
     coverage = report.coverage
     if coverage is not None:
@@ -93,8 +98,8 @@ def _text(report: Report, min_coverage: float) -> str:
         if missed:
             lines.append("edges no scenario takes:")
             lines.extend(f"  {edge.describe()}    {edge.span}" for edge in missed)
-        if coverage.edge_percent < min_coverage:
-            lines.append(f"FAILED: edge coverage is under --min-coverage {min_coverage:g}%")
+        if report.coverage_low:
+            lines.append(f"FAILED: edge coverage is under --min-coverage {report.min_coverage:g}%")
     return "\n".join(lines)
 
 
@@ -113,13 +118,21 @@ def _result_lines(result: Result) -> list[str]:
     return lines
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can hold: the characters it cannot are shown as U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
 def junit_xml(report: Report, deployment: str) -> bytes:
     """The report as JUnit XML: one test case per scenario, one per unreadable file."""
-    failed = sum(1 for r in report.results if not r.passed)
+    failed = sum(1 for r in report.results if not r.passed) + report.coverage_low
     suite = ET.Element(
         "testsuite",
         name=f"scenarios of {deployment}",
-        tests=str(len(report.results) + len(report.problems)),
+        tests=str(len(report.results) + len(report.problems) + report.coverage_low),
         failures=str(failed),
         errors=str(len(report.problems)),
         time=f"{sum(r.seconds for r in report.results):.6f}",
@@ -136,18 +149,25 @@ def junit_xml(report: Report, deployment: str) -> bytes:
             suite,
             "testcase",
             classname=result.scenario.span.file,
-            name=result.scenario.name,
+            name=_xml_text(result.scenario.name),
             time=f"{result.seconds:.6f}",
         )
         if not result.passed:
             failure = ET.SubElement(
-                case, "failure", message="; ".join(f.what for f in result.failures)
+                case, "failure", message=_xml_text("; ".join(f.what for f in result.failures))
             )
-            failure.text = "\n".join(_result_lines(result)[1:])
+            failure.text = _xml_text("\n".join(_result_lines(result)[1:]))
     for problem in report.problems:
         case = ET.SubElement(suite, "testcase", classname=problem.span.file, name="(file)")
-        error = ET.SubElement(case, "error", message=problem.message)
-        error.text = f"{problem.span}: {problem.code} {problem.message}"
+        error = ET.SubElement(case, "error", message=_xml_text(problem.message))
+        error.text = _xml_text(f"{problem.span}: {problem.code} {problem.message}")
+    if report.coverage_low and report.coverage is not None:
+        case = ET.SubElement(suite, "testcase", classname="coverage", name="edge coverage")
+        message = (
+            f"edge coverage {report.coverage.edge_percent:g}% is under {report.min_coverage:g}%"
+        )
+        missed = "\n".join(edge.describe() for edge in report.coverage.missed_edges)
+        ET.SubElement(case, "failure", message=message).text = _xml_text(missed)
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

@@ -8,8 +8,9 @@ so a module used twice must be exercised through both uses.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from routing_engine.analysis import ENTRY, EXIT, MODULE, Index, NodeKey
@@ -109,12 +110,19 @@ def move_outcome(why: str) -> str:
     return "next"
 
 
+def _where(span: Span | None) -> dict[str, object]:
+    if span is None:
+        return {"file": "", "line": 0, "column": 0}
+    return {"file": span.file, "line": span.line, "column": span.column}
+
+
 @dataclass(frozen=True, slots=True)
 class Coverage:
     nodes: tuple[NodeKey, ...]
     edges: tuple[EdgeRef, ...]
     nodes_hit: frozenset[NodeKey]
     edges_hit: frozenset[EdgeRef]
+    spans: dict[NodeKey, Span]  # where each node is written
 
     @property
     def missed_nodes(self) -> list[NodeKey]:
@@ -126,7 +134,8 @@ class Coverage:
 
     @staticmethod
     def percent(hit: int, total: int) -> float:
-        return 100.0 if total == 0 else round(100.0 * hit / total, 1)
+        """Rounded down to a tenth, so anything short of all reads under 100."""
+        return 100.0 if total == 0 else math.floor(1000 * hit / total) / 10
 
     @property
     def node_percent(self) -> float:
@@ -136,13 +145,20 @@ class Coverage:
     def edge_percent(self) -> float:
         return self.percent(len(self.edges_hit), len(self.edges))
 
+    @property
+    def edge_ratio(self) -> float:
+        """Edges covered over edges, unrounded (1.0 when there are none)."""
+        return 1.0 if not self.edges else len(self.edges_hit) / len(self.edges)
+
     def to_json(self) -> dict[str, object]:
         return {
             "nodes": {
                 "total": len(self.nodes),
                 "covered": len(self.nodes_hit),
                 "percent": self.node_percent,
-                "missed": [_name(key) for key in self.missed_nodes],
+                "missed": [
+                    {"node": _name(key), **_where(self.spans.get(key))} for key in self.missed_nodes
+                ],
             },
             "edges": {
                 "total": len(self.edges),
@@ -154,9 +170,7 @@ class Coverage:
                         "outcome": e.outcome,
                         "label": e.label,
                         "to": _name(e.target),
-                        "file": e.span.file,
-                        "line": e.span.line,
-                        "column": e.span.column,
+                        **_where(e.span),
                     }
                     for e in self.missed_edges
                 ],
@@ -174,14 +188,34 @@ def measure(index: Index, traces: Iterable[Iterable[str]]) -> Coverage:
         by_source.setdefault(edge.source, []).append(edge)
     nodes_hit: set[NodeKey] = set()
     edges_hit: set[EdgeRef] = set()
+    entry_of = _entry_matcher(index)
     for trace in traces:
         for source, outcome, target in trace_moves(trace):
+            if source[0] == ENTRY:
+                source = (ENTRY, entry_of(source[1]))
             if target in known_nodes:
                 nodes_hit.add(target)
             taken = _match(by_source.get(source, []), outcome, target)
             if taken is not None:
                 edges_hit.add(taken)
-    return Coverage(tuple(nodes), tuple(edges), frozenset(nodes_hit), frozenset(edges_hit))
+    spans = {key: index.nodes[key].span for key in nodes}
+    return Coverage(tuple(nodes), tuple(edges), frozenset(nodes_hit), frozenset(edges_hit), spans)
+
+
+def _entry_matcher(index: Index) -> Callable[[str], str]:
+    """Dialed number -> the entry that takes it, as the compiler matches: the exact number,
+    else the longest prefix (`+1666*`)."""
+    exact = {e.number for e in index.deployment.entries if not e.is_prefix}
+    prefixes = sorted(
+        (e.number for e in index.deployment.entries if e.is_prefix), key=len, reverse=True
+    )
+
+    def entry_of(dialed: str) -> str:
+        if dialed in exact:
+            return dialed
+        return next((p for p in prefixes if dialed.startswith(p[:-1])), dialed)
+
+    return entry_of
 
 
 def _match(candidates: list[EdgeRef], outcome: str, target: NodeKey) -> EdgeRef | None:

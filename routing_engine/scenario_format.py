@@ -30,6 +30,7 @@ from pydantic import (
 from routing_engine.contract import E164
 from routing_engine.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.ir import Duration, Span
+from routing_engine.sources.build import typed_value
 from routing_engine.sources.model import DURATION_PATTERN, parse_duration
 from routing_engine.sources.raw import RawDocument
 from routing_engine.sources.yaml_reader import read_yaml
@@ -59,6 +60,11 @@ def _duration(value: object) -> Duration:
     if duration.param:
         raise ValueError("a scenario takes a duration, not a $parameter")
     return duration
+
+
+def _typed(value: object) -> object:
+    """Attribute values as `set` values are: true/false, integers and decimals typed."""
+    return typed_value(value) if isinstance(value, str) else value
 
 
 DurationText = Annotated[
@@ -139,7 +145,10 @@ class CallSpec(_Strict):
     caller: str = Field(alias="from", pattern=E164 + r"|^anonymous$")
     dialed: str = Field(alias="to", pattern=E164)
     at: AwareDatetime = Field(description="when the call arrives: ISO 8601 with offset")
-    attributes: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    attributes: dict[str, Annotated[str | int | float | bool, BeforeValidator(_typed)]] = Field(
+        default_factory=dict,
+        description="call attributes; true/false, integers and decimals are typed as in `set`",
+    )
     expect: DecisionExpect | None = Field(None, description="what the first decision must be")
 
 
@@ -171,8 +180,10 @@ class EventSpec(_Strict):
             )
             if value is not None
         ]
-        if len(implied) > 1 or (implied and self.event not in (None, implied[0])):
+        if len(implied) > 1:
             raise ValueError(f"an event is one of {', '.join(implied)}, not several")
+        if implied and self.event not in (None, implied[0]):
+            raise ValueError(f"a value for {implied[0]} cannot go with event {self.event}")
         if not implied and self.event is None:
             raise ValueError("say which event: event: TYPE, digits: D, outcome: O or recording")
         if self.event in ("digits", "outcome") and not implied:
@@ -260,23 +271,30 @@ def read_scenarios(path: Path, display: str) -> tuple[list[Scenario], list[Diagn
     for doc in documents:
         if doc.data is None:
             continue
-        items = doc.data.get("scenarios") if isinstance(doc.data, dict) else None
-        try:  # the file's frame; each scenario is then read on its own, so one bad scenario
-            ScenarioFile.model_validate({**doc.data, "scenarios": [PLACEHOLDER]})  # spares others
-        except (ValidationError, TypeError):
-            if not isinstance(items, list) or not items:
-                try:
-                    ScenarioFile.model_validate(doc.data)
-                except ValidationError as error:
-                    diagnostics.extend(_errors(doc, error))
-                continue
-        for i, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(doc.data, dict):
+            message = "a scenario file is a mapping: `scenarios:` and a list of scenarios"
+            diagnostics.append(Diagnostic("S105", Severity.ERROR, message, doc.span))
+            continue
+        items = doc.data.get("scenarios")
+        if not isinstance(items, list) or not items:
+            try:
+                ScenarioFile.model_validate(doc.data)
+            except ValidationError as error:
+                diagnostics.extend(_errors(doc, error))
+            continue
+        try:  # the file's frame; each scenario is read on its own, so one bad one spares others
+            ScenarioFile.model_validate({**doc.data, "scenarios": [PLACEHOLDER]})
+        except ValidationError as error:
+            diagnostics.extend(_errors(doc, error))
+        for i, item in enumerate(items):
             try:
                 spec = ScenarioSpec.model_validate(item)
             except ValidationError as error:
                 diagnostics.extend(_errors(doc, error, ("scenarios", i)))
                 continue
             scenarios.append(Scenario(spec, doc.value_span(("scenarios", i, "name")), doc, i))
+    if not scenarios and not diagnostics:
+        diagnostics.append(_problem("S102", "the file holds no scenarios", display))
     names = [s.name for s in scenarios]
     for scenario in scenarios:
         if names.count(scenario.name) > 1 and scenario is not _first(scenarios, scenario.name):

@@ -38,7 +38,6 @@ from routing_engine.scenario_format import (
 # the wait a decision sets up, by the event that ends it: (action type, field with seconds)
 _WAITS = {
     "dial.no-answer": ("ring", "timeout_s"),
-    "dial.busy": ("ring", "timeout_s"),
     "no-input": ("menu", "timeout_s"),
     "queue.timeout": ("queue", "max_wait_s"),
 }
@@ -98,10 +97,20 @@ class Report:
     problems: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     coverage: Coverage | None = None
+    min_coverage: float = 0.0  # edge coverage (percent) below which the run fails
+
+    @property
+    def coverage_low(self) -> bool:
+        return self.coverage is not None and self.coverage.edge_ratio * 100 < self.min_coverage
 
     @property
     def passed(self) -> bool:
-        return not self.problems and all(r.passed for r in self.results)
+        return (
+            bool(self.results)
+            and not self.problems
+            and not self.coverage_low
+            and all(r.passed for r in self.results)
+        )
 
     def to_json(self) -> dict[str, Any]:
         failed = sum(1 for r in self.results if not r.passed)
@@ -112,6 +121,8 @@ class Report:
             "results": [r.to_json() for r in self.results],
             "problems": [d.to_json() for d in self.problems],
             "coverage": self.coverage.to_json() if self.coverage else None,
+            "min_coverage": self.min_coverage,
+            "coverage_low": self.coverage_low,
         }
 
 
@@ -137,13 +148,16 @@ class _Play:
                 self.fail("targets", f"no target '{name}' in the deployment; {hint}", *path)
             elif isinstance(value, TargetState):
                 change = {k: v for k, v in value.model_dump().items() if v is not None}
-                current = self.targets.get(name)
-                base = current if isinstance(current, dict) else {}
-                if isinstance(current, bool):
-                    base = {"available": current}
-                self.targets[name] = {**base, **change}
+                self.targets[name] = {**self._target(name), **change}
             else:
-                self.targets[name] = value
+                self.targets[name] = {**self._target(name), "available": value}
+
+    def _target(self, name: str) -> dict[str, Any]:
+        """A target's live state so far, as a mapping."""
+        current = self.targets.get(name)
+        if isinstance(current, bool):
+            return {"available": current}
+        return dict(current) if isinstance(current, Mapping) else {}
 
     def schedules(self, overrides: Mapping[str, str], path: tuple[str | int, ...]) -> None:
         known = self.compiled.schedules
@@ -236,9 +250,22 @@ class _Play:
                 message = f"ticket: expected one on board {expect.ticket!r}, got {boards}"
                 self.fail(what, message, *path)
 
+    def known_nodes(self, field: str, items: list[str], flow: str) -> bool:
+        """Whether every node an expectation names exists; a failure names each that does not."""
+        labels = {node.label for node in self.compiled.nodes.values()}
+        unknown = [item for item in _qualify(items, flow) if item not in labels]
+        for item in unknown:
+            hint = did_you_mean(item, labels) or "nodes are named flow/node (flow/use.node)"
+            message = f"no node '{item}' in the deployment; {hint}"
+            self.fail(field, message, "expect", field)
+        return not unknown
+
     def check_call(self, expect: CallExpect, state: CallState) -> None:
         entry = state.entry_flow
         visited = [line.rsplit(" -> ", 1)[1] for line in state.trace if " -> " in line]
+        named = (("path", expect.path), ("visits", expect.visits), ("avoids", expect.avoids))
+        if not all(self.known_nodes(field, items, entry) for field, items in named if items):
+            return
         if expect.path is not None:
             wanted = _qualify(expect.path, entry)
             if wanted != visited:
@@ -251,10 +278,9 @@ class _Play:
                     "\n  ".join(visited)
                 )
                 self.fail("path", message, "expect", "visits")
-        for item in expect.avoids or []:
-            matches = [v for v in visited if v == item or v.endswith("/" + item)]
-            if matches:
-                self.fail("path", f"avoids: the call visited {matches[0]}", "expect", "avoids")
+        for item in _qualify(expect.avoids or [], entry):
+            if item in visited:
+                self.fail("path", f"avoids: the call visited {item}", "expect", "avoids")
         if expect.tickets is not None:
             raised = [a for d in self.decisions for a in d.actions if a["type"] == "ticket"]
             self.check_tickets(expect.tickets, raised)
@@ -289,7 +315,12 @@ def _ticket_problems(expect: TicketExpect, ticket: dict[str, Any], cadence: floa
     if expect.due is not None:
         due = ticket.get("due")
         if due is None or datetime.fromisoformat(due) != expect.due:
-            problems.append(f"due: expected {expect.due.isoformat()}, got {due}")
+            got = (
+                "none"
+                if due is None
+                else datetime.fromisoformat(due).astimezone(expect.due.tzinfo).isoformat()
+            )  # in the expected offset, so the two read alike
+            problems.append(f"due: expected {expect.due.isoformat()}, got {got}")
     if expect.sla is not None and expect.sla.seconds(cadence) != ticket.get("sla_s"):
         problems.append(f"sla: expected {expect.sla.seconds(cadence):g}s, got {ticket['sla_s']}")
     if expect.managers is not None and expect.managers != ticket["managers"]:
@@ -363,9 +394,13 @@ def run_scenario(compiled: CompiledDeployment, scenario: Scenario) -> Result:
     """Play one scenario and check everything it expects."""
     began = time.perf_counter()
     play = _Play(compiled, scenario)
-    state = play.run()
-    if state is not None and not any(f.what.startswith("event ") for f in play.failures):
-        play.check_call(scenario.spec.expect, state)
+    try:
+        state = play.run()
+        if state is not None and not any(f.what.startswith("event ") for f in play.failures):
+            play.check_call(scenario.spec.expect, state)
+    except Exception as error:  # one scenario that cannot be played must not stop the others
+        play.fail("scenario", f"could not be played: {type(error).__name__}: {error}")
+        state = None
     decisions = tuple(d.to_json() for d in play.decisions)
     return Result(
         scenario,
@@ -377,16 +412,21 @@ def run_scenario(compiled: CompiledDeployment, scenario: Scenario) -> Result:
 
 
 def run_files(
-    compiled: CompiledDeployment, files: Iterable[Path], display: Mapping[Path, str] | None = None
+    compiled: CompiledDeployment,
+    files: Iterable[Path],
+    *,
+    match: str = "",
+    min_coverage: float = 0.0,
 ) -> Report:
-    """Read and play every scenario of these files; measure coverage over all of them."""
-    report = Report()
+    """Read and play every scenario of these files (those whose name contains `match`);
+    measure coverage over all of them."""
+    report = Report(min_coverage=min_coverage)
     for path in files:
-        shown = (display or {}).get(path, str(path))
-        scenarios, problems, text = read_scenarios(path, shown)
+        scenarios, problems, text = read_scenarios(path, str(path))
         report.problems.extend(problems)
-        report.sources[shown] = text
-        report.results.extend(run_scenario(compiled, s) for s in scenarios)
+        report.sources[str(path)] = text
+        chosen = [s for s in scenarios if match.lower() in s.name.lower()]
+        report.results.extend(run_scenario(compiled, s) for s in chosen)
     index = build_index(compiled.deployment)
     report.coverage = measure(index, (r.trace for r in report.results))
     return report

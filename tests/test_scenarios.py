@@ -140,7 +140,7 @@ def test_the_fake_clock_moves_by_the_waits_and_by_after(
     assert run(hospital, tmp_path, text.replace("DUE", "2026-11-24T11:15:42-05:00")).passed
     wrong = run(hospital, tmp_path, text.replace("DUE", "2026-11-24T11:15:00-05:00"))
     assert failures(wrong) == [
-        "ticket 1: due: expected 2026-11-24T11:15:00-05:00, got 2026-11-24T16:15:42Z"
+        "ticket 1: due: expected 2026-11-24T11:15:00-05:00, got 2026-11-24T11:15:42-05:00"
     ]
 
 
@@ -455,3 +455,156 @@ def test_scenario_files_are_not_flow_files_on_disk_or_sent_as_texts() -> None:
     result = check_texts(files)
     assert result.ok, [d.message for d in result.diagnostics]
     assert not any(name.startswith("scenarios/") for name in result.sources)
+
+
+# --- found in review --------------------------------------------------------------------------
+
+VIP = {
+    "main.yaml": """
+        flow: main
+        start: check
+        nodes:
+          check:
+            branch:
+              - when: attributes.vip == true and attributes.tier == 2
+                then: vip
+            else: plain
+          vip:
+            hangup: vip
+          plain:
+            hangup: plain
+    """,
+    "deployment.yaml": """
+        deployment: test
+        fallback: {ring: desk}
+        entries: {'+12125550100': main, '+1666*': main}
+        targets:
+          desk: {uri: 'sip:desk@example.com'}
+    """,
+}
+
+
+def vip_report(tmp_path: Path, scenarios: str, **options: object) -> Report:
+    loaded = load_deployment(write_files(tmp_path / "dep", VIP))
+    path = write_files(tmp_path / "sc", {"s.yaml": scenarios}) / "s.yaml"
+    return run_files(loaded.compiled, [path], **options)  # type: ignore[arg-type]
+
+
+def test_call_attributes_are_typed_as_the_api_sends_them(tmp_path: Path) -> None:
+    report = vip_report(
+        tmp_path,
+        """
+        scenarios:
+          - name: a VIP
+            call: {from: anonymous, to: '+12125550100', at: 2026-11-24T10:00:00Z,
+                   attributes: {vip: true, tier: 2}}
+            expect: {ends: vip}
+        """,
+    )
+    assert report.passed, failures(report)
+
+
+def test_a_prefix_entry_is_covered_by_a_number_it_takes(tmp_path: Path) -> None:
+    report = vip_report(
+        tmp_path,
+        """
+        scenarios:
+          - name: through the prefix
+            call: {from: anonymous, to: '+16665550100', at: 2026-11-24T10:00:00Z}
+        """,
+    )
+    assert report.coverage is not None
+    hit = {e.source[1] for e in report.coverage.edges_hit if e.outcome == "entry"}
+    assert hit == {"+1666*"}
+
+
+def test_expectations_naming_no_node_fail(hospital: LoadedDeployment, tmp_path: Path) -> None:
+    report = run(
+        hospital,
+        tmp_path,
+        """
+        scenarios:
+          - name: avoids a node that is not there
+            call: {@CALL}
+            expect: {avoids: [office-ticket, new-york.office-tiket]}
+        """,
+    )
+    assert failures(report) == [
+        "avoids: no node 'billing/office-ticket' in the deployment; "
+        "did you mean 'billing/central.office-ticket'?",
+        "avoids: no node 'billing/new-york.office-tiket' in the deployment; "
+        "did you mean 'billing/new-york.office-ticket'?",
+    ]
+
+
+def test_the_frame_of_a_file_is_checked_and_empty_files_fail(
+    hospital: LoadedDeployment, tmp_path: Path
+) -> None:
+    extra = run(hospital, tmp_path, "defaults: {}\nscenarios:\n  - name: a\n    call: {@CALL}\n")
+    assert [(d.code, d.message) for d in extra.problems] == [
+        ("S103", "unknown field 'defaults' in file")
+    ]
+    assert [r.scenario.name for r in extra.results] == ["a"]
+    empty = run(hospital, tmp_path, "# all commented out\n")
+    assert [(d.code, d.message) for d in empty.problems] == [
+        ("S102", "the file holds no scenarios")
+    ]
+    assert not empty.passed
+    listed = run(hospital, tmp_path, "- name: a\n")
+    assert [d.message for d in listed.problems] == [
+        "a scenario file is a mapping: `scenarios:` and a list of scenarios"
+    ]
+
+
+def test_a_scenario_that_cannot_be_played_fails_alone(
+    hospital: LoadedDeployment, tmp_path: Path
+) -> None:
+    report = run(
+        hospital,
+        tmp_path,
+        """
+        scenarios:
+          - name: the end of time
+            call: {from: anonymous, to: '+12125550140', at: 9999-12-31T23:59:00Z}
+            events: [{event: dial.no-answer, after: 1h}]
+          - name: fine
+            call: {@CALL}
+        """,
+    )
+    [broken, fine] = report.results
+    assert broken.failures[0].message.startswith("could not be played: OverflowError")
+    assert fine.passed
+
+
+def test_min_coverage_fails_the_report_in_every_format(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, FAILING.split("  - name: fails")[0])
+    junit = tmp_path / "deep" / "junit.xml"  # its folder is made
+    result = run_cli(
+        "test", str(HOSPITAL), str(path), "--min-coverage", "50", "--format", "json",
+        "--junit", str(junit),
+    )  # fmt: skip
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert (data["passed"], data["coverage_low"], data["failed"]) == (False, True, 0)
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    assert suite.findall("testcase")[-1].get("name") == "edge coverage"
+
+
+def test_coverage_never_rounds_up_to_full(tmp_path: Path) -> None:
+    from routing_engine.coverage import Coverage
+
+    assert Coverage.percent(1999, 2000) == 99.9
+    assert Coverage.percent(2, 3) == 66.6
+
+
+def test_match_picks_scenarios_by_name_and_junit_holds_odd_text(tmp_path: Path) -> None:
+    text = FAILING.replace("name: fails", 'name: "fails \\x01 here"')
+    junit = tmp_path / "j.xml"
+    result = run_cli(
+        "test", str(HOSPITAL), str(scenario_file(tmp_path, text)), "-k", "FAILS",
+        "--junit", str(junit),
+    )  # fmt: skip
+    assert "1 scenarios: 0 passed, 1 failed" in result.stdout
+    [case] = ET.parse(junit).getroot().iter("testcase")
+    assert case.get("name") == "fails \ufffd here"

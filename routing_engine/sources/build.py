@@ -45,7 +45,7 @@ def _duration(doc: RawDocument, path: Path, value: ir.Duration) -> ir.Duration:
     return ir.Duration(value.amount, value.unit, doc.value_span(path), value.param)
 
 
-def _typed(text: str | None) -> str | int | float | bool:
+def typed_value(text: str | None) -> str | int | float | bool:
     """`set` values: `true`/`false`, integers and decimals are typed; the rest stays text."""
     if text is None:
         return ""
@@ -183,7 +183,7 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
             return ir.Say(node_id, spec.say, nxt(spec.next), span)
         case m.SetSpec():
             values = tuple(
-                ir.Assignment(name, _typed(value), doc.key_span((*base, "set", name)))
+                ir.Assignment(name, typed_value(value), doc.key_span((*base, "set", name)))
                 for name, value in spec.set.items()
             )
             return ir.SetVars(node_id, values, nxt(spec.next), span)
