@@ -253,6 +253,21 @@ def _highlighted_trace(loaded: api.LoadedDeployment, highlight: str) -> list[str
     return [str(line) for line in trace]
 
 
+def parse_time_option(text: str) -> datetime:
+    """An --at option: an ISO time with a UTC offset, or exit 2 saying what is wrong."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        typer.echo(
+            f"error: --at {text!r} is not an ISO time (e.g. 2026-11-24T10:00:00-05:00)", err=True
+        )
+        raise typer.Exit(2) from None
+    if when.tzinfo is None:
+        typer.echo(f"error: --at {text!r} needs a UTC offset (e.g. -05:00 or Z)", err=True)
+        raise typer.Exit(2)
+    return when
+
+
 def _load_or_exit(deployment: str, verb: str) -> api.LoadedDeployment:
     """Load a deployment, or print its problems and exit 1."""
     result = api.check(deployment)
@@ -341,16 +356,7 @@ def simulate_command(
 ) -> None:
     """Walk a call through a deployment, printing each decision."""
     loaded = _load_or_exit(deployment, "simulate")
-    try:
-        when = datetime.fromisoformat(at) if at else datetime.now(UTC)
-    except ValueError:
-        typer.echo(
-            f"error: --at {at!r} is not an ISO time (e.g. 2026-11-23T10:00:00-05:00)", err=True
-        )
-        raise typer.Exit(2) from None
-    if when.tzinfo is None:
-        typer.echo(f"error: --at {at!r} needs a UTC offset (e.g. -05:00 or Z)", err=True)
-        raise typer.Exit(2)
+    when = parse_time_option(at) if at else datetime.now(UTC)
     decisions: list[dict[str, Any]] = []
     state: dict[str, Any] = {}
 

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from routing_engine.cli_app import Format, FormatOption, _describe_action, _load_or_exit, app
+from routing_engine.cli_app import (
+    Format,
+    FormatOption,
+    _describe_action,
+    _load_or_exit,
+    app,
+    parse_time_option,
+)
 from routing_engine.contract import BadRequest
 from routing_engine.explore import (
     Ending,
@@ -96,7 +103,7 @@ def who_answers_command(
     """Who answers a call to NUMBER at a given time: the real runtime, down every branch (each
     menu option and the menu's fallback, each ring answered or not, in turn, each reported
     outcome), with the reasons it gives."""
-    when = _parse_time(at)
+    when = parse_time_option(at)
     loaded = _load_or_exit(deployment, "explore calls")
     try:
         exploration = explore_call(loaded, number, when, caller)
@@ -111,20 +118,6 @@ def who_answers_command(
         typer.echo(json.dumps(_exploration_json(exploration), indent=2))
         return
     typer.echo("\n".join(_exploration_lines(exploration)))
-
-
-def _parse_time(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        typer.echo(
-            f"error: --at {text!r} is not an ISO time (e.g. 2026-11-24T10:00:00-05:00)", err=True
-        )
-        raise typer.Exit(2) from None
-    if when.tzinfo is None:
-        typer.echo(f"error: --at {text!r} needs a UTC offset (e.g. -05:00 or Z)", err=True)
-        raise typer.Exit(2)
-    return when
 
 
 def _local(instant: datetime | str, zone: tzinfo | None) -> str:

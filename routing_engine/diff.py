@@ -67,6 +67,21 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+class _OldAndNew:
+    """A change record with `old` and `new` (None on the side where it does not exist)."""
+
+    __slots__ = ()
+    old: str | None
+    new: str | None
+
+    @property
+    def status(self) -> Status:
+        return _status(self.old, self.new)
+
+    def to_json(self) -> dict[str, Any]:
+        return as_json(self)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One setting, before and after (None where it is not set)."""
@@ -112,19 +127,12 @@ class EdgeChange:
 
 
 @dataclass(frozen=True, slots=True)
-class EntryChange:
+class EntryChange(_OldAndNew):
     """A dialed number added, removed, or sent to another flow."""
 
     number: str
     old: str | None
     new: str | None
-
-    @property
-    def status(self) -> Status:
-        return _status(self.old, self.new)
-
-    def to_json(self) -> dict[str, Any]:
-        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +150,7 @@ class DefinitionChange:
 
 
 @dataclass(frozen=True, slots=True)
-class OutcomeChange:
+class OutcomeChange(_OldAndNew):
     """A way a call can go whose end changed (`old` and `new`), or that only one version has
     (the other is None). `when` says which calls, choice by choice; `key` is what matched."""
 
@@ -152,13 +160,6 @@ class OutcomeChange:
     key: tuple[str, ...]
     old: str | None
     new: str | None
-
-    @property
-    def status(self) -> Status:
-        return _status(self.old, self.new)
-
-    def to_json(self) -> dict[str, Any]:
-        return as_json(self)
 
 
 @dataclass(frozen=True, slots=True)

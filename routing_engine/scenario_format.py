@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from routing_engine.contract import E164
+from routing_engine.contract import E164, EventTypeName
 from routing_engine.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.ir import Duration, Span
 from routing_engine.sources.build import typed_value
@@ -39,18 +39,7 @@ SCENARIO_DIR = "scenarios"
 MAX_SCENARIO_BYTES = 1 << 20
 MAX_EVENTS = 200
 
-EventName = Literal[
-    "digits",
-    "no-input",
-    "dial.answered",
-    "dial.no-answer",
-    "dial.busy",
-    "dial.failed",
-    "outcome",
-    "queue.timeout",
-    "recording.done",
-    "hangup",
-]
+EventName = EventTypeName
 ActionType = Literal["say", "menu", "ring", "queue", "voicemail", "ticket", "hangup"]
 Status = Literal["active", "connected", "ended"]
 

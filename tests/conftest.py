@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,17 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture(scope="session")
 def hospital() -> LoadedDeployment:
     return load_deployment(HOSPITAL)
+
+
+def copy_hospital(root: Path) -> Path:
+    """A copy of the hospital under `root` that a test may change, the shared modules beside it."""
+    copy = root / "hospital"
+    shutil.copytree(HOSPITAL, copy)
+    shutil.copytree(ROOT / "flows", root / "flows")
+    (copy / "deployment.yaml").write_text(
+        (copy / "deployment.yaml").read_text().replace("../../flows", "../flows")
+    )
+    return copy
 
 
 def write_files(root: Path, files: dict[str, str]) -> Path:

@@ -4,13 +4,12 @@ when the files or the current version changed since; every publish answers its d
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import copy_hospital
 from test_service import Server, new_call
 
 from routing_engine.sources.loader import deployment_files
@@ -20,14 +19,7 @@ NY_ANSWERED = ['when caller.state == "NY"', "open", "answered"]  # a path's key,
 
 @pytest.fixture
 def hospital_copy(tmp_path: Path) -> Path:
-    """A copy of the hospital, with the shared modules beside it."""
-    copy = tmp_path / "hospital"
-    shutil.copytree(ROOT / "examples" / "hospital", copy)
-    shutil.copytree(ROOT / "flows", tmp_path / "flows")
-    (copy / "deployment.yaml").write_text(
-        (copy / "deployment.yaml").read_text().replace("../../flows", "../flows")
-    )
-    return copy
+    return copy_hospital(tmp_path)
 
 
 @pytest.fixture

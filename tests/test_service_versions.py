@@ -4,26 +4,18 @@ reload or by API; a failed publish changes nothing; roll back; versions survive 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import copy_hospital
 from test_service import Server, event, new_call
 
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Path:
-    """A copy of the hospital that a test may change, with the shared modules beside it."""
-    copy = tmp_path / "hospital"
-    shutil.copytree(ROOT / "examples" / "hospital", copy)
-    shutil.copytree(ROOT / "flows", tmp_path / "flows")
-    (copy / "deployment.yaml").write_text(
-        (copy / "deployment.yaml").read_text().replace("../../flows", "../flows")
-    )
-    return copy
+    return copy_hospital(tmp_path)
 
 
 def serve(deployment: Path, database: Path) -> Server:
