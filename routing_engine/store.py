@@ -16,93 +16,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    event,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-metadata = MetaData()
-
-calls = Table(
-    "calls",
+from routing_engine.tables import (
+    calls,
+    decisions,
+    events,
     metadata,
-    Column("call_id", String(128), primary_key=True),
-    Column("digest", String(64), nullable=False),  # the deployment version the call is pinned to
-    Column("seq", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("state", Text, nullable=False),
-    Column("first_decision", Text, nullable=False),
-    Column("started_at", String(40), nullable=False),
-    Column("updated_at", String(40), nullable=False),
+    target_states,
+    versions,
 )
-events = Table(
-    "events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("call_id", String(128), nullable=False),
-    Column("event_id", String(128), nullable=False),
-    Column("request", Text, nullable=False),
-    Column("decision", Text, nullable=False),
-    Column("received_at", String(40), nullable=False),
-    UniqueConstraint("call_id", "event_id", name="one_decision_per_event"),
-)
-versions = Table(
-    "flow_versions",
-    metadata,
-    Column("digest", String(64), primary_key=True),
-    Column("name", String(128), nullable=False),
-    Column("sources", Text, nullable=False),
-    Column("published_at", String(40), nullable=False),
-)
-tickets = Table(
-    "tickets",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("board", String(64), nullable=False, index=True),
-    Column("call_id", String(128), nullable=False, index=True),
-    Column("seq", Integer, nullable=False),
-    Column("caller", String(32), nullable=False),
-    Column("node", String(256), nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("recording", Text, nullable=True),
-    Column("managers", Text, nullable=False),  # a JSON list
-    Column("due", String(40), nullable=True),
-    Column("status", String(16), nullable=False),  # open, claimed, resolved
-    Column("created_at", String(40), nullable=False),
-    UniqueConstraint("call_id", "seq", "node", name="one_ticket_per_decision"),
-)
-target_states = Table(
-    "target_states",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("available", Integer, nullable=True),  # 1, 0, or NULL: as declared
-    Column("skills", Text, nullable=True),  # a JSON list, or NULL: as declared
-    Column("updated_at", String(40), nullable=False),
-)
-decisions = Table(
-    "decisions",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("call_id", String(128), nullable=False, index=True),
-    Column("seq", Integer, nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("node", String(256), nullable=False),
-    Column("fallback_reason", String(64), nullable=True),
-    Column("decision", Text, nullable=False),
-    Column("decided_at", String(40), nullable=False),
-)
+from routing_engine.ticket_store import raise_tickets
 
 
 def _now() -> str:
@@ -270,7 +196,7 @@ class Store:
                 await connection.execute(
                     insert(decisions).values(**_audit(decision, state["hash"]))
                 )
-                await _raise_tickets(connection, decision)
+                await raise_tickets(connection, state, decision)
         except IntegrityError:
             return False
         return True
@@ -311,7 +237,7 @@ class Store:
                 await connection.execute(
                     insert(decisions).values(**_audit(decision, state["hash"]))
                 )
-                await _raise_tickets(connection, decision)
+                await raise_tickets(connection, state, decision)
         except IntegrityError:
             raise Conflict(call_id) from None
 
@@ -323,37 +249,6 @@ class Store:
                 .order_by(decisions.c.id)
             )
             return [json.loads(row.decision) for row in rows]
-
-
-async def _raise_tickets(connection: Any, decision: dict[str, Any]) -> None:
-    """The tickets a decision raises, in the same transaction as the decision itself."""
-    for action in decision["actions"]:
-        if action["type"] == "ticket":
-            await connection.execute(
-                insert(tickets).values(
-                    board=action["board"],
-                    call_id=decision["call_id"],
-                    seq=decision["seq"],
-                    caller=action["caller"],
-                    node=action["node"],
-                    summary=action["summary"],
-                    recording=action.get("recording"),
-                    managers=json.dumps(action["managers"]),
-                    due=action["due"],
-                    status="open",
-                    created_at=_now(),
-                )
-            )
-
-
-async def list_tickets(store: Store, board: str | None = None) -> list[dict[str, Any]]:
-    """Tickets, oldest first (the board issue builds on this)."""
-    query = select(tickets).order_by(tickets.c.id)
-    if board is not None:
-        query = query.where(tickets.c.board == board)
-    async with store.engine.connect() as connection:
-        rows = await connection.execute(query)
-        return [{**row._asdict(), "managers": json.loads(row.managers)} for row in rows]
 
 
 def _audit(decision: dict[str, Any], digest: str) -> dict[str, Any]:

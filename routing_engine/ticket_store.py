@@ -1,0 +1,257 @@
+"""Tickets in the store: raised by decisions, claimed, released and resolved by office staff,
+with every change recorded in `ticket_events` (the history, the audit trail, and the board's
+event stream).
+
+A ticket changes only from the state it was read in (its `version`), so two people claiming
+one ticket at once cannot both win: the second gets a conflict naming who has it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from routing_engine.geography import caller_info
+from routing_engine.tables import ticket_events, tickets, timers
+
+STATUSES = ("open", "claimed", "resolved")
+ACTIONS = ("claim", "release", "resolve")
+ENGINE = "engine"  # the actor of changes the engine makes
+
+
+class TicketNotFound(LookupError):
+    pass
+
+
+class TicketConflict(Exception):
+    """A change that does not fit the ticket as it stands (already resolved, claimed by someone
+    else); nothing was written."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def ticket_json(row: Any) -> dict[str, Any]:
+    """A ticket row as the API shows it."""
+    data = dict(row._asdict())
+    data["managers"] = json.loads(data["managers"])
+    return data
+
+
+async def record(
+    connection: AsyncConnection,
+    ticket: Mapping[str, Any],
+    kind: str,
+    actor: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Add a change to a ticket's history (and so to the board's event stream)."""
+    await connection.execute(
+        insert(ticket_events).values(
+            ticket_id=ticket["id"],
+            board=ticket["board"],
+            at=_now(),
+            kind=kind,
+            actor=actor,
+            detail=json.dumps(dict(detail or {})),
+        )
+    )
+
+
+async def raise_tickets(
+    connection: AsyncConnection, state: Mapping[str, Any], decision: Mapping[str, Any]
+) -> None:
+    """The tickets a decision raises, in the transaction that stores the decision: each with
+    its `created` event and, when it has a due time, its SLA timer."""
+    for action in decision["actions"]:
+        if action["type"] != "ticket":
+            continue
+        region = state.get("attributes", {}).get("region") or ""
+        if not isinstance(region, str) or not region:
+            region = caller_info(action["caller"]).region
+        now = _now()
+        values = {
+            "board": action["board"],
+            "call_id": decision["call_id"],
+            "seq": decision["seq"],
+            "caller": action["caller"],
+            "region": region,
+            "call_type": state.get("entry_flow", ""),
+            "node": action["node"],
+            "summary": action["summary"],
+            "recording": action.get("recording"),
+            "managers": json.dumps(action["managers"]),
+            "sla_s": None if action.get("sla_s") is None else int(action["sla_s"]),
+            "due": action["due"],
+            "status": "open",
+            "assignee": None,
+            "note": None,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "resolved_at": None,
+        }
+        result = await connection.execute(insert(tickets).values(**values))
+        key = result.inserted_primary_key
+        ticket = {**values, "id": key[0] if key is not None else None}
+        await record(connection, ticket, "created", ENGINE, {"node": action["node"]})
+        if action["due"] is not None:
+            await connection.execute(
+                insert(timers).values(
+                    ticket_id=ticket["id"],
+                    call_id=None,
+                    kind="sla",
+                    level=0,
+                    due_at=_utc(action["due"]),
+                    notify=json.dumps(action["managers"]),
+                    state="pending",
+                )
+            )
+
+
+def _utc(text: str) -> str:
+    """A time as UTC ISO text, so times compare as text in the store."""
+    return datetime.fromisoformat(text).astimezone(UTC).isoformat()
+
+
+async def list_tickets(
+    engine: AsyncEngine,
+    *,
+    board: str | None = None,
+    status: str | None = None,
+    assignee: str | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Tickets, oldest first, filtered by board, status and assignee."""
+    query = select(tickets).order_by(tickets.c.id).limit(limit)
+    if board is not None:
+        query = query.where(tickets.c.board == board)
+    if status is not None:
+        query = query.where(tickets.c.status == status)
+    if assignee is not None:
+        query = query.where(tickets.c.assignee == assignee)
+    async with engine.connect() as connection:
+        return [ticket_json(row) for row in await connection.execute(query)]
+
+
+async def get_ticket(engine: AsyncEngine, ticket_id: int) -> dict[str, Any]:
+    """A ticket with its history, oldest change first (TicketNotFound when none)."""
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(tickets).where(tickets.c.id == ticket_id))).first()
+        if row is None:
+            raise TicketNotFound(ticket_id)
+        history = await connection.execute(
+            select(ticket_events)
+            .where(ticket_events.c.ticket_id == ticket_id)
+            .order_by(ticket_events.c.id)
+        )
+        return {
+            **ticket_json(row),
+            "history": [
+                {
+                    "id": h.id,
+                    "at": h.at,
+                    "kind": h.kind,
+                    "actor": h.actor,
+                    "detail": json.loads(h.detail),
+                }
+                for h in history
+            ],
+        }
+
+
+def _next(ticket: Mapping[str, Any], action: str, by: str) -> dict[str, Any]:
+    """The ticket's changed fields after `action` by `by`, or TicketConflict saying why not."""
+    status, assignee = ticket["status"], ticket["assignee"]
+    if status == "resolved":
+        raise TicketConflict(f"ticket {ticket['id']} is already resolved")
+    match action:
+        case "claim":
+            if status == "claimed" and assignee != by:
+                raise TicketConflict(f"ticket {ticket['id']} is claimed by {assignee}")
+            return {"status": "claimed", "assignee": by}
+        case "release":
+            if status != "claimed":
+                raise TicketConflict(f"ticket {ticket['id']} is not claimed")
+            return {"status": "open", "assignee": None}
+        case "resolve":
+            now = _now()
+            return {"status": "resolved", "assignee": assignee or by, "resolved_at": now}
+    raise ValueError(f"unknown action {action!r}")
+
+
+async def change_ticket(
+    engine: AsyncEngine, ticket_id: int, action: str, by: str, note: str = ""
+) -> dict[str, Any]:
+    """Claim, release or resolve a ticket as `by`; returns the ticket as it now is. Raises
+    TicketNotFound, or TicketConflict when the change does not fit (nothing is written)."""
+    async with engine.begin() as connection:
+        row = (await connection.execute(select(tickets).where(tickets.c.id == ticket_id))).first()
+        if row is None:
+            raise TicketNotFound(ticket_id)
+        ticket = ticket_json(row)
+        changes = _next(ticket, action, by)
+        if action == "resolve":
+            changes["note"] = note
+        done = await connection.execute(
+            update(tickets)
+            .where(tickets.c.id == ticket_id, tickets.c.version == ticket["version"])
+            .values(**changes, version=ticket["version"] + 1, updated_at=_now())
+        )
+        if done.rowcount != 1:
+            raise TicketConflict(f"ticket {ticket_id} changed meanwhile; try again")
+        kind = {"claim": "claimed", "release": "released", "resolve": "resolved"}[action]
+        await record(connection, ticket, kind, by, {"note": note} if note else {})
+        if action == "resolve":
+            await connection.execute(
+                update(timers)
+                .where(timers.c.ticket_id == ticket_id, timers.c.state == "pending")
+                .values(state="cancelled")
+            )
+        row = (await connection.execute(select(tickets).where(tickets.c.id == ticket_id))).one()
+        return ticket_json(row)
+
+
+async def events_after(
+    engine: AsyncEngine, last_id: int, board: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Ticket changes after event `last_id`, oldest first, each with the ticket as it is now
+    (what the board's stream sends)."""
+    query = (
+        select(
+            ticket_events.c.id.label("event_id"),
+            ticket_events.c.kind.label("event_kind"),
+            ticket_events.c.actor.label("event_actor"),
+            ticket_events.c.at.label("event_at"),
+            *tickets.columns,
+        )
+        .join(tickets, tickets.c.id == ticket_events.c.ticket_id)
+        .where(ticket_events.c.id > last_id)
+        .order_by(ticket_events.c.id)
+        .limit(limit)
+    )
+    if board is not None:
+        query = query.where(ticket_events.c.board == board)
+    found: list[dict[str, Any]] = []
+    async with engine.connect() as connection:
+        for row in await connection.execute(query):
+            data = row._asdict()
+            event = {key: data.pop(key) for key in ("event_id", "event_kind", "event_actor")}
+            at = data.pop("event_at")
+            data["managers"] = json.loads(data["managers"])
+            found.append(
+                {
+                    "event_id": event["event_id"],
+                    "kind": event["event_kind"],
+                    "actor": event["event_actor"],
+                    "at": at,
+                    "ticket": data,
+                }
+            )
+    return found
