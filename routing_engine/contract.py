@@ -96,6 +96,13 @@ class TargetChange(Body):
     )
 
 
+class TicketChange(Body):
+    """Who claims, releases or resolves a ticket, and (to resolve) what was done."""
+
+    by: str = Field(min_length=1, max_length=128, description="the person, as staff know them")
+    note: str = Field("", max_length=4000, description="what was done (when resolving)")
+
+
 class RouteFailure(Body):
     """How the last leg failed: its SIP status code."""
 

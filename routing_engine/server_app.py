@@ -40,6 +40,7 @@ from routing_engine.observability import (
 from routing_engine.service_admin import add_admin_routes
 from routing_engine.service_core import DEFAULT_DEADLINE_S, Refusal, Service, problem, read_body
 from routing_engine.service_sip import add_sip_route
+from routing_engine.service_tickets import add_ticket_routes
 from routing_engine.store import Store, sqlite_url
 
 
@@ -167,6 +168,7 @@ def create_app(
 
     reload = add_admin_routes(app, service, path)
     add_sip_route(app, service)
+    add_ticket_routes(app, service)
 
     @app.get("/v1/calls/{call_id}", tags=["calls"])
     async def get_call(call_id: str) -> JSONResponse:

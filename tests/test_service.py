@@ -39,6 +39,7 @@ class Server:
         workers: int = 1,
     ):
         self.port = free_port()
+        self.database = database
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
             sys.executable,
