@@ -201,9 +201,14 @@ def _outcome_lines(diff: DeploymentDiff) -> list[str]:
     lines: list[str] = []
     if diff.truncated:
         lines.append("note: a version has more paths than were enumerated; some may be missing")
+    for branch in diff.unsure:
+        lines.append(
+            f"note: the rewritten conditions at {branch} read call variables, attributes, the "
+            "time or availability; the calls they move cannot all be told from sample callers"
+        )
     if diff.callers:
         lines.append("")
-        lines.append(f"Callers a rewritten condition sends another way ({len(diff.callers)}):")
+        lines.append(f"Calls a rewritten condition sends another way ({len(diff.callers)}):")
         for move in diff.callers:
             lines.append(f"  at {move.node}, {describe_callers(move)}:")
             old_only = tuple(o for o in move.old_outcomes if o not in move.new_outcomes)

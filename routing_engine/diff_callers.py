@@ -12,6 +12,7 @@ Conditions on the time (`open()`, `holiday()`) are evaluated at the time given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,8 @@ class CallerMove:
     new_choice: str
     old_outcomes: tuple[str, ...]  # how calls through the old case can end
     new_outcomes: tuple[str, ...]
+    dialed: tuple[str, ...] = ()  # the numbers whose calls move; () when calls to any number
+    every_caller: bool = False  # every sample caller moves (the condition is about the number)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,8 @@ class CallerMove:
             "new_choice": self.new_choice,
             "old_outcomes": list(self.old_outcomes),
             "new_outcomes": list(self.new_outcomes),
+            "dialed": list(self.dialed),
+            "every_caller": self.every_caller,
         }
 
 
@@ -65,14 +70,27 @@ def sample_callers() -> list[tuple[str, str]]:
     return [*sorted(regions.items()), *_OTHER_CALLERS]
 
 
-def rewritten_choices(old: CompiledDeployment, new: CompiledDeployment) -> dict[str, str]:
-    """Each rewritten condition's choice in the old version -> its choice in the new (case by
-    case, at branches present in both)."""
-    found: dict[str, str] = {}
+def rewritten_choices(
+    old: CompiledDeployment, new: CompiledDeployment
+) -> dict[tuple[str, str], str]:
+    """(branch, old choice) -> new choice, for each rewritten case of a branch present in both
+    versions. A case whose text both versions have is itself; the others pair up by where they
+    lead, then in order (a case inserted before others does not shift their pairing)."""
+    found: dict[tuple[str, str], str] = {}
     for before, after in rewritten_branches(old, new):
-        for (was, _), (now, _) in zip(before.cases, after.cases, strict=False):
-            if was.source != now.source:
-                found[f"when {was.source}"] = f"when {now.source}"
+        kept = {c.source for c, _ in before.cases} & {c.source for c, _ in after.cases}
+        gone = [(c.source, to.id) for c, to in before.cases if c.source not in kept]
+        came = [(c.source, to.id) for c, to in after.cases if c.source not in kept]
+        pairs: list[tuple[str, str]] = []
+        for source, to in list(gone):
+            partner = next((item for item in came if item[1] == to), None)
+            if partner is not None:
+                pairs.append((source, partner[0]))
+                gone.remove((source, to))
+                came.remove(partner)
+        pairs.extend((was[0], now[0]) for was, now in zip(gone, came, strict=False))
+        for was_source, now_source in pairs:
+            found[(after.label, f"when {was_source}")] = f"when {now_source}"
     return found
 
 
@@ -88,12 +106,14 @@ def rewritten_branches(
                 yield before, node
 
 
-def _choice(compiled: CompiledDeployment, node: CBranch, caller: str, at: datetime) -> str:
-    """The case a caller takes at a branch: `when CONDITION`, or `else`."""
+def _choice(
+    compiled: CompiledDeployment, node: CBranch, caller: str, dialed: str, at: datetime
+) -> str:
+    """The case a call takes at a branch: `when CONDITION`, or `else`."""
     state = CallState(
         call_id="diff",
         caller=caller,
-        dialed="",
+        dialed=dialed,
         deployment=compiled.name,
         digest=compiled.digest,
         entry_flow=node.flow,
@@ -127,6 +147,21 @@ def _outcomes(paths: Iterable[CallPath], node: str, choice: str) -> tuple[str, .
     return tuple(dict.fromkeys(found))
 
 
+# what a condition may read that neither the caller's number nor the dialed number says
+_UNKNOWABLE = re.compile(r"\b(vars|attributes)\.|\b(open|holiday|available)\s*\(")
+
+
+def unsure_branches(old: CompiledDeployment, new: CompiledDeployment) -> tuple[str, ...]:
+    """Rewritten branches whose conditions read call variables, call attributes, the time or
+    live availability: which calls they move cannot be told from caller and dialed number."""
+    found = []
+    for before, after in rewritten_branches(old, new):
+        sources = [c.source for c, _ in (*before.cases, *after.cases)]
+        if any(_UNKNOWABLE.search(source) for source in sources):
+            found.append(after.label)
+    return tuple(found)
+
+
 def caller_moves(
     old: CompiledDeployment,
     new: CompiledDeployment,
@@ -134,30 +169,36 @@ def caller_moves(
     new_paths: Iterable[CallPath],
     at: datetime,
 ) -> tuple[CallerMove, ...]:
-    """For each rewritten branch, the groups of sample callers whose case changed."""
+    """For each rewritten branch, the groups of sample calls (caller, and each dialed number of
+    the new version) whose case changed."""
     was, now = tuple(old_paths), tuple(new_paths)
     callers = sample_callers()
+    # each exact number, and a number in each prefix (`+1666*` -> +16660)
+    numbers = [*new.entries, *(prefix + "0" for prefix, _, _ in new.prefixes)] or [""]
     moves: list[CallerMove] = []
     for before, after in rewritten_branches(old, new):
-        groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for who, number in callers:
-            old_choice = _choice(old, before, number, at)
-            new_choice = _choice(new, after, number, at)
-            old_to = _destination(before, old_choice)
-            new_to = _destination(after, new_choice)
-            if old_to != new_to:
-                groups.setdefault((old_choice, new_choice), []).append((who, number))
-        label = after.label
-        for (old_choice, new_choice), members in groups.items():
+        groups: dict[tuple[str, str], dict[str, list[tuple[str, str]]]] = {}
+        for dialed in numbers:
+            for who, number in callers:
+                old_choice = _choice(old, before, number, dialed, at)
+                new_choice = _choice(new, after, number, dialed, at)
+                if _destination(before, old_choice) != _destination(after, new_choice):
+                    group = groups.setdefault((old_choice, new_choice), {})
+                    group.setdefault(dialed, []).append((who, number))
+        for (old_choice, new_choice), by_number in groups.items():
+            members = list(dict.fromkeys(m for found in by_number.values() for m in found))
+            every_number = len(by_number) == len(numbers)
             moves.append(
                 CallerMove(
-                    label,
+                    after.label,
                     tuple(who for who, _ in members),
                     members[0][1],
                     old_choice,
                     new_choice,
-                    _outcomes(was, label, old_choice),
-                    _outcomes(now, label, new_choice),
+                    _outcomes(was, after.label, old_choice),
+                    _outcomes(now, after.label, new_choice),
+                    () if every_number else tuple(by_number),
+                    len(members) == len(callers),
                 )
             )
     return tuple(moves)
@@ -172,8 +213,12 @@ def _destination(node: CBranch, choice: str) -> str:
 
 
 def describe_callers(move: CallerMove) -> str:
-    """'callers from US-NJ (e.g. +12015550100)'; many regions are counted, not listed."""
+    """'calls from US-NJ (e.g. +12015550100)', 'calls to +12125550101'; many regions are
+    counted, not listed."""
+    to = f" to {', '.join(move.dialed)}" if move.dialed else ""
+    if move.every_caller:
+        return f"calls{to} from any caller"
     shown = list(move.callers[:6])
     more = len(move.callers) - len(shown)
     names = ", ".join(shown) + (f" and {more} more" if more else "")
-    return f"callers from {names} (e.g. {move.example})"
+    return f"calls{to} from {names} (e.g. {move.example})"

@@ -79,6 +79,7 @@ def test_the_same_deployment_has_no_changes(tmp_path: Path) -> None:
         "removed": [],
         "truncated": False,
         "callers": [],
+        "unsure": [],
     }
 
 
@@ -126,7 +127,7 @@ def test_a_condition_widened_moves_only_the_new_callers(tmp_path: Path) -> None:
         'when caller.state == "NY" or caller.type != "geographic"',
     )
     text = run_cli("diff", str(tmp_path / "old"), str(tmp_path / "new")).stdout
-    assert "at main/route, callers from toll-free, international, withheld (e.g. +1800" in text
+    assert "at main/route, calls from toll-free, international, withheld (e.g. +1800" in text
     assert "used to take: else" in text
     assert "ending: connected to desk (and 1 ending both share)" in text
     assert "ending: connected to office | connected to backup (and 1 ending both share)" in text
@@ -423,3 +424,149 @@ def test_git_revision_problems(repo: Path, tmp_path: Path) -> None:
     broken = run_cli("diff", "HEAD~1:app", "HEAD:app", cwd=repo)
     assert broken.returncode == 1
     assert "HEAD:app/main.yaml:5:" in broken.stderr  # named as git names it, not a temp path
+
+
+# --- found in review ---------------------------------------------------------------------------
+
+TWO_CASES = """
+    flow: main
+    start: route
+    nodes:
+      route:
+        branch:
+          - when: 'caller.state == "NY"'
+            then: ring-office
+          - when: 'caller.state == "TX"'
+            then: ring-backup
+        else: ring-desk
+      ring-office:
+        ring: office
+        on: {no-answer: bye}
+      ring-desk:
+        ring: desk
+        on: {no-answer: bye}
+      ring-backup:
+        ring: backup
+        on: {no-answer: bye}
+      bye:
+        hangup: nobody answered
+"""
+
+
+def pair(tmp_path: Path, old_files: dict[str, str], new_files: dict[str, str]) -> DeploymentDiff:
+    old = load_deployment(write_files(tmp_path / "old", old_files)).compiled
+    new = load_deployment(write_files(tmp_path / "new", new_files)).compiled
+    return diff_deployments(old, new)
+
+
+def test_a_case_inserted_first_moves_only_its_callers(tmp_path: Path) -> None:
+    inserted = TWO_CASES.replace(
+        "      branch:\n",
+        "      branch:\n"
+        "          - when: 'caller.state == \"CA\"'\n"
+        "            then: ring-backup\n",
+    )
+    found = pair(
+        tmp_path,
+        {"deployment.yaml": DEPLOYMENT, "main.yaml": TWO_CASES},
+        {"deployment.yaml": DEPLOYMENT, "main.yaml": inserted},
+    )
+    # the new case is a new way through; NY and TX callers end as they did
+    assert {(c.status, c.key[1]) for c in found.outcomes} == {
+        (Status.ADDED, 'when caller.state == "CA"')
+    }
+    [move] = found.callers
+    assert (move.callers, move.old_choice, move.new_choice) == (
+        ("US-CA",),
+        "else",
+        'when caller.state == "CA"',
+    )
+
+
+def test_the_same_text_in_another_flow_is_not_a_rewrite(tmp_path: Path) -> None:
+    deployment = DEPLOYMENT.replace(
+        '"+12125550100": main', '"+12125550100": main\n      "+12125550101": other'
+    )
+    other = MAIN.replace("flow: main", "flow: other")
+    found = pair(
+        tmp_path,
+        {"deployment.yaml": deployment, "main.yaml": MAIN, "other.yaml": other},
+        {"deployment.yaml": deployment, "other.yaml": other,
+         "main.yaml": MAIN.replace('"NY"', '"NJ"')},
+    )  # fmt: skip
+    assert found.outcomes == ()
+    assert {move.node for move in found.callers} == {"main/route"}
+
+
+def test_a_condition_on_the_dialed_number_names_the_numbers(tmp_path: Path) -> None:
+    deployment = DEPLOYMENT.replace(
+        '"+12125550100": main', '"+12125550100": main\n      "+12125550101": main'
+    )
+    old = MAIN.replace('caller.state == "NY"', 'dialed == "+12125550100"')
+    new = MAIN.replace('caller.state == "NY"', 'dialed == "+12125550101"')
+    found = pair(
+        tmp_path,
+        {"deployment.yaml": deployment, "main.yaml": old},
+        {"deployment.yaml": deployment, "main.yaml": new},
+    )  # fmt: skip
+    moves = {(m.old_choice, m.new_choice): m for m in found.callers}
+    away = moves[('when dialed == "+12125550100"', "else")]
+    to = moves[("else", 'when dialed == "+12125550101"')]
+    assert (away.dialed, away.every_caller) == (("+12125550100",), True)
+    assert (to.dialed, to.every_caller) == (("+12125550101",), True)
+    text = run_cli("diff", str(tmp_path / "old"), str(tmp_path / "new")).stdout
+    assert "at main/route, calls to +12125550101 from any caller:" in text
+
+
+def test_a_condition_on_call_variables_is_flagged_unsure(tmp_path: Path) -> None:
+    found = diff(tmp_path, MAIN.replace('caller.state == "NY"', "vars.vip == true"))
+    assert found.unsure == ("main/route",)
+    text = run_cli("diff", str(tmp_path / "old"), str(tmp_path / "new")).stdout
+    assert "note: the rewritten conditions at main/route read call variables" in text
+
+
+def test_an_hours_schedule_swapped_changes_the_paths(tmp_path: Path) -> None:
+    schedules = """
+    schedules:
+      week: {timezone: America/New_York, weekly: {mon-fri: '08:00-18:00'}}
+      late: {timezone: America/New_York, weekly: {mon-fri: '12:00-20:00'}}
+"""
+    hours = """
+    flow: main
+    start: hours
+    nodes:
+      hours:
+        hours: week
+        open: ring-office
+        closed: bye
+      ring-office:
+        ring: office
+        on: {no-answer: bye}
+      bye:
+        hangup: closed
+"""
+    deployment = DEPLOYMENT + schedules
+    found = pair(
+        tmp_path,
+        {"deployment.yaml": deployment, "main.yaml": hours},
+        {"deployment.yaml": deployment, "main.yaml": hours.replace("hours: week", "hours: late")},
+    )
+    added = [c.key for c in found.outcomes if c.status is Status.ADDED]
+    removed = [c.key for c in found.outcomes if c.status is Status.REMOVED]
+    assert ("+12125550100", "late open", "answered") in added
+    assert ("+12125550100", "week open", "answered") in removed
+
+
+def test_each_entry_has_its_own_path_budget(tmp_path: Path) -> None:
+    deployment = DEPLOYMENT.replace(
+        '"+12125550100": main', '"+12125550100": main\n      "+12125550101": other'
+    )
+    other = MAIN.replace("flow: main", "flow: other")
+    files = {"deployment.yaml": deployment, "main.yaml": MAIN, "other.yaml": other}
+    swapped = {**files, "main.yaml": MAIN.replace("ring: office", "ring: backup")}
+    old = load_deployment(write_files(tmp_path / "old", files)).compiled
+    new = load_deployment(write_files(tmp_path / "new", swapped)).compiled
+    found = diff_deployments(old, new, max_paths=2)  # main has 4 paths: cut; other: cut too
+    assert found.truncated
+    assert all(c.status is Status.CHANGED for c in found.outcomes)  # nothing "gone" or "new"
+    assert {c.entry for c in found.outcomes} == {"+12125550100"}

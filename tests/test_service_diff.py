@@ -14,7 +14,7 @@ from test_service import Server, new_call
 
 from routing_engine.sources.loader import deployment_files
 
-NY_ANSWERED = ['when caller.state == "NY"', "open", "answered"]  # a path's key, past the number
+NY_ANSWERED = ['when caller.state == "NY"', "office-hours open", "answered"]  # a key, past the number
 
 
 @pytest.fixture
