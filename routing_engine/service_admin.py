@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -41,19 +42,31 @@ class PublishOptions:
     base: str | None = None
 
 
+_FULL_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
 def publish_options(body: dict[str, Any]) -> PublishOptions:
     """The options of a publish request's body; a Refusal (422) naming the fields that do not
     fit."""
-    problems: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = [
+        {"field": name, "problem": "not a publish option: files, dry_run, confirm, base"}
+        for name in body
+        if name not in ("files", "dry_run", "confirm", "base")
+    ]  # a misspelt `dry_run` must not publish for real
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         problems.append({"field": "dry_run", "problem": "true or false"})
     hashes: dict[str, str | None] = {}
     for name in ("confirm", "base"):
         value = body.get(name)
-        if value is not None and (not isinstance(value, str) or not value):
-            problems.append({"field": name, "problem": "a version's hash, as a dry run gives it"})
-        hashes[name] = value if isinstance(value, str) and value else None
+        if value is not None and not (isinstance(value, str) and _FULL_HASH.match(value)):
+            problems.append(
+                {
+                    "field": name,
+                    "problem": "a version's full hash (64 hex digits), as a dry run gives it",
+                }
+            )
+        hashes[name] = value if isinstance(value, str) and _FULL_HASH.match(value) else None
     if problems:
         raise Refusal(422, "bad-request", "publish options that do not fit", problems)
     return PublishOptions(dry_run is True, hashes["confirm"], hashes["base"])

@@ -14,7 +14,7 @@ from test_service import Server, new_call
 
 from routing_engine.sources.loader import deployment_files
 
-NY_ANSWERED = ['when caller.state == "NY"', "office-hours open", "answered"]  # a key, past the number
+NY_ANSWERED = ['when caller.state == "NY"', "office-hours open", "answered"]  # past the number
 
 
 @pytest.fixture
@@ -51,6 +51,11 @@ def current(server: Server) -> str:
 
 def publish(server: Server, **body: Any) -> Any:
     return server.client.post("/v1/flows/publish", json=body)
+
+
+def review_hash_prefix(server: Server) -> str:
+    """The current version's short form (12 digits): not enough to confirm against."""
+    return str(server.client.get("/healthz").json()["version"])
 
 
 def test_a_dry_run_answers_the_diff_and_a_confirmed_publish_publishes_it(
@@ -123,6 +128,9 @@ def test_a_publish_is_refused_when_the_files_or_the_current_version_changed(
 
 def test_bad_options_and_broken_files_are_refused(server: Server, files: dict[str, str]) -> None:
     bad = publish(server, files=files, dry_run="yes", confirm=5)
+    misspelt = publish(server, files=files, dryRun=True, base=review_hash_prefix(server))
+    assert misspelt.status_code == 422  # a misspelt dry run must not publish for real
+    assert {p["field"] for p in misspelt.json()["problems"]} == {"dryRun", "base"}
     assert bad.status_code == 422
     assert {p["field"] for p in bad.json()["problems"]} == {"dry_run", "confirm"}
     broken = changed(files, "flows/er.yaml", "ring: er-nurse", "ring: er-nurze")
