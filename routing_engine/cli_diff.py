@@ -126,6 +126,15 @@ def exported(revision: str, folder: str) -> Iterator[tuple[Path, Path]]:
         yield root, root / path
 
 
+def _safe_member(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """The `data` filter, skipping (not failing on) what it refuses, such as a symlink out of
+    the tree somewhere in the repository: a deployment's files never need one."""
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError:
+        return None
+
+
 def _extract(commit: str, top: Path, into: Path) -> None:
     """Unpack `git archive COMMIT` into `into`, streaming (no copy of the tree in memory)."""
     with (
@@ -135,7 +144,7 @@ def _extract(commit: str, top: Path, into: Path) -> None:
         tarfile.open(fileobj=archive.stdout, mode="r|") as tar,
     ):
         if hasattr(tarfile, "data_filter"):
-            tar.extractall(into, filter="data")
+            tar.extractall(into, filter=_safe_member)
         else:  # pragma: no cover - Python before 3.11.4: plain files and folders only
             tar.extractall(into, members=(m for m in tar if m.isfile() or m.isdir()))
     if archive.returncode != 0:

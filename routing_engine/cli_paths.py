@@ -99,6 +99,9 @@ def who_answers_command(
         str, typer.Option("--deployment", help="the deployment directory")
     ] = "examples/hospital",
     output: FormatOption = Format.text,
+    max_turns: Annotated[
+        int, typer.Option("--max-turns", min=1, help="stop exploring after this many events")
+    ] = 2000,
 ) -> None:
     """Who answers a call to NUMBER at a given time: the real runtime, down every branch (each
     menu option and the menu's fallback, each ring answered or not, in turn, each reported
@@ -106,13 +109,15 @@ def who_answers_command(
     when = parse_time_option(at)
     loaded = _load_or_exit(deployment, "explore calls")
     try:
-        exploration = explore_call(loaded, number, when, caller)
+        exploration = explore_call(loaded, number, when, caller, max_turns=max_turns)
     except UnknownNumber as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    except BadRequest as error:  # only the caller's number comes from the user unchecked
+    except BadRequest as error:  # the numbers are checked as a call's are
         for problem in error.problems:
-            typer.echo(f"error: --from {caller!r}: {problem['problem']}", err=True)
+            given = {"from": f"--from {caller!r}", "to": f"NUMBER {number!r}"}
+            where = given.get(str(problem.get("field")), str(problem.get("field")))
+            typer.echo(f"error: {where}: {problem['problem']}", err=True)
         raise typer.Exit(2) from None
     if output is Format.json:
         typer.echo(json.dumps(_exploration_json(exploration), indent=2))

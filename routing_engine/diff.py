@@ -34,7 +34,7 @@ from routing_engine.paths import FORCED, CallPath, entry_numbers, enumerate_path
 # Fields of a node that say where it leads (its edges) or who it is, not what it does.
 _WIRING = NODE_REF_FIELDS | {"id", "options", "handlers", "exits", "cases", "args"}
 # Fields of a deployment that are compared one by one elsewhere.
-_PARTS = frozenset({"name", "flows", "entries", "targets", "contacts", "schedules", "modules"})
+_PARTS = frozenset({"flows", "entries", "targets", "contacts", "schedules", "modules"})
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from routing_engine import ir
 from routing_engine.analysis import build_index
+from routing_engine.compile import CRing
 from routing_engine.paths import ANONYMOUS, LOOPED, UnknownNumber, entry_numbers
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ class _Explorer:
             return [
                 _Choice(answers, "dial.answered", {}, who),
                 _Choice(f"no answer from {', '.join(names)}", "dial.no-answer", {}),
+                *self.other_dial_outcomes(state, ", ".join(names)),
             ]
         if "queue.timeout" in awaits:
             queue = actions["queue"]["queue"]
@@ -178,6 +180,24 @@ class _Explorer:
         if "recording.done" in awaits:
             return [_Choice("message recorded", "recording.done", {})]
         return []
+
+    def other_dial_outcomes(self, state: dict[str, Any], names: str) -> list[_Choice]:
+        """Busy and failed, where the ring sends them elsewhere than no answer: at its last
+        target (before that, any unanswered outcome rings the next one)."""
+        node = self.loaded.compiled.nodes.get((state["flow"], state["node"]))
+        if not isinstance(node, CRing):
+            return []
+        last = node.simultaneous or state["attempt"] + 1 >= len(state["ringing"])
+        if not last:
+            return []
+        return [
+            _Choice(label, event, {})
+            for outcome, event, label in (
+                ("busy", "dial.busy", f"{names} busy"),
+                ("failed", "dial.failed", f"the call to {names} fails"),
+            )
+            if node.on.get(outcome) is not node.on.get("no-answer")
+        ]
 
     def follow(
         self,

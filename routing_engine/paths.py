@@ -241,16 +241,25 @@ def _children(index: Index, partial: _Partial, node: CNode) -> Iterator[_Partial
             yield _Partial(move.to, steps, effects, visits)
 
 
+def _start_of(compiled: CompiledDeployment, dialed: str) -> tuple[str, CNode] | None:
+    """Where a dialed number enters; an entry's own prefix (`+1666*`) names that entry, even
+    when an exact entry has the same digits."""
+    if dialed.endswith("*"):
+        prefix = dialed[:-1]
+        return next(((flow, start) for p, flow, start in compiled.prefixes if p == prefix), None)
+    return compiled.entry(dialed)
+
+
 def _starts(compiled: CompiledDeployment, number: str | None) -> list[tuple[str, str, CNode]]:
     """(dialed number, flow, first node) for every entry, or for `number` alone."""
     if number is not None:
-        found = compiled.entry(number)
+        found = _start_of(compiled, number)
         if found is None:
             raise UnknownNumber(number, entry_numbers(compiled))
         return [(number, *found)]
     starts = []
     for dialed in entry_numbers(compiled):
-        found = compiled.entry(dialed.removesuffix("*"))
+        found = _start_of(compiled, dialed)
         if found is not None:
             starts.append((dialed, *found))
     return starts

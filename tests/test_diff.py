@@ -570,3 +570,10 @@ def test_each_entry_has_its_own_path_budget(tmp_path: Path) -> None:
     assert found.truncated
     assert all(c.status is Status.CHANGED for c in found.outcomes)  # nothing "gone" or "new"
     assert {c.entry for c in found.outcomes} == {"+12125550100"}
+
+
+def test_a_deployment_renamed_is_a_change(tmp_path: Path) -> None:
+    found = diff(tmp_path, deployment=DEPLOYMENT.replace("deployment: small", "deployment: clinic"))
+    assert found.changed
+    [settings] = [d for d in found.definitions if d.what == "deployment"]
+    assert Change("name", "small", "clinic") in settings.changes

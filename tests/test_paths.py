@@ -427,3 +427,46 @@ def test_cli_who_answers_refuses_an_unknown_number() -> None:
     result = run_cli("who-answers", "+19995550000", "--at", TUESDAY)
     assert result.returncode == 2
     assert "no entry for +19995550000" in result.stderr and BILLING in result.stderr
+
+
+# --- found in review ---------------------------------------------------------------------------
+
+
+def test_who_answers_tries_busy_where_it_leads_elsewhere(tmp_path: Path) -> None:
+    text = OFFICE.format(**NAMES, message="ticket-vm", bye="hours-bye")
+    files = {"deployment.yaml": SCHEDULE, "main.yaml": text}
+    loaded = load_deployment(write_files(tmp_path, files))
+    exploration = explore_call(
+        loaded, "+12125550100", datetime.fromisoformat("2026-11-24T10:00:00-05:00")
+    )
+    endings = [(ending.events, ending.end) for ending in exploration.endings()]
+    busy = [(events, end) for events, end in endings if "backup busy" in events]
+    # busy has a handler of its own (a voicemail): tried at the last target, where it differs
+    assert busy == [
+        (("digit 1", "no answer from office", "backup busy", "message recorded"),
+         "hangup (voicemail recorded)")
+    ]  # fmt: skip
+    assert not any("office busy" in events for events, _ in endings)
+
+
+def test_a_prefix_entry_enters_its_own_flow(tmp_path: Path) -> None:
+    deployment = SCHEDULE.replace(
+        '"+12125550100": main', '"+1212555*": main\n      "+1212555": other'
+    )
+    other = OFFICE.format(**NAMES, message="ticket-vm", bye="hours-bye").replace(
+        "flow: main", "flow: other"
+    )
+    main = OFFICE.format(**NAMES, message="ticket-vm", bye="hours-bye")
+    files = {"deployment.yaml": deployment, "main.yaml": main, "o.yaml": other}
+    report = enumerate_paths(load_deployment(write_files(tmp_path, files)).compiled)
+    entered = {(p.entry, p.flow) for p in report.paths}
+    assert entered == {("+1212555*", "main"), ("+1212555", "other")}
+
+
+def test_who_answers_names_a_bad_dialed_number(tmp_path: Path) -> None:
+    deployment = SCHEDULE.replace('"+12125550100": main', '"+1212555*": main')
+    main = OFFICE.format(**NAMES, message="ticket-vm", bye="hours-bye")
+    root = write_files(tmp_path, {"deployment.yaml": deployment, "main.yaml": main})
+    result = run_cli("who-answers", "+1212555x", "--at", TUESDAY, "--deployment", str(root))
+    assert result.returncode == 2
+    assert "NUMBER '+1212555x'" in result.stderr and "--from" not in result.stderr
