@@ -102,6 +102,14 @@ class _CallLock:
     users: int = 0
 
 
+class Background(set[asyncio.Future[Any]]):
+    """Tasks left running, held so they are not collected mid-way; each leaves when done."""
+
+    def add(self, task: asyncio.Future[Any]) -> None:
+        super().add(task)
+        task.add_done_callback(self.discard)
+
+
 class Service:
     """What the routes share: the deployment versions in memory, the store, the deadline."""
 
@@ -112,7 +120,7 @@ class Service:
         self.deadline_s = deadline_s
         self.locks: dict[str, _CallLock] = {}  # only calls being decided now
         self.fallbacks = 0
-        self.background: set[asyncio.Future[Any]] = set()  # work left at its deadline
+        self.background = Background()  # work left running: past its deadline, reloads
 
     async def version(self, digest: str) -> CompiledDeployment | None:
         """A deployment version by its hash: in memory, else rebuilt from the store's copy of
@@ -259,7 +267,6 @@ class Service:
         else:
             task.cancel()
             self.background.add(task)
-            task.add_done_callback(self.background.discard)
             reason = "deadline"
         self.fallbacks += 1
         FALLBACKS.labels(reason).inc()

@@ -88,3 +88,19 @@ def test_started_calls_leave_no_locks(tmp_path: Path) -> None:
             await service.store.close()
 
     asyncio.run(scenario())
+
+
+def test_background_tasks_leave_when_done() -> None:
+    """Work left running (a deadline's, a SIGHUP reload's) is held until done, then dropped."""
+    from routing_engine.service_core import Background
+
+    async def scenario() -> int:
+        held = Background()
+        task = asyncio.ensure_future(asyncio.sleep(0))
+        held.add(task)
+        assert task in held
+        await task
+        await asyncio.sleep(0)  # the done callbacks run
+        return len(held)
+
+    assert asyncio.run(scenario()) == 0
