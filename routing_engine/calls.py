@@ -79,6 +79,10 @@ class CallState:
     trace: tuple[str, ...]
     end_reason: str = ""
     ringing: tuple[str, ...] = ()  # the targets the current ring node rings, in order
+    # The `resolve_within` limits of the flows the call entered, in order: {"flow", "after_s",
+    # "due" (UTC), "notify", "seq" (the decision that entered the flow)}. The store starts a
+    # timer for each; it is cancelled once the call is resolved.
+    deadlines: tuple[Mapping[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +106,7 @@ class CallState:
             "trace": list(self.trace),
             "end_reason": self.end_reason,
             "ringing": list(self.ringing),
+            "deadlines": [dict(d, notify=list(d["notify"])) for d in self.deadlines],
         }
 
     @classmethod
@@ -131,6 +136,7 @@ class CallState:
             trace=tuple(data["trace"]),
             end_reason=data.get("end_reason", ""),
             ringing=tuple(data.get("ringing", ())),
+            deadlines=tuple(dict(d) for d in data.get("deadlines", ())),
         )
 
 

@@ -121,6 +121,18 @@ class CSet(CNode):
     next: CNode | None = None
 
 
+# An escalation step: seconds after the SLA's start, and the contacts it notifies.
+Step = tuple[float, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowLimit:
+    """A flow's `resolve_within`: a call entering it must be resolved within `seconds`."""
+
+    seconds: float
+    notify: tuple[str, ...]
+
+
 @dataclass(eq=False, slots=True)
 class CTicket(CNode):
     board: str = ""
@@ -129,6 +141,7 @@ class CTicket(CNode):
     summary: str = ""
     next: CNode | None = None
     sla_from: CompiledSchedule | None = None
+    escalations: tuple[Step, ...] = ()
 
 
 @dataclass(eq=False, slots=True)
@@ -140,6 +153,7 @@ class CVoicemail(CNode):
     managers: tuple[str, ...] = ()
     next: CNode | None = None
     sla_from: CompiledSchedule | None = None
+    escalations: tuple[Step, ...] = ()
 
 
 @dataclass(eq=False, slots=True)
@@ -169,6 +183,7 @@ class CompiledDeployment:
     deployment: ir.Deployment
     graph: nx.MultiDiGraph[Any]
     entry_flows: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, FlowLimit] = field(default_factory=dict)  # flow -> its resolve_within
 
     @property
     def version(self) -> str:
@@ -188,6 +203,13 @@ class CompiledDeployment:
 
 def _seconds(duration: ir.Duration | None, cadence: float) -> float | None:
     return None if duration is None else duration.seconds(cadence)
+
+
+def _steps(node: ir.Ticket | ir.Voicemail, cadence: float) -> tuple[Step, ...]:
+    return tuple(
+        (step.after.seconds(cadence), tuple(ref.name for ref in step.notify))
+        for step in node.escalations
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +286,7 @@ def _shell(node: ir.Node, key: NodeKey, lookups: _Lookups) -> CNode:
                 tuple(m.name for m in node.managers),
                 node.summary,
                 sla_from=lookups.schedule(node.sla_from),
+                escalations=_steps(node, cadence),
             )
         case ir.Voicemail():
             return CVoicemail(
@@ -276,6 +299,7 @@ def _shell(node: ir.Node, key: NodeKey, lookups: _Lookups) -> CNode:
                 _seconds(node.sla, cadence),
                 tuple(m.name for m in node.managers),
                 sla_from=lookups.schedule(node.sla_from),
+                escalations=_steps(node, cadence),
             )
         case ir.Use():
             return CUse(flow, node.id, node.span, node.module.name)
@@ -375,6 +399,13 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
             entries.setdefault(entry.number, nodes[start])
             entry_flows.setdefault(entry.number, entry.flow.name)
     prefixes.sort(key=lambda p: -len(p[0]))
+    limits = {
+        flow.name: FlowLimit(
+            flow.resolve_within.seconds(cadence), tuple(ref.name for ref in flow.notify)
+        )
+        for flow in index.flows.values()
+        if flow.resolve_within is not None
+    }
     return CompiledDeployment(
         name=deployment.name,
         digest=digest,
@@ -388,4 +419,5 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
         deployment=deployment,
         graph=context.graph,
         entry_flows=entry_flows,
+        limits=limits,
     )

@@ -179,6 +179,13 @@ class VoicemailAction(BaseModel):
     max_length_s: float
 
 
+class EscalationStep(BaseModel):
+    level: int = Field(description="1, 2, ...: the SLA itself is level 0")
+    after_s: float
+    due: str = Field(description="ISO 8601 UTC time the step notifies, if still unresolved")
+    notify: list[str]
+
+
 class TicketAction(BaseModel):
     type: Literal["ticket"]
     board: str
@@ -188,6 +195,9 @@ class TicketAction(BaseModel):
     managers: list[str]
     sla_s: float | None
     due: str | None = Field(description="ISO 8601 UTC time the SLA ends")
+    escalations: list[EscalationStep] = Field(
+        default_factory=list, description="the steps after the SLA, if still unresolved"
+    )
     recording: str | None = None
 
 

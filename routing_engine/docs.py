@@ -45,6 +45,10 @@ contacts:
   billing-manager:
     name: Billing office manager
     email: billing-manager@mercy.example
+    webhook: https://chat.mercy.example/hooks/billing
+  duty-manager:
+    name: Duty manager
+    webhook: /notifications/inbox   # the engine's own inbox
 schedules:
   office-hours:
     timezone: America/New_York
@@ -121,6 +125,9 @@ office-ticket:
   ticket: billing
   sla: 15m
   managers: [billing-manager]
+  escalate:
+    - after: 30m
+      notify: duty-manager
   summary: The offshore center could not resolve this call.
   next: tell-callback
 """,
@@ -146,6 +153,18 @@ done:
   hangup: caller helped
 """,
 }
+
+FLOW = """
+flow: er
+description: Emergency calls go straight to a nurse
+resolve_within: 20m
+notify: [duty-manager]
+start: ring-nurse
+nodes:
+  ring-nurse:
+    ring: er-nurse
+    timeout: 3 rings
+"""
 
 MODULE = """
 module: try-office
@@ -213,6 +232,20 @@ def render() -> str:
         "## The deployment",
         "",
         _pair(DEPLOYMENT),
+        "A contact is told by webhook (`webhook`: an http(s) URL, or a path of the engine's own",
+        "server such as `/notifications/inbox`, its built-in inbox) and by e-mail (`email`) where",
+        "the server has SMTP configured; see docs/notifications.md.",
+        "",
+        "## Flows",
+        "",
+        "A flow has a name, a start and its nodes. It may set a time limit: a call that enters",
+        "the flow and is not resolved `resolve_within` after (counted from when it entered) is",
+        "reported to the contacts under `notify`. A call is resolved when it has ended (hung up,",
+        "a hangup node, a recorded voicemail without `next`, the fallback) and every ticket it",
+        "raised is resolved; a call still connected to a person, or whose ticket is still open,",
+        "is not. Each flow's limit starts once per call, the first time the call enters it.",
+        "",
+        _pair(FLOW),
         "## Node kinds",
         "",
         "Each node has exactly one kind. A name that a node leads to is a node of the same flow,",
@@ -220,6 +253,16 @@ def render() -> str:
         "`failed` goes where `no-answer` goes; an unhandled `holiday`, where `closed` goes.",
         "",
         *(_node_doc(kind) for kind in model.NODE_SPECS),
+        "## Escalation",
+        "",
+        "A `ticket` or `voicemail` node's SLA (`sla`, or `sla_from` a schedule's next opening)",
+        "is level 0: when it passes and the ticket is unresolved, its `managers` are notified.",
+        "Each `escalate` step is a further level, counted the same way (from the ticket's",
+        "creation, or from the opening): if the ticket is still unresolved `after` that long,",
+        "its `notify` contacts are told. Resolving a ticket stops the steps still to come. In",
+        "the DSL each step is a line: `escalate after 30m notify duty-manager, director`. In a",
+        "module, `after` and `notify` may be parameters (`$escalate_after`, `$duty_manager`).",
+        "",
         "## Durations",
         "",
         "A number and a unit: `2 rings`, `20s` (or `20 seconds`), `15m`, `1h`. Rings are turned",

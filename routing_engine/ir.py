@@ -283,6 +283,17 @@ class SetVars:
 
 
 @dataclass(frozen=True, slots=True)
+class Escalation:
+    """A further step of a ticket's escalation: if the ticket is still unresolved `after` this
+    long (counted as its SLA is), `notify` these contacts. The SLA itself (with `managers`) is
+    level 0; escalations are levels 1, 2, ... in the order written."""
+
+    after: Duration
+    notify: tuple[Ref, ...]
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Ticket:
     """Record the call onto a board for office staff, with an SLA, then go on."""
 
@@ -294,6 +305,7 @@ class Ticket:
     summary: str
     next: Ref | None
     sla_from: Ref | None = None  # a schedule: the SLA clock starts when it next opens
+    escalations: tuple[Escalation, ...] = ()
     span: Span = field(default=NOWHERE, compare=False)
 
     def outcomes(self) -> tuple[str, ...]:
@@ -318,6 +330,7 @@ class Voicemail:
     managers: tuple[Ref, ...]
     next: Ref | None
     sla_from: Ref | None = None  # a schedule: the SLA clock starts when it next opens
+    escalations: tuple[Escalation, ...] = ()
     span: Span = field(default=NOWHERE, compare=False)
 
     def outcomes(self) -> tuple[str, ...]:
@@ -430,6 +443,10 @@ class Flow:
     # Nodes that could not be built (their problems are reported): their links are unknown, so
     # checks that need the whole map, such as reachability, hold back behind them.
     broken: frozenset[str] = field(default=frozenset(), compare=False)
+    # A call that enters this flow and is not resolved (ended, its tickets resolved) this long
+    # after is reported to `notify`.
+    resolve_within: Duration | None = None
+    notify: tuple[Ref, ...] = ()
 
     def node(self, node_id: str) -> Node | None:
         for node in self.nodes:

@@ -84,7 +84,9 @@ class _Walk:
         "attempt",
         "awaits",
         "compiled",
+        "deadlines",
         "end_reason",
+        "flow_now",
         "node",
         "overrides",
         "ringing",
@@ -119,6 +121,8 @@ class _Walk:
         self.node: CNode | None = compiled.nodes.get((state.flow, state.node))
         self.end_reason = state.end_reason
         self.ringing = state.ringing
+        self.deadlines = state.deadlines
+        self.flow_now = state.flow if state.node else ""  # a new call enters its first flow
 
     # -- conditions read the call through this ------------------------------------------------
     def lookup(self, path: tuple[str, ...]) -> Any:
@@ -176,6 +180,8 @@ class _Walk:
                 raise _LoopGuard
             self.trace.append(f"{why} -> {node.label}")
             self.node, self.attempt = node, 0
+            if node.flow != self.flow_now:
+                self.enter(node.flow)
             match node:
                 case CSay():
                     self.actions.append({"type": "say", "text": node.text})
@@ -221,6 +227,21 @@ class _Walk:
                 case CHangup():
                     self.end(node.reason or "hangup", "")
                     return
+
+    def enter(self, flow: str) -> None:
+        """The call enters `flow`: the first time, its `resolve_within` starts counting."""
+        self.flow_now = flow
+        limit = self.compiled.limits.get(flow)
+        if limit is None or any(d["flow"] == flow for d in self.deadlines):
+            return
+        deadline = {
+            "flow": flow,
+            "after_s": limit.seconds,
+            "due": iso_utc(self.at + timedelta(seconds=limit.seconds)),
+            "notify": list(limit.notify),
+            "seq": self.state.seq + 1,  # the decision this walk makes
+        }
+        self.deadlines = (*self.deadlines, deadline)
 
     def end(self, reason: str, note: str) -> None:
         self.actions.append({"type": "hangup", "reason": reason})
@@ -334,8 +355,8 @@ class _Walk:
     def _ticket(
         self, node: CTicket | CVoicemail, summary: str, recording: str = ""
     ) -> dict[str, Any]:
-        """A ticket for the board. Its SLA runs from now, or from the next opening of the
-        node's `sla_from` schedule (now, when it is open)."""
+        """A ticket for the board. Its SLA, and its escalation steps, run from now, or from the
+        next opening of the node's `sla_from` schedule (now, when it is open)."""
         start = self.at
         if node.sla_from is not None:
             override = self.overrides.get(node.sla_from.name, "")
@@ -350,6 +371,15 @@ class _Walk:
             "managers": list(node.managers),
             "sla_s": node.sla_s,
             "due": iso_utc(start + timedelta(seconds=node.sla_s or 0)) if timed else None,
+            "escalations": [  # counted as the SLA is: from `start`
+                {
+                    "level": level,
+                    "after_s": after_s,
+                    "due": iso_utc(start + timedelta(seconds=after_s)),
+                    "notify": list(notify),
+                }
+                for level, (after_s, notify) in enumerate(node.escalations, start=1)
+            ],
         }
         if recording:
             action["recording"] = recording
@@ -427,6 +457,7 @@ def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
         trace=tuple(walk.trace),
         end_reason=walk.end_reason,
         ringing=walk.ringing,
+        deadlines=walk.deadlines,
     )
     decision = Decision(
         state.call_id,

@@ -99,6 +99,13 @@ class DecisionExpect(_Strict):
     fallback: str | None = Field(None, description="the fallback reason; 'none' for none")
 
 
+class EscalationExpect(_Strict):
+    """An escalation step of a ticket; only the fields given are checked."""
+
+    due: AwareDatetime | None = Field(None, description="when the step notifies, if unresolved")
+    notify: list[str] | None = None
+
+
 class TicketExpect(_Strict):
     """A ticket the call raises; only the fields given are checked."""
 
@@ -109,6 +116,17 @@ class TicketExpect(_Strict):
     managers: list[str] | None = None
     summary: str | None = Field(None, description="text the summary contains")
     recording: str | None = None
+    escalations: list[EscalationExpect] | None = Field(
+        None, description="every escalation step after the SLA, in order ([] for none)"
+    )
+
+
+class DeadlineExpect(_Strict):
+    """A flow's `resolve_within` that the call started; only the fields given are checked."""
+
+    flow: str
+    due: AwareDatetime | None = Field(None, description="when its contacts are told, unresolved")
+    notify: list[str] | None = None
 
 
 class CallExpect(_Strict):
@@ -125,6 +143,11 @@ class CallExpect(_Strict):
     avoids: list[str] | None = Field(None, description="nodes the call never visits")
     tickets: list[TicketExpect] | None = Field(
         None, description="every ticket the call raises, in order ([] for none)"
+    )
+    deadlines: list[DeadlineExpect] | None = Field(
+        None,
+        description="every `resolve_within` the call started, in order of the flows it entered "
+        "([] for none)",
     )
     status: Status | None = Field(None, description="the call's status after the last event")
     ends: str | None = Field(None, description="the reason the call ended with")

@@ -26,6 +26,7 @@ from routing_engine.ir import Span
 from routing_engine.runtime import start, step
 from routing_engine.scenario_format import (
     CallExpect,
+    DeadlineExpect,
     DecisionExpect,
     EventSpec,
     Scenario,
@@ -284,6 +285,8 @@ class _Play:
         if expect.tickets is not None:
             raised = [a for d in self.decisions for a in d.actions if a["type"] == "ticket"]
             self.check_tickets(expect.tickets, raised)
+        if expect.deadlines is not None:
+            self.check_deadlines(expect.deadlines, state.deadlines)
         if expect.status is not None and expect.status != state.status.value:
             message = f"status: expected {expect.status}, got {state.status.value}"
             if state.end_reason:
@@ -302,6 +305,31 @@ class _Play:
             problems = _ticket_problems(expect, ticket, _cadence(self.compiled))
             for problem in problems:
                 self.fail(f"ticket {i + 1}", problem, "expect", "tickets", i)
+
+    def check_deadlines(
+        self, wanted: list[DeadlineExpect], started: tuple[Mapping[str, Any], ...]
+    ) -> None:
+        got, flows = [d["flow"] for d in started], [d.flow for d in wanted]
+        if flows != got:
+            message = f"expected flows {flows}, the call started {got}"
+            self.fail("deadlines", message, "expect", "deadlines")
+            return
+        for i, (expect, deadline) in enumerate(zip(wanted, started, strict=True)):
+            for problem in _timed_problems(expect.due, expect.notify, deadline):
+                self.fail(f"deadline {i + 1}", problem, "expect", "deadlines", i)
+
+
+def _timed_problems(
+    due: datetime | None, notify: list[str] | None, got: Mapping[str, Any]
+) -> list[str]:
+    """How an escalation step or a deadline differs from its expected due time and contacts."""
+    problems = []
+    if due is not None and datetime.fromisoformat(got["due"]) != due:
+        shown = datetime.fromisoformat(got["due"]).astimezone(due.tzinfo).isoformat()
+        problems.append(f"due: expected {due.isoformat()}, got {shown}")
+    if notify is not None and notify != list(got["notify"]):
+        problems.append(f"notify: expected {notify}, got {list(got['notify'])}")
+    return problems
 
 
 def _ticket_problems(expect: TicketExpect, ticket: dict[str, Any], cadence: float) -> list[str]:
@@ -329,6 +357,16 @@ def _ticket_problems(expect: TicketExpect, ticket: dict[str, Any], cadence: floa
         problems.append(f"summary: {ticket['summary']!r} does not contain {expect.summary!r}")
     if expect.recording is not None and expect.recording != ticket.get("recording"):
         problems.append(f"recording: expected {expect.recording!r}, got {ticket.get('recording')}")
+    if expect.escalations is not None:
+        steps = ticket.get("escalations", [])
+        if len(steps) != len(expect.escalations):
+            problems.append(
+                f"escalations: expected {len(expect.escalations)} step(s), got {len(steps)}"
+            )
+        for level, (step, got) in enumerate(zip(expect.escalations, steps, strict=False), 1):
+            problems += [
+                f"escalation {level} {p}" for p in _timed_problems(step.due, step.notify, got)
+            ]
     return problems
 
 

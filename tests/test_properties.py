@@ -15,7 +15,7 @@ from routing_engine.sources.writers import write_dsl, write_yaml
 from routing_engine.sources.yaml_reader import read_yaml
 
 IDS = st.sampled_from(["start", "a", "b-2", "c.d", "e_e", "front-desk"])
-NAMES = st.sampled_from(["desk", "office", "nurse", "offshore-center", "$office"])
+NAMES = st.sampled_from(["desk", "office", "nurse", "offshore-center", "$office", "after"])
 TEXT = st.text(
     alphabet=st.characters(
         codec="utf-8", categories=["L", "N", "P", "S", "Zs"], exclude_characters="\x85"
@@ -33,6 +33,14 @@ CONDITION = st.sampled_from(
         "dialed == '+12125550100' or vars.vip",
         '(caller.region != "US-NY") and attributes.tags has "vip"',
     ]
+)
+
+
+ESCALATE = st.lists(
+    st.fixed_dictionaries(
+        {"after": DURATION, "notify": st.one_of(NAMES, st.lists(NAMES, min_size=1, max_size=2))}
+    ),
+    max_size=3,
 )
 
 
@@ -98,11 +106,17 @@ def node() -> st.SearchStrategy[dict[str, Any]]:
                 "summary": TEXT,
                 "next": IDS,
                 "managers": st.lists(NAMES, max_size=2, unique=True),
+                "escalate": ESCALATE,
             },
         ),
         st.fixed_dictionaries(
             {"voicemail": NAMES},
-            optional={"prompt": TEXT, "max_length": DURATION, "sla_from": NAMES},
+            optional={
+                "prompt": TEXT,
+                "max_length": DURATION,
+                "sla_from": NAMES,
+                "escalate": ESCALATE,
+            },
         ),
         st.fixed_dictionaries(
             {"use": st.sampled_from(["office-ringover", "pick"])},
@@ -119,14 +133,16 @@ def node() -> st.SearchStrategy[dict[str, Any]]:
 
 
 FLOWS = st.builds(
-    lambda name, description, nodes: {
+    lambda name, description, limit, nodes: {
         "flow": name,
         **({"description": description} if description else {}),
+        **({"resolve_within": limit[0], "notify": limit[1]} if limit else {}),
         "start": next(iter(nodes)),
         "nodes": nodes,
     },
     st.sampled_from(["main", "billing", "er"]),
     st.one_of(st.none(), TEXT),
+    st.one_of(st.none(), st.tuples(DURATION, st.lists(NAMES, min_size=1, max_size=2))),
     st.dictionaries(IDS, node(), min_size=1, max_size=6),
 )
 

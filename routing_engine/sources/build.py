@@ -196,6 +196,7 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
                 spec.summary,
                 nxt(spec.next),
                 None if spec.sla_from is None else ref(spec.sla_from, "sla_from"),
+                _escalations(doc, base, spec.escalate),
                 span,
             )
         case m.VoicemailSpec():
@@ -208,6 +209,7 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
                 _refs(doc, base, "managers", spec.managers),
                 nxt(spec.next),
                 None if spec.sla_from is None else ref(spec.sla_from, "sla_from"),
+                _escalations(doc, base, spec.escalate),
                 span,
             )
         case m.UseSpec():
@@ -232,6 +234,23 @@ def build_node(doc: RawDocument, node_id: str, spec: Any, diags: list[Diagnostic
         case m.HangupSpec():
             return ir.Hangup(node_id, spec.hangup or "", span)
     raise TypeError(f"no IR for {type(spec).__name__}")  # pragma: no cover - closed union
+
+
+def _escalations(
+    doc: RawDocument, base: Path, steps: list[m.EscalationSpec]
+) -> tuple[ir.Escalation, ...]:
+    """A ticket's escalation steps, levels 1, 2, ... in the order written."""
+    out = []
+    for i, step in enumerate(steps):
+        path = (*base, "escalate", i)
+        out.append(
+            ir.Escalation(
+                _duration(doc, (*path, "after"), step.after),
+                _refs(doc, path, "notify", step.notify),
+                doc.value_span(path),
+            )
+        )
+    return tuple(out)
 
 
 def _condition(doc: RawDocument, path: Path, source: str) -> ir.Condition:
@@ -314,8 +333,37 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
     if head is None:
         return None
     nodes, broken = _nodes(doc, diags)
+    limit = getattr(head, "resolve_within", None)
+    notify = getattr(head, "notify", None) or []
+    if limit is not None and not notify:
+        diags.append(
+            Diagnostic(
+                "S102",
+                Severity.ERROR,
+                f"flow '{head.flow}' has 'resolve_within' but nobody to notify",
+                doc.key_span(("resolve_within",)),
+                "add 'notify: [CONTACT]': the contacts told when a call is not resolved in time",
+            )
+        )
+    elif limit is None and notify:
+        diags.append(
+            Diagnostic(
+                "S102",
+                Severity.ERROR,
+                f"flow '{head.flow}' names contacts to notify but has no 'resolve_within'",
+                doc.key_span(("notify",)),
+                "add 'resolve_within: DURATION': how long a call may take to be resolved",
+            )
+        )
     return ir.Flow(
-        head.flow, _start(doc, head.start), nodes, head.description, doc.key_span(("flow",)), broken
+        head.flow,
+        _start(doc, head.start),
+        nodes,
+        head.description,
+        doc.key_span(("flow",)),
+        broken,
+        None if limit is None else _duration(doc, ("resolve_within",), limit),
+        _refs(doc, (), "notify", notify),
     )
 
 

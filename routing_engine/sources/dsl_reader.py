@@ -47,8 +47,10 @@ NODE_KINDS = (
 )
 # Fields whose value is a list (written `a, b, c`).
 LIST_FIELDS = frozenset(
-    {"skills", "reports", "managers", "modules", "exits", "closed", "open", "ring"}
+    {"skills", "reports", "managers", "modules", "exits", "closed", "open", "ring", "notify"}
 )
+# The words of an escalation line: `escalate after 30m notify duty-manager, director`.
+ESCALATION_WORDS = ("after", "notify")
 # `key NAME` + block sections of a deployment, and the mapping each fills.
 SECTIONS = {"target": "targets", "contact": "contacts", "schedule": "schedules"}
 MAX_BYTES = 4 * 1024 * 1024
@@ -444,6 +446,13 @@ class _Builder:
             elif any(t.type == "EQUALS" for t in line.items):
                 self._assignment(kind, line, body, path)
             elif (
+                kind in ("ticket", "voicemail")
+                and line.items
+                and _text(line.items[0]) == "escalate"
+                and not line.children
+            ):
+                self._escalation(line, body, path)
+            elif (
                 line.items
                 and _text(line.items[0]) in _OUTCOME_WORDS.get(kind, ())
                 and len(line.items) > 1
@@ -478,6 +487,41 @@ class _Builder:
                 words[0],
                 did_you_mean(label, _DIRECT.get(kind, ())) or "",
             )
+
+    def _escalation(self, line: Line, body: dict[str, Any], path: Path) -> None:
+        """`escalate after 30m notify duty-manager`: one more step of the node's `escalate`
+        list (each line adds one, in order)."""
+        head, *rest = line.items
+        steps = body.get("escalate")
+        if not isinstance(steps, list):
+            if "escalate" in body:
+                raise DslError("'escalate' is given twice", head)
+            steps = body["escalate"] = []
+            self.doc.key_spans[(*path, "escalate")] = self.span(head)
+            self.doc.value_spans[(*path, "escalate")] = self.span(head)
+        here = (*path, "escalate", len(steps))
+        step: dict[str, Any] = {}
+        self.doc.value_spans[here] = self.span(head)
+        self.doc.key_spans[here] = self.span(head)
+        groups: list[tuple[Token, list[Token]]] = []
+        for token in rest:
+            if token.type == "WORD" and _text(token) in ESCALATION_WORDS:
+                groups.append((token, []))
+            elif groups:
+                groups[-1][1].append(token)
+            else:
+                raise DslError(
+                    f"unexpected '{_text(token)}' in an escalation",
+                    token,
+                    "write: escalate after DURATION notify CONTACT, ...",
+                )
+        for word, tokens in groups:
+            key = _text(word)
+            value, first = self.values(tokens, key == "notify")
+            if value is None or value == []:
+                raise DslError(f"'{key}' needs a value", word, f"write: {key} VALUE")
+            self.put(step, here, key, value, word, first)
+        steps.append(step)
 
     def _assignment(self, kind: str, line: Line, body: dict[str, Any], path: Path) -> None:
         group = {"set": "set", "use": "with"}.get(kind)

@@ -172,6 +172,14 @@ def _invalid_value(
                 "write '+', the country code and the number, e.g. +12125550100, or a prefix "
                 "ending in '*'",
             )
+        if pattern == m.WEBHOOK_PATTERN:
+            return (
+                f"{shown} is not a webhook URL ({what})",
+                "write an http:// or https:// URL, or a path of this server such as "
+                "/notifications/inbox",
+            )
+        if pattern == m.EMAIL_PATTERN:
+            return f"{shown} is not an e-mail address ({what})", "write NAME@DOMAIN"
         kind = "key" if is_key else f"'{field_name}'"
         return (
             f"{shown} is not a valid name ({kind} of {what})",

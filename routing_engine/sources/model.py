@@ -197,8 +197,26 @@ class SetSpec(Spec):
     next: Name | None = None
 
 
+class EscalationSpec(Spec):
+    """One further step of a ticket's escalation chain."""
+
+    after: DurationText = Field(
+        description="when, counted as the SLA is: from the ticket's creation, or from the "
+        "opening of its `sla_from` schedule"
+    )
+    notify: NameList = Field(min_length=1, description="the contacts told then")
+
+
+ESCALATE_DOC = (
+    "further steps, each told if the ticket is still unresolved `after` this long: "
+    "`[{after: 30m, notify: duty-manager}]`"
+)
+
+
 class TicketSpec(Spec):
-    """Put the call on a board for office staff, with an SLA, then go on."""
+    """Put the call on a board for office staff, with an SLA, then go on. When the SLA passes
+    unresolved, the `managers` are notified; each `escalate` step then notifies its contacts
+    if the ticket is still unresolved at its time."""
 
     ticket: NameOrParam = Field(description="the board (office) the ticket goes to")
     sla: DurationText | None = None
@@ -209,11 +227,13 @@ class TicketSpec(Spec):
     sla_from: NameOrParam | None = Field(
         None, description="a schedule: the SLA starts when it next opens"
     )
+    escalate: list[EscalationSpec] = Field(default_factory=list, description=ESCALATE_DOC)
     next: Name | None = None
 
 
 class VoicemailSpec(Spec):
-    """Record a message; it becomes a ticket on the board."""
+    """Record a message; it becomes a ticket on the board, with an SLA and escalation steps as
+    a `ticket` node's."""
 
     voicemail: NameOrParam = Field(description="the board the message's ticket goes to")
     prompt: str = "Please leave a message after the tone."
@@ -222,7 +242,10 @@ class VoicemailSpec(Spec):
     sla_from: NameOrParam | None = Field(
         None, description="a schedule: the SLA starts when it next opens"
     )
-    managers: NameList = Field(default_factory=list)
+    managers: NameList = Field(
+        default_factory=list, description="contacts told when the SLA passes"
+    )
+    escalate: list[EscalationSpec] = Field(default_factory=list, description=ESCALATE_DOC)
     next: Name | None = None
 
 
@@ -298,6 +321,14 @@ class FlowDocument(Spec):
 
     flow: Name = Field(description="the flow's name")
     description: str = ""
+    resolve_within: DurationText | None = Field(
+        None,
+        description="a call that enters this flow and is not resolved this long after (it has "
+        "ended, and every ticket it raised is resolved) is reported to `notify`",
+    )
+    notify: NameList = Field(
+        default_factory=list, description="the contacts told when `resolve_within` passes"
+    )
     start: Name = Field(description="the first node")
     nodes: dict[Name, NodeSpec] = Field(min_length=1)
 
@@ -339,10 +370,21 @@ class TargetSpec(Spec):
     available: bool = True
 
 
+WEBHOOK_PATTERN = r"^(https?://[^\s/?#]+[^\s]*|/[^\s]*)?$"
+EMAIL_PATTERN = r"^([^\s@]+@[^\s@]+)?$"
+
+
 class ContactSpec(Spec):
-    name: str = ""
-    email: str = ""
-    webhook: str = ""
+    """Someone the engine notifies: by webhook, and by e-mail where SMTP is configured."""
+
+    name: str = Field("", description="how the contact is shown")
+    email: str = Field("", pattern=EMAIL_PATTERN, description="an e-mail address")
+    webhook: str = Field(
+        "",
+        pattern=WEBHOOK_PATTERN,
+        description="an http(s) URL that notifications are POSTed to (signed JSON), or a path "
+        "of the engine's own server, such as `/notifications/inbox`",
+    )
 
 
 class FallbackSpec(Spec):

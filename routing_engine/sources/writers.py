@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from routing_engine.sources.comments import Comments
-from routing_engine.sources.dsl_reader import NODE_KINDS, SECTIONS
+from routing_engine.sources.dsl_reader import ESCALATION_WORDS, NODE_KINDS, SECTIONS
 from routing_engine.sources.raw import Path
 
 _WORD = re.compile(r"[^\s,\"'#=]+( [^\s,\"'#=]+)*")
@@ -212,9 +212,32 @@ def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
             f"{pad}{dsl_value(outcome)} -> {dsl_value(target)}",
             [(*path, str(group)), (*path, str(group), outcome)],
         )
-    yield from _properties(rest, 2, path)
+    for key, value in rest.items():
+        if key == "escalate" and kind in ("ticket", "voicemail") and isinstance(value, list):
+            yield from _escalations(value, (*path, key))
+        else:
+            yield from _properties({key: value}, 2, path)
     for outcome, target in direct.items():
         yield f"{pad}{outcome} -> {dsl_value(target)}", [(*path, outcome)]
+
+
+def _escalations(steps: list[Any], path: Path) -> Iterator[Line]:
+    """One `escalate after DURATION notify CONTACT, ...` line per step, in order."""
+    for i, step in enumerate(steps):
+        here = (*path, i)
+        words = ["escalate"]
+        paths: list[Path] = [path, here]
+        for key, value in (step if isinstance(step, dict) else {}).items():
+            words.append(f"{dsl_value(key)} {_step_value(value)}")
+            paths.append((*here, key))
+        yield f"{INDENT * 2}{' '.join(words)}", paths
+
+
+def _step_value(value: Any) -> str:
+    """A value in an escalation line: quoted when it would read as one of the line's words."""
+    if isinstance(value, list):
+        return ", ".join(_step_value(item) for item in value)
+    return _quote(str(value)) if str(value) in ESCALATION_WORDS else dsl_value(value)
 
 
 # --- YAML ----------------------------------------------------------------------------------------

@@ -163,7 +163,8 @@ def duplicate_ids(ctx: Context) -> Iterator[Finding]:
 
 @rule("S108", "unknown-reference")
 def unknown_references(ctx: Context) -> Iterator[Finding]:
-    """A name that refers to nothing: a node or flow, a target, a contact.
+    """A name that refers to nothing: a node or flow, a target, a contact (a ticket's managers
+    and escalation steps, a flow's `notify`), a schedule.
 
     Every reference is resolved when the deployment is loaded, so a typo is found here, not
     when a caller presses 3 at night. A name in a flow means a node of that flow first, else
@@ -200,6 +201,9 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
                 )
     for (name, _), node in index.nodes.items():
         yield from _node_names(ctx, name, node)
+    for flow in index.flows.values():
+        for ref in flow.notify:
+            yield from _named(ctx, flow.name, ref, "contact", f"notify of flow '{flow.name}'")
     for entry in ctx.deployment.entries:
         if entry.flow.name not in index.flows and not ctx.deployment.incomplete:
             yield Finding(
@@ -289,6 +293,10 @@ def _node_names(ctx: Context, unit: str, node: ir.Node) -> Iterator[Finding]:
                 )
             for ref in node.managers:
                 yield from _named(ctx, unit, ref, "contact", f"manager of node '{node.id}'")
+            for level, step in enumerate(node.escalations, start=1):
+                for ref in step.notify:
+                    user = f"escalation {level} of node '{node.id}'"
+                    yield from _named(ctx, unit, ref, "contact", user)
         case _:
             pass
 

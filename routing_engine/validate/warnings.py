@@ -215,3 +215,41 @@ def never_open(ctx: Context) -> Iterator[Finding]:
                 schedule.span,
                 "add weekly hours, e.g. `weekly: {mon-fri: 08:00-18:00}`",
             )
+
+
+@rule("W307", "escalation-order", Severity.WARNING)
+def escalation_order(ctx: Context) -> Iterator[Finding]:
+    """An escalation step of a ticket or voicemail that comes no later than its SLA or the step
+    before it.
+
+    Escalation steps are counted as the SLA is (from the ticket's creation, or from the
+    opening of its `sla_from` schedule), and run in the order written: the office manager at
+    the SLA, then someone higher later. A step at or before the one it follows tells its
+    contacts first, which is rarely what was meant (the durations are swapped, or one was
+    meant as `1h` rather than `1m`).
+    Example: `sla: 15m` with `escalate: [{after: 10m, notify: duty-manager}]`.
+    """
+    cadence = ctx.deployment.ring_cadence.seconds(6.0)
+    seen: set[tuple[str, ir.Span]] = set()
+    for _, node in ctx.index.nodes.items():
+        if not isinstance(node, (ir.Ticket, ir.Voicemail)) or not node.escalations:
+            continue
+        if node.sla is not None and node.sla.param:
+            continue  # a module's own node: each use's copy is checked with its arguments
+        before = 0.0 if node.sla is None else node.sla.seconds(cadence)
+        what = "its SLA" if node.sla is None else f"its SLA ({node.sla})"
+        for level, step in enumerate(node.escalations, start=1):
+            if step.after.param:
+                break
+            after = step.after.seconds(cadence)
+            message = (
+                f"escalation {level} of node '{node.id}' ({step.after}) comes no later than {what}"
+            )
+            if after <= before and (message, step.after.span) not in seen:
+                seen.add((message, step.after.span))
+                yield Finding(
+                    message,
+                    step.after.span,
+                    "list the steps in time order, each later than the one before",
+                )
+            before, what = after, f"escalation {level} ({step.after})"
