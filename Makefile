@@ -26,6 +26,7 @@ run: $(VENV)/.installed
 	$(BIN)/python cli.py serve examples/hospital --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-dev
+	@bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q
 
 check: $(VENV)/.installed-dev

@@ -2,6 +2,10 @@
 `staff` (tickets, board). Keys come from $ROUTING_API_KEYS or a file, one `ROLE KEY` a line
 (`#` comments allowed); only their SHA-256 is kept, compared in constant time.
 
+Office staff may instead sign in on the board page: their session cookie (sessions.py) then
+stands for their key on the ticket routes, and every change they send must carry the session's
+CSRF token. A bearer key, when sent, is what counts.
+
 With no key configured, requests need none, and the server binds only to loopback.
 """
 
@@ -17,20 +21,24 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from routing_engine.sessions import COOKIE, CSRF_HEADER, Session, Sessions
+
 ROLES = ("telephony", "admin", "staff")
+BOARD_ROLES = frozenset({"staff", "admin"})  # who may sign in on the board
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_PATHS = ("/v1/tickets",)  # where a board session stands for a key
 ENV = "ROUTING_API_KEYS"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
-# Who may call what: (method, path prefix) -> roles; the first match wins. Health, metrics
-# and the API docs need no key.
+# Who may call what: (method, path prefix) -> roles; the first match wins. Health, metrics,
+# the API docs and the board's page (which holds no data; it signs people in) need no key.
 PERMISSIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("POST", "/v1/calls", frozenset({"telephony"})),
     ("GET", "/v1/calls", frozenset({"telephony", "admin"})),
     ("POST", "/v1/route", frozenset({"telephony"})),
     ("*", "/v1/flows", frozenset({"admin"})),
     ("*", "/v1/targets", frozenset({"admin"})),
-    ("*", "/v1/tickets", frozenset({"staff", "admin"})),
-    ("*", "/board", frozenset({"staff", "admin"})),
+    ("*", "/v1/tickets", BOARD_ROLES),
     ("*", "/v1/", frozenset({"admin"})),
 )
 
@@ -76,12 +84,17 @@ class Keys:
         return cls.parse(os.environ.get(ENV, ""), f"${ENV}")
 
     def role_of(self, presented: str) -> str | None:
+        found = self.match(presented)
+        return None if found is None else found[1]
+
+    def match(self, presented: str) -> tuple[bytes, str] | None:
+        """The known key's hash and role, or None."""
         digest = _digest(presented)
-        role = None
+        found = None
         for known, known_role in self.hashed:  # every key compared, so timing tells nothing
             if hmac.compare_digest(known, digest):
-                role = known_role
-        return role
+                found = (known, known_role)
+        return found
 
 
 def required_roles(method: str, path: str) -> frozenset[str] | None:
@@ -91,34 +104,87 @@ def required_roles(method: str, path: str) -> frozenset[str] | None:
     return None
 
 
-def middleware(
-    keys: Keys,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def check(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        roles = required_roles(request.method, request.url.path)
-        if roles is None or not keys.enabled:
+def _refuse(status: int, error: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Gate:
+    """Who may call what: bearer keys, or a board session with its CSRF token."""
+
+    def __init__(self, keys: Keys, sessions: Sessions | None = None):
+        self.keys = keys
+        self.sessions = sessions or Sessions.from_env()
+        self._key_roles: dict[str, str] | None = None
+
+    def session_of(self, request: Request) -> Session | None:
+        """The request's board session, when its cookie is genuine and current, and its key is
+        still configured with the role it had."""
+        cookie = request.cookies.get(COOKIE)
+        if not cookie:
+            return None
+        session = self.sessions.read(cookie)
+        if session is None:
+            return None
+        if self.keys.enabled:
+            if self._key_roles is None:
+                self._key_roles = {self.sessions.key_id(d): r for d, r in self.keys.hashed}
+            if self._key_roles.get(session.key_id) != session.role:
+                return None
+        elif session.key_id:
+            return None
+        return session
+
+    def csrf_refusal(self, request: Request, session: Session) -> Response | None:
+        """A 403 for a change sent with a session but without its CSRF token."""
+        if request.method in SAFE_METHODS:
+            return None
+        if self.sessions.csrf_ok(session, request.headers.get(CSRF_HEADER)):
+            return None
+        return _refuse(
+            403, "csrf-token", "send the session's CSRF token in the X-CSRF-Token header"
+        )
+
+    async def check(self, request: Request, call_next: Handler) -> Response:
+        """The middleware: refuses what the caller may not do, else passes it on."""
+        path = request.url.path
+        roles = required_roles(request.method, path)
+        if roles is None:
             return await call_next(request)
+        if (
+            "authorization" not in request.headers
+            and COOKIE in request.cookies
+            and path.startswith(SESSION_PATHS)
+        ):
+            session = self.session_of(request)
+            if session is not None:
+                if session.role not in roles:
+                    return _refuse(403, "forbidden", f"a {session.role} session may not do this")
+                refused = self.csrf_refusal(request, session)
+                if refused is not None:
+                    return refused
+                request.state.session = session
+                return await call_next(request)
+            if self.keys.enabled:
+                return _refuse(401, "unauthorized", "the session has ended; sign in again")
+        if not self.keys.enabled:
+            return await call_next(request)
+        return await self._by_key(request, roles, call_next)
+
+    async def _by_key(
+        self, request: Request, roles: frozenset[str], call_next: Handler
+    ) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
-            return JSONResponse(
-                {"error": "unauthorized", "message": "send 'Authorization: Bearer KEY'"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        role = keys.role_of(presented.strip())
+            return _refuse(401, "unauthorized", "send 'Authorization: Bearer KEY'")
+        role = self.keys.role_of(presented.strip())
         if role is None:
-            return JSONResponse(
-                {"error": "unauthorized", "message": "this key is not known"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            return _refuse(401, "unauthorized", "this key is not known")
         if role not in roles:
             allowed = ", ".join(sorted(roles))
-            message = f"a {role} key may not do this; it takes: {allowed}"
-            return JSONResponse({"error": "forbidden", "message": message}, status_code=403)
+            return _refuse(403, "forbidden", f"a {role} key may not do this; it takes: {allowed}")
         return await call_next(request)
-
-    return check

@@ -24,7 +24,8 @@ from fastapi.responses import JSONResponse, Response
 
 from routing_engine import __version__
 from routing_engine.api import LoadedDeployment, load_deployment
-from routing_engine.auth import Keys, middleware
+from routing_engine.auth import Gate, Keys
+from routing_engine.board import add_board_routes
 from routing_engine.contract import (
     DecisionResponse,
     ErrorResponse,
@@ -84,7 +85,8 @@ def create_app(
         """A route refuses by raising Refusal; it answers as its 4xx problem response."""
         return refusal.response
 
-    app.middleware("http")(middleware(keys or Keys.load()))
+    gate = Gate(keys or Keys.load())
+    app.middleware("http")(gate.check)
 
     @app.middleware("http")
     async def served_by(
@@ -169,6 +171,7 @@ def create_app(
     reload = add_admin_routes(app, service, path)
     add_sip_route(app, service)
     add_ticket_routes(app, service)
+    add_board_routes(app, gate)
 
     @app.get("/v1/calls/{call_id}", tags=["calls"])
     async def get_call(call_id: str) -> JSONResponse:

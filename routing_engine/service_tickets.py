@@ -1,16 +1,21 @@
-"""Ticket routes for office staff (`staff` key role): list and filter, show with history,
-claim, release, resolve with a note. Every change is recorded on the ticket."""
+"""Ticket routes for office staff (`staff` key role, or a board session): list and filter, show
+with history, claim, release, resolve with a note, and the live stream of changes the board
+shows. Every change is recorded on the ticket."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from routing_engine.board_stream import Hub, parse_event_id, stream
 from routing_engine.contract import TicketChange, parse_as
 from routing_engine.service_core import Refusal, Service, read_body
+from routing_engine.sessions import Session
 from routing_engine.ticket_store import (
     TicketConflict,
     TicketNotFound,
@@ -24,6 +29,23 @@ Status = Literal["open", "claimed", "resolved"]
 
 def add_ticket_routes(app: FastAPI, service: Service) -> None:
     engine = service.store.engine
+    hub = Hub(engine)
+
+    # before /v1/tickets/{ticket_id}, which would take "events" for an id
+    @app.get("/v1/tickets/events", tags=["tickets"], response_class=EventSourceResponse)
+    async def ticket_events_route(
+        request: Request,
+        board: str | None = Query(None, max_length=64),
+        last_event_id: str | None = Query(
+            None, max_length=20, description="where to resume, when no Last-Event-ID header"
+        ),
+    ) -> AsyncIterator[ServerSentEvent]:
+        """Server-sent events: a `snapshot` of the open and claimed tickets (or, given
+        Last-Event-ID, the changes after it), then each `change` as it happens, with the ticket
+        as it is now. Event ids are the changes' ids."""
+        resume = parse_event_id(request.headers.get("last-event-id") or last_event_id)
+        async for message in stream(hub, board, resume):
+            yield message
 
     @app.get("/v1/tickets", tags=["tickets"])
     async def tickets_route(
@@ -48,8 +70,10 @@ def add_ticket_routes(app: FastAPI, service: Service) -> None:
 
     async def change(ticket_id: int, action: str, request: Request) -> JSONResponse:
         body = await read_body(request, partial(parse_as, TicketChange))
+        session: Session | None = getattr(request.state, "session", None)
+        by = body.by if session is None else session.name  # signed in: who they signed in as
         try:
-            ticket = await change_ticket(engine, ticket_id, action, body.by, body.note)
+            ticket = await change_ticket(engine, ticket_id, action, by, body.note)
         except TicketNotFound:
             raise Refusal(404, "unknown-ticket", f"no ticket {ticket_id}") from None
         except TicketConflict as conflict:
