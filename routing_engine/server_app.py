@@ -40,6 +40,7 @@ from routing_engine.observability import (
 )
 from routing_engine.service_admin import add_admin_routes
 from routing_engine.service_core import DEFAULT_DEADLINE_S, Refusal, Service, problem, read_body
+from routing_engine.service_notify import Notifications
 from routing_engine.service_sip import add_sip_route
 from routing_engine.service_tickets import add_ticket_routes
 from routing_engine.store import Store, sqlite_url
@@ -69,7 +70,9 @@ def create_app(
             loop.add_signal_handler(
                 signal.SIGHUP, lambda: service.background.add(asyncio.ensure_future(reload()))
             )
+        await notifications.start()  # this process's timer runner and delivery worker
         yield
+        await notifications.stop()
         await store.close()
 
     app = FastAPI(
@@ -171,6 +174,7 @@ def create_app(
     reload = add_admin_routes(app, service, path)
     add_sip_route(app, service)
     add_ticket_routes(app, service)
+    notifications = Notifications(app, service)
     add_board_routes(app, gate)
 
     @app.get("/v1/calls/{call_id}", tags=["calls"])

@@ -94,13 +94,16 @@ timers = Table(
     UniqueConstraint("ticket_id", "call_id", "kind", "level", name="one_timer_per_level"),
 )
 # Notifications to send (an outbox): each delivery is leased by one process at a time,
-# retried with backoff, and every attempt is recorded on its ticket.
+# retried with backoff, and every attempt is recorded on its ticket (a call's time limit has
+# no ticket: its attempts are the row's own `attempts` and `last_error`).
 deliveries = Table(
     "deliveries",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("timer_id", Integer, nullable=False, index=True),
     Column("ticket_id", Integer, nullable=True, index=True),
+    Column("call_id", String(128), nullable=True, index=True),
+    Column("event", String(32), nullable=False),  # sla-missed, escalated, call-unresolved
     Column("contact", String(64), nullable=False),
     Column("channel", String(16), nullable=False),  # webhook, email
     Column("address", Text, nullable=False),  # the URL or e-mail address
@@ -113,6 +116,19 @@ deliveries = Table(
     Column("last_error", Text, nullable=True),
     Column("delivered_at", String(40), nullable=True),
     UniqueConstraint("timer_id", "contact", "channel", name="one_delivery_per_contact"),
+)
+# What the built-in webhook receiver (`POST /notifications/inbox`) took in: a contact whose
+# webhook is that path gets its notifications here, shown at GET /v1/notifications/inbox.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", String(40), nullable=False),
+    Column("delivery", String(64), nullable=True),  # the X-Routing-Delivery header
+    Column("event", String(32), nullable=False),
+    Column("contact", String(64), nullable=False),
+    Column("signature", String(16), nullable=False),  # valid, or unsigned (no secret set)
+    Column("payload", Text, nullable=False),
 )
 target_states = Table(
     "target_states",

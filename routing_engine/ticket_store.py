@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from routing_engine.geography import caller_info
-from routing_engine.tables import ticket_events, tickets, timers
+from routing_engine.tables import calls, ticket_events, tickets, timers
 
 STATUSES = ("open", "claimed", "resolved")
 ACTIONS = ("claim", "release", "resolve")
@@ -67,8 +67,66 @@ async def record(
 async def raise_tickets(
     connection: AsyncConnection, state: Mapping[str, Any], decision: Mapping[str, Any]
 ) -> None:
-    """The tickets a decision raises, in the transaction that stores the decision: each with
-    its `created` event and, when it has a due time, its SLA timer."""
+    """What a decision starts and stops, in the transaction that stores it: the tickets it
+    raises, each with its `created` event, its SLA timer (level 0) when it has a due time,
+    and a timer per escalation step (levels 1, 2, ...); a timer for each flow time limit
+    (`resolve_within`) the call starts; and, once the call has ended with no ticket open,
+    the end of its time-limit timers."""
+    await _raise(connection, state, decision)
+    call_id = decision["call_id"]
+    for level, deadline in enumerate(state.get("deadlines", ())):
+        if deadline.get("seq") == decision["seq"]:
+            due, notify = deadline["due"], deadline["notify"]
+            await _timer(connection, None, call_id, "resolve-within", level, due, notify)
+    if state.get("status") == "ended":
+        await settle_call(connection, call_id)
+
+
+async def _timer(
+    connection: AsyncConnection,
+    ticket_id: int | None,
+    call_id: str | None,
+    kind: str,
+    level: int,
+    due: str,
+    notify: list[str],
+) -> None:
+    await connection.execute(
+        insert(timers).values(
+            ticket_id=ticket_id,
+            call_id=call_id,
+            kind=kind,
+            level=level,
+            due_at=_utc(due),
+            notify=json.dumps(list(notify)),
+            state="pending",
+        )
+    )
+
+
+async def settle_call(connection: AsyncConnection, call_id: str) -> None:
+    """A call that has ended with every ticket it raised resolved is resolved: its time-limit
+    timers stop. (The caller checks the call has ended.)"""
+    open_ticket = await connection.execute(
+        select(tickets.c.id)
+        .where(tickets.c.call_id == call_id, tickets.c.status != "resolved")
+        .limit(1)
+    )
+    if open_ticket.first() is None:
+        await connection.execute(
+            update(timers)
+            .where(
+                timers.c.call_id == call_id,
+                timers.c.kind == "resolve-within",
+                timers.c.state == "pending",
+            )
+            .values(state="cancelled")
+        )
+
+
+async def _raise(
+    connection: AsyncConnection, state: Mapping[str, Any], decision: Mapping[str, Any]
+) -> None:
     for action in decision["actions"]:
         if action["type"] != "ticket":
             continue
@@ -102,17 +160,12 @@ async def raise_tickets(
         ticket = {**values, "id": key[0] if key is not None else None}
         await record(connection, ticket, "created", ENGINE, {"node": action["node"]})
         if action["due"] is not None:
-            await connection.execute(
-                insert(timers).values(
-                    ticket_id=ticket["id"],
-                    call_id=None,
-                    kind="sla",
-                    level=0,
-                    due_at=_utc(action["due"]),
-                    notify=json.dumps(action["managers"]),
-                    state="pending",
-                )
+            await _timer(
+                connection, ticket["id"], None, "sla", 0, action["due"], action["managers"]
             )
+        for step in action.get("escalations", ()):
+            level, due, notify = step["level"], step["due"], step["notify"]
+            await _timer(connection, ticket["id"], None, "escalation", level, due, notify)
 
 
 def _utc(text: str) -> str:
@@ -214,6 +267,11 @@ async def change_ticket(
                 .where(timers.c.ticket_id == ticket_id, timers.c.state == "pending")
                 .values(state="cancelled")
             )
+            call = await connection.execute(
+                select(calls.c.status).where(calls.c.call_id == ticket["call_id"])
+            )
+            if call.scalar_one_or_none() == "ended":
+                await settle_call(connection, ticket["call_id"])
         row = (await connection.execute(select(tickets).where(tickets.c.id == ticket_id))).one()
         return ticket_json(row)
 

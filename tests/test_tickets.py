@@ -10,7 +10,9 @@ import httpx
 import pytest
 from test_service import Server
 
-AT = "2026-11-24T10:00:00-05:00"  # a Tuesday morning: offices open
+# A Tuesday morning (offices open), years ahead: the tickets' SLA timers never fall due while
+# these tests run (tests/test_notifications.py has them fire).
+AT = "2037-11-24T10:00:00-05:00"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def test_a_call_raises_a_ticket_with_what_staff_need(server: Server) -> None:
     )
     assert "Cardiology office must call back" in ticket["summary"]
     assert ticket["managers"] == ["cardiology-manager"] and ticket["sla_s"] == 900
-    assert ticket["due"] == "2026-11-24T15:15:00Z"  # the report at 10:00 (its `at`), + 15 min
+    assert ticket["due"] == "2037-11-24T15:15:00Z"  # the report at 10:00 (its `at`), + 15 min
     shown = httpx.get(f"{server.url}/v1/tickets/{ticket['id']}").json()
     assert [(h["kind"], h["actor"]) for h in shown["history"]] == [("created", "engine")]
 
@@ -102,7 +104,8 @@ def test_claim_release_resolve_with_history_and_conflicts(server: Server) -> Non
         ).fetchall()
     finally:
         db.close()
-    assert states == [("sla", "cancelled")]  # a resolved ticket's SLA no longer runs
+    # a resolved ticket's SLA and escalation no longer run
+    assert states == [("sla", "cancelled"), ("escalation", "cancelled")]
 
 
 def test_filters(server: Server) -> None:
