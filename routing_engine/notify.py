@@ -208,7 +208,7 @@ class Senders:
             if row.channel == "email":
                 return await self._email(row)
             return await self._webhook(row, now)
-        except (httpx.HTTPError, smtplib.SMTPException, OSError, ValueError) as error:
+        except Exception as error:  # whatever went wrong, it is a failed attempt, retried
             return Attempt(False, f"{type(error).__name__}: {error}"[:MAX_ERROR])
 
     async def _webhook(self, row: Any, now: datetime) -> Attempt:

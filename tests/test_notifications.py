@@ -3,19 +3,22 @@ receiver, tickets whose SLA is a few seconds. Waits are bounded; nothing is time
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
-from receivers import SmtpReceiver, WebhookReceiver, alarms
+from receivers import SmtpReceiver, WebhookReceiver, alarms, free_port
 from test_service import Server
 
-from routing_engine.notify import verify
+from routing_engine.notify import NotifySettings, Senders, verify
+from routing_engine.server_app import create_app
 
 SECRET = "a-test-secret-of-enough-length"
 OFFICE, LIMITED = "+12125550100", "+12125550101"
@@ -366,3 +369,61 @@ def test_an_email_goes_out_through_smtp_where_configured(
     finally:
         server.stop()
         smtp.close()
+
+
+def test_without_a_secret_the_inbox_takes_unsigned_notifications_from_this_machine_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ROUTING_WEBHOOK_SECRET")
+    deployment = alarms(tmp_path, "", sla="1s")
+    text = (deployment / "deployment.yaml").read_text()
+    (deployment / "deployment.yaml").write_text(
+        text.replace("webhook: /manager", "webhook: /notifications/inbox")
+    )
+    app = create_app(deployment, f"sqlite+aiosqlite:///{tmp_path / 'n.db'}", 5.0)
+
+    async def scenario() -> None:
+        here = httpx.ASGITransport(app=app)  # from 127.0.0.1
+        elsewhere = httpx.ASGITransport(app=app, client=("203.0.113.5", 40000))
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=here, base_url="http://engine") as client,
+            httpx.AsyncClient(transport=elsewhere, base_url="http://engine") as outsider,
+        ):
+            start = {"call_id": "c1", "from": "+12125550123", "to": OFFICE}
+            assert (await client.post("/v1/calls", json=start)).status_code == 200
+            for seq, (kind, data) in enumerate(
+                [("dial.answered", {}), ("outcome", {"outcome": "needs-office"})], start=1
+            ):
+                body = {"event_id": f"e{seq}", "seq": seq, "type": kind, "data": data}
+                assert (await client.post("/v1/calls/c1/events", json=body)).status_code == 200
+            for _ in range(300):
+                if (await client.get("/v1/notifications/inbox")).json():
+                    break
+                await asyncio.sleep(0.05)
+            (entry,) = (await client.get("/v1/notifications/inbox")).json()
+            assert (entry["event"], entry["signature"]) == ("sla-missed", "unsigned")
+            refused = await outsider.post("/notifications/inbox", json={"event": "forged"})
+            assert refused.status_code == 401 and refused.json()["error"] == "unsigned"
+            assert len((await client.get("/v1/notifications/inbox")).json()) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_receiver_that_is_down_is_a_failed_attempt_with_the_error() -> None:
+    async def attempt() -> object:
+        senders = Senders(NotifySettings(timeout_s=5))
+        row = SimpleNamespace(
+            id=1,
+            event="sla-missed",
+            channel="webhook",
+            address=f"http://127.0.0.1:{free_port()}/hook",
+            payload="{}",
+        )
+        try:
+            return await senders.send(row, datetime.now().astimezone())
+        finally:
+            await senders.close()
+
+    result = asyncio.run(attempt())
+    assert result.ok is False and result.detail.startswith("ConnectError")  # type: ignore[attr-defined]
