@@ -192,6 +192,9 @@ class TicketAction(BaseModel):
     node: str
     caller: str
     summary: str
+    story: list[str] = Field(
+        default_factory=list, description="what happened on the call so far, in plain words"
+    )
     managers: list[str]
     sla_s: float | None
     due: str | None = Field(description="ISO 8601 UTC time the SLA ends")

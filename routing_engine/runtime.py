@@ -47,6 +47,7 @@ from routing_engine.compile import (
     TargetInfo,
 )
 from routing_engine.geography import caller_info
+from routing_engine.story import story
 
 __all__ = [  # the call's data lives in calls.py; importing it from here still works
     "CallState",
@@ -368,6 +369,7 @@ class _Walk:
             "node": node.label,
             "caller": self.state.caller,
             "summary": summary or self._summary(),
+            "story": story(self.compiled, self.trace),  # what happened so far, in plain words
             "managers": list(node.managers),
             "sla_s": node.sla_s,
             "due": iso_utc(start + timedelta(seconds=node.sla_s or 0)) if timed else None,

@@ -50,6 +50,7 @@ tickets = Table(
     Column("call_type", String(128), nullable=False),  # the flow the call entered
     Column("node", String(256), nullable=False),
     Column("summary", Text, nullable=False),
+    Column("story", Text, nullable=False),  # a JSON list: what happened, in plain words
     Column("recording", Text, nullable=True),
     Column("managers", Text, nullable=False),  # a JSON list of contact names
     Column("sla_s", Integer, nullable=True),

@@ -41,6 +41,7 @@ def ticket_json(row: Any) -> dict[str, Any]:
     """A ticket row as the API shows it."""
     data = dict(row._asdict())
     data["managers"] = json.loads(data["managers"])
+    data["story"] = json.loads(data["story"])
     return data
 
 
@@ -143,6 +144,7 @@ async def _raise(
             "call_type": state.get("entry_flow", ""),
             "node": action["node"],
             "summary": action["summary"],
+            "story": json.dumps(action.get("story", [])),
             "recording": action.get("recording"),
             "managers": json.dumps(action["managers"]),
             "sla_s": None if action.get("sla_s") is None else int(action["sla_s"]),
@@ -303,6 +305,7 @@ async def events_after(
             event = {key: data.pop(key) for key in ("event_id", "event_kind", "event_actor")}
             at = data.pop("event_at")
             data["managers"] = json.loads(data["managers"])
+            data["story"] = json.loads(data["story"])
             found.append(
                 {
                     "event_id": event["event_id"],

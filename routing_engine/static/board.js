@@ -326,6 +326,13 @@
     text(card, ".status", ticket.status === "claimed"
       ? `Claimed by ${mine ? "you" : ticket.assignee}` : "Open");
     text(card, ".summary", ticket.summary);
+    const steps = (ticket.story || []).map((step) => {
+      const item = document.createElement("li");
+      item.textContent = step;
+      return item;
+    });
+    card.querySelector(".story-steps").replaceChildren(...steps);
+    card.querySelector(".story").hidden = steps.length === 0;
     text(card, ".board", ticket.board);
     text(card, ".region", ticket.region || "unknown");
     text(card, ".call-type", ticket.call_type || "—");
