@@ -31,7 +31,8 @@ log = logging.getLogger("routing_engine.timers")
 TIMERS_FIRED = Counter("routing_timers_fired", "Timers fired, by kind", ["kind"])
 EVENTS = {"sla": "sla-missed", "escalation": "escalated", "resolve-within": "call-unresolved"}
 TICKET_FIELDS = ("id", "board", "call_id", "caller", "region", "call_type", "node", "summary",
-                 "recording", "status", "assignee", "sla_s", "due", "created_at")  # fmt: skip
+                 "story", "recording", "status", "assignee", "sla_s", "due",
+                 "created_at")  # fmt: skip
 
 
 class TimerRunner:

@@ -96,6 +96,7 @@ def test_a_missed_sla_notifies_the_manager_signed_and_recorded(
         )
         assert payload["contact"] == {"name": "manager", "display_name": "Office manager"}
         assert payload["ticket"]["id"] == ticket["id"] and payload["ticket"]["board"] == "office"
+        assert payload["ticket"]["story"][0].startswith("Called ")  # what happened, in words
         assert "SLA missed" in payload["title"] and "+12125550123" in payload["text"]
         assert got.headers["X-Routing-Event"] == "sla-missed"
         wait_until(lambda: "notified" in [h["kind"] for h in history(server, ticket["id"])])
