@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,8 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT
-from test_service import free_port
+from test_service import Server
 
 from routing_engine.sessions import Sessions
 
@@ -39,58 +34,14 @@ STAFF_API = {"Authorization": f"Bearer {STAFF}"}
 WAIT_S = 30  # generous: for what the issue puts no time on
 
 
-class BoardServer:
-    """A `cli.py serve` process on a given port, store and data directory; stopped by its PID
-    (and it must stop by itself, open event streams or not)."""
+class BoardServer(Server):
+    """The hospital on a given store and data directory (the session secret lives there), with
+    or without keys; a restart reuses the port."""
 
     def __init__(self, root: Path, port: int | None = None, keys: str | None = None):
         self.root = root
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if k not in ("ROUTING_API_KEYS",)}
-        env["ROUTING_DATA_DIR"] = str(root / "data")  # the session secret lives there
-        if keys:
-            env["ROUTING_API_KEYS"] = keys
-        command = [
-            sys.executable,
-            str(ROOT / "cli.py"),
-            "serve",
-            "examples/hospital",
-            "--port",
-            str(self.port),
-            "--database",
-            f"sqlite+aiosqlite:///{root / 'board.db'}",
-        ]
-        handle, name = tempfile.mkstemp(prefix="routing-board-", suffix=".log")
-        self.log = os.fdopen(handle, "wb")
-        self.log_path = Path(name)
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log
-        )
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("the server did not start")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=WAIT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError("the server did not stop by itself") from None
-        finally:
-            self.log.close()
-            self.stderr_text = self.log_path.read_text(encoding="utf-8", errors="replace")
-            self.log_path.unlink(missing_ok=True)
+        env = {"ROUTING_DATA_DIR": str(root / "data"), "ROUTING_API_KEYS": keys}
+        super().__init__(root / "board.db", port=port, env=env)
 
 
 @pytest.fixture(scope="module")

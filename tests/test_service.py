@@ -29,7 +29,9 @@ def free_port() -> int:
 
 
 class Server:
-    """A `cli.py serve` process; stopped by its PID."""
+    """A `cli.py serve` process; stopped by its PID, and it must stop by itself. `env` adds to
+    (or, with None values, takes from) the environment it inherits; `port` reuses a port (a
+    restart)."""
 
     def __init__(
         self,
@@ -37,8 +39,10 @@ class Server:
         deadline_ms: int = 500,
         deployment: str = "examples/hospital",
         workers: int = 1,
+        port: int | None = None,
+        env: dict[str, str | None] | None = None,
     ):
-        self.port = free_port()
+        self.port = port or free_port()
         self.database = database
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
@@ -55,12 +59,18 @@ class Server:
             "--workers",
             str(workers),
         ]
+        environment = dict(os.environ)
+        for name, value in (env or {}).items():
+            if value is None:
+                environment.pop(name, None)
+            else:
+                environment[name] = value
         # the server's logs go to a file: a pipe nobody reads would fill up and block it
         handle, name = tempfile.mkstemp(prefix="routing-server-", suffix=".log")
         self.log = os.fdopen(handle, "wb")
         self.log_path = Path(name)
         self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log
+            command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=self.log
         )
         deadline = time.monotonic() + 30
         while True:
@@ -79,10 +89,16 @@ class Server:
         if hasattr(self, "client"):
             self.client.close()
         self.process.terminate()
-        self.process.wait(timeout=15)
-        self.log.close()
-        self.stderr_text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        self.log_path.unlink(missing_ok=True)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError("the server did not stop by itself") from None
+        finally:
+            self.log.close()
+            self.stderr_text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            self.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
