@@ -43,6 +43,14 @@ PERMISSIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
 )
 
 
+def _host_name(request: Request) -> str:
+    """The host a request is addressed to, without its port ('' when none is given)."""
+    host = request.headers.get("host", "")
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
 class KeysError(ValueError):
     """A keys file or variable that cannot be read; the message names the line."""
 
@@ -149,7 +157,16 @@ class Gate:
         )
 
     async def check(self, request: Request, call_next: Handler) -> Response:
-        """The middleware: refuses what the caller may not do, else passes it on."""
+        """The middleware: refuses what the caller may not do, else passes it on. With no keys,
+        only requests addressed to this machine by name (localhost, 127.0.0.1, ::1) are served:
+        a web page whose name was rebound to 127.0.0.1 must not read or change tickets."""
+        if not self.keys.enabled and _host_name(request) not in LOOPBACK:
+            return _refuse(
+                421,
+                "misdirected-request",
+                "this server has no API keys, so it answers only requests addressed to "
+                "localhost; configure keys to serve other names",
+            )
         path = request.url.path
         roles = required_roles(request.method, path)
         if roles is None:

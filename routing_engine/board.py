@@ -106,12 +106,17 @@ def add_board_routes(app: FastAPI, gate: Gate) -> None:
 
     @app.post("/board/signout", tags=["board"])
     async def sign_out_route(request: Request) -> Response:
-        """Sign out: the session cookie goes (the session's CSRF token is needed)."""
+        """Sign out: the session cookie goes (the session's CSRF token is needed; without a
+        session there is nothing to sign out of, and another site cannot sign staff out)."""
         session = gate.session_of(request)
-        if session is not None:
-            refused = gate.csrf_refusal(request, session)
-            if refused is not None:
-                return refused
+        if session is None:
+            return JSONResponse(
+                {"error": "not-signed-in", "message": "there is no session to sign out of"},
+                status_code=401,
+            )
+        refused = gate.csrf_refusal(request, session)
+        if refused is not None:
+            return refused
         response = JSONResponse(describe(gate, None))
         response.delete_cookie(
             COOKIE, path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict"

@@ -210,7 +210,9 @@ async def stream(
         return
     async with hub.listen() as listener:
         newest = await latest_event_id(hub.engine)
-        if last_id is None or last_id > newest:  # new, or an id from another store: start over
+        far_behind = last_id is not None and newest - last_id > BACKLOG_LIMIT
+        if last_id is None or last_id > newest or far_behind:  # new, another store's id, or
+            # so far behind that replaying costs more than starting over: a snapshot
             found = await open_tickets(hub.engine, board)
             sent = newest  # read before the tickets: a change in between comes again, harmless
             now = datetime.now(UTC).isoformat()
@@ -218,9 +220,13 @@ async def stream(
             yield ServerSentEvent(event="snapshot", id=str(sent), data=snapshot)
         else:
             sent = last_id
-            for event in await read_after(hub.engine, last_id, board):
-                yield change_message(event)
-                sent = event["event_id"]
+            while True:  # a page at a time, never the whole backlog in memory
+                page = await events_after(hub.engine, sent, board, limit=PAGE)
+                for event in page:
+                    yield change_message(event)
+                    sent = event["event_id"]
+                if len(page) < PAGE:
+                    break
         while (batch := await listener.take()) is not None:
             for event in batch:
                 if event["event_id"] > sent and board in (None, event["ticket"]["board"]):

@@ -158,16 +158,23 @@ def verify(
         return False
     if abs(now - sent) > tolerance_s:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature.strip())
+    expected = sign(secret, timestamp, body).encode("ascii")
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
 
 
 def shown_address(channel: str, address: str) -> str:
-    """An address as tickets and logs show it: a webhook URL without its path and query
-    (chat webhooks carry their token there)."""
+    """An address as tickets and logs show it: a webhook URL as its scheme and host only (chat
+    webhooks carry their token in the path or the query, some URLs a password before the
+    host)."""
     if channel != "webhook" or address.startswith("/"):
         return address
     parts = urlsplit(address)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.path not in ("", "/") else address
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    rest = "/…" if (parts.path not in ("", "/") or parts.query or parts.fragment) else ""
+    return f"{parts.scheme}://{host}{port}{rest}"
 
 
 # --- sending -------------------------------------------------------------------------------------
@@ -193,7 +200,7 @@ class Senders:
             if local_app is None
             else httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=local_app),
-                base_url="http://routing-engine.local",
+                base_url="http://localhost",  # a name the server answers without keys
                 timeout=limits,
             )
         )
@@ -204,10 +211,15 @@ class Senders:
             await self.local.aclose()
 
     async def send(self, row: Any, now: datetime) -> Attempt:
+        """One attempt, over within `timeout_s` as a whole (httpx's timeout bounds each read,
+        so a receiver trickling its answer would otherwise hold the attempt past its lease)."""
         try:
-            if row.channel == "email":
-                return await self._email(row)
-            return await self._webhook(row, now)
+            async with asyncio.timeout(self.settings.timeout_s):
+                if row.channel == "email":
+                    return await self._email(row)
+                return await self._webhook(row, now)
+        except TimeoutError:
+            return Attempt(False, f"no answer within {self.settings.timeout_s:g}s")
         except Exception as error:  # whatever went wrong, it is a failed attempt, retried
             return Attempt(False, f"{type(error).__name__}: {error}"[:MAX_ERROR])
 

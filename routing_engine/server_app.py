@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -43,7 +44,9 @@ from routing_engine.service_core import DEFAULT_DEADLINE_S, Refusal, Service, pr
 from routing_engine.service_notify import Notifications
 from routing_engine.service_sip import add_sip_route
 from routing_engine.service_tickets import add_ticket_routes
-from routing_engine.store import Store, sqlite_url
+from routing_engine.store import Store, StoreOutdated, sqlite_url
+
+log = logging.getLogger("routing_engine.server")
 
 
 def create_app(
@@ -63,7 +66,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await store.open()
+        try:
+            await store.open()
+        except StoreOutdated as outdated:
+            log.error("cannot start: %s", outdated)
+            raise
         await store.publish(loaded.name, loaded.digest, loaded.sources)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # SIGHUP: reload the directory

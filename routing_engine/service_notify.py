@@ -16,15 +16,14 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, inspect, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select
 
 from routing_engine.auth import LOOPBACK
 from routing_engine.notify import (
@@ -41,13 +40,19 @@ from routing_engine.notify import (
     verify,
 )
 from routing_engine.service_core import Refusal, Service
-from routing_engine.tables import deliveries, inbox, timers
+from routing_engine.tables import deliveries, inbox
 from routing_engine.timers import TimerRunner
 
 log = logging.getLogger("routing_engine.notify")
 INBOX = "/notifications/inbox"
 MAX_INBOX_BODY = 64 * 1024
 TOLERANCE_S = 300  # a signed notification older (or newer) than this is refused: no replays
+
+
+def _worker_id() -> str:
+    """Who holds a lease: unique per process even where containers share a host name and
+    each run as PID 1."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Notifications:
@@ -58,7 +63,7 @@ class Notifications:
         self.app = app
         self.service = service
         self.settings = settings or NotifySettings.from_env()
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker = _worker_id()
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
@@ -68,15 +73,7 @@ class Notifications:
     async def start(self) -> None:
         if self.settings.secret is None:
             log.warning("$%s is not set: webhooks are sent unsigned", SECRET_ENV)
-        stale = await _stale_tables(self.service.store.engine)
-        if stale:  # a store made by an earlier version: firing would fail at every round
-            log.error(
-                "the store's tables %s lack columns this version needs: timers and "
-                "notifications are off; move the database aside to have it made afresh",
-                ", ".join(stale),
-            )
-            return
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"  # the process serving, if forked
+        self.worker = _worker_id()  # the process serving, if forked
         self.stopping, self.wake = asyncio.Event(), asyncio.Event()
         self.senders = Senders(self.settings, self.app)
         engine = self.service.store.engine
@@ -195,21 +192,6 @@ def _add_routes(app: FastAPI, service: Service, settings: NotifySettings) -> Non
         for row in rows:
             row["address"] = shown_address(row["channel"], row["address"])
         return JSONResponse(rows)
-
-
-async def _stale_tables(engine: AsyncEngine) -> list[str]:
-    """The notification tables whose columns in the store are fewer than this version's."""
-
-    def missing(connection: Any) -> list[str]:
-        found = inspect(connection)
-        return [
-            table.name
-            for table in (timers, deliveries, inbox)
-            if {c.name for c in table.columns} - {c["name"] for c in found.get_columns(table.name)}
-        ]
-
-    async with engine.connect() as connection:
-        return await connection.run_sync(missing)
 
 
 async def _body(request: Request) -> bytes:

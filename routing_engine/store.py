@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -51,6 +51,25 @@ class StoredCall:
     first_decision: dict[str, Any]
 
 
+class StoreOutdated(RuntimeError):
+    """The store's tables are an earlier version's."""
+
+
+def _stale_tables(connection: Any) -> list[str]:
+    """Each existing table that lacks columns of this version's, with what it lacks."""
+    found = inspect(connection)
+    existing = set(found.get_table_names())
+    stale = []
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {column["name"] for column in found.get_columns(table.name)}
+        lacking = [c.name for c in table.columns if c.name not in have]
+        if lacking:
+            stale.append(f"table {table.name} lacks {', '.join(lacking)}")
+    return stale
+
+
 class Conflict(Exception):
     """Another request changed the call first; nothing was written."""
 
@@ -63,7 +82,16 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     async def open(self) -> None:
+        """Create the tables that are missing; StoreOutdated when a table an earlier version
+        made lacks columns this one needs (nothing is changed then)."""
         async with self.engine.begin() as connection:
+            stale = await connection.run_sync(_stale_tables)
+            if stale:
+                raise StoreOutdated(
+                    f"the store {self.engine.url.render_as_string(hide_password=True)} was made "
+                    f"by an earlier version: {'; '.join(stale)}. Move the database aside (it "
+                    "is made afresh), or point --database at a new one"
+                )
             await connection.run_sync(metadata.create_all)
 
     async def close(self) -> None:

@@ -67,8 +67,33 @@ class TimerRunner:
             due = [row.id for row in await connection.execute(query)]
         fired = 0
         for timer_id in due:
-            fired += await self.fire(timer_id, now)
+            try:
+                fired += await self.fire(timer_id, now)
+            except Exception as error:  # one timer that cannot fire must not hold up the rest
+                log.exception("timer %s could not fire; it is parked as failed", timer_id)
+                await self.park(timer_id, now, f"{type(error).__name__}: {error}")
         return fired
+
+    async def park(self, timer_id: int, now: datetime, error: str) -> None:
+        """Set a timer that fails aside (state `failed`), recorded on its ticket, so the timers
+        due after it still fire."""
+        async with self.engine.begin() as connection:
+            parked = await connection.execute(
+                update(timers)
+                .where(timers.c.id == timer_id, timers.c.state == "pending")
+                .values(state="failed", fired_at=iso(now), fired_by=self.worker)
+            )
+            if parked.rowcount != 1:
+                return
+            timer = (await connection.execute(select(timers).where(timers.c.id == timer_id))).one()
+            if timer.ticket_id is None:
+                return
+            row = (
+                await connection.execute(select(tickets).where(tickets.c.id == timer.ticket_id))
+            ).first()
+            if row is not None:
+                detail = {"level": timer.level, "error": error[:500]}
+                await record(connection, ticket_json(row), "timer-failed", ENGINE, detail)
 
     async def fire(self, timer_id: int, now: datetime) -> bool:
         """Claim one timer and do what it is for; False when another process had it, or it
@@ -183,7 +208,7 @@ class TimerRunner:
         """One delivery per contact and channel; a contact that cannot be reached is recorded
         on the ticket (or logged, for a call)."""
         contacts = {contact.name: contact for contact in self.deployment().contacts}
-        for name in payload["notify"]:
+        for name in dict.fromkeys(payload["notify"]):  # a contact named twice is told once
             contact = contacts.get(name)
             channels = self._channels(contact)
             if not channels:

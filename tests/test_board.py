@@ -194,6 +194,15 @@ def test_an_unknown_last_event_id_starts_over_with_a_snapshot(
     assert found[1]["event"] == "snapshot"
 
 
+def test_without_keys_only_requests_to_localhost_are_served(open_server: BoardServer) -> None:
+    """A page whose name was rebound to 127.0.0.1 must not read or change tickets."""
+    rebound = httpx.get(f"{open_server.url}/v1/tickets", headers={"Host": "attacker.example"})
+    assert rebound.status_code == 421
+    assert rebound.json()["error"] == "misdirected-request"
+    for host in ("localhost", f"127.0.0.1:{open_server.port}", f"localhost:{open_server.port}"):
+        assert httpx.get(f"{open_server.url}/v1/tickets", headers={"Host": host}).status_code == 200
+
+
 def test_changes_made_by_another_server_on_the_same_store_show(
     open_server: BoardServer,
 ) -> None:
@@ -276,6 +285,9 @@ def test_changes_with_a_session_need_its_csrf_token(keyed: BoardServer) -> None:
         out = browser.post("/board/signout", headers={"X-CSRF-Token": token})
         assert out.status_code == 200 and out.json()["signed_in"] is False
         assert 'routing_session=""' in out.headers["set-cookie"]
+    # another site's form cannot sign anyone out: without the session cookie, nothing happens
+    stranger = httpx.post(f"{keyed.url}/board/signout")
+    assert stranger.status_code == 401 and "set-cookie" not in stranger.headers
     api = httpx.post(
         f"{keyed.url}/v1/tickets/{ticket['id']}/release", json={"by": "Alice"}, headers=STAFF_API
     )

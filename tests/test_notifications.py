@@ -390,8 +390,8 @@ def test_without_a_secret_the_inbox_takes_unsigned_notifications_from_this_machi
         elsewhere = httpx.ASGITransport(app=app, client=("203.0.113.5", 40000))
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=here, base_url="http://engine") as client,
-            httpx.AsyncClient(transport=elsewhere, base_url="http://engine") as outsider,
+            httpx.AsyncClient(transport=here, base_url="http://localhost") as client,
+            httpx.AsyncClient(transport=elsewhere, base_url="http://localhost") as outsider,
         ):
             start = {"call_id": "c1", "from": "+12125550123", "to": OFFICE}
             assert (await client.post("/v1/calls", json=start)).status_code == 200

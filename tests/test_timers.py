@@ -326,25 +326,64 @@ def test_a_call_records_the_limit_of_each_flow_it_enters_once(tmp_path: Path) ->
     assert other.deadlines == ()  # the main flow has no limit
 
 
-def test_a_store_made_by_an_earlier_version_is_told_apart(tmp_path: Path) -> None:
+def test_a_store_made_by_an_earlier_version_is_refused(tmp_path: Path) -> None:
     from sqlalchemy import text
 
-    from routing_engine.service_notify import _stale_tables
+    from routing_engine.store import StoreOutdated
 
     async def scenario() -> None:
         store = Store(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
         async with store.engine.begin() as connection:  # deliveries as an earlier version had it
             await connection.execute(text("CREATE TABLE deliveries (id INTEGER PRIMARY KEY)"))
-        await store.open()
         try:
-            assert await _stale_tables(store.engine) == ["deliveries"]
+            with pytest.raises(StoreOutdated, match="table deliveries lacks timer_id"):
+                await store.open()
         finally:
             await store.close()
         fresh = Store(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
-        await fresh.open()
         try:
-            assert await _stale_tables(fresh.engine) == []
+            await fresh.open()  # a new store is made whole
+            await fresh.open()  # and opening it again finds nothing missing
         finally:
             await fresh.close()
 
     asyncio.run(scenario())
+
+
+def test_a_timer_that_cannot_fire_is_parked_and_the_others_still_fire(tmp_path: Path) -> None:
+    async def scenario(world: World) -> None:
+        await world.office_ticket("c1")
+        await world.office_ticket("c2")
+        world.clock.advance(120)
+        runner = world.runner()
+        fire = runner._ticket_timer
+
+        async def broken(connection: Any, timer: Any, now: datetime) -> None:
+            if timer.ticket_id == 1:
+                raise RuntimeError("cannot write the deliveries")
+            await fire(connection, timer, now)
+
+        runner._ticket_timer = broken  # type: ignore[method-assign]
+        assert await runner.tick() == 1  # ticket 2's timer, though ticket 1's is due first
+        states = await world.rows("SELECT ticket_id, state FROM timers WHERE kind = 'sla'")
+        assert sorted(states) == [(1, "failed"), (2, "fired")]
+        history = (await get_ticket(world.store.engine, 1))["history"]
+        assert history[-1]["kind"] == "timer-failed"
+        assert "cannot write the deliveries" in history[-1]["detail"]["error"]
+        assert await runner.tick() == 0  # parked: not tried again every second
+
+    run(tmp_path, scenario, sla="1m", escalate="1h")
+
+
+def test_addresses_are_shown_without_credentials_and_odd_signatures_refused() -> None:
+    from routing_engine.notify import shown_address
+
+    assert (
+        shown_address("webhook", "https://chat.example/?token=SECRET") == "https://chat.example/…"
+    )
+    assert shown_address("webhook", "https://chat.example?token=S") == "https://chat.example/…"
+    assert shown_address("webhook", "https://user:pw@chat.example/") == "https://chat.example"
+    assert shown_address("webhook", "http://u:p@127.0.0.1:8080/hook") == "http://127.0.0.1:8080/…"
+    assert shown_address("webhook", "/notifications/inbox") == "/notifications/inbox"
+    stamp = "1700000000"
+    assert not verify(b"secret", stamp, b"{}", "sha256=\xe9", 1700000000.0, 300)
