@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_cli, write_files
+from conftest import FIXTURES, MINIMAL_DEPLOYMENT, run_cli, write_files
 
 from routing_engine import LoadedDeployment, load_deployment
 from routing_engine.explore import (
@@ -170,19 +170,7 @@ OFFICE = """
       {bye}:
         hangup: closed
 """
-SCHEDULE = """
-    deployment: test
-    fallback:
-      ring: desk
-    entries:
-      "+12125550100": main
-    targets:
-      desk:
-        uri: sip:desk@example.com
-      office:
-        uri: sip:office@example.com
-      backup:
-        uri: sip:backup@example.com
+SCHEDULE = MINIMAL_DEPLOYMENT + """
     schedules:
       office-hours:
         timezone: America/New_York
