@@ -468,7 +468,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(server: Server) -> None:
     """A request declaring a gigabyte gets 413 at once, without the server waiting for it."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
         conn.sendall(
-            b"POST /v1/calls HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /v1/calls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 1000000000\r\n\r\n{"
         )
         reply = conn.recv(4096).decode("latin-1")
