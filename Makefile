@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check fmt schemas docs diagram area-codes clean
+.PHONY: run test check fmt schemas docs diagram area-codes bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ docs: $(VENV)/.installed
 
 area-codes: $(VENV)/.installed
 	$(BIN)/python scripts/gen_area_codes.py
+
+# Speed and memory, measured as ratios in one run; writes benchmarks/RESULTS.md.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.run --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
