@@ -170,7 +170,9 @@ OFFICE = """
       {bye}:
         hangup: closed
 """
-SCHEDULE = MINIMAL_DEPLOYMENT + """
+SCHEDULE = (
+    MINIMAL_DEPLOYMENT
+    + """
     schedules:
       office-hours:
         timezone: America/New_York
@@ -178,6 +180,7 @@ SCHEDULE = MINIMAL_DEPLOYMENT + """
           mon-fri: 09:00-17:00
         holidays: US
 """
+)
 NAMES = {"welcome": "welcome", "hours": "hours", "ring": "ring-office", "ticket": "ticket"}
 RENAMED = {"welcome": "greeting", "hours": "opening", "ring": "call-desk", "ticket": "raise"}
 
