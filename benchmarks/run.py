@@ -71,14 +71,14 @@ def ratio(
 
 GOALS = (
     Goal(
-        "engine at most 2x the hand-written floor (median us/decision)",
-        ratio("decision", ("engine", "median"), ("floor", "median")),
+        "engine at most 2x the hand-written floor (median us/decision, billing mix)",
+        ratio("decision", ("decision/runtime", "median"), ("decision/hand-written", "median")),
         2.0,
         True,
     ),
     Goal(
-        "engine at least 500x faster than SpiffWorkflow (median us/decision)",
-        ratio("decision", ("spiffworkflow", "median"), ("engine", "median")),
+        "engine at least 500x faster than SpiffWorkflow (median us/decision, billing mix)",
+        ratio("decision", ("decision/spiffworkflow", "median"), ("decision/runtime", "median")),
         500.0,
         False,
     ),
@@ -101,8 +101,8 @@ GOALS = (
         False,
     ),
     Goal(
-        "100k-node compile at most 12x the 10k-node compile (median seconds)",
-        ratio("scale", ("compile 100k nodes", "median"), ("compile 10k nodes", "median")),
+        "100k-node check at most 12x the 10k-node check (median seconds; full run only)",
+        ratio("scale", ("check/100000", "median"), ("check/10000", "median")),
         12.0,
         True,
     ),
