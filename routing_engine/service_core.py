@@ -159,20 +159,19 @@ class Service:
     async def start_call(
         self, call: NewCallRequest, compiled: CompiledDeployment
     ) -> dict[str, Any]:
-        """Start a call (or answer a retried start with its first decision)."""
+        """Start a call (or answer a retried start with its first decision). A new call is the
+        common case, so it is decided and inserted at once; the insert finds a retry (the call
+        id is taken), which is then answered with the stored first decision."""
         store = self.store
         async with self.lock(call.call_id):
-            stored = await store.call(call.call_id)
-            if stored is not None:
-                return same_call(stored, call.caller, call.dialed)
             live = await store.target_states()
             state, decision = start(compiled, call.to_runtime(datetime.now(UTC)), live)
             state_json, decision_json = state.to_json(), decision.to_json()
             if not await store.start(state_json, decision_json):
-                raced = await store.call(call.call_id)  # another process started it first
-                if raced is None:
+                stored = await store.call(call.call_id)  # a retry, or another process's start
+                if stored is None:
                     raise RuntimeError("call vanished while starting")
-                return same_call(raced, call.caller, call.dialed)
+                return same_call(stored, call.caller, call.dialed)
             return decision_json
 
     async def apply_event(self, call_id: str, event: EventRequest) -> dict[str, Any]:
