@@ -70,24 +70,11 @@ def create_app() -> FastAPI:
 
 
 def serve(host: str, port: int, workers: int) -> None:
-    """The same socket and uvicorn settings as `cli_app.serve_command`; only the app differs."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
+    """The same socket and uvicorn settings as `cli.py serve` (one `run_server`); only the app
+    differs."""
+    from routing_engine.server_app import run_server
 
-    from routing_engine.server_app import listening_socket
-
-    sock = listening_socket(host, port)
-    config = uvicorn.Config(
-        "benchmarks.bare_app:create_app",
-        factory=True,
-        workers=workers,
-        log_level="info",
-        access_log=False,
-    )
-    if workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[sock])
+    run_server("benchmarks.bare_app:create_app", host, port, workers)
 
 
 def main() -> None:

@@ -413,11 +413,8 @@ def serve_command(
     """Serve a deployment over HTTP."""
     import tempfile
 
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
     from routing_engine.auth import LOOPBACK, Keys, KeysError
-    from routing_engine.server_app import listening_socket
+    from routing_engine.server_app import run_server
 
     try:
         keys = Keys.load(keys_file)
@@ -445,18 +442,7 @@ def serve_command(
     )
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="routing-metrics-")
-    sock = listening_socket(host, port)
-    config = uvicorn.Config(
-        "routing_engine.server_app:app_from_env",
-        factory=True,
-        workers=workers,
-        log_level="info",
-        access_log=False,  # each decision is logged as JSON with its call, version and node
-    )
-    if workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[sock])
+    run_server("routing_engine.server_app:app_from_env", host, port, workers)
 
 
 def main() -> None:

@@ -219,3 +219,20 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def run_server(factory: str, host: str, port: int, workers: int) -> None:
+    """Serve the app `factory` ("module:function") on our own socket (see `listening_socket`),
+    in one process or `workers` processes, uvicorn's access log off (each decision is logged
+    as JSON with its call, version and node). Blocks until the server stops."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    sock = listening_socket(host, port)
+    config = uvicorn.Config(
+        factory, factory=True, workers=workers, log_level="info", access_log=False
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
