@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from conftest import ROOT
@@ -17,11 +19,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_serve_answers_healthz_over_http() -> None:
+def test_serve_answers_healthz_over_http(tmp_path: Path) -> None:
+    """The default store, in the data directory (here a fresh one, not the checkout's)."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "cli.py", "serve", "examples/hospital", "--port", str(port)],
         cwd=ROOT,
+        env={**os.environ, "ROUTING_DATA_DIR": str(tmp_path / "data")},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
