@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from routing_engine.calls import CallState, Status
+from routing_engine.calls import NewCall
 from routing_engine.compile import CBranch, CompiledDeployment
 from routing_engine.geography import area_codes
 from routing_engine.paths import CallPath
-from routing_engine.runtime import _Walk
+from routing_engine.runtime import branch_case
 
 # callers that are no state's: (what they are, a sample number)
 _OTHER_CALLERS = (
@@ -110,31 +110,8 @@ def _choice(
     compiled: CompiledDeployment, node: CBranch, caller: str, dialed: str, at: datetime
 ) -> str:
     """The case a call takes at a branch: `when CONDITION`, or `else`."""
-    state = CallState(
-        call_id="diff",
-        caller=caller,
-        dialed=dialed,
-        deployment=compiled.name,
-        digest=compiled.digest,
-        entry_flow=node.flow,
-        flow=node.flow,
-        node=node.id,
-        status=Status.ACTIVE,
-        seq=0,
-        steps=0,
-        attempt=0,
-        awaiting=(),
-        variables={},
-        attributes={},
-        started_at="",
-        updated_at="",
-        trace=(),
-    )
-    walk = _Walk(compiled, state, at, None)
-    for condition, _ in node.cases:
-        if condition.test(walk):
-            return f"when {condition.source}"
-    return "else"
+    case = branch_case(compiled, node, NewCall("diff", caller, dialed, at))
+    return "else" if case is None else f"when {node.cases[case][0].source}"
 
 
 def _outcomes(paths: Iterable[CallPath], node: str, choice: str) -> tuple[str, ...]:

@@ -59,8 +59,10 @@ __all__ = [  # the call's data lives in calls.py; importing it from here still w
     "ScheduleOverrides",
     "Status",
     "TargetStates",
+    "branch_case",
     "check_event",
     "fallback_decision",
+    "new_state",
     "start",
     "step",
 ]
@@ -250,11 +252,19 @@ class _Walk:
             self.trace.append(note)
         self.status, self.awaits, self.end_reason = Status.ENDED, (), reason
 
-    def _branch(self, node: CBranch) -> tuple[CNode | None, str]:
-        for i, (condition, to) in enumerate(node.cases):
+    def case_taken(self, node: CBranch) -> int | None:
+        """The index of the first case of a branch whose condition holds; None: else."""
+        for i, (condition, _) in enumerate(node.cases):
             if condition.test(self):
-                return to, f"branch {node.id}: when {condition.source} (case {i + 1})"
-        return node.otherwise, f"branch {node.id}: else"
+                return i
+        return None
+
+    def _branch(self, node: CBranch) -> tuple[CNode | None, str]:
+        i = self.case_taken(node)
+        if i is None:
+            return node.otherwise, f"branch {node.id}: else"
+        condition, to = node.cases[i]
+        return to, f"branch {node.id}: when {condition.source} (case {i + 1})"
 
     def _hours(self, node: CHours) -> tuple[CNode | None, str]:
         schedule = node.schedule
@@ -476,17 +486,10 @@ def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
     return new, decision
 
 
-def start(
-    compiled: CompiledDeployment,
-    call: NewCall,
-    targets: TargetStates | None = None,
-    overrides: ScheduleOverrides | None = None,
-) -> tuple[CallState, Decision]:
-    """A new call: find the flow for the dialed number and run it to the first wait."""
+def new_state(compiled: CompiledDeployment, call: NewCall, flow: str) -> CallState:
+    """A call's state before its first step, entering `flow`."""
     at = iso_utc(call.at)
-    found = compiled.entry(call.dialed)
-    flow, first = found if found is not None else ("", None)
-    state = CallState(
+    return CallState(
         call_id=call.call_id,
         caller=call.caller,
         dialed=call.dialed,
@@ -506,6 +509,26 @@ def start(
         updated_at=at,
         trace=(),
     )
+
+
+def branch_case(compiled: CompiledDeployment, node: CBranch, call: NewCall) -> int | None:
+    """Which case of a branch a new call (caller, dialed number, attributes, time) takes,
+    as the runtime decides it: the index of the case, or None for else. For tools that ask
+    without placing the call (the diff's sample callers)."""
+    state = replace(new_state(compiled, call, node.flow), node=node.id)
+    return _Walk(compiled, state, call.at, None).case_taken(node)
+
+
+def start(
+    compiled: CompiledDeployment,
+    call: NewCall,
+    targets: TargetStates | None = None,
+    overrides: ScheduleOverrides | None = None,
+) -> tuple[CallState, Decision]:
+    """A new call: find the flow for the dialed number and run it to the first wait."""
+    found = compiled.entry(call.dialed)
+    flow, first = found if found is not None else ("", None)
+    state = new_state(compiled, call, flow)
     if first is None:
         return _fallback(
             compiled, state, call.at, "no-entry", [f"no flow for dialed number {call.dialed}"]
