@@ -78,15 +78,8 @@ class TimerRunner:
         """Set a timer that fails aside (state `failed`), recorded on its ticket, so the timers
         due after it still fire."""
         async with self.engine.begin() as connection:
-            parked = await connection.execute(
-                update(timers)
-                .where(timers.c.id == timer_id, timers.c.state == "pending")
-                .values(state="failed", fired_at=iso(now), fired_by=self.worker)
-            )
-            if parked.rowcount != 1:
-                return
-            timer = (await connection.execute(select(timers).where(timers.c.id == timer_id))).one()
-            if timer.ticket_id is None:
+            timer = await self._claim(connection, timer_id, "failed", now)
+            if timer is None or timer.ticket_id is None:
                 return
             row = (
                 await connection.execute(select(tickets).where(tickets.c.id == timer.ticket_id))
@@ -95,18 +88,28 @@ class TimerRunner:
                 detail = {"level": timer.level, "error": error[:500]}
                 await record(connection, ticket_json(row), "timer-failed", ENGINE, detail)
 
+    async def _claim(
+        self, connection: AsyncConnection, timer_id: int, state: str, now: datetime
+    ) -> Any:
+        """Move a pending timer to `state` and return it; None when it is not pending (another
+        process took it, or it was cancelled). The conditional update is what lets exactly one
+        of several processes have it."""
+        claimed = await connection.execute(
+            update(timers)
+            .where(timers.c.id == timer_id, timers.c.state == "pending")
+            .values(state=state, fired_at=iso(now), fired_by=self.worker)
+        )
+        if claimed.rowcount != 1:
+            return None
+        return (await connection.execute(select(timers).where(timers.c.id == timer_id))).one()
+
     async def fire(self, timer_id: int, now: datetime) -> bool:
         """Claim one timer and do what it is for; False when another process had it, or it
         was cancelled meanwhile (its ticket resolved, its call resolved)."""
         async with self.engine.begin() as connection:
-            claimed = await connection.execute(
-                update(timers)
-                .where(timers.c.id == timer_id, timers.c.state == "pending")
-                .values(state="fired", fired_at=iso(now), fired_by=self.worker)
-            )
-            if claimed.rowcount != 1:
+            timer = await self._claim(connection, timer_id, "fired", now)
+            if timer is None:
                 return False
-            timer = (await connection.execute(select(timers).where(timers.c.id == timer_id))).one()
             if timer.ticket_id is not None:
                 await self._ticket_timer(connection, timer, now)
             else:
