@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,9 +116,6 @@ def _refuse(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
 class Gate:
     """Who may call what: bearer keys, or a board session with its CSRF token."""
 
@@ -156,10 +152,11 @@ class Gate:
             403, "csrf-token", "send the session's CSRF token in the X-CSRF-Token header"
         )
 
-    async def check(self, request: Request, call_next: Handler) -> Response:
-        """The middleware: refuses what the caller may not do, else passes it on. With no keys,
-        only requests addressed to this machine by name (localhost, 127.0.0.1, ::1) are served:
-        a web page whose name was rebound to 127.0.0.1 must not read or change tickets."""
+    def refusal(self, request: Request) -> Response | None:
+        """What the caller may not do, as its refusal; None lets the request through. With no
+        keys, only requests addressed to this machine by name (localhost, 127.0.0.1, ::1) are
+        served: a web page whose name was rebound to 127.0.0.1 must not read or change tickets.
+        A board session that lets a request through is left in `request.state.session`."""
         if not self.keys.enabled and _host_name(request) not in LOOPBACK:
             return _refuse(
                 421,
@@ -170,7 +167,7 @@ class Gate:
         path = request.url.path
         roles = required_roles(request.method, path)
         if roles is None:
-            return await call_next(request)
+            return None
         if (
             "authorization" not in request.headers
             and COOKIE in request.cookies
@@ -181,19 +178,16 @@ class Gate:
                 if session.role not in roles:
                     return _refuse(403, "forbidden", f"a {session.role} session may not do this")
                 refused = self.csrf_refusal(request, session)
-                if refused is not None:
-                    return refused
-                request.state.session = session
-                return await call_next(request)
+                if refused is None:
+                    request.state.session = session
+                return refused
             if self.keys.enabled:
                 return _refuse(401, "unauthorized", "the session has ended; sign in again")
         if not self.keys.enabled:
-            return await call_next(request)
-        return await self._by_key(request, roles, call_next)
+            return None
+        return self._by_key(request, roles)
 
-    async def _by_key(
-        self, request: Request, roles: frozenset[str], call_next: Handler
-    ) -> Response:
+    def _by_key(self, request: Request, roles: frozenset[str]) -> Response | None:
         header = request.headers.get("authorization", "")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
@@ -204,4 +198,4 @@ class Gate:
         if role not in roles:
             allowed = ", ".join(sorted(roles))
             return _refuse(403, "forbidden", f"a {role} key may not do this; it takes: {allowed}")
-        return await call_next(request)
+        return None

@@ -16,12 +16,13 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from routing_engine import __version__
 from routing_engine.api import LoadedDeployment, load_deployment
@@ -47,6 +48,34 @@ from routing_engine.service_tickets import add_ticket_routes
 from routing_engine.store import Store, StoreOutdated, sqlite_url
 
 log = logging.getLogger("routing_engine.server")
+
+
+class FrontDoor:
+    """Every HTTP request passes here first: the gate refuses what the caller may not do, and
+    each response names the worker that served it (X-Served-By). Plain ASGI: Starlette's
+    `@app.middleware("http")` wraps every request in streams and a task group, which cost more
+    than a routing decision."""
+
+    def __init__(self, app: ASGIApp, gate: Gate):
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        served_by = (b"x-served-by", str(os.getpid()).encode())
+
+        async def send_naming_worker(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), served_by]}
+            await send(message)
+
+        refused = self.gate.refusal(Request(scope))
+        if refused is not None:
+            await refused(scope, receive, send_naming_worker)
+            return
+        await self.app(scope, receive, send_naming_worker)
 
 
 def create_app(
@@ -96,15 +125,7 @@ def create_app(
         return refusal.response
 
     gate = Gate(keys or Keys.load())
-    app.middleware("http")(gate.check)
-
-    @app.middleware("http")
-    async def served_by(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers["X-Served-By"] = str(os.getpid())  # which worker answered
-        return response
+    app.add_middleware(FrontDoor, gate=gate)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
