@@ -24,7 +24,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
-PARTS = ("decision", "http", "scale")  # benchmarks/<part>.py, each with run(quick) -> results
+PARTS = ("decision", "http", "scale", "profile")  # benchmarks/<part>.py: run(quick) -> results
+GROUPED = {"profile"}  # parts whose results are several tables, one per result name
 PACKAGES = ("fastapi", "uvicorn", "pydantic", "sqlalchemy", "aiosqlite", "lark", "SpiffWorkflow")
 
 Results = dict[str, list[dict[str, Any]]]
@@ -164,6 +165,8 @@ def report(results: Results, quick: bool, seconds: float, failures: dict[str, st
         "",
         *machine(),
         "",
+        "What each profile led to, and why a goal still missed is missed: [NOTES.md](NOTES.md).",
+        "",
         "## Goals",
         "",
         "| goal | ratio | bound | verdict |",
@@ -185,6 +188,11 @@ def report(results: Results, quick: bool, seconds: float, failures: dict[str, st
         )
         if part in failures:
             lines.append(f"Not measured: {failures[part]}")
+        elif part in GROUPED and results.get(part):
+            for name in dict.fromkeys(r["name"] for r in results[part]):
+                rows = [{k: v for k, v in r.items() if k != "name"} for r in results[part]
+                        if r["name"] == name]  # fmt: skip
+                lines.extend(["", f"### {name}", "", *table(rows)])
         elif results.get(part):
             lines.extend(table(results[part]))
         else:
