@@ -53,14 +53,14 @@ class CNode:
     flow: str
     id: str
     span: ir.Span
+    label: str = field(init=False, repr=False)  # `flow/id`, as traces and tickets name it
+
+    def __post_init__(self) -> None:
+        self.label = f"{self.flow}/{self.id}"  # once here, not at each step of each call
 
     @property
     def key(self) -> NodeKey:
         return (self.flow, self.id)
-
-    @property
-    def label(self) -> str:
-        return f"{self.flow}/{self.id}"
 
 
 @dataclass(eq=False, slots=True)
