@@ -19,6 +19,7 @@ from routing_engine import ir
 
 OPEN, CLOSED, HOLIDAY = "open", "closed", "holiday"
 LOOKAHEAD_DAYS = 60
+MEMO_DAYS = 4096
 
 
 class ScheduleError(ValueError):
@@ -58,6 +59,9 @@ class CompiledSchedule:
     closures: dict[date, tuple[ir.TimeRange, ...]] = field(default_factory=dict)  # () = all day
     openings: dict[date, tuple[ir.TimeRange, ...]] = field(default_factory=dict)
     override: str = ""
+    # The calendar's answer per local date: its lookup is slow, and the answer never changes.
+    # At most MEMO_DAYS dates are kept (event times come from outside; they may be anything).
+    _holidays: dict[date, str] = field(default_factory=dict, init=False, repr=False)
 
     def state(self, at: datetime, override: str = "") -> str:
         """`open`, `closed` or `holiday` at the instant `at` (timezone-aware)."""
@@ -72,7 +76,7 @@ class CompiledSchedule:
         closure = self.closures.get(day)
         if closure is not None and (not closure or _within(closure, minute)):
             return CLOSED
-        if self.calendar is not None and day in self.calendar:
+        if self._holiday(day):
             return HOLIDAY
         return OPEN if _within(self.weekly[day.weekday()], minute) else CLOSED
 
@@ -83,7 +87,17 @@ class CompiledSchedule:
         """The name of the holiday on the local date of `at`, or ''."""
         if self.calendar is None:
             return ""
-        return str(self.calendar.get(at.astimezone(self.zone).date()) or "")
+        return self._holiday(at.astimezone(self.zone).date())
+
+    def _holiday(self, day: date) -> str:
+        """The name of the holiday on `day`, or ''."""
+        name = self._holidays.get(day)
+        if name is None:
+            name = str(self.calendar.get(day) or "") if self.calendar is not None else ""
+            if len(self._holidays) >= MEMO_DAYS:
+                self._holidays.clear()
+            self._holidays[day] = name
+        return name
 
     def next_open(self, at: datetime, override: str = "") -> datetime | None:
         """The first instant at or after `at` when the schedule is open (UTC), or None when it
