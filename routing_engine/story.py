@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from routing_engine.compile import CompiledDeployment, CQueue, CRing
 
@@ -18,6 +19,7 @@ _CASE = re.compile(r"^when (?P<condition>.*) \(case \d+\)$")
 _REPLAY = re.compile(r"^(?P<problem>.*), replay \((?P<try>\d+) of (?P<of>\d+)\)$")
 _HOURS = re.compile(r"^(?P<schedule>\S+) (?P<state>open|closed|holiday)(?: \((?P<why>.*)\))?$")
 _IN_PARENS = re.compile(r"\((?P<outcome>[a-z-]+)\)")
+_NEXT_TARGET = re.compile(r"^(?P<outcome>[a-z-]+) from (?P<target>\S+), next target$")
 _SAID = {"no-answer": "no answer", "busy": "busy", "failed": "the call failed"}
 
 
@@ -51,6 +53,15 @@ def _targets(compiled: CompiledDeployment, flow: str, node_id: str) -> str:
 
 
 def _sentence(compiled: CompiledDeployment, why: str, flow: str) -> str:
+    """The sentence for one step; only who a ring or queue node rings comes from the
+    deployment, the rest from the words of the step."""
+    kind, _, node_id = why.partition(": ")[0].partition(" ")
+    who = _targets(compiled, flow, node_id) if kind in ("ring", "queue") else ""
+    return _told(why, flow, who)
+
+
+@lru_cache(maxsize=4096)  # a flow's steps read the same words call after call
+def _told(why: str, flow: str, who: str) -> str:
     if why.startswith("entry "):
         return f"Called {why.split()[1]} ({flow})"
     if why.startswith("fallback: "):
@@ -70,7 +81,7 @@ def _sentence(compiled: CompiledDeployment, why: str, flow: str) -> str:
         case "menu":
             return _menu(node_id, rest)
         case "ring" | "queue":
-            return _ring(compiled, flow, node_id, rest)
+            return _ring(who, rest)
         case "voicemail":
             return "Left a message"
     return ""
@@ -98,8 +109,7 @@ def _menu(node_id: str, rest: str) -> str:
     return ""
 
 
-def _ring(compiled: CompiledDeployment, flow: str, node_id: str, rest: str) -> str:
-    who = _targets(compiled, flow, node_id)
+def _ring(who: str, rest: str) -> str:
     if rest.startswith("answered"):
         if who.startswith("queue "):
             return f"An agent of {who} answered"
@@ -108,7 +118,7 @@ def _ring(compiled: CompiledDeployment, flow: str, node_id: str, rest: str) -> s
         return f"Waited in {who}: nobody answered in time"
     if rest.startswith("no target available"):
         return f"Nobody could be rung ({who} unavailable)"
-    step = re.match(r"^(?P<outcome>[a-z-]+) from (?P<target>\S+), next target$", rest)
+    step = _NEXT_TARGET.match(rest)
     if step is not None:
         return f"Rang {step.group('target')}: {_SAID.get(step.group('outcome'), step.group(1))}"
     named = _IN_PARENS.search(rest) if rest.startswith("nobody answered") else None
