@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, insert, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -51,6 +52,9 @@ class StoredCall:
     first_decision: dict[str, Any]
 
 
+SCHEMA_LOCK = 0x726F757465  # the PostgreSQL advisory lock under which tables are made
+
+
 class StoreOutdated(RuntimeError):
     """The store's tables are an earlier version's."""
 
@@ -83,8 +87,15 @@ class Store:
 
     async def open(self) -> None:
         """Create the tables that are missing; StoreOutdated when a table an earlier version
-        made lacks columns this one needs (nothing is changed then)."""
+        made lacks columns this one needs (nothing is changed then). The workers of a server
+        open one new store at once: each looks and creates under a lock held to its commit
+        (SQLite's write lock; a PostgreSQL advisory lock), so one makes the tables and the
+        others find them."""
         async with self.engine.begin() as connection:
+            if self.engine.dialect.name == "sqlite":
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
             stale = await connection.run_sync(_stale_tables)
             if stale:
                 raise StoreOutdated(
@@ -102,17 +113,15 @@ class Store:
             await connection.execute(select(1))
 
     async def publish(self, name: str, digest: str, sources: dict[str, str]) -> None:
-        """Record a deployment version (its files' text); publishing it again changes nothing."""
+        """Record a deployment version (its files' text); publishing it again, or in another
+        worker at the same moment, changes nothing."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         async with self.engine.begin() as connection:
-            found = await connection.execute(
-                select(versions.c.digest).where(versions.c.digest == digest)
+            await connection.execute(
+                dialect.insert(versions)
+                .values(digest=digest, name=name, sources=json.dumps(sources), published_at=_now())
+                .on_conflict_do_nothing()
             )
-            if found.first() is None:
-                await connection.execute(
-                    insert(versions).values(
-                        digest=digest, name=name, sources=json.dumps(sources), published_at=_now()
-                    )
-                )
 
     async def version_sources(self, digest: str) -> dict[str, str] | None:
         async with self.engine.connect() as connection:

@@ -99,6 +99,8 @@ class Server:
             self.log.close()
             self.stderr_text = self.log_path.read_text(encoding="utf-8", errors="replace")
             self.log_path.unlink(missing_ok=True)
+            # captured by pytest and shown only when the test fails: the server's side of it
+            print(f"--- server log ---\n{self.stderr_text[-20000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,12 @@ nothing: a call must never fail because a column is missing."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT
@@ -96,3 +98,40 @@ def test_a_stream_resumed_from_far_behind_starts_over_with_a_snapshot(tmp_path: 
             await store.close()
 
     assert asyncio.run(scenario()) == [None, "snapshot"]  # the retry hint, then a snapshot
+
+
+def _open_and_publish(url: str, start: Any) -> None:
+    """One worker starting: open the store and publish the deployment, as the server's
+    lifespan does, once every worker is ready to (a spawned process)."""
+
+    async def open_it() -> None:
+        store = Store(url)
+        try:
+            await store.open()
+            await store.publish("hospital", "f" * 64, {"flow.yaml": "flow: x"})
+        finally:
+            await store.close()
+
+    start.wait()
+    asyncio.run(open_it())
+
+
+def test_workers_opening_one_new_store_at_once_all_start(tmp_path: Path) -> None:
+    """The workers of one server open a new store at the same moment: one makes the tables and
+    records the version, the others find them (before, one of them failed to start on 'table
+    calls already exists', and the server stopped)."""
+    context = multiprocessing.get_context("spawn")
+    for round_ in range(2):
+        url = f"sqlite+aiosqlite:///{tmp_path / f'new-{round_}.db'}"
+        start = context.Barrier(3)
+        workers = [context.Process(target=_open_and_publish, args=(url, start)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [w.exitcode for w in workers] == [0, 0, 0], f"round {round_}"
+        db = sqlite3.connect(tmp_path / f"new-{round_}.db")
+        try:
+            assert db.execute("SELECT count(*) FROM flow_versions").fetchone() == (1,)
+        finally:
+            db.close()
