@@ -20,6 +20,7 @@ from routing_engine import ir
 OPEN, CLOSED, HOLIDAY = "open", "closed", "holiday"
 LOOKAHEAD_DAYS = 60
 MEMO_DAYS = 4096
+MEMO_SPANS = 16
 
 
 class ScheduleError(ValueError):
@@ -62,6 +63,9 @@ class CompiledSchedule:
     # The calendar's answer per local date: its lookup is slow, and the answer never changes.
     # At most MEMO_DAYS dates are kept (event times come from outside; they may be anything).
     _holidays: dict[date, str] = field(default_factory=dict, init=False, repr=False)
+    # Recent answers of next_open, as (since, until): closed from `since` on, opening at `until`.
+    # Any instant in between that is not open opens then too (see next_open).
+    _closed: list[tuple[datetime, datetime]] = field(default_factory=list, init=False, repr=False)
 
     def state(self, at: datetime, override: str = "") -> str:
         """`open`, `closed` or `holiday` at the instant `at` (timezone-aware)."""
@@ -106,13 +110,28 @@ class CompiledSchedule:
             return at.astimezone(UTC)
         if override or self.override:
             return None
-        local = at.astimezone(self.zone)
+        # The scan from `since` found every candidate after it up to `until` closed; from an
+        # instant in between that is not open, it would find the same ones, then `until`.
+        aware = at.tzinfo is not None  # (a naive time is read as the machine's local time)
+        for since, until in self._closed if aware else ():
+            if since <= at < until:
+                return until
+        found = self._scan(at)
+        if found is not None and aware:
+            if len(self._closed) >= MEMO_SPANS:
+                del self._closed[0]
+            self._closed.append((at, found))
+        return found
+
+    def _scan(self, at: datetime) -> datetime | None:
+        """The first candidate instant after `at` (not open) at which the schedule is open."""
+        local, now = at.astimezone(self.zone), at.astimezone(UTC)
         for offset in range(LOOKAHEAD_DAYS + 1):
             day = local.date() + timedelta(days=offset)
             for minute in self._candidates(day):
                 moment = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.zone)
                 instant = moment.astimezone(UTC)  # compare instants: wall times repeat in autumn
-                if instant > at.astimezone(UTC) and self.state(instant) == OPEN:
+                if instant > now and self.state(instant) == OPEN:
                     return instant
         return None
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -136,3 +137,33 @@ def test_unknown_time_zones_are_refused(bad: str) -> None:
 def test_unknown_holiday_calendars_are_refused(bad: str) -> None:
     with pytest.raises(ScheduleError, match="no holiday calendar"):
         calendar_of(bad)
+
+
+# Weekly hours with an opening inside the spring-forward gap, one-off openings and closures on the
+# DST days: where remembering a closed span could go wrong if it were unsound.
+ODD_WEEKLY = (
+    ir.DayHours((6,), (ir.TimeRange(150, 240),)),
+    ir.DayHours((0, 1, 2, 3, 4, 5), (ir.TimeRange(60, 130), ir.TimeRange(200, 1439))),
+)
+ODD_CLOSURES = (
+    ir.DateHours("2026-03-09", (ir.TimeRange(600, 700),)),
+    ir.DateHours("2026-11-02", ()),
+)
+ODD_OPENINGS = (
+    ir.DateHours("2026-03-08", (ir.TimeRange(130, 170),)),
+    ir.DateHours("2026-11-01", (ir.TimeRange(60, 120),)),
+)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [schedule(), schedule(weekly=ODD_WEEKLY, closures=ODD_CLOSURES, openings=ODD_OPENINGS)],
+)
+def test_next_open_remembers_closed_spans_without_changing_an_answer(spec: ir.Schedule) -> None:
+    remembering = compile_schedule(spec)
+    rng = random.Random(8)
+    for base in ("2026-03-07", "2026-07-02", "2026-10-30", "2026-12-23"):
+        start = at(f"{base}T00:00:00+00:00")
+        for _ in range(150):
+            when = start + timedelta(seconds=rng.randrange(5 * 86400))
+            assert remembering.next_open(when) == compile_schedule(spec).next_open(when), when
