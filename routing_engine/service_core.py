@@ -15,8 +15,19 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from routing_engine.api import CheckResult, LoadedDeployment, check_texts
+from routing_engine.call_rows import (
+    Conflict,
+    insert_call,
+    read_answered,
+    read_call,
+    read_targets,
+    update_call,
+)
+from routing_engine.calls import Event, NewCall
 from routing_engine.compile import CompiledDeployment
 from routing_engine.contract import BadRequest, EventRequest, NewCallRequest
 from routing_engine.observability import (
@@ -26,7 +37,7 @@ from routing_engine.observability import (
     REFUSALS,
 )
 from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
-from routing_engine.store import Conflict, Store
+from routing_engine.store import Store
 
 log = logging.getLogger("routing_engine.server")
 Parsed = TypeVar("Parsed")
@@ -160,62 +171,33 @@ class Service:
         self, call: NewCallRequest, compiled: CompiledDeployment
     ) -> dict[str, Any]:
         """Start a call (or answer a retried start with its first decision). A new call is the
-        common case, so it is decided and inserted at once; the insert finds a retry (the call
-        id is taken), which is then answered with the stored first decision."""
-        store = self.store
+        common case, so it is decided and stored in one transaction; its insert finds a retry
+        (the call id is taken), which is then answered with the stored first decision."""
         async with self.lock(call.call_id):
-            live = await store.target_states()
-            state, decision = start(compiled, call.to_runtime(datetime.now(UTC)), live)
-            state_json, decision_json = state.to_json(), decision.to_json()
-            if not await store.start(state_json, decision_json):
-                stored = await store.call(call.call_id)  # a retry, or another process's start
-                if stored is None:
-                    raise RuntimeError("call vanished while starting")
-                return same_call(stored, call.caller, call.dialed)
-            return decision_json
+            new = call.to_runtime(datetime.now(UTC))
+            try:
+                return await self.store.transaction(_start, compiled, new)
+            except IntegrityError:
+                stored = await self.store.call(call.call_id)  # a retry, or another's start
+            if stored is None:
+                raise RuntimeError("call vanished while starting")
+            return same_call(stored, call.caller, call.dialed)
 
     async def apply_event(self, call_id: str, event: EventRequest) -> dict[str, Any]:
-        """Apply an event (or answer a retried one with its stored decision)."""
-        store = self.store
+        """Apply an event (or answer a retried one with its stored decision), read, decided and
+        stored in one transaction. A call pinned to a version not in memory is read first, the
+        version loaded, then the event applied (the seq check keeps that safe)."""
         request = event.model_dump(mode="json", by_alias=True, exclude={"at"})
+        happened = event.to_runtime(datetime.now(UTC))
         async with self.lock(call_id):
-            done = await store.answered(call_id, event.event_id)
-            if done is not None:
-                earlier, answered = done
-                if earlier != request:
-                    raise Refusal(
-                        409,
-                        "event-id-reused",
-                        f"event_id '{event.event_id}' was already used for another event",
+            while True:
+                try:
+                    return await self.store.transaction(
+                        _apply, self.versions.get, call_id, event.event_id, request, happened
                     )
-                return answered
-            stored = await store.call(call_id)
-            if stored is None:
-                raise Refusal(
-                    404, "unknown-call", f"no call '{call_id}'; start it with POST /v1/calls"
-                )
-            pinned = await self.version(stored.digest)
-            if pinned is None:
-                raise RuntimeError(f"version {stored.digest[:12]} is not loaded")
-            live = await store.target_states()
-            try:
-                new, decision = step(
-                    pinned,
-                    CallState.from_json(stored.state),
-                    event.to_runtime(datetime.now(UTC)),
-                    live,
-                )
-            except EventRejected as rejected:
-                status = REJECTION_STATUS.get(rejected.reason, 409)
-                raise Refusal(status, rejected.reason, rejected.message) from None
-            state_json, decision_json = new.to_json(), decision.to_json()
-            try:
-                await store.apply(stored.seq, event.event_id, request, state_json, decision_json)
-            except Conflict:
-                raise Refusal(
-                    409, "conflict", "the call changed meanwhile; retry with the call's seq"
-                ) from None
-            return decision_json
+                except VersionNeeded as needed:
+                    if await self.version(needed.digest) is None:
+                        raise RuntimeError(f"version {needed.digest[:12]} is not loaded") from None
 
     @asynccontextmanager
     async def lock(self, call_id: str) -> AsyncIterator[None]:
@@ -293,6 +275,64 @@ class Service:
                 "version": compiled.version,
             },
         )
+
+
+class VersionNeeded(Exception):
+    """The call is pinned to a deployment version that is not in memory."""
+
+    def __init__(self, digest: str):
+        super().__init__(digest)
+        self.digest = digest
+
+
+def _start(connection: Connection, compiled: CompiledDeployment, call: NewCall) -> dict[str, Any]:
+    """Decide a new call on the live target states and store it (IntegrityError when its id
+    is taken): the transaction of `Service.start_call`."""
+    state, decision = start(compiled, call, read_targets(connection))
+    decision_json = decision.to_json()
+    insert_call(connection, state.to_json(), decision_json)
+    return decision_json
+
+
+def _apply(
+    connection: Connection,
+    versions: Callable[[str], CompiledDeployment | None],
+    call_id: str,
+    event_id: str,
+    request: dict[str, Any],
+    event: Event,
+) -> dict[str, Any]:
+    """The transaction of `Service.apply_event`: a retried event's stored decision, or the
+    event stepped on the call as stored and its outcome stored. Refusals (and VersionNeeded)
+    are raised, so nothing is written."""
+    done = read_answered(connection, call_id, event_id)
+    if done is not None:
+        earlier, answered = done
+        if earlier != request:
+            raise Refusal(
+                409, "event-id-reused", f"event_id '{event_id}' was already used for another event"
+            )
+        return answered
+    stored = read_call(connection, call_id)
+    if stored is None:
+        raise Refusal(404, "unknown-call", f"no call '{call_id}'; start it with POST /v1/calls")
+    pinned = versions(stored.digest)
+    if pinned is None:
+        raise VersionNeeded(stored.digest)
+    live = read_targets(connection)
+    try:
+        new, decision = step(pinned, CallState.from_json(stored.state), event, live)
+    except EventRejected as rejected:
+        status = REJECTION_STATUS.get(rejected.reason, 409)
+        raise Refusal(status, rejected.reason, rejected.message) from None
+    decision_json = decision.to_json()
+    try:
+        update_call(connection, stored.seq, event_id, request, new.to_json(), decision_json)
+    except Conflict:
+        raise Refusal(
+            409, "conflict", "the call changed meanwhile; retry with the call's seq"
+        ) from None
+    return decision_json
 
 
 def same_call(stored: Any, caller: str, dialed: str) -> dict[str, Any]:

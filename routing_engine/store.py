@@ -1,8 +1,10 @@
 """The store: call sessions, processed events, flow versions and the decision audit log.
 
-SQLAlchemy 2 Core, async throughout (aiosqlite for the embedded SQLite file in WAL mode; the
-same portable SQL is meant for PostgreSQL through asyncpg), so no database call blocks the
-event loop and a deadline can always answer in time.
+SQLAlchemy 2 Core, and no database call blocks the event loop, so a deadline can always answer
+in time. The hot path (a call's rows, `call_rows`) is plain synchronous functions that
+`Store.transaction` runs in one transaction: on the embedded SQLite file (WAL mode) in a thread
+of a small pool of the store's own, one thread hop per transaction; on PostgreSQL (asyncpg)
+through `AsyncConnection.run_sync`. The cold paths use the async engine (aiosqlite, asyncpg).
 
 Every change of a call is one transaction that checks the call's `seq` is still the one it
 read (optimistic concurrency): two processes that race on one call never both apply.
@@ -10,26 +12,44 @@ read (optimistic concurrency): two processes that race on one call never both ap
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event, func, insert, inspect, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from routing_engine.tables import (
-    calls,
-    decisions,
-    events,
-    metadata,
-    target_states,
-    versions,
+from routing_engine.call_rows import (
+    StoredCall,
+    insert_call,
+    read_answered,
+    read_call,
+    read_targets,
+    update_call,
 )
-from routing_engine.ticket_store import raise_tickets
+from routing_engine.tables import calls, decisions, metadata, target_states, versions
+
+P = ParamSpec("P")
+T = TypeVar("T")
+THREADS = 2  # SQLite writes one at a time; a second thread lets a read overlap a write
 
 
 def _now() -> str:
@@ -41,15 +61,6 @@ def sqlite_url(data_dir: str | Path) -> str:
     folder = Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite+aiosqlite:///{folder / 'routing.db'}"
-
-
-@dataclass(slots=True)
-class StoredCall:
-    call_id: str
-    digest: str
-    seq: int
-    state: dict[str, Any]
-    first_decision: dict[str, Any]
 
 
 SCHEMA_LOCK = 0x726F757465  # the PostgreSQL advisory lock under which tables are made
@@ -74,8 +85,8 @@ def _stale_tables(connection: Any) -> list[str]:
     return stale
 
 
-class Conflict(Exception):
-    """Another request changed the call first; nothing was written."""
+class Abandoned(Exception):
+    """The request that ran a transaction gave up on it (its deadline passed); it rolled back."""
 
 
 class Store:
@@ -84,6 +95,35 @@ class Store:
         self.engine: AsyncEngine = create_async_engine(url)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.file_engine: Engine | None = None  # a SQLite file's, for `transaction`'s threads
+        self.threads: ThreadPoolExecutor | None = None
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            self.file_engine = create_engine(parsed.set(drivername="sqlite"))
+            event.listen(self.file_engine, "connect", _sqlite_pragmas)
+            self.threads = ThreadPoolExecutor(THREADS, thread_name_prefix="store")
+
+    async def transaction(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work(connection, *args, **kwargs)` in one transaction, committed when it returns,
+        rolled back when it raises. A SQLite file's runs in one of the store's threads (one
+        thread hop however many statements); another backend's through `run_sync`.
+
+        Cancelled (a deadline passed), it is abandoned: a thread cannot be stopped, so the work
+        goes on there, but rolls back instead of committing if it has not committed yet."""
+        engine, threads = self.file_engine, self.threads
+        if engine is None or threads is None:
+            async with self.engine.begin() as connection:
+                return await connection.run_sync(work, *args, **kwargs)
+        abandoned = threading.Event()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                threads, _commit_unless, abandoned, engine, lambda c: work(c, *args, **kwargs)
+            )
+        except asyncio.CancelledError:
+            abandoned.set()
+            raise
 
     async def open(self) -> None:
         """Create the tables that are missing; StoreOutdated when a table an earlier version
@@ -106,6 +146,9 @@ class Store:
             await connection.run_sync(metadata.create_all)
 
     async def close(self) -> None:
+        if self.threads is not None and self.file_engine is not None:
+            self.threads.shutdown(wait=False, cancel_futures=True)
+            self.file_engine.dispose()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -158,17 +201,7 @@ class Store:
 
     async def target_states(self) -> dict[str, dict[str, Any]]:
         """Live target state, as the runtime's snapshot: name -> {"available", "skills"}."""
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(select(target_states))
-            out: dict[str, dict[str, Any]] = {}
-            for row in rows:
-                live: dict[str, Any] = {}
-                if row.available is not None:
-                    live["available"] = bool(row.available)
-                if row.skills is not None:
-                    live["skills"] = json.loads(row.skills)
-                out[row.name] = live
-            return out
+        return await self.transaction(read_targets)
 
     async def set_target(self, name: str, available: bool | None, skills: list[str] | None) -> None:
         """Change a target's live availability and/or skills (None leaves that part as it is)."""
@@ -189,51 +222,18 @@ class Store:
                 )
 
     async def call(self, call_id: str) -> StoredCall | None:
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(select(calls).where(calls.c.call_id == call_id))
-            ).first()
-        if row is None:
-            return None
-        return StoredCall(
-            row.call_id, row.digest, row.seq, json.loads(row.state), json.loads(row.first_decision)
-        )
+        return await self.transaction(read_call, call_id)
 
     async def answered(
         self, call_id: str, event_id: str
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The request and decision stored for an event already processed, if any."""
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(events.c.request, events.c.decision).where(
-                        events.c.call_id == call_id, events.c.event_id == event_id
-                    )
-                )
-            ).first()
-        return None if row is None else (json.loads(row.request), json.loads(row.decision))
+        return await self.transaction(read_answered, call_id, event_id)
 
     async def start(self, state: dict[str, Any], decision: dict[str, Any]) -> bool:
         """Store a new call and its first decision; False when the call id is taken."""
-        now = _now()
         try:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    insert(calls).values(
-                        call_id=state["call_id"],
-                        digest=state["hash"],
-                        seq=state["seq"],
-                        status=state["status"],
-                        state=json.dumps(state),
-                        first_decision=json.dumps(decision),
-                        started_at=now,
-                        updated_at=now,
-                    )
-                )
-                await connection.execute(
-                    insert(decisions).values(**_audit(decision, state["hash"]))
-                )
-                await raise_tickets(connection, state, decision)
+            await self.transaction(insert_call, state, decision)
         except IntegrityError:
             return False
         return True
@@ -247,36 +247,7 @@ class Store:
         decision: dict[str, Any],
     ) -> None:
         """Store an event's outcome, if the call is still at `old_seq` (else Conflict)."""
-        call_id = state["call_id"]
-        try:
-            async with self.engine.begin() as connection:
-                changed = await connection.execute(
-                    update(calls)
-                    .where(calls.c.call_id == call_id, calls.c.seq == old_seq)
-                    .values(
-                        seq=state["seq"],
-                        status=state["status"],
-                        state=json.dumps(state),
-                        updated_at=_now(),
-                    )
-                )
-                if changed.rowcount != 1:
-                    raise Conflict(call_id)
-                await connection.execute(
-                    insert(events).values(
-                        call_id=call_id,
-                        event_id=event_id,
-                        request=json.dumps(request),
-                        decision=json.dumps(decision),
-                        received_at=_now(),
-                    )
-                )
-                await connection.execute(
-                    insert(decisions).values(**_audit(decision, state["hash"]))
-                )
-                await raise_tickets(connection, state, decision)
-        except IntegrityError:
-            raise Conflict(call_id) from None
+        await self.transaction(update_call, old_seq, event_id, request, state, decision)
 
     async def audit(self, call_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as connection:
@@ -288,16 +259,15 @@ class Store:
             return [json.loads(row.decision) for row in rows]
 
 
-def _audit(decision: dict[str, Any], digest: str) -> dict[str, Any]:
-    return {
-        "call_id": decision["call_id"],
-        "seq": decision["seq"],
-        "digest": digest,
-        "node": decision["node"],
-        "fallback_reason": decision.get("fallback_reason"),
-        "decision": json.dumps(decision),
-        "decided_at": _now(),
-    }
+def _commit_unless(
+    abandoned: threading.Event, engine: Engine, work: Callable[[Connection], T]
+) -> T:
+    """Run `work` in a transaction of `engine`'s; commit, unless it was abandoned meanwhile."""
+    with engine.begin() as connection:
+        result = work(connection)
+        if abandoned.is_set():
+            raise Abandoned("abandoned at its deadline")
+    return result
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

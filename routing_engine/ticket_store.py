@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from routing_engine.geography import caller_info
@@ -22,6 +22,9 @@ from routing_engine.tables import calls, ticket_events, tickets, timers
 STATUSES = ("open", "claimed", "resolved")
 ACTIONS = ("claim", "release", "resolve")
 ENGINE = "engine"  # the actor of changes the engine makes
+# Built once: the hot path executes them with a row of values each time.
+_INSERT_TICKET_EVENT = insert(ticket_events)
+_INSERT_TIMER = insert(timers)
 
 
 class TicketNotFound(LookupError):
@@ -45,6 +48,27 @@ def ticket_json(row: Any) -> dict[str, Any]:
     return data
 
 
+def write_record(
+    connection: Connection,
+    ticket: Mapping[str, Any],
+    kind: str,
+    actor: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Add a change to a ticket's history (and so to the board's event stream)."""
+    connection.execute(
+        _INSERT_TICKET_EVENT,
+        {
+            "ticket_id": ticket["id"],
+            "board": ticket["board"],
+            "at": _now(),
+            "kind": kind,
+            "actor": actor,
+            "detail": json.dumps(dict(detail or {})),
+        },
+    )
+
+
 async def record(
     connection: AsyncConnection,
     ticket: Mapping[str, Any],
@@ -52,39 +76,30 @@ async def record(
     actor: str,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add a change to a ticket's history (and so to the board's event stream)."""
-    await connection.execute(
-        insert(ticket_events).values(
-            ticket_id=ticket["id"],
-            board=ticket["board"],
-            at=_now(),
-            kind=kind,
-            actor=actor,
-            detail=json.dumps(dict(detail or {})),
-        )
-    )
+    """`write_record` on an async connection."""
+    await connection.run_sync(write_record, ticket, kind, actor, detail)
 
 
-async def raise_tickets(
-    connection: AsyncConnection, state: Mapping[str, Any], decision: Mapping[str, Any]
+def raise_tickets(
+    connection: Connection, state: Mapping[str, Any], decision: Mapping[str, Any]
 ) -> None:
     """What a decision starts and stops, in the transaction that stores it: the tickets it
     raises, each with its `created` event, its SLA timer (level 0) when it has a due time,
     and a timer per escalation step (levels 1, 2, ...); a timer for each flow time limit
     (`resolve_within`) the call starts; and, once the call has ended with no ticket open,
     the end of its time-limit timers."""
-    await _raise(connection, state, decision)
+    _raise(connection, state, decision)
     call_id = decision["call_id"]
     for level, deadline in enumerate(state.get("deadlines", ())):
         if deadline.get("seq") == decision["seq"]:
             due, notify = deadline["due"], deadline["notify"]
-            await _timer(connection, None, call_id, "resolve-within", level, due, notify)
+            _timer(connection, None, call_id, "resolve-within", level, due, notify)
     if state.get("status") == "ended":
-        await settle_call(connection, call_id)
+        settle_call(connection, call_id)
 
 
-async def _timer(
-    connection: AsyncConnection,
+def _timer(
+    connection: Connection,
     ticket_id: int | None,
     call_id: str | None,
     kind: str,
@@ -92,29 +107,30 @@ async def _timer(
     due: str,
     notify: list[str],
 ) -> None:
-    await connection.execute(
-        insert(timers).values(
-            ticket_id=ticket_id,
-            call_id=call_id,
-            kind=kind,
-            level=level,
-            due_at=_utc(due),
-            notify=json.dumps(list(notify)),
-            state="pending",
-        )
+    connection.execute(
+        _INSERT_TIMER,
+        {
+            "ticket_id": ticket_id,
+            "call_id": call_id,
+            "kind": kind,
+            "level": level,
+            "due_at": _utc(due),
+            "notify": json.dumps(list(notify)),
+            "state": "pending",
+        },
     )
 
 
-async def settle_call(connection: AsyncConnection, call_id: str) -> None:
+def settle_call(connection: Connection, call_id: str) -> None:
     """A call that has ended with every ticket it raised resolved is resolved: its time-limit
     timers stop. (The caller checks the call has ended.)"""
-    open_ticket = await connection.execute(
+    open_ticket = connection.execute(
         select(tickets.c.id)
         .where(tickets.c.call_id == call_id, tickets.c.status != "resolved")
         .limit(1)
     )
     if open_ticket.first() is None:
-        await connection.execute(
+        connection.execute(
             update(timers)
             .where(
                 timers.c.call_id == call_id,
@@ -125,9 +141,7 @@ async def settle_call(connection: AsyncConnection, call_id: str) -> None:
         )
 
 
-async def _raise(
-    connection: AsyncConnection, state: Mapping[str, Any], decision: Mapping[str, Any]
-) -> None:
+def _raise(connection: Connection, state: Mapping[str, Any], decision: Mapping[str, Any]) -> None:
     for action in decision["actions"]:
         if action["type"] != "ticket":
             continue
@@ -157,17 +171,15 @@ async def _raise(
             "updated_at": now,
             "resolved_at": None,
         }
-        result = await connection.execute(insert(tickets).values(**values))
+        result = connection.execute(insert(tickets).values(**values))
         key = result.inserted_primary_key
         ticket = {**values, "id": key[0] if key is not None else None}
-        await record(connection, ticket, "created", ENGINE, {"node": action["node"]})
+        write_record(connection, ticket, "created", ENGINE, {"node": action["node"]})
         if action["due"] is not None:
-            await _timer(
-                connection, ticket["id"], None, "sla", 0, action["due"], action["managers"]
-            )
+            _timer(connection, ticket["id"], None, "sla", 0, action["due"], action["managers"])
         for step in action.get("escalations", ()):
             level, due, notify = step["level"], step["due"], step["notify"]
-            await _timer(connection, ticket["id"], None, "escalation", level, due, notify)
+            _timer(connection, ticket["id"], None, "escalation", level, due, notify)
 
 
 def _utc(text: str) -> str:
@@ -273,7 +285,7 @@ async def change_ticket(
                 select(calls.c.status).where(calls.c.call_id == ticket["call_id"])
             )
             if call.scalar_one_or_none() == "ended":
-                await settle_call(connection, ticket["call_id"])
+                await connection.run_sync(settle_call, ticket["call_id"])
         row = (await connection.execute(select(tickets).where(tickets.c.id == ticket_id))).one()
         return ticket_json(row)
 
