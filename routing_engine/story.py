@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 from routing_engine.compile import CompiledDeployment, CQueue, CRing
 
@@ -20,6 +19,7 @@ _REPLAY = re.compile(r"^(?P<problem>.*), replay \((?P<try>\d+) of (?P<of>\d+)\)$
 _HOURS = re.compile(r"^(?P<schedule>\S+) (?P<state>open|closed|holiday)(?: \((?P<why>.*)\))?$")
 _IN_PARENS = re.compile(r"\((?P<outcome>[a-z-]+)\)")
 _NEXT_TARGET = re.compile(r"^(?P<outcome>[a-z-]+) from (?P<target>\S+), next target$")
+MEMO_SENTENCES = 4096
 _SAID = {"no-answer": "no answer", "busy": "busy", "failed": "the call failed"}
 
 
@@ -27,13 +27,19 @@ def story(compiled: CompiledDeployment, trace: Iterable[str]) -> list[str]:
     """The call so far, one plain sentence a step."""
     told: list[str] = []
     flow = ""
+    known = compiled.sentences  # a flow's steps read the same words call after call
     for line in trace:
         why, arrow, label = line.rpartition(" -> ")
         if not arrow:
             why, label = line, ""
         if label:
             flow = label.partition("/")[0]
-        said = _sentence(compiled, why, flow)
+        said = known.get((why, flow))
+        if said is None:
+            said = _sentence(compiled, why, flow)
+            if len(known) >= MEMO_SENTENCES:  # steps carry digits the caller typed: keep few
+                known.clear()
+            known[(why, flow)] = said
         if said and (not told or told[-1] != said):
             told.append(said)
     return told
@@ -53,15 +59,6 @@ def _targets(compiled: CompiledDeployment, flow: str, node_id: str) -> str:
 
 
 def _sentence(compiled: CompiledDeployment, why: str, flow: str) -> str:
-    """The sentence for one step; only who a ring or queue node rings comes from the
-    deployment, the rest from the words of the step."""
-    kind, _, node_id = why.partition(": ")[0].partition(" ")
-    who = _targets(compiled, flow, node_id) if kind in ("ring", "queue") else ""
-    return _told(why, flow, who)
-
-
-@lru_cache(maxsize=4096)  # a flow's steps read the same words call after call
-def _told(why: str, flow: str, who: str) -> str:
     if why.startswith("entry "):
         return f"Called {why.split()[1]} ({flow})"
     if why.startswith("fallback: "):
@@ -81,7 +78,7 @@ def _told(why: str, flow: str, who: str) -> str:
         case "menu":
             return _menu(node_id, rest)
         case "ring" | "queue":
-            return _ring(who, rest)
+            return _ring(compiled, flow, node_id, rest)
         case "voicemail":
             return "Left a message"
     return ""
@@ -109,7 +106,8 @@ def _menu(node_id: str, rest: str) -> str:
     return ""
 
 
-def _ring(who: str, rest: str) -> str:
+def _ring(compiled: CompiledDeployment, flow: str, node_id: str, rest: str) -> str:
+    who = _targets(compiled, flow, node_id)
     if rest.startswith("answered"):
         if who.startswith("queue "):
             return f"An agent of {who} answered"
