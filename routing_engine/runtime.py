@@ -45,7 +45,7 @@ from routing_engine.compile import (
     CVoicemail,
     TargetInfo,
 )
-from routing_engine.geography import caller_info
+from routing_engine.geography import CallerInfo, caller_info
 from routing_engine.schedules import HOLIDAY, OPEN
 from routing_engine.story import story
 
@@ -91,6 +91,7 @@ class _Walk:
         "at",
         "attempt",
         "awaits",
+        "caller",
         "compiled",
         "deadlines",
         "end_reason",
@@ -134,13 +135,17 @@ class _Walk:
         self.ringing = state.ringing
         self.deadlines = state.deadlines
         self.flow_now = state.flow if state.node else ""  # a new call enters its first flow
+        self.caller: CallerInfo | None = None
 
     # -- conditions read the call through this ------------------------------------------------
     def lookup(self, path: tuple[str, ...]) -> Any:
         root = path[0]
         if root == "caller":
-            region = self.state.attributes.get("region", "")
-            info = caller_info(self.state.caller, region if isinstance(region, str) else "")
+            info = self.caller
+            if info is None:  # looked up once a step: conditions often ask twice
+                region = self.state.attributes.get("region", "")
+                info = caller_info(self.state.caller, region if isinstance(region, str) else "")
+                self.caller = info
             return getattr(info, path[1], "") if len(path) == 2 else None
         if root == "dialed":
             return self.state.dialed
@@ -528,25 +533,25 @@ def _finish(walk: _Walk, seq: int) -> tuple[CallState, Decision]:
 def new_state(compiled: CompiledDeployment, call: NewCall, flow: str) -> CallState:
     """A call's state before its first step, entering `flow`."""
     at = iso_utc(call.at)
-    return CallState(
-        call_id=call.call_id,
-        caller=call.caller,
-        dialed=call.dialed,
-        deployment=compiled.name,
-        digest=compiled.digest,
-        entry_flow=flow,
-        flow=flow,
-        node="",
-        status=Status.ACTIVE,
-        seq=0,
-        steps=0,
-        attempt=0,
-        awaiting=(),
-        variables={},
-        attributes=dict(call.attributes),
-        started_at=at,
-        updated_at=at,
-        trace=(),
+    return CallState(  # by position, as in _finish
+        call.call_id,
+        call.caller,
+        call.dialed,
+        compiled.name,
+        compiled.digest,
+        flow,  # entry_flow
+        flow,
+        "",  # node: none yet
+        Status.ACTIVE,
+        0,  # seq
+        0,  # steps
+        0,  # attempt
+        (),  # awaiting
+        {},  # variables
+        dict(call.attributes),
+        at,  # started_at
+        at,  # updated_at
+        (),  # trace
     )
 
 
