@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol
 
@@ -99,11 +100,16 @@ def _num(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
+        return _text_num(value)
     return None
+
+
+@lru_cache(maxsize=1024)  # a failed float() raises, which is slow; the same words recur
+def _text_num(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _equal(left: Any, right: Any) -> bool:
