@@ -196,6 +196,9 @@ class EventRejected(Exception):
 
 
 def iso_utc(at: datetime) -> str:
+    """`at` in UTC as ISO 8601 with a Z. Made for every decision: a time already in UTC (as the
+    API parses a `Z`) is not converted again."""
     if at.tzinfo is None:
         raise ValueError("times must carry a UTC offset")
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    utc = at if at.tzinfo is UTC else at.astimezone(UTC)
+    return utc.isoformat().replace("+00:00", "Z")
