@@ -2,9 +2,10 @@
 
 SQLAlchemy 2 Core, and no database call blocks the event loop, so a deadline can always answer
 in time. The hot path (a call's rows, `call_rows`) is plain synchronous functions that
-`Store.transaction` runs in one transaction: on the embedded SQLite file (WAL mode) in a thread
-of a small pool of the store's own, one thread hop per transaction; on PostgreSQL (asyncpg)
-through `AsyncConnection.run_sync`. The cold paths use the async engine (aiosqlite, asyncpg).
+`Store.transaction` runs in one transaction: on the embedded SQLite file (WAL mode) in the
+store's writer thread, one thread hop per transaction and one commit for every transaction
+waiting (`sqlite_writer`); on PostgreSQL (asyncpg) through `AsyncConnection.run_sync`. The
+cold paths use the async engine (aiosqlite, asyncpg).
 
 Every change of a call is one transaction that checks the call's `seq` is still the one it
 read (optimistic concurrency): two processes that race on one call never both apply.
@@ -12,18 +13,14 @@ read (optimistic concurrency): two processes that race on one call never both ap
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Connection,
-    Engine,
     create_engine,
     event,
     func,
@@ -45,11 +42,11 @@ from routing_engine.call_rows import (
     read_targets,
     update_call,
 )
+from routing_engine.sqlite_writer import Writer
 from routing_engine.tables import calls, decisions, metadata, target_states, versions
 
 P = ParamSpec("P")
 T = TypeVar("T")
-THREADS = 2  # SQLite writes one at a time; a second thread lets a read overlap a write
 
 
 def _now() -> str:
@@ -85,45 +82,32 @@ def _stale_tables(connection: Any) -> list[str]:
     return stale
 
 
-class Abandoned(Exception):
-    """The request that ran a transaction gave up on it (its deadline passed); it rolled back."""
-
-
 class Store:
     def __init__(self, url: str):
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.file_engine: Engine | None = None  # a SQLite file's, for `transaction`'s threads
-        self.threads: ThreadPoolExecutor | None = None
+        self.writer: Writer | None = None  # a SQLite file's transactions, in a thread
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            self.file_engine = create_engine(parsed.set(drivername="sqlite"))
-            event.listen(self.file_engine, "connect", _sqlite_pragmas)
-            self.threads = ThreadPoolExecutor(THREADS, thread_name_prefix="store")
+            file_engine = create_engine(parsed.set(drivername="sqlite"))
+            event.listen(file_engine, "connect", _sqlite_pragmas)
+            self.writer = Writer(file_engine)
 
     async def transaction(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """`work(connection, *args, **kwargs)` in one transaction, committed when it returns,
-        rolled back when it raises. A SQLite file's runs in one of the store's threads (one
-        thread hop however many statements); another backend's through `run_sync`.
-
-        Cancelled (a deadline passed), it is abandoned: a thread cannot be stopped, so the work
-        goes on there, but rolls back instead of committing if it has not committed yet."""
-        engine, threads = self.file_engine, self.threads
-        if engine is None or threads is None:
+        rolled back when it raises. A SQLite file's runs in the store's writer thread (one
+        thread hop however many statements, one commit for every transaction waiting);
+        another backend's through `run_sync`. Cancelled (a deadline passed), it is abandoned:
+        a thread cannot be stopped, but the work rolls back if it has not committed yet."""
+        if self.writer is None:
             async with self.engine.begin() as connection:
                 return await connection.run_sync(work, *args, **kwargs)
-        abandoned = threading.Event()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                threads, _commit_unless, abandoned, engine, lambda c: work(c, *args, **kwargs)
-            )
-        except asyncio.CancelledError:
-            abandoned.set()
-            raise
+        result: T = await self.writer.run(lambda c: work(c, *args, **kwargs))
+        return result
 
     async def open(self) -> None:
         """Create the tables that are missing; StoreOutdated when a table an earlier version
@@ -146,9 +130,8 @@ class Store:
             await connection.run_sync(metadata.create_all)
 
     async def close(self) -> None:
-        if self.threads is not None and self.file_engine is not None:
-            self.threads.shutdown(wait=False, cancel_futures=True)
-            self.file_engine.dispose()
+        if self.writer is not None:
+            self.writer.close()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -257,17 +240,6 @@ class Store:
                 .order_by(decisions.c.id)
             )
             return [json.loads(row.decision) for row in rows]
-
-
-def _commit_unless(
-    abandoned: threading.Event, engine: Engine, work: Callable[[Connection], T]
-) -> T:
-    """Run `work` in a transaction of `engine`'s; commit, unless it was abandoned meanwhile."""
-    with engine.begin() as connection:
-        result = work(connection)
-        if abandoned.is_set():
-            raise Abandoned("abandoned at its deadline")
-    return result
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
