@@ -48,7 +48,21 @@ def _now() -> str:
 
 
 def read_targets(connection: Connection) -> dict[str, dict[str, Any]]:
-    """Live target state, as the runtime's snapshot: name -> {"available", "skills"}."""
+    """Live target state, as the runtime's snapshot: name -> {"available", "skills"}. Read
+    once per transaction: the calls a batch commits together share it (none of their
+    transactions changes it, and each was asked for before the batch began, so none misses
+    a change made before it was asked). Not to be changed by the caller."""
+    transaction = connection.get_transaction()
+    memo = connection.info.get("targets")
+    if memo is not None and memo[0] is transaction:
+        found: dict[str, dict[str, Any]] = memo[1]
+        return found
+    out = _read_targets(connection)
+    connection.info["targets"] = (transaction, out)
+    return out
+
+
+def _read_targets(connection: Connection) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for row in connection.execute(_TARGETS):
         live: dict[str, Any] = {}

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, event, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from routing_engine.api import load_deployment
-from routing_engine.call_rows import insert_call, read_call
+from routing_engine.call_rows import insert_call, read_call, read_targets
 from routing_engine.calls import NewCall
 from routing_engine.runtime import start
 from routing_engine.service_core import Service
@@ -235,3 +235,24 @@ def test_both_paths_run_the_same_functions(tmp_path: Path) -> None:
     assert (on_file[0], in_memory[0]) == ("pysqlite", "aiosqlite")
     assert on_file[1:] == in_memory[1:]
     assert on_file[2]["seq"] == 2
+
+
+def test_a_batch_reads_target_states_once_and_sees_every_change_made_before_it(
+    tmp_path: Path,
+) -> None:
+    async def scenario(store: Store) -> None:
+        gate = Gate()
+        held = await gate.hold(store)
+        await store.set_target("billing-office", False, None)  # while the writer is held
+        asked = [asyncio.ensure_future(store.transaction(read_targets)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        gate.opened.set()
+        await held
+        together = await asyncio.gather(*asked)
+        assert together[0] == {"billing-office": {"available": False}}
+        assert together[0] is together[1] is together[2]  # one read for the batch
+        await store.set_target("billing-office", True, ["billing"])
+        later = await store.transaction(read_targets)  # a new transaction reads again
+        assert later == {"billing-office": {"available": True, "skills": ["billing"]}}
+
+    with_store(tmp_path / "targets.db", scenario)
