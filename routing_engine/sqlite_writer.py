@@ -6,7 +6,8 @@ transaction: one commit and one hop back to the event loop for all of them. Each
 its own outcome. One whose work raises having written nothing (a refusal, a stale seq, an id
 already taken: the statement that failed is undone by SQLite itself) fails alone; one that
 raises having written rows, or is abandoned having written rows, has the batch rolled back and
-run again one transaction at a time, so nothing of it is ever half-written or committed.
+the others run again one transaction at a time, so nothing of it is ever half-written, and an
+abandoned one is committed only if its asker gave up while the commit was under way.
 
 SQLite writes one at a time anyway, so a single thread loses nothing; it never blocks the
 event loop, so a deadline can always answer in time.
