@@ -20,12 +20,15 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from routing_engine.runtime import start, step
 
 PACKAGES_SHOWN = 8
 FUNCTIONS_SHOWN = 12
+CONCURRENT = 16  # requests in flight at once, as the HTTP benchmark's wrk connections
 Asgi = Callable[..., Awaitable[None]]
 
 
@@ -158,22 +162,41 @@ def _call(tag: str, n: int) -> dict[str, Any]:
     return {"call_id": f"profile-{tag}-{n}", "from": "+12125551234", "to": "+12125550111"}
 
 
-async def _drive(app: Any, tag: str, requests: int, profile: cProfile.Profile | None) -> float:
-    """Post `requests` new calls one after another; seconds taken."""
-    began = time.perf_counter()
+def _thread_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of this process, by native thread id."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for task in Path("/proc/self/task").iterdir():
+        with suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            found[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+async def _drive(
+    app: Any, tag: str, requests: int, profile: cProfile.Profile | None
+) -> tuple[float, float, float]:
+    """Post `requests` new calls, CONCURRENT at a time as wrk does; (seconds taken, CPU seconds
+    of the event loop's thread, CPU seconds of the process's other threads)."""
+    loop_thread = threading.get_native_id()
+    cpu_before, began = _thread_cpu(), time.perf_counter()
     if profile is not None:
         profile.enable()
-    for n in range(requests):
-        status = await post(app, "/v1/calls", _call(tag, n))
-        if status != 200:
-            raise RuntimeError(f"POST /v1/calls answered {status}")
+    for first in range(0, requests, CONCURRENT):
+        wave = range(first, min(first + CONCURRENT, requests))
+        statuses = await asyncio.gather(*(post(app, "/v1/calls", _call(tag, n)) for n in wave))
+        if any(status != 200 for status in statuses):
+            raise RuntimeError(f"POST /v1/calls answered {sorted(set(statuses))}")
     if profile is not None:
         profile.disable()
-    return time.perf_counter() - began
+    seconds, cpu_after = time.perf_counter() - began, _thread_cpu()
+    spent = {tid: cpu - cpu_before.get(tid, 0.0) for tid, cpu in cpu_after.items()}
+    in_loop = spent.pop(loop_thread, 0.0)
+    return seconds, in_loop, sum(spent.values())
 
 
 async def _apps_profile(quick: bool, scratch: Path) -> list[dict[str, Any]]:
-    requests, runs = (300, 3) if quick else (2000, 5)
+    requests, runs = (640, 3) if quick else (3200, 5)
     from benchmarks import bare_app
     from routing_engine.server_app import create_app
 
@@ -182,14 +205,20 @@ async def _apps_profile(quick: bool, scratch: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name, app in apps.items():
         async with app.router.lifespan_context(app):
-            await _drive(app, f"{name}-warm", 100, None)
+            await _drive(app, f"{name}-warm", 160, None)
             plain = [await _drive(app, f"{name}-{r}", requests, None) for r in range(runs)]
             profile = cProfile.Profile()
             await _drive(app, f"{name}-profiled", requests, profile)
-        per_request = [seconds / requests * 1e6 for seconds in plain]
-        rows.append({"name": f"app {name} POST /v1/calls", "what": "(unprofiled, in process)",
-                     "us_per_request_min": min(per_request),
-                     "us_per_request_median": statistics.median(per_request)})  # fmt: skip
+        per_request = [(s / requests * 1e6, loop / requests * 1e6, other / requests * 1e6)
+                       for s, loop, other in plain]  # fmt: skip
+        rows.append({
+            "name": f"app {name} POST /v1/calls",
+            "what": "(unprofiled, in process)",
+            "us_per_request_min": min(p[0] for p in per_request),
+            "us_per_request_median": statistics.median(p[0] for p in per_request),
+            "loop_cpu_us_per_request": statistics.median(p[1] for p in per_request),
+            "other_threads_cpu_us_per_request": statistics.median(p[2] for p in per_request),
+        })  # fmt: skip
         if name == "routing":
             rows.extend(summarize(profile, f"app {name} POST /v1/calls", requests, "request"))
     return rows

@@ -164,7 +164,7 @@ class Gate:
                 "this server has no API keys, so it answers only requests addressed to "
                 "localhost; configure keys to serve other names",
             )
-        path = request.url.path
+        path = request.scope["path"]  # request.url would build a whole URL
         roles = required_roles(request.method, path)
         if roles is None:
             return None
