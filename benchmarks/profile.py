@@ -9,7 +9,10 @@ goal comes with its profile in the same report.
   the app's own cost, apart from the HTTP server's.
 
 Each profile lists the packages by own time (share of the whole), then the functions with the
-most own time. cProfile slows what it watches, so read shares and orders, not absolute figures.
+most own time; time spent waiting (for a request, a transaction, a lock) is left out. Each
+thread is profiled apart: the event loop's, and the store's writer. cProfile slows what it
+watches, and its account of time across awaits is rough: read shares and orders, not absolute
+figures.
 
     python -m benchmarks.profile [--quick]
 """
@@ -40,6 +43,14 @@ from routing_engine.runtime import start, step
 PACKAGES_SHOWN = 8
 FUNCTIONS_SHOWN = 12
 CONCURRENT = 16  # requests in flight at once, as the HTTP benchmark's wrk connections
+# Where a thread waits (for a request, a transaction, a lock), not works: left out of profiles.
+WAITS = frozenset(
+    {
+        "<method 'poll' of 'select.epoll' objects>",
+        "<method 'get' of '_queue.SimpleQueue' objects>",
+        "<method 'acquire' of '_thread.lock' objects>",
+    }
+)
 Asgi = Callable[..., Awaitable[None]]
 
 
@@ -68,7 +79,11 @@ def _where(key: tuple[str, int, str]) -> str:
 def summarize(profile: cProfile.Profile, name: str, units: int, unit: str) -> list[dict[str, Any]]:
     """Rows of a report: packages by own time, then the functions with most own time, each per
     `unit` (a decision, a request)."""
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    stats = {
+        key: row
+        for key, row in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+        if key[2] not in WAITS
+    }
     total = sum(row[2] for row in stats.values()) or 1e-9
     by_package: dict[str, float] = {}
     for (filename, _, _), (_, _, own, _, _) in stats.items():
@@ -195,6 +210,25 @@ async def _drive(
     return seconds, in_loop, sum(spent.values())
 
 
+class _ThreadProfiles:
+    """While entered, each thread that starts is profiled, on its own (cProfile watches only
+    the thread that enables it), by thread name."""
+
+    def __init__(self) -> None:
+        self.profiles: dict[str, cProfile.Profile] = {}
+
+    def _start(self, *_: Any) -> None:
+        sys.setprofile(None)
+        profile = self.profiles.setdefault(threading.current_thread().name, cProfile.Profile())
+        profile.enable()
+
+    def __enter__(self) -> None:
+        threading.setprofile(self._start)
+
+    def __exit__(self, *_: object) -> None:
+        threading.setprofile(None)
+
+
 async def _apps_profile(quick: bool, scratch: Path) -> list[dict[str, Any]]:
     requests, runs = (640, 3) if quick else (3200, 5)
     from benchmarks import bare_app
@@ -207,8 +241,12 @@ async def _apps_profile(quick: bool, scratch: Path) -> list[dict[str, Any]]:
         async with app.router.lifespan_context(app):
             await _drive(app, f"{name}-warm", 160, None)
             plain = [await _drive(app, f"{name}-{r}", requests, None) for r in range(runs)]
-            profile = cProfile.Profile()
-            await _drive(app, f"{name}-profiled", requests, profile)
+        # profiled in a second life of the app, so that the threads it starts (the store's
+        # writer) start profiled too
+        profile, threads = cProfile.Profile(), _ThreadProfiles()
+        with threads:
+            async with app.router.lifespan_context(app):
+                await _drive(app, f"{name}-profiled", requests, profile)
         per_request = [(s / requests * 1e6, loop / requests * 1e6, other / requests * 1e6)
                        for s, loop, other in plain]  # fmt: skip
         rows.append({
@@ -221,6 +259,11 @@ async def _apps_profile(quick: bool, scratch: Path) -> list[dict[str, Any]]:
         })  # fmt: skip
         if name == "routing":
             rows.extend(summarize(profile, f"app {name} POST /v1/calls", requests, "request"))
+            for thread, thread_profile in threads.profiles.items():
+                where = f"app {name} POST /v1/calls, thread {thread}"
+                found = summarize(thread_profile, where, requests, "request")
+                if sum(r["own_us_per_request"] for r in found if "[" in r["what"]) > 25:
+                    rows.extend(found)  # a thread that works, not one that only waits
     return rows
 
 
