@@ -1,7 +1,8 @@
 """Compile and validate at scale: generated deployments of 1k, 10k and 100k nodes (flows of
 ~100 nodes mixing menus, branches with conditions, hours, rings and tickets, one entry per
-flow) go through `routing_engine.api.check`; each size runs in its own subprocess so the peaks
-of memory (ru_maxrss growth during check) do not mix. Also: the size of one in-flight
+flow) go through `routing_engine.api.check`, several times per size, each check in a fresh
+subprocess so the peaks of memory (ru_maxrss growth during check) do not mix; the figures
+and the growth ratio are medians. Also: the size of one in-flight
 call's state, in process and as the JSON a store keeps.
 
     python -m benchmarks.scale [--quick]
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +21,9 @@ from typing import Any
 
 CHUNK = 6  # nodes per chunk: menu, branch, hours, ring, ticket, say
 FLOW_CHUNKS = 17  # ~100 nodes a flow
+# checks per size (each in a fresh process), quick and full: medians of several, as the
+# machine is shared and one slow run would move a ratio
+RUNS = {True: {1_000: 3, 10_000: 2}, False: {1_000: 3, 10_000: 5, 100_000: 3}}
 
 HEADER = """deployment: scale
 ring_cadence: 6s
@@ -105,17 +110,21 @@ print(json.dumps({"seconds": seconds, "peak_bytes": grown * 1024, "errors": erro
 """
 
 
-def measure(nodes: int) -> dict[str, Any]:
-    """Generate a deployment of `nodes` nodes and check it in a fresh subprocess."""
+def measure(nodes: int, runs: int) -> list[dict[str, Any]]:
+    """Generate a deployment of `nodes` nodes and check it `runs` times, each in a fresh
+    subprocess."""
+    found = []
     with tempfile.TemporaryDirectory() as tmp:
         count = generate(Path(tmp), nodes)
-        out = subprocess.run([sys.executable, "-c", _MEASURE, tmp], check=True,
-                             capture_output=True, text=True)  # fmt: skip
-    data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    if data["errors"]:
-        raise RuntimeError(f"the generated deployment does not check: {data['errors']}")
-    data["nodes"] = count
-    return data
+        for _ in range(runs):
+            out = subprocess.run([sys.executable, "-c", _MEASURE, tmp], check=True,
+                                 capture_output=True, text=True)  # fmt: skip
+            data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+            if data["errors"]:
+                raise RuntimeError(f"the generated deployment does not check: {data['errors']}")
+            data["nodes"] = count
+            found.append(data)
+    return found
 
 
 def call_state_size() -> dict[str, int]:
@@ -152,20 +161,23 @@ def run(quick: bool, sizes: tuple[int, ...] | None = None) -> list[dict[str, Any
     """Time and memory of check() per size; the 100k/10k growth ratios; call state size."""
     sizes = sizes or ((1_000, 10_000) if quick else (1_000, 10_000, 100_000))
     results: list[dict[str, Any]] = []
-    measured: dict[int, dict[str, Any]] = {}
+    medians: dict[int, tuple[float, float]] = {}  # size -> (seconds, peak bytes)
     for size in sizes:
-        data = measured[size] = measure(size)
-        n = data["nodes"]
-        note = f"{n} nodes; peak RSS growth {data['peak_bytes'] / n:.0f} B/node"
-        results.append({"name": f"check/{size}", "unit": "s", "runs": [data["seconds"]],
-                        "min": data["seconds"], "median": data["seconds"], "note": note,
-                        "us_per_node": data["seconds"] / n * 1e6,
-                        "peak_bytes_per_node": data["peak_bytes"] / n})  # fmt: skip
-    if 100_000 in measured and 10_000 in measured:
-        big, small = measured[100_000], measured[10_000]
-        ratio = big["seconds"] / small["seconds"]
-        memory = big["peak_bytes"] / small["peak_bytes"]
-        note = f"time x{ratio:.1f}, peak memory x{memory:.1f} for 10x the nodes (goal: <= 12x)"
+        found = measure(size, RUNS[quick].get(size, 1))
+        n = found[0]["nodes"]
+        seconds = [data["seconds"] for data in found]
+        peak = statistics.median(data["peak_bytes"] for data in found)
+        medians[size] = (statistics.median(seconds), peak)
+        note = f"{n} nodes; peak RSS growth {peak / n:.0f} B/node (median)"
+        results.append({"name": f"check/{size}", "unit": "s", "runs": seconds,
+                        "min": min(seconds), "median": medians[size][0], "note": note,
+                        "us_per_node": medians[size][0] / n * 1e6,
+                        "peak_bytes_per_node": peak / n})  # fmt: skip
+    if 100_000 in medians and 10_000 in medians:
+        (big, big_peak), (small, small_peak) = medians[100_000], medians[10_000]
+        ratio, memory = big / small, big_peak / small_peak
+        note = (f"median time x{ratio:.1f}, peak memory x{memory:.1f} for 10x the nodes "
+                "(goal: <= 12x)")  # fmt: skip
         results.append({"name": "check/growth-100k-10k", "unit": "ratio", "runs": [ratio],
                         "min": ratio, "median": ratio, "note": note})  # fmt: skip
     sizes_of_state = call_state_size()
