@@ -38,3 +38,11 @@ def test_bench_quick_writes_a_well_formed_report(tmp_path: Path) -> None:
         assert "Not measured" not in text.split(f"## {part}", 1)[1].split("\n## ", 1)[0]
     assert "| decision/runtime |" in text and "| routing 1 worker |" in text
     assert "| check/10000 |" in text
+    # every missed goal comes with its profile: the runtime's, and the routing app's per request
+    profiles = text.split("## profile", 1)[1]
+    for heading in ("### runtime (billing mix)", "### app routing POST /v1/calls"):
+        section = profiles.split(heading, 1)[1].split("\n### ", 1)[0]
+        assert "| [routing_engine." in section  # packages by own time, ours among them
+        assert "(line " in section  # then functions
+    assert "| (unprofiled, in process) |" in profiles
+    assert "(NOTES.md)" in text and (ROOT / "benchmarks" / "NOTES.md").is_file()
