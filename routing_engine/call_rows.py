@@ -3,8 +3,8 @@ the one definition of the hot path's SQL for every backend.
 
 `Store.transaction` runs them in one transaction: on a SQLite file in a thread of its own (one
 thread hop per transaction, not one per statement), elsewhere (PostgreSQL through asyncpg)
-through `AsyncConnection.run_sync`. The statements are built once; each run executes them with
-its row of values.
+through `AsyncConnection.run_sync`. `Store.read` runs the reads alone on the async engine.
+The statements are built once; each run executes them with its row of values.
 """
 
 from __future__ import annotations
@@ -51,8 +51,11 @@ def read_targets(connection: Connection) -> dict[str, dict[str, Any]]:
     """Live target state, as the runtime's snapshot: name -> {"available", "skills"}. Read
     once per transaction: the calls a batch commits together share it (none of their
     transactions changes it, and each was asked for before the batch began, so none misses
-    a change made before it was asked). Not to be changed by the caller."""
+    a change made before it was asked). Not to be changed by the caller. Outside a
+    transaction (a standalone read) it reads every time."""
     transaction = connection.get_transaction()
+    if transaction is None:
+        return _read_targets(connection)
     memo = connection.info.get("targets")
     if memo is not None and memo[0] is transaction:
         found: dict[str, dict[str, Any]] = memo[1]

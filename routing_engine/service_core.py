@@ -225,12 +225,16 @@ class Service:
         """Run `work` within the deadline; any fault answers the fallback decision. A Refusal
         (4xx) passes through, counted, for the app's handler to answer.
 
-        At the deadline the answer goes out at once: the work is cancelled in the background
-        (a database blocked in a lock wait cannot be interrupted, only left behind), and its
-        transaction rolls back when it wakes."""
+        At the deadline the answer goes out at once: the work is abandoned and cancelled in
+        the background (a database blocked in a lock wait cannot be interrupted, only left
+        behind), and its transaction rolls back when it wakes. Unless the store refuses to
+        abandon it (`Store.abandon`): its decision is kept and committing with its batch, so
+        it is awaited (moments more) and answered, never a fallback for a stored decision."""
         started = time.perf_counter()
         task = asyncio.ensure_future(work())
         done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
+        if task not in done and not self.store.abandon(task):
+            done, _ = await asyncio.wait({task})
         if task in done:
             try:
                 decision = task.result()

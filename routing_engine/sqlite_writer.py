@@ -2,12 +2,18 @@
 
 A thread hop and a commit each cost about as much as a whole request's statements, so the
 writer takes every transaction waiting when it is free and runs them in one database
-transaction: one commit and one hop back to the event loop for all of them. Each still gets
-its own outcome. One whose work raises having written nothing (a refusal, a stale seq, an id
-already taken: the statement that failed is undone by SQLite itself) fails alone; one that
-raises having written rows, or is abandoned having written rows, has the batch rolled back and
-the others run again one transaction at a time, so nothing of it is ever half-written, and an
-abandoned one is committed only if its asker gave up while the commit was under way.
+transaction: one commit and one hop back to the event loop for all of them. The database
+transaction begins with BEGIN IMMEDIATE (the engine's "begin" event, `immediate_engine`), so
+the wait for another process's write lock happens once, up front, with nothing open, and what
+each job reads, decides and writes is serializable.
+
+Each job runs inside a SAVEPOINT and still gets its own outcome. One that raises is rolled back
+to its savepoint and fails alone; one abandoned (its asker's deadline passed) before it ran is
+skipped, and one abandoned while it ran is rolled back to its savepoint. Once a job's savepoint
+is released its writes are kept: it can no longer be abandoned (`Writer.abandon` says so), and
+it is reported done only if the batch commits. When the batch's transaction is lost (it cannot
+begin, SQLite rolled all of it back so a savepoint is gone, or the commit fails), every job of
+the batch gets that error, and none is reported done.
 
 SQLite writes one at a time anyway, so a single thread loses nothing; it never blocks the
 event loop, so a deadline can always answer in time.
@@ -21,19 +27,26 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum, auto
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, NestedTransaction, create_engine, event
+from sqlalchemy.engine import URL
 
 BATCH = 64  # transactions committed together at most
+_STATES = threading.Lock()  # guards every job's state: the loop abandons, the writer advances
 
 
 class Abandoned(Exception):
     """The request that ran a transaction gave up on it (its deadline passed); it rolled back."""
 
 
-class _Redo(Exception):
-    """A transaction of the batch failed or was abandoned after writing: run them one by one."""
+class _State(Enum):
+    QUEUED = auto()
+    RUNNING = auto()
+    FAILED = auto()  # rolled back to its savepoint
+    KEPT = auto()  # savepoint released: committed with its batch, or failed with it
+    ABANDONED = auto()
 
 
 @dataclass(slots=True, eq=False)
@@ -41,16 +54,45 @@ class _Job:
     """A transaction asked for, and its outcome."""
 
     work: Callable[[Connection], Any]
-    future: asyncio.Future[Any]  # cancelled by the event loop when its asker gives up
-    wrote: bool = False  # rows changed in the transaction under way
+    future: asyncio.Future[Any]
+    state: _State = _State.QUEUED
     ok: bool = False
     outcome: Any = None  # the result, or the exception raised
 
-    @property
-    def abandoned(self) -> bool:
-        """Its asker has given up (a deadline cancelled it). Read in the writer's thread: the
-        future's state is set at once by `cancel()` (its callbacks would come later)."""
-        return self.future.cancelled()
+    def advance(self, state: _State) -> bool:
+        """Move to `state` (in the writer's thread); False when its asker abandoned it."""
+        with _STATES:
+            if self.state is _State.ABANDONED:
+                return False
+            self.state = state
+            return True
+
+    def abandon(self) -> bool:
+        """Give it up (in the event loop); False when its writes are already kept."""
+        with _STATES:
+            if self.state is _State.KEPT:
+                return False
+            self.state = _State.ABANDONED
+            return True
+
+
+def immediate_engine(url: URL, on_connect: Callable[[Any, Any], None]) -> Engine:
+    """A pysqlite engine for the writer, after SQLAlchemy's recipe for pysqlite transactions:
+    pysqlite's own BEGIN is turned off (it begins lazily, before the first write, so a write
+    that times out on a lock leaves a transaction open) and every transaction begins with
+    BEGIN IMMEDIATE. `on_connect` sets the pragmas (WAL, busy_timeout...)."""
+    engine = create_engine(url.set(drivername="sqlite"))
+
+    def connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        on_connect(dbapi_connection, record)
+
+    def begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", connect)
+    event.listen(engine, "begin", begin)
+    return engine
 
 
 class Writer:
@@ -58,87 +100,128 @@ class Writer:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # the thread's own
         self.thread: threading.Thread | None = None  # started by the first transaction
+        self.asked: dict[asyncio.Task[Any], _Job] = {}  # the job each task awaits
 
     async def run(self, work: Callable[[Connection], Any]) -> Any:
         """`work`'s result once its transaction has committed (or what it raised, rolled
-        back). Cancelled, the transaction is abandoned: rolled back if not yet committed."""
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._serve, name="store-writer", daemon=True)
-            self.thread.start()
+        back). Cancelled, the transaction is abandoned: rolled back, unless its writes were
+        already kept (`abandon`), in which case it commits though nobody awaits it."""
         job = _Job(work, asyncio.get_running_loop().create_future())
-        self.jobs.put(job)
-        return await job.future
+        self._queue().put(job)
+        task = asyncio.current_task()
+        if task is not None:
+            self.asked[task] = job
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            job.abandon()
+            raise
+        finally:
+            if task is not None:
+                del self.asked[task]
 
-    def close(self) -> None:
-        """Stop the thread once the transactions already asked for are done (a transaction
-        asked for later starts a new one)."""
-        if self.thread is not None:
+    def abandon(self, task: asyncio.Task[Any]) -> bool:
+        """Abandon the transaction `task` awaits, if any. False when it cannot be: its writes
+        are kept and it is committing with its batch (its outcome is moments away)."""
+        job = self.asked.get(task)
+        return job is None or job.abandon()
+
+    async def close(self) -> None:
+        """Stop the thread once the transactions already asked for are done, and wait for it
+        without blocking the event loop (a transaction asked for later starts a new thread,
+        with a queue of its own)."""
+        thread, self.thread = self.thread, None
+        if thread is not None:
             self.jobs.put(None)
-            self.thread = None
-
-    def _serve(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self.jobs.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < BATCH:
-                try:
-                    more = self.jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                batch.append(more)
-            live = [job for job in batch if not job.abandoned]
-            self._run(live)
-            _deliver(batch)
+            await asyncio.to_thread(thread.join)
         self.engine.dispose()
 
-    def _run(self, jobs: list[_Job]) -> None:
-        """The jobs in one transaction; again one by one if one failed having written."""
+    def _queue(self) -> queue.SimpleQueue[_Job | None]:
+        """The queue of a live thread: started with a fresh queue if there is none."""
+        if self.thread is None or not self.thread.is_alive():
+            self.jobs = queue.SimpleQueue()
+            self.thread = threading.Thread(
+                target=self._serve, args=(self.jobs,), name="store-writer", daemon=True
+            )
+            self.thread.start()
+        return self.jobs
+
+    def _serve(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        stopping = False
+        while not stopping:
+            batch, stopping = _take(jobs)
+            if any(job.state is not _State.ABANDONED for job in batch):
+                self._run(batch)
+            _deliver(batch)
+
+    def _run(self, batch: list[_Job]) -> None:
+        """The jobs in one transaction, each in a savepoint; all fail if it is lost."""
         try:
             with self.engine.begin() as connection:
-                for job in jobs:
-                    if job.abandoned:  # while an earlier one ran (waited on a lock, say)
-                        job.ok, job.outcome = False, Abandoned("abandoned before it ran")
-                        continue
-                    _attempt(connection, job, alone=len(jobs) == 1)
-                if any(job.wrote and job.abandoned for job in jobs):
-                    raise _Redo
-        except _Redo:
-            for job in jobs:
-                if not job.abandoned:
-                    self._run([job])
-                else:
-                    job.ok, job.outcome = False, Abandoned("abandoned at its deadline")
-        except Exception as error:  # the commit failed (or a lone job failed): none is done
-            for job in jobs:
-                if job.ok or job.outcome is None:
-                    job.ok, job.outcome = False, error
+                for job in batch:
+                    _attempt(connection, job)
+        except BaseException as error:  # no job's work raises here: the transaction is lost
+            for job in batch:
+                job.ok, job.outcome = False, _deliverable(error)
 
 
-def _attempt(connection: Connection, job: _Job, alone: bool) -> None:
-    """Run one job in the transaction under way, noting whether it wrote rows. Raises _Redo
-    when it failed having written rows (the batch must roll back), or what it raised when it
-    is alone."""
-    raw = connection.connection.driver_connection
-    before = raw.total_changes if raw is not None else 0
-    try:
-        job.ok, job.outcome = True, job.work(connection)
-    except Exception as error:
-        job.ok, job.outcome = False, error
-        job.wrote = raw is None or raw.total_changes != before
-        if job.wrote and alone:
-            raise
-        if job.wrote:
-            raise _Redo from error
+def _take(jobs: queue.SimpleQueue[_Job | None]) -> tuple[list[_Job], bool]:
+    """The jobs waiting (at least one, at most BATCH), and whether the thread is to stop."""
+    first = jobs.get()
+    if first is None:
+        return [], True
+    batch = [first]
+    while len(batch) < BATCH:
+        try:
+            more = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if more is None:
+            return batch, True
+        batch.append(more)
+    return batch, False
+
+
+def _attempt(connection: Connection, job: _Job) -> None:
+    """Run one job in a savepoint of the transaction under way. Raises only when the
+    transaction is lost (SQLite rolled it back: the savepoint is gone)."""
+    if not job.advance(_State.RUNNING):
+        job.ok, job.outcome = False, Abandoned("abandoned before it ran")
         return
-    job.wrote = raw is None or raw.total_changes != before
+    savepoint = connection.begin_nested()
+    try:
+        outcome = job.work(connection)
+    except BaseException as error:  # even KeyboardInterrupt is this job's outcome only
+        _undo(savepoint, error)
+        job.advance(_State.FAILED)
+        job.ok, job.outcome = False, _deliverable(error)
+        return
+    if job.advance(_State.KEPT):
+        savepoint.commit()
+        job.ok, job.outcome = True, outcome
+    else:
+        savepoint.rollback()  # raises when the transaction is lost: the batch fails
+        job.ok, job.outcome = False, Abandoned("abandoned at its deadline")
+
+
+def _undo(savepoint: NestedTransaction, cause: BaseException) -> None:
+    """Roll back to the savepoint. If SQLite has rolled back the whole transaction (the
+    savepoint is gone), raise `cause`: the batch fails with it."""
+    try:
+        savepoint.rollback()
+    except Exception:
+        raise cause from None
+
+
+def _deliverable(error: BaseException) -> BaseException:
+    """What a future can carry and an asker can catch: an Exception (StopIteration aside)."""
+    if isinstance(error, Exception) and not isinstance(error, StopIteration):
+        return error
+    wrapped = RuntimeError(f"the transaction raised {error!r}")
+    wrapped.__cause__ = error
+    return wrapped
 
 
 def _deliver(batch: list[_Job]) -> None:

@@ -13,6 +13,7 @@ read (optimistic concurrency): two processes that race on one call never both ap
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,7 +22,6 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Connection,
-    create_engine,
     event,
     func,
     insert,
@@ -31,18 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from routing_engine.call_rows import (
-    StoredCall,
-    insert_call,
-    read_answered,
-    read_call,
-    read_targets,
-    update_call,
-)
-from routing_engine.sqlite_writer import Writer
+from routing_engine.call_rows import StoredCall, read_call, read_targets
+from routing_engine.sqlite_writer import Writer, immediate_engine
 from routing_engine.tables import calls, decisions, metadata, target_states, versions
 
 P = ParamSpec("P")
@@ -91,9 +83,7 @@ class Store:
         self.writer: Writer | None = None  # a SQLite file's transactions, in a thread
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            file_engine = create_engine(parsed.set(drivername="sqlite"))
-            event.listen(file_engine, "connect", _sqlite_pragmas)
-            self.writer = Writer(file_engine)
+            self.writer = Writer(immediate_engine(parsed, _sqlite_pragmas))
 
     async def transaction(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -102,12 +92,28 @@ class Store:
         rolled back when it raises. A SQLite file's runs in the store's writer thread (one
         thread hop however many statements, one commit for every transaction waiting);
         another backend's through `run_sync`. Cancelled (a deadline passed), it is abandoned:
-        a thread cannot be stopped, but the work rolls back if it has not committed yet."""
+        a thread cannot be stopped, but the work rolls back unless it is already committing
+        (see `abandon`)."""
         if self.writer is None:
             async with self.engine.begin() as connection:
                 return await connection.run_sync(work, *args, **kwargs)
         result: T = await self.writer.run(lambda c: work(c, *args, **kwargs))
         return result
+
+    def abandon(self, task: asyncio.Task[Any]) -> bool:
+        """Abandon the transaction `task` awaits (before cancelling the task at a deadline).
+        False when a SQLite file's transaction is already committing: its outcome is moments
+        away, and the task is to be awaited, not cancelled. Always True on other backends
+        (cancelled, their transaction rolls back, or commits if COMMIT was already sent)."""
+        return self.writer is None or self.writer.abandon(task)
+
+    async def read(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work(connection, *args, **kwargs)` on a connection of the async engine: a read
+        apart from the writer (in WAL mode readers never wait for it)."""
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(work, *args, **kwargs)
 
     async def open(self) -> None:
         """Create the tables that are missing; StoreOutdated when a table an earlier version
@@ -131,7 +137,7 @@ class Store:
 
     async def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            await self.writer.close()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -184,7 +190,7 @@ class Store:
 
     async def target_states(self) -> dict[str, dict[str, Any]]:
         """Live target state, as the runtime's snapshot: name -> {"available", "skills"}."""
-        return await self.transaction(read_targets)
+        return await self.read(read_targets)
 
     async def set_target(self, name: str, available: bool | None, skills: list[str] | None) -> None:
         """Change a target's live availability and/or skills (None leaves that part as it is)."""
@@ -205,32 +211,8 @@ class Store:
                 )
 
     async def call(self, call_id: str) -> StoredCall | None:
-        return await self.transaction(read_call, call_id)
-
-    async def answered(
-        self, call_id: str, event_id: str
-    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """The request and decision stored for an event already processed, if any."""
-        return await self.transaction(read_answered, call_id, event_id)
-
-    async def start(self, state: dict[str, Any], decision: dict[str, Any]) -> bool:
-        """Store a new call and its first decision; False when the call id is taken."""
-        try:
-            await self.transaction(insert_call, state, decision)
-        except IntegrityError:
-            return False
-        return True
-
-    async def apply(
-        self,
-        old_seq: int,
-        event_id: str,
-        request: dict[str, Any],
-        state: dict[str, Any],
-        decision: dict[str, Any],
-    ) -> None:
-        """Store an event's outcome, if the call is still at `old_seq` (else Conflict)."""
-        await self.transaction(update_call, old_seq, event_id, request, state, decision)
+        """A call as stored, or None."""
+        return await self.read(read_call, call_id)
 
     async def audit(self, call_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as connection:

@@ -17,6 +17,7 @@ import pytest
 from receivers import alarms
 
 from routing_engine.api import load_deployment
+from routing_engine.call_rows import insert_call, update_call
 from routing_engine.calls import CallState, Event, EventType, NewCall
 from routing_engine.compile import CompiledDeployment
 from routing_engine.notify import Attempt, DeliveryWorker, NotifySettings, sign, verify
@@ -68,12 +69,14 @@ class World:
         state, decision = start(
             self.compiled, NewCall(call_id, "+12125550123", dialed, self.clock())
         )
-        assert await self.store.start(state.to_json(), decision.to_json())
+        await self.store.transaction(insert_call, state.to_json(), decision.to_json())
         for kind, outcome in events:
             seq = state.seq
             event = Event(kind, seq, self.clock(), outcome=outcome)
             state, decision = step(self.compiled, state, event)
-            await self.store.apply(seq, f"e{seq}", {}, state.to_json(), decision.to_json())
+            await self.store.transaction(
+                update_call, seq, f"e{seq}", {}, state.to_json(), decision.to_json()
+            )
 
     async def office_ticket(self, call_id: str) -> None:
         answered = (EventType.DIAL_ANSWERED, "")
