@@ -256,3 +256,242 @@ def test_a_batch_reads_target_states_once_and_sees_every_change_made_before_it(
         assert later == {"billing-office": {"available": True, "skills": ["billing"]}}
 
     with_store(tmp_path / "targets.db", scenario)
+
+
+def queued_behind_gate(
+    store: Store, works: list[Callable[[Connection], Any]]
+) -> Callable[[], Awaitable[list[Any]]]:
+    """Ask for `works` while a gate holds the writer, so they form one batch; the function
+    returned opens the gate and gives their outcomes (exceptions as values)."""
+
+    async def run() -> list[Any]:
+        gate = Gate()
+        held = await gate.hold(store)
+        asked = [asyncio.ensure_future(store.transaction(work)) for work in works]
+        await asyncio.sleep(0.05)
+        gate.opened.set()
+        await held
+        return list(await asyncio.gather(*asked, return_exceptions=True))
+
+    return run
+
+
+def inserts(call_id: str) -> Callable[[Connection], None]:
+    return lambda connection: insert_call(connection, *first(call_id))
+
+
+def test_a_failure_that_rolls_back_the_whole_transaction_fails_its_whole_batch(
+    tmp_path: Path,
+) -> None:
+    """SQLite itself may roll back the whole transaction on a failure (ON CONFLICT ROLLBACK,
+    RAISE(ROLLBACK), a full disk...): the jobs before it lost their rows too, so none of the
+    batch is reported done."""
+    path = tmp_path / "r.db"
+
+    def breaks(connection: Connection) -> None:
+        connection.execute(text("INSERT INTO fragile VALUES (1)"))
+
+    async def scenario(store: Store) -> None:
+        async with store.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE fragile (n INTEGER)"))
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER fragile_rolls_back BEFORE INSERT ON fragile "
+                    "BEGIN SELECT RAISE(ROLLBACK, 'the whole transaction rolled back'); END"
+                )
+            )
+        outcomes = await queued_behind_gate(store, [inserts("a"), breaks, inserts("c")])()
+        assert [type(outcome) for outcome in outcomes] == [IntegrityError] * 3
+        assert all("whole transaction" in str(outcome) for outcome in outcomes)
+        await store.transaction(insert_call, *first("after"))  # the writer goes on
+
+    with_store(path, scenario)
+    assert rows(path, "SELECT call_id FROM calls") == [("after",)]
+
+
+def test_a_failed_commit_fails_every_job_even_those_refused_on_its_rows(tmp_path: Path) -> None:
+    """B is refused because of A's row (the id is taken), then the commit fails: A's row was
+    never stored, so B gets the commit's error, not a refusal based on it."""
+    path = tmp_path / "c.db"
+
+    def orphan(connection: Connection) -> None:
+        connection.execute(text("INSERT INTO child VALUES (99)"))
+
+    async def scenario(store: Store) -> None:
+        assert isinstance(store.writer, Writer)
+        event.listen(
+            store.writer.engine, "connect", lambda c, _r: c.execute("PRAGMA foreign_keys=ON")
+        )
+        async with store.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+            await connection.execute(
+                text(
+                    "CREATE TABLE child (pid INTEGER REFERENCES parent(id) "
+                    "DEFERRABLE INITIALLY DEFERRED)"
+                )
+            )
+        batch = [inserts("a"), inserts("a"), orphan]  # the commit finds the orphan
+        outcomes = await queued_behind_gate(store, batch)()
+        assert [type(outcome) for outcome in outcomes] == [IntegrityError] * 3
+        assert all("FOREIGN KEY" in str(outcome) for outcome in outcomes)
+        await store.transaction(insert_call, *first("a"))  # nothing of it was kept
+
+    with_store(path, scenario)
+    assert rows(path, "SELECT call_id FROM calls") == [("a",)]
+
+
+def test_a_batch_waits_once_for_another_writer_and_then_commits_whole(tmp_path: Path) -> None:
+    """Another process holds the write lock for 300 ms (the busy timeout is 5 s): the batch
+    waits at its BEGIN IMMEDIATE, with nothing open, and every job of it succeeds."""
+    path = tmp_path / "busy.db"
+
+    def reads_then_inserts(call_id: str) -> Callable[[Connection], None]:
+        def work(connection: Connection) -> None:
+            read_targets(connection)
+            insert_call(connection, *first(call_id))
+
+        return work
+
+    async def scenario(store: Store) -> None:
+        await store.transaction(read_call, "warm-up")
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        works = [reads_then_inserts(f"w{n}") for n in range(3)]
+        asked = [asyncio.ensure_future(store.transaction(work)) for work in works]
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+        other.close()
+        assert await asyncio.gather(*asked) == [None] * 3
+
+    with_store(path, scenario)
+    assert rows(path, "SELECT call_id FROM calls ORDER BY call_id") == [("w0",), ("w1",), ("w2",)]
+
+
+def test_what_a_batch_reads_no_other_writer_changes_before_it_commits(tmp_path: Path) -> None:
+    """The batch's transaction holds the write lock from its start (BEGIN IMMEDIATE): read,
+    decide and write are serializable, another connection's write waits for the commit."""
+    path = tmp_path / "ser.db"
+    other_write: list[str] = []
+
+    def reads_while_another_writes(connection: Connection) -> None:
+        read_targets(connection)
+        other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+        try:
+            other.execute("INSERT INTO target_states (name, updated_at) VALUES ('x', 'now')")
+            other_write.append("written")
+        except sqlite3.OperationalError as error:
+            other_write.append(str(error))
+        finally:
+            other.close()
+
+    async def scenario(store: Store) -> None:
+        await store.transaction(reads_while_another_writes)
+
+    with_store(path, scenario)
+    assert other_write == ["database is locked"]
+
+
+def test_standalone_reads_do_not_wait_for_the_writer(tmp_path: Path) -> None:
+    async def scenario(store: Store) -> None:
+        await store.transaction(insert_call, *first("stored"))
+        gate = Gate()
+        held = await gate.hold(store)  # a batch holding the write lock
+        try:
+            found = await asyncio.wait_for(store.call("stored"), 2)
+            assert found is not None and found.call_id == "stored"
+            assert await asyncio.wait_for(store.target_states(), 2) == {}
+        finally:
+            gate.opened.set()
+            await held
+
+    with_store(tmp_path / "reads.db", scenario)
+
+
+class Interrupt(BaseException):
+    """Not an Exception: what used to kill the writer's thread."""
+
+
+def test_a_job_that_raises_a_base_exception_fails_alone_and_the_writer_goes_on(
+    tmp_path: Path,
+) -> None:
+    def interrupted(_connection: Connection) -> None:
+        raise Interrupt
+
+    async def scenario(store: Store) -> None:
+        with pytest.raises(RuntimeError, match="Interrupt") as raised:
+            await asyncio.wait_for(store.transaction(interrupted), 5)
+        assert isinstance(raised.value.__cause__, Interrupt)
+        await asyncio.wait_for(store.transaction(insert_call, *first("after")), 5)
+
+    with_store(tmp_path / "base.db", scenario)
+    assert rows(tmp_path / "base.db", "SELECT call_id FROM calls") == [("after",)]
+
+
+def test_close_joins_the_thread_and_a_transaction_after_it_starts_a_new_one(
+    tmp_path: Path,
+) -> None:
+    async def scenario(store: Store) -> None:
+        assert isinstance(store.writer, Writer)
+        await store.transaction(insert_call, *first("before"))
+        thread = store.writer.thread
+        assert thread is not None
+        await store.writer.close()
+        assert not thread.is_alive()
+        await asyncio.wait_for(store.transaction(insert_call, *first("after")), 5)
+        assert store.writer.thread is not thread
+
+    with_store(tmp_path / "life.db", scenario)
+    assert rows(tmp_path / "life.db", "SELECT count(*) FROM calls") == [(2,)]
+
+
+def test_a_batch_whose_jobs_were_all_abandoned_opens_no_transaction(tmp_path: Path) -> None:
+    async def scenario(store: Store) -> None:
+        await store.transaction(read_call, "warm-up")
+        commits = count_commits(store)
+        gate = Gate()
+        held = await gate.hold(store)
+        asked = [asyncio.ensure_future(store.transaction(inserts(f"x{n}"))) for n in range(2)]
+        await asyncio.sleep(0.05)
+        for task in asked:
+            task.cancel()
+        gate.opened.set()
+        await held
+        await store.transaction(read_call, "flush")  # after the abandoned batch
+        assert len(commits) == 2  # the gate's and the flush's
+
+    with_store(tmp_path / "none.db", scenario)
+
+
+def test_a_decision_already_committing_at_the_deadline_is_answered_not_the_fallback(
+    tmp_path: Path,
+) -> None:
+    """The job's writes are kept (its savepoint released) when the deadline passes while a
+    later job of its batch still runs: it cannot be abandoned, so the asker waits the few
+    moments to its commit and answers the stored decision."""
+    state, decision = first("kept")
+
+    def stores(connection: Connection) -> dict[str, Any]:
+        insert_call(connection, state, decision)
+        return decision
+
+    async def scenario(store: Store) -> None:
+        service = Service(HOSPITAL, store, deadline_s=0.2)
+        gate, later = Gate(), Gate()
+        held = await gate.hold(store)
+        answer = asyncio.ensure_future(
+            service.decision(lambda: store.transaction(stores), "kept", 1, HOSPITAL.compiled)
+        )
+        await asyncio.sleep(0.01)  # its job queued first
+        after = asyncio.ensure_future(store.transaction(later))
+        await asyncio.sleep(0.05)
+        gate.opened.set()
+        await held
+        await asyncio.to_thread(later.entered.wait, 10)  # "kept" is kept; the batch goes on
+        await asyncio.sleep(0.3)  # past the deadline
+        later.opened.set()
+        assert await answer == decision
+        await after
+        assert service.fallbacks == 0
+
+    with_store(tmp_path / "kept.db", scenario)
+    assert rows(tmp_path / "kept.db", "SELECT call_id FROM calls") == [("kept",)]
