@@ -60,9 +60,12 @@ class _Job:
     outcome: Any = None  # the result, or the exception raised
 
     def advance(self, state: _State) -> bool:
-        """Move to `state` (in the writer's thread); False when its asker abandoned it."""
+        """Move to `state` (in the writer's thread); False when its asker abandoned it: by
+        `abandon`, or by cancelling its future (`cancel()` sets the future's state at once;
+        its callbacks, and the CancelledError in the asker, come a turn of the loop later)."""
         with _STATES:
-            if self.state is _State.ABANDONED:
+            if self.state is _State.ABANDONED or self.future.cancelled():
+                self.state = _State.ABANDONED
                 return False
             self.state = state
             return True
@@ -152,7 +155,7 @@ class Writer:
         stopping = False
         while not stopping:
             batch, stopping = _take(jobs)
-            if any(job.state is not _State.ABANDONED for job in batch):
+            if not all(job.state is _State.ABANDONED or job.future.cancelled() for job in batch):
                 self._run(batch)
             _deliver(batch)
 
