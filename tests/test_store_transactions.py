@@ -6,6 +6,7 @@ backends (PostgreSQL) run the very same functions through run_sync."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -495,3 +496,23 @@ def test_a_decision_already_committing_at_the_deadline_is_answered_not_the_fallb
 
     with_store(tmp_path / "kept.db", scenario)
     assert rows(tmp_path / "kept.db", "SELECT call_id FROM calls") == [("kept",)]
+
+
+def test_a_writer_takes_its_turn_after_another_process_writer(tmp_path: Path) -> None:
+    """The writers of the processes serving one file take turns through a lock file beside
+    it (the kernel wakes the next at once, where SQLite's busy wait sleeps and polls): while
+    another holds the turn, a batch waits; then it commits."""
+    path = tmp_path / "turn.db"
+
+    async def scenario(store: Store) -> None:
+        await store.transaction(read_call, "warm-up")
+        with open(f"{path}-writers.lock", "a+b") as turn:
+            fcntl.flock(turn, fcntl.LOCK_EX)  # another worker's writer, mid-batch
+            asked = asyncio.ensure_future(store.transaction(insert_call, *first("t")))
+            await asyncio.sleep(0.2)
+            assert not asked.done()
+            fcntl.flock(turn, fcntl.LOCK_UN)
+        assert await asyncio.wait_for(asked, 5) is None
+
+    with_store(path, scenario)
+    assert rows(path, "SELECT call_id FROM calls") == [("t",)]
