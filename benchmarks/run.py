@@ -195,7 +195,7 @@ def report(results: Results, quick: bool, seconds: float, failures: dict[str, st
             for name in dict.fromkeys(r["name"] for r in results[part]):
                 rows = [{k: v for k, v in r.items() if k != "name"} for r in results[part]
                         if r["name"] == name]  # fmt: skip
-                lines.extend(["", f"### {name}", "", *table(rows)])
+                lines.extend([*([""] if lines[-1] else []), f"### {name}", "", *table(rows)])
         elif results.get(part):
             lines.extend(table(results[part]))
         else:
