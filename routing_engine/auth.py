@@ -169,9 +169,9 @@ class Gate:
         if roles is None:
             return None
         if (
-            "authorization" not in request.headers
+            path.startswith(SESSION_PATHS)  # first: the cookies are parsed only where they count
+            and "authorization" not in request.headers
             and COOKIE in request.cookies
-            and path.startswith(SESSION_PATHS)
         ):
             session = self.session_of(request)
             if session is not None:

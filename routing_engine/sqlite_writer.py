@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum, auto
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
@@ -155,16 +155,19 @@ class Writer:
 
     def _serve(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
         stopping = False
-        while not stopping:
-            batch, stopping = _take(jobs)
-            if not all(job.state is _State.ABANDONED or job.future.cancelled() for job in batch):
-                self._run(batch)
-            _deliver(batch)
+        with open(f"{self.engine.url.database}-writers.lock", "a+b") as turns:  # see _turn
+            while not stopping:
+                batch, stopping = _take(jobs)
+                if not all(
+                    job.state is _State.ABANDONED or job.future.cancelled() for job in batch
+                ):
+                    self._run(batch, turns)
+                _deliver(batch)
 
-    def _run(self, batch: list[_Job]) -> None:
+    def _run(self, batch: list[_Job], turns: BinaryIO) -> None:
         """The jobs in one transaction, each in a savepoint; all fail if it is lost."""
         try:
-            with _turn(self.engine), self.engine.begin() as connection:
+            with _turn(turns), self.engine.begin() as connection:
                 for job in batch:
                     _attempt(connection, job)
         except BaseException as error:  # no job's work raises here: the transaction is lost
@@ -173,18 +176,17 @@ class Writer:
 
 
 @contextlib.contextmanager
-def _turn(engine: Engine) -> Iterator[None]:
+def _turn(turns: BinaryIO) -> Iterator[None]:
     """This process's turn to write the file, among the processes that serve it (the workers
-    of a server): an exclusive lock on a file beside it, held from BEGIN IMMEDIATE to COMMIT.
-    SQLite's own lock keeps the data safe, but a writer kept waiting by it sleeps and polls
-    (1, 2, 5, 10 ms...), so a second worker's writer lost most turns and two workers served
-    fewer calls than one; the kernel hands this lock on at once, in turn."""
-    with open(f"{engine.url.database}-writers.lock", "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    of a server): an exclusive lock on `turns`, a file beside it, held from BEGIN IMMEDIATE to
+    COMMIT. SQLite's own lock keeps the data safe, but a writer kept waiting by it sleeps and
+    polls (1, 2, 5, 10 ms...), so a second worker's writer lost most turns and two workers
+    served fewer calls than one; the kernel hands this lock on at once, in turn."""
+    fcntl.flock(turns, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(turns, fcntl.LOCK_UN)
 
 
 def _take(jobs: queue.SimpleQueue[_Job | None]) -> tuple[list[_Job], bool]:
