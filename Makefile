@@ -32,7 +32,7 @@ test: $(VENV)/.installed-dev
 check: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict routing_engine
+	$(BIN)/mypy --strict routing_engine benchmarks
 
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -63,7 +63,7 @@ def ensure_wrk() -> str:
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 # --- processes, from /proc ------------------------------------------------------------------
@@ -170,7 +170,7 @@ def _post_call(port: int, call_id: str) -> int:
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=5) as response:
-        return response.status
+        return int(response.status)
 
 
 def stop(process: subprocess.Popen[bytes], known: list[int]) -> None:
