@@ -23,7 +23,6 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -31,7 +30,7 @@ from fastapi.sse import ServerSentEvent
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from routing_engine.tables import ticket_events, tickets
+from routing_engine.tables import iso_now, narrowed, ticket_events, tickets
 from routing_engine.ticket_store import events_after, ticket_json
 
 log = logging.getLogger("routing_engine.board")
@@ -176,14 +175,13 @@ async def read_after(
 
 async def open_tickets(engine: AsyncEngine, board: str | None) -> list[dict[str, Any]]:
     """The open and claimed tickets (of one board), oldest first."""
-    query = (
+    query = narrowed(
         select(tickets)
         .where(tickets.c.status.in_(("open", "claimed")))
         .order_by(tickets.c.id)
-        .limit(SNAPSHOT_LIMIT)
+        .limit(SNAPSHOT_LIMIT),
+        (tickets.c.board, board),
     )
-    if board is not None:
-        query = query.where(tickets.c.board == board)
     async with engine.connect() as connection:
         return [ticket_json(row) for row in await connection.execute(query)]
 
@@ -215,8 +213,7 @@ async def stream(
             # so far behind that replaying costs more than starting over: a snapshot
             found = await open_tickets(hub.engine, board)
             sent = newest  # read before the tickets: a change in between comes again, harmless
-            now = datetime.now(UTC).isoformat()
-            snapshot = {"board": board, "now": now, "tickets": found}
+            snapshot = {"board": board, "now": iso_now(), "tickets": found}
             yield ServerSentEvent(event="snapshot", id=str(sent), data=snapshot)
         else:
             sent = last_id

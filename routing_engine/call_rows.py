@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from routing_engine.tables import calls, decisions, events, target_states
+from routing_engine.tables import calls, decisions, events, iso_now, target_states
 from routing_engine.ticket_store import raise_tickets
 
 _TARGETS = select(target_states)
@@ -41,10 +40,6 @@ class StoredCall:
 
 class Conflict(Exception):
     """Another request changed the call first; nothing was written."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def read_targets(connection: Connection) -> dict[str, dict[str, Any]]:
@@ -98,7 +93,7 @@ def read_answered(
 def insert_call(connection: Connection, state: dict[str, Any], decision: dict[str, Any]) -> None:
     """Store a new call, its first decision in the audit log, and what the decision raises
     (tickets, timers). IntegrityError when the call id is taken."""
-    now = _now()
+    now = iso_now()
     decision_text = json.dumps(decision)  # once: the call's first decision and its audit row
     connection.execute(
         _INSERT_CALL,
@@ -128,7 +123,7 @@ def update_call(
     """Store an event's outcome, if the call is still at `old_seq` (else Conflict, and the
     transaction must roll back): the call's new state, the event with its decision (what a
     retry answers), the audit row, and what the decision raises."""
-    call_id, now = state["call_id"], _now()
+    call_id, now = state["call_id"], iso_now()
     changed = connection.execute(
         update(calls)
         .where(calls.c.call_id == call_id, calls.c.seq == old_seq)

@@ -36,7 +36,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from routing_engine import __version__
-from routing_engine.tables import deliveries, tickets
+from routing_engine.tables import deliveries, iso, tickets
 from routing_engine.ticket_store import ENGINE, record
 
 log = logging.getLogger("routing_engine.notify")
@@ -59,11 +59,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def iso(at: datetime) -> str:
-    """A time as the store keeps it: UTC ISO text, so times compare as text."""
-    return at.astimezone(UTC).isoformat()
 
 
 # --- settings ------------------------------------------------------------------------------------

@@ -34,13 +34,11 @@ from routing_engine.notify import (
     DeliveryWorker,
     NotifySettings,
     Senders,
-    iso,
     shown_address,
-    utc_now,
     verify,
 )
 from routing_engine.service_core import Refusal, Service
-from routing_engine.tables import deliveries, inbox
+from routing_engine.tables import deliveries, inbox, iso_now, narrowed
 from routing_engine.timers import TimerRunner
 
 log = logging.getLogger("routing_engine.notify")
@@ -150,7 +148,7 @@ def _add_routes(app: FastAPI, service: Service, settings: NotifySettings) -> Non
         async with engine.begin() as connection:
             await connection.execute(
                 insert(inbox).values(
-                    received_at=iso(utc_now()),
+                    received_at=iso_now(),
                     delivery=request.headers.get(DELIVERY_HEADER),
                     event=str(payload.get("event", ""))[:32],
                     contact=str(contact.get("name", "") if isinstance(contact, dict) else "")[:64],
@@ -180,13 +178,12 @@ def _add_routes(app: FastAPI, service: Service, settings: NotifySettings) -> Non
     ) -> JSONResponse:
         """Notifications sent or being sent: contact, channel, status, attempts, last error."""
         columns = [c for c in deliveries.columns if c.name not in ("payload", "leased_by")]
-        query = select(*columns).order_by(deliveries.c.id.desc()).limit(limit)
-        if ticket_id is not None:
-            query = query.where(deliveries.c.ticket_id == ticket_id)
-        if call_id is not None:
-            query = query.where(deliveries.c.call_id == call_id)
-        if status is not None:
-            query = query.where(deliveries.c.status == status)
+        query = narrowed(
+            select(*columns).order_by(deliveries.c.id.desc()).limit(limit),
+            (deliveries.c.ticket_id, ticket_id),
+            (deliveries.c.call_id, call_id),
+            (deliveries.c.status, status),
+        )
         async with engine.connect() as connection:
             rows = [row._asdict() for row in await connection.execute(query)]
         for row in rows:

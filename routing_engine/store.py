@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -35,14 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from routing_engine.call_rows import StoredCall, read_call, read_targets
 from routing_engine.sqlite_writer import Writer, immediate_engine
-from routing_engine.tables import calls, decisions, metadata, target_states, versions
+from routing_engine.tables import calls, decisions, iso_now, metadata, target_states, versions
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def sqlite_url(data_dir: str | Path) -> str:
@@ -151,7 +146,9 @@ class Store:
         async with self.engine.begin() as connection:
             await connection.execute(
                 dialect.insert(versions)
-                .values(digest=digest, name=name, sources=json.dumps(sources), published_at=_now())
+                .values(
+                    digest=digest, name=name, sources=json.dumps(sources), published_at=iso_now()
+                )
                 .on_conflict_do_nothing()
             )
 
@@ -198,7 +195,7 @@ class Store:
             found = (
                 await connection.execute(select(target_states).where(target_states.c.name == name))
             ).first()
-            values: dict[str, Any] = {"updated_at": _now()}
+            values: dict[str, Any] = {"updated_at": iso_now()}
             if available is not None:
                 values["available"] = int(available)
             if skills is not None:

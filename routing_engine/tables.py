@@ -3,9 +3,35 @@ them. Times are ISO 8601 text in UTC; JSON lists and objects are text."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Column, Integer, MetaData, Select, String, Table, Text, UniqueConstraint
+from sqlalchemy.sql.elements import ColumnElement
+
+Row = TypeVar("Row", bound=tuple[Any, ...])
 
 metadata = MetaData()
+
+
+def iso(at: datetime) -> str:
+    """A time as the store keeps it: UTC ISO text, so times compare as text."""
+    return at.astimezone(UTC).isoformat()
+
+
+def iso_now() -> str:
+    """Now, as the store keeps times."""
+    return iso(datetime.now(UTC))
+
+
+def narrowed(query: Select[Row], *filters: tuple[ColumnElement[Any], Any]) -> Select[Row]:
+    """`query` kept to the rows whose column equals each filter's value (a None value: any),
+    as the listing routes filter by their optional parameters."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
 
 calls = Table(
     "calls",

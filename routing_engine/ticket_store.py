@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from routing_engine.geography import caller_info
-from routing_engine.tables import calls, ticket_events, tickets, timers
+from routing_engine.tables import calls, iso, iso_now, narrowed, ticket_events, tickets, timers
 
 STATUSES = ("open", "claimed", "resolved")
 ACTIONS = ("claim", "release", "resolve")
@@ -34,10 +34,6 @@ class TicketNotFound(LookupError):
 class TicketConflict(Exception):
     """A change that does not fit the ticket as it stands (already resolved, claimed by someone
     else); nothing was written."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def ticket_json(row: Any) -> dict[str, Any]:
@@ -61,7 +57,7 @@ def write_record(
         {
             "ticket_id": ticket["id"],
             "board": ticket["board"],
-            "at": _now(),
+            "at": iso_now(),
             "kind": kind,
             "actor": actor,
             "detail": json.dumps(dict(detail or {})),
@@ -148,7 +144,7 @@ def _raise(connection: Connection, state: Mapping[str, Any], decision: Mapping[s
         region = state.get("attributes", {}).get("region") or ""
         if not isinstance(region, str) or not region:
             region = caller_info(action["caller"]).region
-        now = _now()
+        now = iso_now()
         values = {
             "board": action["board"],
             "call_id": decision["call_id"],
@@ -184,7 +180,7 @@ def _raise(connection: Connection, state: Mapping[str, Any], decision: Mapping[s
 
 def _utc(text: str) -> str:
     """A time as UTC ISO text, so times compare as text in the store."""
-    return datetime.fromisoformat(text).astimezone(UTC).isoformat()
+    return iso(datetime.fromisoformat(text))
 
 
 async def list_tickets(
@@ -196,13 +192,12 @@ async def list_tickets(
     limit: int = 500,
 ) -> list[dict[str, Any]]:
     """Tickets, oldest first, filtered by board, status and assignee."""
-    query = select(tickets).order_by(tickets.c.id).limit(limit)
-    if board is not None:
-        query = query.where(tickets.c.board == board)
-    if status is not None:
-        query = query.where(tickets.c.status == status)
-    if assignee is not None:
-        query = query.where(tickets.c.assignee == assignee)
+    query = narrowed(
+        select(tickets).order_by(tickets.c.id).limit(limit),
+        (tickets.c.board, board),
+        (tickets.c.status, status),
+        (tickets.c.assignee, assignee),
+    )
     async with engine.connect() as connection:
         return [ticket_json(row) for row in await connection.execute(query)]
 
@@ -248,7 +243,7 @@ def _next(ticket: Mapping[str, Any], action: str, by: str) -> dict[str, Any]:
                 raise TicketConflict(f"ticket {ticket['id']} is not claimed")
             return {"status": "open", "assignee": None}
         case "resolve":
-            now = _now()
+            now = iso_now()
             return {"status": "resolved", "assignee": assignee or by, "resolved_at": now}
     raise ValueError(f"unknown action {action!r}")
 
@@ -269,7 +264,7 @@ async def change_ticket(
         done = await connection.execute(
             update(tickets)
             .where(tickets.c.id == ticket_id, tickets.c.version == ticket["version"])
-            .values(**changes, version=ticket["version"] + 1, updated_at=_now())
+            .values(**changes, version=ticket["version"] + 1, updated_at=iso_now())
         )
         if done.rowcount != 1:
             raise TicketConflict(f"ticket {ticket_id} changed meanwhile; try again")
@@ -308,8 +303,7 @@ async def events_after(
         .order_by(ticket_events.c.id)
         .limit(limit)
     )
-    if board is not None:
-        query = query.where(ticket_events.c.board == board)
+    query = narrowed(query, (ticket_events.c.board, board))
     found: list[dict[str, Any]] = []
     async with engine.connect() as connection:
         for row in await connection.execute(query):

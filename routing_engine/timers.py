@@ -22,8 +22,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from routing_engine import ir
-from routing_engine.notify import Clock, NotifySettings, iso, utc_now
-from routing_engine.tables import calls, deliveries, tickets, timers
+from routing_engine.call_rows import read_call
+from routing_engine.notify import Clock, NotifySettings, utc_now
+from routing_engine.tables import deliveries, iso, tickets, timers
 from routing_engine.ticket_store import ENGINE, record, ticket_json
 
 log = logging.getLogger("routing_engine.timers")
@@ -154,12 +155,10 @@ class TimerRunner:
         await self._deliver(connection, timer, payload, ticket)
 
     async def _call_timer(self, connection: AsyncConnection, timer: Any, now: datetime) -> None:
-        row = (
-            await connection.execute(select(calls).where(calls.c.call_id == timer.call_id))
-        ).first()
-        if row is None:
+        stored = await connection.run_sync(read_call, timer.call_id)
+        if stored is None:
             return
-        state = json.loads(row.state)
+        state = stored.state
         limits = state.get("deadlines", [])
         limit = limits[timer.level] if timer.level < len(limits) else {}
         flow = limit.get("flow", state.get("entry_flow", ""))
