@@ -285,7 +285,7 @@ class _Walk:
             return node.closed, f"hours {node.id}: no schedule"
         state = schedule.state(self.at, self.overrides.get(schedule.name, ""))
         to = node.open if state == OPEN else node.holiday if state == HOLIDAY else node.closed
-        why = f"{state} ({schedule.holiday_name(self.at)})" if state == "holiday" else state
+        why = f"{state} ({schedule.holiday_name(self.at)})" if state == HOLIDAY else state
         return to, f"hours {node.id}: {schedule.name} {why}"
 
     def _menu(self, node: CMenu, attempt: int) -> None:
