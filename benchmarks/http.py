@@ -69,7 +69,7 @@ def free_port() -> int:
 # --- processes, from /proc ------------------------------------------------------------------
 
 
-def _stat(pid: int) -> list[str] | None:
+def proc_stat(pid: int) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -82,7 +82,7 @@ def descendants(pid: int) -> list[int]:
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = _stat(int(entry))
+            fields = proc_stat(int(entry))
             if fields is not None:
                 parents.setdefault(int(fields[1]), []).append(int(entry))
     found, todo = [], [pid]
@@ -97,7 +97,7 @@ def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of these processes (and of their reaped children)."""
     ticks = 0
     for pid in pids:
-        fields = _stat(pid)
+        fields = proc_stat(pid)
         if fields is not None:  # utime, stime, cutime, cstime are fields 14-17
             ticks += sum(int(value) for value in fields[11:15])
     return ticks / TICKS
@@ -183,7 +183,7 @@ def stop(process: subprocess.Popen[bytes], known: list[int]) -> None:
             process.kill()
             process.wait(timeout=10)
     for pid in known:
-        if pid != process.pid and _stat(pid) is not None:
+        if pid != process.pid and proc_stat(pid) is not None:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

@@ -31,14 +31,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from benchmarks.decision import BILLING_LINE, HOSPITAL, load_mix
+from benchmarks.decision import BILLING_LINE, HOSPITAL, load_mix, runtime_engine
+from benchmarks.http import TICKS, proc_stat
 from routing_engine import load_deployment
-from routing_engine.calls import Event
-from routing_engine.runtime import start, step
 
 PACKAGES_SHOWN = 8
 FUNCTIONS_SHOWN = 12
@@ -106,18 +104,11 @@ def summarize(profile: cProfile.Profile, name: str, units: int, unit: str) -> li
 def runtime_profile(quick: bool) -> list[dict[str, Any]]:
     compiled = load_deployment(HOSPITAL).compiled
     mix = load_mix([HOSPITAL / "scenarios" / "billing.yaml"], BILLING_LINE)
+    play = runtime_engine(compiled).play  # as the decision benchmark times it
     rounds = 50 if quick else 400
 
     def decide() -> int:
-        count = 0
-        for call in mix:
-            state, _ = start(compiled, call.call)
-            count += 1
-            for e in call.events:
-                state, _ = step(compiled, state, Event(e.type, state.seq, e.at, e.digits,
-                                                       e.outcome, e.recording))  # fmt: skip
-                count += 1
-        return count
+        return sum(1 for call in mix for _ in play(call))
 
     decide()  # warm: caches as a running server has them
     profile = cProfile.Profile()
@@ -179,12 +170,11 @@ def _call(tag: str, n: int) -> dict[str, Any]:
 
 def _thread_cpu() -> dict[int, float]:
     """CPU seconds (user + system) of each thread of this process, by native thread id."""
-    ticks = os.sysconf("SC_CLK_TCK")
     found = {}
-    for task in Path("/proc/self/task").iterdir():
-        with suppress(OSError):
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            found[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    for task in os.listdir("/proc/self/task"):
+        fields = proc_stat(int(task))  # a thread's /proc entry is read as a process's
+        if fields is not None:  # utime and stime are fields 14 and 15
+            found[int(task)] = (int(fields[11]) + int(fields[12])) / TICKS
     return found
 
 

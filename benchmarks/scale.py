@@ -130,15 +130,14 @@ def measure(nodes: int, runs: int) -> list[dict[str, Any]]:
 def call_state_size() -> dict[str, int]:
     """Bytes of one in-flight hospital call: its state's JSON (what a store row holds) and a
     deep in-process size of the CallState."""
-    from benchmarks.decision import BILLING_LINE, HOSPITAL, load_mix
+    from benchmarks.decision import BILLING_LINE, HOSPITAL, load_mix, runtime_engine
     from routing_engine import load_deployment
-    from routing_engine.runtime import start, step
 
     compiled = load_deployment(HOSPITAL).compiled
     call = load_mix([HOSPITAL / "scenarios" / "billing.yaml"], BILLING_LINE)[0]
-    state, _ = start(compiled, call.call)
-    event = call.events[0]
-    state, _ = step(compiled, state, type(event)(event.type, state.seq, event.at))
+    steps = runtime_engine(compiled).play(call)
+    next(steps)  # the first decision: ringing the office
+    state, _ = next(steps)  # the office did not answer: ringing the overflow
     return {"json_bytes": len(json.dumps(state.to_json()).encode()), "object_bytes": _deep(state)}
 
 
