@@ -30,7 +30,8 @@ from fastapi.sse import ServerSentEvent
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from routing_engine.tables import iso_now, narrowed, ticket_events, tickets
+from routing_engine.clock import Clock
+from routing_engine.tables import iso, narrowed, ticket_events, tickets
 from routing_engine.ticket_store import events_after, ticket_json
 
 log = logging.getLogger("routing_engine.board")
@@ -77,8 +78,9 @@ class Listener:
 class Hub:
     """The process's poller and the streams it feeds."""
 
-    def __init__(self, engine: AsyncEngine, poll_s: float = POLL_S):
+    def __init__(self, engine: AsyncEngine, clock: Clock, poll_s: float = POLL_S):
         self.engine = engine
+        self.clock = clock  # the server's time, which a snapshot gives the page to count by
         self.poll_s = poll_s
         self.listeners: set[Listener] = set()
         self.cursor = 0  # the newest event handed to the listeners
@@ -213,7 +215,7 @@ async def stream(
             # so far behind that replaying costs more than starting over: a snapshot
             found = await open_tickets(hub.engine, board)
             sent = newest  # read before the tickets: a change in between comes again, harmless
-            snapshot = {"board": board, "now": iso_now(), "tickets": found}
+            snapshot = {"board": board, "now": iso(hub.clock()), "tickets": found}
             yield ServerSentEvent(event="snapshot", id=str(sent), data=snapshot)
         else:
             sent = last_id

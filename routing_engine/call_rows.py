@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from routing_engine.tables import calls, decisions, events, iso_now, target_states
+from routing_engine.tables import calls, decisions, events, target_states
 from routing_engine.ticket_store import raise_tickets
 
 _TARGETS = select(target_states)
@@ -36,6 +36,7 @@ class StoredCall:
     seq: int
     state: dict[str, Any]
     first_decision: dict[str, Any]
+    started_at: str  # the server's clock when the call started (the store's form of a time)
 
 
 class Conflict(Exception):
@@ -78,7 +79,12 @@ def read_call(connection: Connection, call_id: str) -> StoredCall | None:
     if row is None:
         return None
     return StoredCall(
-        row.call_id, row.digest, row.seq, json.loads(row.state), json.loads(row.first_decision)
+        row.call_id,
+        row.digest,
+        row.seq,
+        json.loads(row.state),
+        json.loads(row.first_decision),
+        row.started_at,
     )
 
 
@@ -90,10 +96,12 @@ def read_answered(
     return None if row is None else (json.loads(row.request), json.loads(row.decision))
 
 
-def insert_call(connection: Connection, state: dict[str, Any], decision: dict[str, Any]) -> None:
+def insert_call(
+    connection: Connection, state: dict[str, Any], decision: dict[str, Any], now: str
+) -> None:
     """Store a new call, its first decision in the audit log, and what the decision raises
-    (tickets, timers). IntegrityError when the call id is taken."""
-    now = iso_now()
+    (tickets, timers), as of `now` (the server's clock, the store's form of a time).
+    IntegrityError when the call id is taken."""
     decision_text = json.dumps(decision)  # once: the call's first decision and its audit row
     connection.execute(
         _INSERT_CALL,
@@ -109,7 +117,7 @@ def insert_call(connection: Connection, state: dict[str, Any], decision: dict[st
         },
     )
     connection.execute(_INSERT_AUDIT, _audit(decision, decision_text, state["hash"], now))
-    raise_tickets(connection, state, decision)
+    raise_tickets(connection, state, decision, now)
 
 
 def update_call(
@@ -119,11 +127,12 @@ def update_call(
     request: dict[str, Any],
     state: dict[str, Any],
     decision: dict[str, Any],
+    now: str,
 ) -> None:
-    """Store an event's outcome, if the call is still at `old_seq` (else Conflict, and the
-    transaction must roll back): the call's new state, the event with its decision (what a
-    retry answers), the audit row, and what the decision raises."""
-    call_id, now = state["call_id"], iso_now()
+    """Store an event's outcome as of `now`, if the call is still at `old_seq` (else Conflict,
+    and the transaction must roll back): the call's new state, the event with its decision
+    (what a retry answers), the audit row, and what the decision raises."""
+    call_id = state["call_id"]
     changed = connection.execute(
         update(calls)
         .where(calls.c.call_id == call_id, calls.c.seq == old_seq)
@@ -144,7 +153,7 @@ def update_call(
             },
         )
         connection.execute(_INSERT_AUDIT, _audit(decision, decision_text, state["hash"], now))
-        raise_tickets(connection, state, decision)
+        raise_tickets(connection, state, decision, now)
     except IntegrityError:  # the event was stored meanwhile by another process
         raise Conflict(call_id) from None
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from routing_engine import api
+from routing_engine.clock import DEFAULT_MAX_SKEW_S, OFFSET_ENV, system_clock
 from routing_engine.contract import BadRequest
 from routing_engine.diagnostics import render_all_text, render_json, summary_line
 from routing_engine.runtime import EventRejected
@@ -253,17 +254,18 @@ def _highlighted_trace(loaded: api.LoadedDeployment, highlight: str) -> list[str
     return [str(line) for line in trace]
 
 
-def parse_time_option(text: str) -> datetime:
-    """An --at option: an ISO time with a UTC offset, or exit 2 saying what is wrong."""
+def parse_time_option(text: str, option: str = "--at") -> datetime:
+    """A time option: an ISO time with a UTC offset, or exit 2 saying what is wrong."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         typer.echo(
-            f"error: --at {text!r} is not an ISO time (e.g. 2026-11-24T10:00:00-05:00)", err=True
+            f"error: {option} {text!r} is not an ISO time (e.g. 2026-11-24T10:00:00-05:00)",
+            err=True,
         )
         raise typer.Exit(2) from None
     if when.tzinfo is None:
-        typer.echo(f"error: --at {text!r} needs a UTC offset (e.g. -05:00 or Z)", err=True)
+        typer.echo(f"error: {option} {text!r} needs a UTC offset (e.g. -05:00 or Z)", err=True)
         raise typer.Exit(2)
     return when
 
@@ -409,12 +411,33 @@ def serve_command(
         typer.Option("--keys", help="file of 'ROLE KEY' lines; default: $ROUTING_API_KEYS"),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="worker processes")] = 1,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="serve as if it were this ISO time at start; the clock runs on from there "
+            "(a demo, a replay, a test); default: the machine's clock",
+        ),
+    ] = None,
+    max_at_skew_s: Annotated[
+        float,
+        typer.Option(
+            "--max-at-skew",
+            min=1,
+            help="refuse a request whose 'at' is further than this many seconds from the clock",
+        ),
+    ] = DEFAULT_MAX_SKEW_S,
 ) -> None:
     """Serve a deployment over HTTP."""
     import tempfile
 
     from routing_engine.auth import LOOPBACK, Keys, KeysError
-    from routing_engine.server_app import run_server
+    from routing_engine.server_app import MAX_SKEW_ENV, run_server
+
+    # one offset from the machine's clock, computed once, so every worker reads the same time
+    offset_s = (
+        0.0 if now is None else (parse_time_option(now, "--now") - system_clock()).total_seconds()
+    )
 
     try:
         keys = Keys.load(keys_file)
@@ -439,6 +462,7 @@ def serve_command(
         ROUTING_DATABASE=database or "",
         ROUTING_DEADLINE_MS=str(deadline_ms),
         ROUTING_KEYS_FILE=keys_file or "",
+        **{OFFSET_ENV: repr(offset_s), MAX_SKEW_ENV: repr(max_at_skew_s)},
     )
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="routing-metrics-")

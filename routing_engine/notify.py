@@ -24,7 +24,7 @@ import smtplib
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -36,6 +36,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from routing_engine import __version__
+from routing_engine.clock import Clock, system_clock
 from routing_engine.tables import deliveries, iso, tickets
 from routing_engine.ticket_store import ENGINE, record
 
@@ -53,13 +54,6 @@ NOTIFICATIONS = Counter(
     "Notification attempts, by channel and result (delivered, retry, failed: given up)",
     ["channel", "result"],
 )
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 # --- settings ------------------------------------------------------------------------------------
 
@@ -280,7 +274,7 @@ class DeliveryWorker:
         settings: NotifySettings,
         send: Callable[[Any, datetime], Awaitable[Attempt]],
         worker: str,
-        clock: Clock = utc_now,
+        clock: Clock = system_clock,
         batch: int = 20,
     ):
         self.engine = engine
@@ -402,4 +396,5 @@ class DeliveryWorker:
         if result == "failed":
             detail["gave_up"] = True
         kind = "notified" if attempt.ok else "notify-failed"
-        await record(connection, {"id": row.ticket_id, "board": found.board}, kind, ENGINE, detail)
+        ticket = {"id": row.ticket_id, "board": found.board}
+        await record(connection, ticket, kind, ENGINE, iso(self.clock()), detail)

@@ -28,6 +28,13 @@ from routing_engine import __version__
 from routing_engine.api import LoadedDeployment, load_deployment
 from routing_engine.auth import Gate, Keys
 from routing_engine.board import add_board_routes
+from routing_engine.clock import (
+    DEFAULT_MAX_SKEW_S,
+    OFFSET_ENV,
+    Clock,
+    offset_clock,
+    system_clock,
+)
 from routing_engine.contract import (
     DecisionResponse,
     ErrorResponse,
@@ -41,13 +48,21 @@ from routing_engine.observability import (
     metrics_payload,
 )
 from routing_engine.service_admin import add_admin_routes
-from routing_engine.service_core import DEFAULT_DEADLINE_S, Refusal, Service, problem, read_body
+from routing_engine.service_core import (
+    DEFAULT_DEADLINE_S,
+    Refusal,
+    Service,
+    problem,
+    read_body,
+)
 from routing_engine.service_notify import Notifications
 from routing_engine.service_sip import add_sip_route
 from routing_engine.service_tickets import add_ticket_routes
+from routing_engine.sessions import Sessions
 from routing_engine.store import Store, StoreOutdated, sqlite_url
 
 log = logging.getLogger("routing_engine.server")
+MAX_SKEW_ENV = "ROUTING_MAX_AT_SKEW_S"
 
 
 class FrontDoor:
@@ -84,14 +99,17 @@ def create_app(
     deadline_s: float = DEFAULT_DEADLINE_S,
     directory: str | os.PathLike[str] | None = None,
     keys: Keys | None = None,
+    clock: Clock = system_clock,
+    max_skew_s: float = DEFAULT_MAX_SKEW_S,
 ) -> FastAPI:
     """An app serving one deployment; a deployment with errors fails here, before binding.
     `directory` (the deployment's folder, when given a loaded deployment) is what a reload
-    reads again."""
+    reads again. `clock` is the one time the service, its store, timers, deliveries, sessions
+    and the board read; `max_skew_s` bounds how far a request's explicit `at` may be from it."""
     loaded = deployment if isinstance(deployment, LoadedDeployment) else load_deployment(deployment)
     path = directory if isinstance(deployment, LoadedDeployment) else deployment
-    store = Store(database_url or sqlite_url(os.environ.get("ROUTING_DATA_DIR", "data")))
-    service = Service(loaded, store, deadline_s)
+    store = Store(database_url or sqlite_url(os.environ.get("ROUTING_DATA_DIR", "data")), clock)
+    service = Service(loaded, store, deadline_s, max_skew_s)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -124,7 +142,7 @@ def create_app(
         """A route refuses by raising Refusal; it answers as its 4xx problem response."""
         return refusal.response
 
-    gate = Gate(keys or Keys.load())
+    gate = Gate(keys or Keys.load(), Sessions.from_env(clock))
     app.add_middleware(FrontDoor, gate=gate)
 
     @app.get("/healthz", tags=["health"])
@@ -226,6 +244,8 @@ def app_from_env() -> FastAPI:
         os.environ.get("ROUTING_DATABASE") or None,
         int(os.environ.get("ROUTING_DEADLINE_MS", "500")) / 1000,
         keys=Keys.load(keys_file),
+        clock=offset_clock(float(os.environ.get(OFFSET_ENV) or 0)),
+        max_skew_s=float(os.environ.get(MAX_SKEW_ENV) or DEFAULT_MAX_SKEW_S),
     )
 
 

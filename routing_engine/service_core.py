@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -27,7 +27,8 @@ from routing_engine.call_rows import (
     read_targets,
     update_call,
 )
-from routing_engine.calls import Event, NewCall
+from routing_engine.calls import NewCall
+from routing_engine.clock import DEFAULT_MAX_SKEW_S, call_time
 from routing_engine.compile import CompiledDeployment
 from routing_engine.contract import BadRequest, EventRequest, NewCallRequest
 from routing_engine.observability import (
@@ -38,6 +39,7 @@ from routing_engine.observability import (
 )
 from routing_engine.runtime import CallState, EventRejected, fallback_decision, start, step
 from routing_engine.store import Store
+from routing_engine.tables import iso
 
 log = logging.getLogger("routing_engine.server")
 Parsed = TypeVar("Parsed")
@@ -124,11 +126,19 @@ class Background(set[asyncio.Future[Any]]):
 class Service:
     """What the routes share: the deployment versions in memory, the store, the deadline."""
 
-    def __init__(self, loaded: LoadedDeployment, store: Store, deadline_s: float):
+    def __init__(
+        self,
+        loaded: LoadedDeployment,
+        store: Store,
+        deadline_s: float,
+        max_skew_s: float = DEFAULT_MAX_SKEW_S,
+    ):
         self.current = loaded
         self.versions: dict[str, CompiledDeployment] = {loaded.digest: loaded.compiled}
         self.store = store
         self.deadline_s = deadline_s
+        self.max_skew_s = max_skew_s
+        self.clock = store.clock  # one clock for the service and its store
         self.locks: dict[str, _CallLock] = {}  # only calls being decided now
         self.fallbacks = 0
         self.background = Background()  # work left running: past its deadline, reloads
@@ -173,10 +183,11 @@ class Service:
         """Start a call (or answer a retried start with its first decision). A new call is the
         common case, so it is decided and stored in one transaction; its insert finds a retry
         (the call id is taken), which is then answered with the stored first decision."""
+        now = self.clock()
+        new = call.to_runtime(self.checked_at(call.at, now) or now)
         async with self.lock(call.call_id):
-            new = call.to_runtime(datetime.now(UTC))
             try:
-                return await self.store.transaction(_start, compiled, new)
+                return await self.store.transaction(_start, compiled, new, iso(now))
             except IntegrityError:
                 stored = await self.store.call(call.call_id)  # a retry, or another's start
             if stored is None:
@@ -187,17 +198,32 @@ class Service:
         """Apply an event (or answer a retried one with its stored decision), read, decided and
         stored in one transaction. A call pinned to a version not in memory is read first, the
         version loaded, then the event applied (the seq check keeps that safe)."""
+        now = self.clock()
+        self.checked_at(event.at, now)
         request = event.model_dump(mode="json", by_alias=True, exclude={"at"})
-        happened = event.to_runtime(datetime.now(UTC))
         async with self.lock(call_id):
             while True:
                 try:
                     return await self.store.transaction(
-                        _apply, self.versions.get, call_id, event.event_id, request, happened
+                        _apply, self.versions.get, call_id, request, event, now
                     )
                 except VersionNeeded as needed:
                     if await self.version(needed.digest) is None:
                         raise RuntimeError(f"version {needed.digest[:12]} is not loaded") from None
+
+    def checked_at(self, at: datetime | None, now: datetime) -> datetime | None:
+        """A request's explicit `at`, refused (422, naming the field) when it is further from
+        the server's clock than `max_skew_s`: a time that far off would fire the SLA timers
+        it starts at once, or never."""
+        if at is not None and abs((at - now).total_seconds()) > self.max_skew_s:
+            raise Refusal(
+                422,
+                "bad-request",
+                f"'at' {at.isoformat()} is more than {self.max_skew_s:g} s from the server's "
+                f"clock ({iso(now)}); send the time the call or event happened",
+                [{"field": "at", "problem": "too far from the server's clock"}],
+            )
+        return at
 
     @asynccontextmanager
     async def lock(self, call_id: str) -> AsyncIterator[None]:
@@ -289,12 +315,15 @@ class VersionNeeded(Exception):
         self.digest = digest
 
 
-def _start(connection: Connection, compiled: CompiledDeployment, call: NewCall) -> dict[str, Any]:
-    """Decide a new call on the live target states and store it (IntegrityError when its id
-    is taken): the transaction of `Service.start_call`."""
+def _start(
+    connection: Connection, compiled: CompiledDeployment, call: NewCall, now: str
+) -> dict[str, Any]:
+    """Decide a new call on the live target states and store it as started `now` (the
+    server's clock; IntegrityError when its id is taken): the transaction of
+    `Service.start_call`."""
     state, decision = start(compiled, call, read_targets(connection))
     decision_json = decision.to_json()
-    insert_call(connection, state.to_json(), decision_json)
+    insert_call(connection, state.to_json(), decision_json, now)
     return decision_json
 
 
@@ -302,13 +331,15 @@ def _apply(
     connection: Connection,
     versions: Callable[[str], CompiledDeployment | None],
     call_id: str,
-    event_id: str,
     request: dict[str, Any],
-    event: Event,
+    event: EventRequest,
+    now: datetime,
 ) -> dict[str, Any]:
     """The transaction of `Service.apply_event`: a retried event's stored decision, or the
-    event stepped on the call as stored and its outcome stored. Refusals (and VersionNeeded)
-    are raised, so nothing is written."""
+    event stepped on the call as stored and its outcome stored. An event with no `at` is timed
+    on the call's clock (`clock.call_time`). Refusals (and VersionNeeded) are raised, so
+    nothing is written."""
+    event_id = event.event_id
     done = read_answered(connection, call_id, event_id)
     if done is not None:
         earlier, answered = done
@@ -324,19 +355,42 @@ def _apply(
     if pinned is None:
         raise VersionNeeded(stored.digest)
     live = read_targets(connection)
+    state = CallState.from_json(stored.state)
+    at = _event_time(event, state, datetime.fromisoformat(stored.started_at), now)
     try:
-        new, decision = step(pinned, CallState.from_json(stored.state), event, live)
+        new, decision = step(pinned, state, event.to_runtime(at), live)
     except EventRejected as rejected:
         status = REJECTION_STATUS.get(rejected.reason, 409)
         raise Refusal(status, rejected.reason, rejected.message) from None
     decision_json = decision.to_json()
     try:
-        update_call(connection, stored.seq, event_id, request, new.to_json(), decision_json)
+        update_call(
+            connection, stored.seq, event_id, request, new.to_json(), decision_json, iso(now)
+        )
     except Conflict:
         raise Refusal(
             409, "conflict", "the call changed meanwhile; retry with the call's seq"
         ) from None
     return decision_json
+
+
+def _event_time(
+    event: EventRequest, state: CallState, started: datetime, now: datetime
+) -> datetime:
+    """When an event happened: its own `at`, refused (422) when it is before the call's
+    previous event; else the time on the call's clock (`clock.call_time`)."""
+    previous = datetime.fromisoformat(state.updated_at)
+    if event.at is None:
+        return call_time(datetime.fromisoformat(state.started_at), started, previous, now)
+    if event.at < previous:
+        raise Refusal(
+            422,
+            "bad-request",
+            f"'at' {event.at.isoformat()} is before the call's previous event "
+            f"({state.updated_at}); events happen in order",
+            [{"field": "at", "problem": "before the call's previous event"}],
+        )
+    return event.at
 
 
 def same_call(stored: Any, caller: str, dialed: str) -> dict[str, Any]:

@@ -18,13 +18,13 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import insert, select
 
+from routing_engine import ir
 from routing_engine.auth import LOOPBACK
 from routing_engine.notify import (
     DELIVERY_HEADER,
@@ -38,7 +38,7 @@ from routing_engine.notify import (
     verify,
 )
 from routing_engine.service_core import Refusal, Service
-from routing_engine.tables import deliveries, inbox, iso_now, narrowed
+from routing_engine.tables import deliveries, inbox, iso, narrowed
 from routing_engine.timers import TimerRunner
 
 log = logging.getLogger("routing_engine.notify")
@@ -75,14 +75,17 @@ class Notifications:
         self.stopping, self.wake = asyncio.Event(), asyncio.Event()
         self.senders = Senders(self.settings, self.app)
         engine = self.service.store.engine
-        runner = TimerRunner(
-            engine, lambda: self.service.current.compiled.deployment, self.settings, self.worker
-        )
-        sender = DeliveryWorker(engine, self.settings, self.senders.send, self.worker)
+        clock = self.service.store.clock
+        runner = TimerRunner(engine, self._deployment, self.settings, self.worker, clock)
+        sender = DeliveryWorker(engine, self.settings, self.senders.send, self.worker, clock)
         self.tasks = [
             asyncio.create_task(self._loop("timers", runner.tick, None, self.wake)),
             asyncio.create_task(self._loop("deliveries", sender.tick, self.wake, None)),
         ]
+
+    def _deployment(self) -> ir.Deployment:
+        """The current deployment: its contacts' addresses are where notifications go."""
+        return self.service.current.compiled.deployment
 
     async def stop(self) -> None:
         """Let the work in hand finish (a few seconds at most), then stop."""
@@ -120,7 +123,7 @@ class Notifications:
 
 
 def _add_routes(app: FastAPI, service: Service, settings: NotifySettings) -> None:
-    engine = service.store.engine
+    engine, clock = service.store.engine, service.store.clock
 
     @app.post(INBOX, tags=["notifications"], status_code=202)
     async def inbox_route(request: Request) -> JSONResponse:
@@ -129,7 +132,9 @@ def _add_routes(app: FastAPI, service: Service, settings: NotifySettings) -> Non
         signature = request.headers.get(SIGNATURE_HEADER, "")
         timestamp = request.headers.get(TIMESTAMP_HEADER, "")
         if settings.secret is not None:
-            if not verify(settings.secret, timestamp, body, signature, time.time(), TOLERANCE_S):
+            if not verify(
+                settings.secret, timestamp, body, signature, clock().timestamp(), TOLERANCE_S
+            ):
                 raise Refusal(401, "bad-signature", f"{SIGNATURE_HEADER} does not verify")
             checked = "valid"
         else:
@@ -148,7 +153,7 @@ def _add_routes(app: FastAPI, service: Service, settings: NotifySettings) -> Non
         async with engine.begin() as connection:
             await connection.execute(
                 insert(inbox).values(
-                    received_at=iso_now(),
+                    received_at=iso(clock()),
                     delivery=request.headers.get(DELIVERY_HEADER),
                     event=str(payload.get("event", ""))[:32],
                     contact=str(contact.get("name", "") if isinstance(contact, dict) else "")[:64],

@@ -16,6 +16,7 @@ from routing_engine.board_stream import Hub, parse_event_id, stream
 from routing_engine.contract import TicketChange, parse_as
 from routing_engine.service_core import Refusal, Service, read_body
 from routing_engine.sessions import Session
+from routing_engine.tables import iso
 from routing_engine.ticket_store import (
     TicketConflict,
     TicketNotFound,
@@ -29,7 +30,7 @@ Status = Literal["open", "claimed", "resolved"]
 
 def add_ticket_routes(app: FastAPI, service: Service) -> None:
     engine = service.store.engine
-    hub = Hub(engine)
+    hub = Hub(engine, service.store.clock)
 
     # before /v1/tickets/{ticket_id}, which would take "events" for an id
     @app.get("/v1/tickets/events", tags=["tickets"], response_class=EventSourceResponse)
@@ -73,7 +74,8 @@ def add_ticket_routes(app: FastAPI, service: Service) -> None:
         session: Session | None = getattr(request.state, "session", None)
         by = body.by if session is None else session.name  # signed in: who they signed in as
         try:
-            ticket = await change_ticket(engine, ticket_id, action, by, body.note)
+            now = iso(service.store.clock())
+            ticket = await change_ticket(engine, ticket_id, action, by, now, body.note)
         except TicketNotFound:
             raise Refusal(404, "unknown-ticket", f"no ticket {ticket_id}") from None
         except TicketConflict as conflict:

@@ -17,9 +17,10 @@ import hmac
 import json
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from routing_engine.clock import Clock, system_clock
 
 COOKIE = "routing_session"
 CSRF_HEADER = "x-csrf-token"
@@ -86,19 +87,22 @@ def secret_from(folder: Path) -> bytes:
 class Sessions:
     """Issues and reads session cookies and their CSRF tokens."""
 
-    def __init__(self, secret: bytes | None = None, folder: Path | None = None):
+    def __init__(
+        self, secret: bytes | None = None, folder: Path | None = None, clock: Clock = system_clock
+    ):
         self._secret = secret
         self._folder = folder
+        self.clock = clock  # when a session is issued, and whether it has expired
 
     @classmethod
-    def from_env(cls) -> Sessions:
+    def from_env(cls, clock: Clock = system_clock) -> Sessions:
         """The secret from $ROUTING_SESSION_SECRET, else a file in $ROUTING_DATA_DIR (./data)."""
         given = os.environ.get(SECRET_ENV, "")
         if given:
             if len(given) < 32:
                 raise ValueError(f"${SECRET_ENV} needs at least 32 characters")
-            return cls(secret=given.encode("utf-8"))
-        return cls(folder=Path(os.environ.get("ROUTING_DATA_DIR", "data")))
+            return cls(secret=given.encode("utf-8"), clock=clock)
+        return cls(folder=Path(os.environ.get("ROUTING_DATA_DIR", "data")), clock=clock)
 
     @property
     def secret(self) -> bytes:
@@ -116,7 +120,8 @@ class Sessions:
 
     def issue(self, name: str, role: str, key_id: str) -> tuple[str, Session]:
         """A new session and its cookie value."""
-        session = Session(name, role, key_id, secrets.token_urlsafe(16), int(time.time()))
+        issued = int(self.clock().timestamp())
+        session = Session(name, role, key_id, secrets.token_urlsafe(16), issued)
         payload = _b64(
             json.dumps(
                 {"n": name, "r": role, "k": key_id, "s": session.sid, "t": session.issued},
@@ -136,7 +141,7 @@ class Sessions:
             session = Session(data["n"], data["r"], data["k"], data["s"], int(data["t"]))
         except (ValueError, KeyError, TypeError):  # not base64, not JSON, not our shape
             return None
-        if not 0 <= time.time() - session.issued < MAX_AGE_S:
+        if not 0 <= self.clock().timestamp() - session.issued < MAX_AGE_S:
             return None
         return session
 

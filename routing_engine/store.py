@@ -33,8 +33,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from routing_engine.call_rows import StoredCall, read_call, read_targets
+from routing_engine.clock import Clock, system_clock
 from routing_engine.sqlite_writer import Writer, immediate_engine
-from routing_engine.tables import calls, decisions, iso_now, metadata, target_states, versions
+from routing_engine.tables import calls, decisions, iso, metadata, target_states, versions
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -70,8 +71,9 @@ def _stale_tables(connection: Any) -> list[str]:
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, clock: Clock = system_clock):
         self.url = url
+        self.clock = clock  # what the store's rows are stamped with
         self.engine: AsyncEngine = create_async_engine(url)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -147,7 +149,10 @@ class Store:
             await connection.execute(
                 dialect.insert(versions)
                 .values(
-                    digest=digest, name=name, sources=json.dumps(sources), published_at=iso_now()
+                    digest=digest,
+                    name=name,
+                    sources=json.dumps(sources),
+                    published_at=iso(self.clock()),
                 )
                 .on_conflict_do_nothing()
             )
@@ -195,7 +200,7 @@ class Store:
             found = (
                 await connection.execute(select(target_states).where(target_states.c.name == name))
             ).first()
-            values: dict[str, Any] = {"updated_at": iso_now()}
+            values: dict[str, Any] = {"updated_at": iso(self.clock())}
             if available is not None:
                 values["available"] = int(available)
             if skills is not None:

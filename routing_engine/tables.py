@@ -19,11 +19,6 @@ def iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
 
-def iso_now() -> str:
-    """Now, as the store keeps times."""
-    return iso(datetime.now(UTC))
-
-
 def narrowed(query: Select[Row], *filters: tuple[ColumnElement[Any], Any]) -> Select[Row]:
     """`query` kept to the rows whose column equals each filter's value (a None value: any),
     as the listing routes filter by their optional parameters."""

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from routing_engine.geography import caller_info
-from routing_engine.tables import calls, iso, iso_now, narrowed, ticket_events, tickets, timers
+from routing_engine.tables import calls, iso, narrowed, ticket_events, tickets, timers
 
 STATUSES = ("open", "claimed", "resolved")
 ACTIONS = ("claim", "release", "resolve")
@@ -49,15 +49,17 @@ def write_record(
     ticket: Mapping[str, Any],
     kind: str,
     actor: str,
+    at: str,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add a change to a ticket's history (and so to the board's event stream)."""
+    """Add a change to a ticket's history (and so to the board's event stream), made at `at`
+    (the store's form of a time, `tables.iso`)."""
     connection.execute(
         _INSERT_TICKET_EVENT,
         {
             "ticket_id": ticket["id"],
             "board": ticket["board"],
-            "at": iso_now(),
+            "at": at,
             "kind": kind,
             "actor": actor,
             "detail": json.dumps(dict(detail or {})),
@@ -70,21 +72,22 @@ async def record(
     ticket: Mapping[str, Any],
     kind: str,
     actor: str,
+    at: str,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """`write_record` on an async connection."""
-    await connection.run_sync(write_record, ticket, kind, actor, detail)
+    await connection.run_sync(write_record, ticket, kind, actor, at, detail)
 
 
 def raise_tickets(
-    connection: Connection, state: Mapping[str, Any], decision: Mapping[str, Any]
+    connection: Connection, state: Mapping[str, Any], decision: Mapping[str, Any], now: str
 ) -> None:
     """What a decision starts and stops, in the transaction that stores it: the tickets it
     raises, each with its `created` event, its SLA timer (level 0) when it has a due time,
     and a timer per escalation step (levels 1, 2, ...); a timer for each flow time limit
     (`resolve_within`) the call starts; and, once the call has ended with no ticket open,
     the end of its time-limit timers."""
-    _raise(connection, state, decision)
+    _raise(connection, state, decision, now)
     call_id = decision["call_id"]
     for level, deadline in enumerate(state.get("deadlines", ())):
         if deadline.get("seq") == decision["seq"]:
@@ -137,14 +140,15 @@ def settle_call(connection: Connection, call_id: str) -> None:
         )
 
 
-def _raise(connection: Connection, state: Mapping[str, Any], decision: Mapping[str, Any]) -> None:
+def _raise(
+    connection: Connection, state: Mapping[str, Any], decision: Mapping[str, Any], now: str
+) -> None:
     for action in decision["actions"]:
         if action["type"] != "ticket":
             continue
         region = state.get("attributes", {}).get("region") or ""
         if not isinstance(region, str) or not region:
             region = caller_info(action["caller"]).region
-        now = iso_now()
         values = {
             "board": action["board"],
             "call_id": decision["call_id"],
@@ -170,7 +174,7 @@ def _raise(connection: Connection, state: Mapping[str, Any], decision: Mapping[s
         result = connection.execute(insert(tickets).values(**values))
         key = result.inserted_primary_key
         ticket = {**values, "id": key[0] if key is not None else None}
-        write_record(connection, ticket, "created", ENGINE, {"node": action["node"]})
+        write_record(connection, ticket, "created", ENGINE, now, {"node": action["node"]})
         if action["due"] is not None:
             _timer(connection, ticket["id"], None, "sla", 0, action["due"], action["managers"])
         for step in action.get("escalations", ()):
@@ -228,7 +232,7 @@ async def get_ticket(engine: AsyncEngine, ticket_id: int) -> dict[str, Any]:
         }
 
 
-def _next(ticket: Mapping[str, Any], action: str, by: str) -> dict[str, Any]:
+def _next(ticket: Mapping[str, Any], action: str, by: str, now: str) -> dict[str, Any]:
     """The ticket's changed fields after `action` by `by`, or TicketConflict saying why not."""
     status, assignee = ticket["status"], ticket["assignee"]
     if status == "resolved":
@@ -243,13 +247,12 @@ def _next(ticket: Mapping[str, Any], action: str, by: str) -> dict[str, Any]:
                 raise TicketConflict(f"ticket {ticket['id']} is not claimed")
             return {"status": "open", "assignee": None}
         case "resolve":
-            now = iso_now()
             return {"status": "resolved", "assignee": assignee or by, "resolved_at": now}
     raise ValueError(f"unknown action {action!r}")
 
 
 async def change_ticket(
-    engine: AsyncEngine, ticket_id: int, action: str, by: str, note: str = ""
+    engine: AsyncEngine, ticket_id: int, action: str, by: str, now: str, note: str = ""
 ) -> dict[str, Any]:
     """Claim, release or resolve a ticket as `by`; returns the ticket as it now is. Raises
     TicketNotFound, or TicketConflict when the change does not fit (nothing is written)."""
@@ -258,18 +261,18 @@ async def change_ticket(
         if row is None:
             raise TicketNotFound(ticket_id)
         ticket = ticket_json(row)
-        changes = _next(ticket, action, by)
+        changes = _next(ticket, action, by, now)
         if action == "resolve":
             changes["note"] = note
         done = await connection.execute(
             update(tickets)
             .where(tickets.c.id == ticket_id, tickets.c.version == ticket["version"])
-            .values(**changes, version=ticket["version"] + 1, updated_at=iso_now())
+            .values(**changes, version=ticket["version"] + 1, updated_at=now)
         )
         if done.rowcount != 1:
             raise TicketConflict(f"ticket {ticket_id} changed meanwhile; try again")
         kind = {"claim": "claimed", "release": "released", "resolve": "resolved"}[action]
-        await record(connection, ticket, kind, by, {"note": note} if note else {})
+        await record(connection, ticket, kind, by, now, {"note": note} if note else {})
         if action == "resolve":
             await connection.execute(
                 update(timers)

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from routing_engine import ir
 from routing_engine.call_rows import read_call
-from routing_engine.notify import Clock, NotifySettings, utc_now
+from routing_engine.clock import Clock, system_clock
+from routing_engine.notify import NotifySettings
 from routing_engine.tables import deliveries, iso, tickets, timers
 from routing_engine.ticket_store import ENGINE, record, ticket_json
 
@@ -45,7 +46,7 @@ class TimerRunner:
         deployment: Callable[[], ir.Deployment],
         settings: NotifySettings,
         worker: str,
-        clock: Clock = utc_now,
+        clock: Clock = system_clock,
         batch: int = 50,
     ):
         self.engine = engine
@@ -87,7 +88,7 @@ class TimerRunner:
             ).first()
             if row is not None:
                 detail = {"level": timer.level, "error": error[:500]}
-                await record(connection, ticket_json(row), "timer-failed", ENGINE, detail)
+                await record(connection, ticket_json(row), "timer-failed", ENGINE, iso(now), detail)
 
     async def _claim(
         self, connection: AsyncConnection, timer_id: int, state: str, now: datetime
@@ -128,7 +129,7 @@ class TimerRunner:
         event = EVENTS[timer.kind]
         notify = list(json.loads(timer.notify))
         detail = {"level": timer.level, "due": timer.due_at, "notify": notify}
-        await record(connection, ticket, event, ENGINE, detail)
+        await record(connection, ticket, event, ENGINE, iso(now), detail)
         board = ticket["board"]
         if timer.level == 0:
             title = f"SLA missed: ticket {ticket['id']} on the {board} board"
@@ -224,7 +225,9 @@ class TimerRunner:
                 log.warning("cannot notify %s of %s: %s", name, payload["event"], problem)
                 if ticket is not None:
                     detail = {"event": payload["event"], "contact": name, "error": problem}
-                    await record(connection, ticket, "notify-failed", ENGINE, detail)
+                    await record(
+                        connection, ticket, "notify-failed", ENGINE, iso(self.clock()), detail
+                    )
                 continue
             shown = {"name": name, "display_name": contact.display_name if contact else ""}
             body = json.dumps({**payload, "contact": shown}, ensure_ascii=False)

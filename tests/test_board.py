@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from test_service import Server
 
+from routing_engine.clock import ManualClock
 from routing_engine.sessions import Sessions
 
 AT = "2026-11-24T10:00:00-05:00"  # a Tuesday morning: offices open
@@ -41,7 +43,7 @@ class BoardServer(Server):
     def __init__(self, root: Path, port: int | None = None, keys: str | None = None):
         self.root = root
         env = {"ROUTING_DATA_DIR": str(root / "data"), "ROUTING_API_KEYS": keys}
-        super().__init__(root / "board.db", port=port, env=env)
+        super().__init__(root / "board.db", port=port, env=env, now=AT)
 
 
 @pytest.fixture(scope="module")
@@ -294,14 +296,13 @@ def test_changes_with_a_session_need_its_csrf_token(keyed: BoardServer) -> None:
     assert api.status_code == 200  # a bearer key needs no CSRF token
 
 
-def test_sessions_are_signed_expire_and_keep_their_secret(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sessions = Sessions(folder=tmp_path)
+def test_sessions_are_signed_expire_and_keep_their_secret(tmp_path: Path) -> None:
+    clock = ManualClock(datetime.fromisoformat(AT))
+    sessions = Sessions(folder=tmp_path, clock=clock)
     cookie, session = sessions.issue("Alice", "staff", "k1")
     assert sessions.read(cookie) == session
     assert (tmp_path / "session-secret").stat().st_mode & 0o777 == 0o600
-    assert Sessions(folder=tmp_path).read(cookie) == session  # a restart reads it
+    assert Sessions(folder=tmp_path, clock=clock).read(cookie) == session  # a restart reads it
     assert Sessions(secret=b"another-secret-0123456789abcdef!").read(cookie) is None
     payload, _, signature = cookie.partition(".")
     data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -310,8 +311,9 @@ def test_sessions_are_signed_expire_and_keep_their_secret(
     assert sessions.read("not a cookie") is None
     assert sessions.csrf_ok(session, sessions.csrf(session))
     assert not sessions.csrf_ok(session, None) and not sessions.csrf_ok(session, "é")
-    later = time.time() + 13 * 3600
-    monkeypatch.setattr(time, "time", lambda: later)
+    clock.advance(11.9 * 3600)
+    assert sessions.read(cookie) == session
+    clock.advance(1.1 * 3600)
     assert sessions.read(cookie) is None  # a shift's length at most
 
 
@@ -332,9 +334,11 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser page; the test fails on any script error or blocked content."""
+    """A fresh browser page on Playwright's clock, set to the servers' time (never the
+    machine's date); the test fails on any script error or blocked content."""
     context = browser.new_context()
     opened = context.new_page()
+    opened.clock.install(time=datetime.fromisoformat(AT))
     opened.set_default_timeout(WAIT_S * 1000)
     problems: list[str] = []
     opened.on("pageerror", lambda error: problems.append(str(error)))
@@ -388,6 +392,11 @@ def test_the_page_shows_a_new_ticket_within_a_second_and_claims_and_resolves_it(
     assert shown.locator("time.due").get_attribute("datetime") == "2026-11-24T15:15:00Z"
     assert shown.locator(".countdown").get_attribute("data-sla") == "ok"
     assert "+12125550123" in page.locator("#announce").inner_text()
+    page.clock.fast_forward("12:00")  # the page's clock: 3 minutes or less left
+    shown.locator('.countdown[data-sla="soon"]').wait_for()
+    page.clock.fast_forward("04:00")  # past its due time
+    shown.locator('.countdown[data-sla="overdue"]').wait_for()
+    assert shown.locator(".countdown").inner_text().startswith("Overdue by")
     ticket = ticket_of(url, call_id, STAFF_API)
 
     refused = page.evaluate(

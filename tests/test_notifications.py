@@ -79,7 +79,9 @@ def wait_until(check, timeout: float = 30) -> None:  # type: ignore[no-untyped-d
 def test_a_missed_sla_notifies_the_manager_signed_and_recorded(
     tmp_path: Path, hooks: WebhookReceiver
 ) -> None:
-    server = Server(tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="2s")))
+    server = Server(
+        tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="2s")), now=None
+    )
     try:
         ticket = office_ticket(server, "sla-1")
         (got,) = hooks.wait_for("/manager", 1)
@@ -131,7 +133,9 @@ def test_a_failed_delivery_is_retried_with_the_same_id_and_each_attempt_recorded
     tmp_path: Path, hooks: WebhookReceiver
 ) -> None:
     hooks.statuses = [500, 503]
-    server = Server(tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="1s")))
+    server = Server(
+        tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="1s")), now=None
+    )
     try:
         ticket = office_ticket(server, "retry-1")
         first, second, third = hooks.wait_for("/manager", 3)
@@ -163,7 +167,9 @@ def test_a_delivery_is_given_up_after_the_last_attempt(
 ) -> None:
     monkeypatch.setenv("ROUTING_NOTIFY_MAX_ATTEMPTS", "2")
     hooks.statuses = [500] * 10
-    server = Server(tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="1s")))
+    server = Server(
+        tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="1s")), now=None
+    )
     try:
         ticket = office_ticket(server, "give-up")
         hooks.wait_for("/manager", 2)
@@ -186,7 +192,7 @@ def test_a_delivery_is_given_up_after_the_last_attempt(
 def test_escalation_fires_only_while_unresolved(tmp_path: Path, hooks: WebhookReceiver) -> None:
     deployment = alarms(tmp_path, hooks.url, sla="1s", escalate="6s")
     database = tmp_path / "n.db"
-    server = Server(database, deployment=str(deployment))
+    server = Server(database, deployment=str(deployment), now=None)
     try:
         resolved = office_ticket(server, "esc-resolved")
         kept = office_ticket(server, "esc-kept")
@@ -220,8 +226,8 @@ def test_a_timer_fires_once_with_two_servers_on_one_store(
 ) -> None:
     deployment = str(alarms(tmp_path, hooks.url, sla="2s"))
     database = tmp_path / "shared.db"
-    first = Server(database, deployment=deployment)
-    second = Server(database, deployment=deployment)
+    first = Server(database, deployment=deployment, now=None)
+    second = Server(database, deployment=deployment, now=None)
     try:
         tickets = [office_ticket(first, f"twice-{i}") for i in range(6)]
         got = hooks.wait_for("/manager", len(tickets))
@@ -244,14 +250,14 @@ def test_a_timer_fires_once_with_two_servers_on_one_store(
 def test_timers_survive_a_restart(tmp_path: Path, hooks: WebhookReceiver) -> None:
     deployment = str(alarms(tmp_path, hooks.url, sla="10s"))
     database = tmp_path / "n.db"
-    server = Server(database, deployment=deployment)
+    server = Server(database, deployment=deployment, now=None)
     try:
         ticket = office_ticket(server, "restart-1")
     finally:
         server.stop()
     assert hooks.at("/manager") == []
     assert timer_states(database, ticket_id=ticket["id"])[0] == ("sla", 0, "pending")
-    again = Server(database, deployment=deployment)  # started before or after the due time
+    again = Server(database, deployment=deployment, now=None)  # before or after the due time
     try:
         (got,) = hooks.wait_for("/manager", 1, timeout=40)
         assert got.json["ticket"]["id"] == ticket["id"]
@@ -265,7 +271,7 @@ def test_resolve_within_notifies_while_a_call_or_its_ticket_is_open(
     tmp_path: Path, hooks: WebhookReceiver
 ) -> None:
     database = tmp_path / "n.db"
-    server = Server(database, deployment=str(alarms(tmp_path, hooks.url, limit="3s")))
+    server = Server(database, deployment=str(alarms(tmp_path, hooks.url, limit="3s")), now=None)
     client = server.client
 
     def call(call_id: str, *events: str) -> None:
@@ -317,7 +323,7 @@ def test_the_built_in_inbox_checks_the_signature_and_shows_what_arrived(tmp_path
     (deployment / "deployment.yaml").write_text(
         text.replace("webhook: /manager", "webhook: /notifications/inbox")
     )
-    server = Server(tmp_path / "n.db", deployment=str(deployment))
+    server = Server(tmp_path / "n.db", deployment=str(deployment), now=None)
     try:
         ticket = office_ticket(server, "inbox-1")
         url = "/v1/notifications/inbox"
@@ -350,7 +356,7 @@ def test_an_email_goes_out_through_smtp_where_configured(
     monkeypatch.setenv("ROUTING_SMTP_TLS", "none")
     monkeypatch.setenv("ROUTING_SMTP_FROM", "engine@example.com")
     deployment = alarms(tmp_path, hooks.url, sla="1s", escalate="2s", duty_email="duty@example.com")
-    server = Server(tmp_path / "n.db", deployment=str(deployment))
+    server = Server(tmp_path / "n.db", deployment=str(deployment), now=None)
     try:
         ticket = office_ticket(server, "mail-1")
         (message,) = smtp.wait_for(1)

@@ -31,7 +31,9 @@ def free_port() -> int:
 class Server:
     """A `cli.py serve` process; stopped by its PID, and it must stop by itself. `env` adds to
     (or, with None values, takes from) the environment it inherits; `port` reuses a port (a
-    restart)."""
+    restart). Its clock starts at `now` and runs on from there; `now=None` serves on the
+    machine's clock, for a test that sends no time and whose flows read none (only durations
+    count, never the date)."""
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class Server:
         workers: int = 1,
         port: int | None = None,
         env: dict[str, str | None] | None = None,
+        now: str | None = AT,
     ):
         self.port = port or free_port()
         self.database = database
@@ -58,6 +61,7 @@ class Server:
             str(deadline_ms),
             "--workers",
             str(workers),
+            *(["--now", now] if now is not None else []),
         ]
         environment = dict(os.environ)
         for name, value in (env or {}).items():

@@ -4,11 +4,13 @@ lock is dropped once no decision holds or awaits it (the table must not grow wit
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 from conftest import ROOT
 
 from routing_engine.api import load_deployment
+from routing_engine.clock import ManualClock
 from routing_engine.contract import NewCallRequest
 from routing_engine.service_core import Service
 from routing_engine.store import Store, sqlite_url
@@ -16,7 +18,8 @@ from routing_engine.store import Store, sqlite_url
 
 def service_for(tmp_path: Path) -> Service:
     loaded = load_deployment(ROOT / "examples" / "hospital")
-    return Service(loaded, Store(sqlite_url(tmp_path)), deadline_s=5.0)
+    clock = ManualClock(datetime.fromisoformat("2026-11-23T10:00:00-05:00"))
+    return Service(loaded, Store(sqlite_url(tmp_path), clock), deadline_s=5.0)
 
 
 def test_a_call_lock_serialises_and_is_dropped_when_free(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def test_a_stream_resumed_from_far_behind_starts_over_with_a_snapshot(tmp_path: 
     async def scenario() -> list[str | None]:
         store = Store(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
         await store.open()
-        hub = board_stream.Hub(store.engine)
+        hub = board_stream.Hub(store.engine, store.clock)
         try:
             row = {"ticket_id": 1, "board": "office", "at": "", "kind": "x", "actor": "",
                    "detail": "{}"}  # fmt: skip

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from routing_engine.api import load_deployment
 from routing_engine.call_rows import insert_call, read_call, read_targets
 from routing_engine.calls import NewCall
+from routing_engine.clock import ManualClock
 from routing_engine.runtime import start
 from routing_engine.service_core import Service
 from routing_engine.sqlite_writer import Writer
@@ -33,10 +34,11 @@ AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 HOSPITAL = load_deployment(ROOT / "examples" / "hospital")
 
 
-def first(call_id: str, dialed: str = "+12125550111") -> tuple[dict[str, Any], dict[str, Any]]:
-    """A new call's state and first decision in the hospital deployment."""
+def first(call_id: str, dialed: str = "+12125550111") -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A new call's state and first decision in the hospital deployment, and when it was
+    stored (the arguments of `insert_call` after the connection)."""
     state, decision = start(HOSPITAL.compiled, NewCall(call_id, "+12125551234", dialed, AT))
-    return state.to_json(), decision.to_json()
+    return state.to_json(), decision.to_json(), AT.isoformat()
 
 
 def rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -49,7 +51,7 @@ def rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def with_store(path: Path, scenario: Callable[[Store], Awaitable[None]]) -> None:
     async def main() -> None:
-        store = Store(f"sqlite+aiosqlite:///{path}")
+        store = Store(f"sqlite+aiosqlite:///{path}", ManualClock(AT))
         await store.open()
         try:
             await scenario(store)
@@ -230,8 +232,8 @@ def test_both_paths_run_the_same_functions(tmp_path: Path) -> None:
         finally:
             await store.close()
 
-    on_file = asyncio.run(serve(Store(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")))
-    in_memory = asyncio.run(serve(Store("sqlite+aiosqlite:///:memory:")))
+    on_file = asyncio.run(serve(Store(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}", ManualClock(AT))))
+    in_memory = asyncio.run(serve(Store("sqlite+aiosqlite:///:memory:", ManualClock(AT))))
     assert (on_file[0], in_memory[0]) == ("pysqlite", "aiosqlite")
     assert on_file[1:] == in_memory[1:]
     assert on_file[2]["seq"] == 2
@@ -469,10 +471,10 @@ def test_a_decision_already_committing_at_the_deadline_is_answered_not_the_fallb
     """The job's writes are kept (its savepoint released) when the deadline passes while a
     later job of its batch still runs: it cannot be abandoned, so the asker waits the few
     moments to its commit and answers the stored decision."""
-    state, decision = first("kept")
+    state, decision, now = first("kept")
 
     def stores(connection: Connection) -> dict[str, Any]:
-        insert_call(connection, state, decision)
+        insert_call(connection, state, decision, now)
         return decision
 
     async def scenario(store: Store) -> None:

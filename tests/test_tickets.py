@@ -17,7 +17,7 @@ AT = "2037-11-24T10:00:00-05:00"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("tickets") / "t.db")
+    running = Server(tmp_path_factory.mktemp("tickets") / "t.db", now=AT)
     try:
         yield running
     finally:

@@ -19,25 +19,16 @@ from receivers import alarms
 from routing_engine.api import load_deployment
 from routing_engine.call_rows import insert_call, update_call
 from routing_engine.calls import CallState, Event, EventType, NewCall
+from routing_engine.clock import ManualClock
 from routing_engine.compile import CompiledDeployment
 from routing_engine.notify import Attempt, DeliveryWorker, NotifySettings, sign, verify
 from routing_engine.runtime import start, step
 from routing_engine.store import Store
+from routing_engine.tables import iso
 from routing_engine.ticket_store import change_ticket, get_ticket
 from routing_engine.timers import TimerRunner
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, at: datetime = T0):
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 class World:
@@ -46,8 +37,8 @@ class World:
     def __init__(self, tmp_path: Path, **durations: str):
         loaded = load_deployment(alarms(tmp_path, "http://hooks.invalid", **durations))
         self.compiled: CompiledDeployment = loaded.compiled
-        self.store = Store(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
-        self.clock = Clock()
+        self.clock = ManualClock(T0)
+        self.store = Store(f"sqlite+aiosqlite:///{tmp_path / 't.db'}", self.clock)
         self.settings = NotifySettings(backoff_s=10, backoff_cap_s=25, max_attempts=4)
         self.sent: list[tuple[int, str]] = []  # (delivery id, contact)
         self.answers: list[Attempt] = []  # what the next sends answer (then success)
@@ -69,13 +60,14 @@ class World:
         state, decision = start(
             self.compiled, NewCall(call_id, "+12125550123", dialed, self.clock())
         )
-        await self.store.transaction(insert_call, state.to_json(), decision.to_json())
+        now = iso(self.clock())
+        await self.store.transaction(insert_call, state.to_json(), decision.to_json(), now)
         for kind, outcome in events:
             seq = state.seq
             event = Event(kind, seq, self.clock(), outcome=outcome)
             state, decision = step(self.compiled, state, event)
             await self.store.transaction(
-                update_call, seq, f"e{seq}", {}, state.to_json(), decision.to_json()
+                update_call, seq, f"e{seq}", {}, state.to_json(), decision.to_json(), now
             )
 
     async def office_ticket(self, call_id: str) -> None:
@@ -219,7 +211,8 @@ def test_resolving_a_ticket_stops_its_escalations(tmp_path: Path) -> None:
         await world.office_ticket("c1")
         world.clock.advance(61)
         assert await world.runner().tick() == 1  # the SLA
-        await change_ticket(world.store.engine, 1, "resolve", "Alice", "called back")
+        now = iso(world.clock())
+        await change_ticket(world.store.engine, 1, "resolve", "Alice", now, "called back")
         world.clock.advance(3600)
         assert await world.runner().tick() == 0
         assert await world.rows("SELECT kind, state FROM timers ORDER BY level") == [
@@ -242,7 +235,7 @@ def test_a_call_is_resolved_when_it_ended_and_its_tickets_are_resolved(tmp_path:
             ("ringing", 0, "2026-11-24T15:10:00+00:00", "pending"),
             ("ticketed", 0, "2026-11-24T15:10:00+00:00", "pending"),  # its ticket is open
         ]
-        await change_ticket(world.store.engine, 1, "resolve", "Bob")
+        await change_ticket(world.store.engine, 1, "resolve", "Bob", iso(world.clock()))
         assert ("ticketed", 0, "2026-11-24T15:10:00+00:00", "cancelled") in await world.rows(states)
         world.clock.advance(600)
         assert await world.runner().tick() == 1
