@@ -39,13 +39,13 @@ fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 schemas: $(VENV)/.installed
-	$(BIN)/python -m routing_engine.schemas
+	$(BIN)/python -m routing_engine.review.schemas
 
 diagram: $(VENV)/.installed
-	$(BIN)/python -m routing_engine.render examples/hospital examples/hospital/diagram.svg
+	$(BIN)/python -m routing_engine.review.render examples/hospital examples/hospital/diagram.svg
 
 docs: $(VENV)/.installed
-	$(BIN)/python -m routing_engine.docs
+	$(BIN)/python -m routing_engine.review.docs
 
 area-codes: $(VENV)/.installed
 	$(BIN)/python scripts/gen_area_codes.py

@@ -3,6 +3,6 @@
 
 import os
 
-from routing_engine.server_app import create_app
+from routing_engine.service.app import create_app
 
 app = create_app(os.environ.get("ROUTING_DEPLOYMENT", "examples/hospital"))

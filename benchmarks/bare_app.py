@@ -72,7 +72,7 @@ def create_app() -> FastAPI:
 def serve(host: str, port: int, workers: int) -> None:
     """The same socket and uvicorn settings as `cli.py serve` (one `run_server`); only the app
     differs."""
-    from routing_engine.server_app import run_server
+    from routing_engine.service.app import run_server
 
     run_server("benchmarks.bare_app:create_app", host, port, workers)
 

@@ -47,10 +47,10 @@ from benchmarks.floor import (
     office_open,
 )
 from routing_engine import load_deployment
-from routing_engine.calls import CallState, Decision, Event, EventType, NewCall
-from routing_engine.compile import CompiledDeployment
-from routing_engine.runtime import start, step
-from routing_engine.scenario_format import read_scenarios, scenario_files
+from routing_engine.core.calls import CallState, Decision, Event, EventType, NewCall
+from routing_engine.core.compile import CompiledDeployment
+from routing_engine.core.runtime import start, step
+from routing_engine.review.scenario_format import read_scenarios, scenario_files
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSPITAL = ROOT / "examples" / "hospital"

@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from routing_engine.calls import Event, EventType, NewCall
-from routing_engine.compile import CompiledDeployment
-from routing_engine.geography import caller_info
+from routing_engine.core.calls import Event, EventType, NewCall
+from routing_engine.core.compile import CompiledDeployment
+from routing_engine.core.geography import caller_info
 
 # A decision as compared across engines: node, targets rung, ticket boards, voicemail boards,
 # whether the call is hung up.

@@ -222,7 +222,7 @@ class _ThreadProfiles:
 async def _apps_profile(quick: bool, scratch: Path) -> list[dict[str, Any]]:
     requests, runs = (640, 3) if quick else (3200, 5)
     from benchmarks import bare_app
-    from routing_engine.server_app import create_app
+    from routing_engine.service.app import create_app
 
     url = f"sqlite+aiosqlite:///{scratch / 'profile.sqlite'}"
     apps = {"routing": create_app(HOSPITAL, database_url=url), "bare": bare_app.create_app()}

@@ -2,8 +2,8 @@
 
 from routing_engine.api import CheckResult, LoadedDeployment, check, load_deployment
 from routing_engine.contract import BadRequest
-from routing_engine.diagnostics import Diagnostic, DiagnosticError
-from routing_engine.runtime import EventRejected
+from routing_engine.core.diagnostics import Diagnostic, DiagnosticError
+from routing_engine.core.runtime import EventRejected
 
 __all__ = [
     "BadRequest",

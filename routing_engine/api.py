@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing_engine import ir
-from routing_engine.compile import CompiledDeployment, compile_deployment
 from routing_engine.contract import BadRequest, parse_event, parse_new_call
-from routing_engine.diagnostics import Diagnostic, DiagnosticError, sort_key
-from routing_engine.runtime import CallState, TargetStates, start, step
+from routing_engine.core import ir
+from routing_engine.core.compile import CompiledDeployment, compile_deployment
+from routing_engine.core.diagnostics import Diagnostic, DiagnosticError, sort_key
+from routing_engine.core.runtime import CallState, TargetStates, start, step
 from routing_engine.sources.build import build_deployment
 from routing_engine.sources.loader import Sources, load_sources, texts_to_sources
 from routing_engine.validate import validate

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from routing_engine.runtime import Event, EventType, NewCall
+from routing_engine.core.runtime import Event, EventType, NewCall
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
 MAX_ATTRIBUTES = 64

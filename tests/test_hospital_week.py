@@ -116,7 +116,7 @@ def test_the_menu_answers_at_any_time(hospital: LoadedDeployment, at: str) -> No
 
 
 def test_an_emergency_closure_override(hospital: LoadedDeployment) -> None:
-    from routing_engine.runtime import NewCall, start
+    from routing_engine.core.runtime import NewCall, start
 
     compiled = hospital.compiled
     from datetime import datetime

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from conftest import write_files
 
-from routing_engine import BadRequest, EventRejected, check, ir, load_deployment
-from routing_engine.schedules import compile_schedule
+from routing_engine import BadRequest, EventRejected, check, load_deployment
+from routing_engine.core import ir
+from routing_engine.core.schedules import compile_schedule
 
 AT = "2026-11-23T10:00:00-05:00"
 DEPLOYMENT = """

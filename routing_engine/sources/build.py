@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from routing_engine import ir
-from routing_engine.diagnostics import Diagnostic, Severity, did_you_mean
+from routing_engine.core import ir
+from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.sources import model as m
 from routing_engine.sources.build_schedules import build_schedule
 from routing_engine.sources.format_errors import errors_to_diagnostics

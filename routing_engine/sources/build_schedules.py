@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from routing_engine import ir
-from routing_engine.diagnostics import Diagnostic, Severity
+from routing_engine.core import ir
+from routing_engine.core.diagnostics import Diagnostic, Severity
 from routing_engine.sources import model as m
 from routing_engine.sources.raw import Path, RawDocument
 

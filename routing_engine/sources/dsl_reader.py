@@ -27,8 +27,8 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
-from routing_engine.diagnostics import Diagnostic, Severity, did_you_mean
-from routing_engine.ir import Span
+from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
+from routing_engine.core.ir import Span
 from routing_engine.sources.raw import Path, RawDocument
 
 DOCUMENT_KINDS = ("deployment", "flow", "module")

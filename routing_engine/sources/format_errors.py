@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from routing_engine.diagnostics import Diagnostic, Severity, did_you_mean
+from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.sources import model as m
 from routing_engine.sources.raw import Path, RawDocument
 

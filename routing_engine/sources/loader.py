@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from routing_engine.diagnostics import Diagnostic, Severity
-from routing_engine.ir import Span
+from routing_engine.core.diagnostics import Diagnostic, Severity
+from routing_engine.core.ir import Span
 from routing_engine.sources.dsl_reader import read_dsl
 from routing_engine.sources.raw import RawDocument
 from routing_engine.sources.yaml_reader import read_yaml

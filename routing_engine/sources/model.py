@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from routing_engine.ir import Duration, DurationUnit
+from routing_engine.core.ir import Duration, DurationUnit
 
 # --- scalar types ------------------------------------------------------------------------------
 

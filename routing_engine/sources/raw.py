@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing_engine.ir import Span
+from routing_engine.core.ir import Span
 
 PathItem = str | int
 Path = tuple[PathItem, ...]

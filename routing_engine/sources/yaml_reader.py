@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from routing_engine.diagnostics import Diagnostic, Severity
-from routing_engine.ir import Span
+from routing_engine.core.diagnostics import Diagnostic, Severity
+from routing_engine.core.ir import Span
 from routing_engine.sources.raw import Path, RawDocument
 
 try:  # libyaml's parser: 20x faster, and its event stream copes with deep nesting

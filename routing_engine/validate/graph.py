@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import networkx as nx
 
-from routing_engine import ir
-from routing_engine.analysis import ENTRY, IMMEDIATE_KINDS, Unit, can_end, unit_reachable
-from routing_engine.validate.context import Context
+from routing_engine.core import ir
+from routing_engine.core.analysis import ENTRY, IMMEDIATE_KINDS, Unit, can_end, unit_reachable
+from routing_engine.core.context import Context
 from routing_engine.validate.registry import Finding, rule
 
 

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from routing_engine.diagnostics import Diagnostic, Severity
-from routing_engine.ir import Span
+from routing_engine.core.diagnostics import Diagnostic, Severity
+from routing_engine.core.ir import Span
 
 if TYPE_CHECKING:
-    from routing_engine.validate.context import Context
+    from routing_engine.core.context import Context
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from routing_engine import ir
-from routing_engine.analysis import MAX_USE_DEPTH, MODULE, Unit
-from routing_engine.diagnostics import did_you_mean
-from routing_engine.validate.context import Context
+from routing_engine.core import ir
+from routing_engine.core.analysis import MAX_USE_DEPTH, MODULE, Unit
+from routing_engine.core.context import Context
+from routing_engine.core.diagnostics import did_you_mean
 from routing_engine.validate.registry import Finding, reader_rule, rule
 
 reader_rule(

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 
 import networkx as nx
 
-from routing_engine import ir
-from routing_engine.analysis import IMMEDIATE_KINDS, NodeKey
-from routing_engine.diagnostics import Severity
-from routing_engine.validate.context import Context
+from routing_engine.core import ir
+from routing_engine.core.analysis import IMMEDIATE_KINDS, NodeKey
+from routing_engine.core.context import Context
+from routing_engine.core.diagnostics import Severity
 from routing_engine.validate.registry import Finding, rule
 
 UNANSWERED = frozenset({"no-answer", "busy", "failed", "timeout"})

@@ -1,0 +1,201 @@
+"""API keys with roles: `telephony` (calls, events, route), `admin` (flows, targets) and
+`staff` (tickets, board). Keys come from $ROUTING_API_KEYS or a file, one `ROLE KEY` a line
+(`#` comments allowed); only their SHA-256 is kept, compared in constant time.
+
+Office staff may instead sign in on the board page: their session cookie (sessions.py) then
+stands for their key on the ticket routes, and every change they send must carry the session's
+CSRF token. A bearer key, when sent, is what counts.
+
+With no key configured, requests need none, and the server binds only to loopback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from routing_engine.service.sessions import COOKIE, CSRF_HEADER, Session, Sessions
+
+ROLES = ("telephony", "admin", "staff")
+BOARD_ROLES = frozenset({"staff", "admin"})  # who may sign in on the board
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_PATHS = ("/v1/tickets",)  # where a board session stands for a key
+ENV = "ROUTING_API_KEYS"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+# Who may call what: (method, path prefix) -> roles; the first match wins. Health, metrics,
+# the API docs and the board's page (which holds no data; it signs people in) need no key.
+PERMISSIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("POST", "/v1/calls", frozenset({"telephony"})),
+    ("GET", "/v1/calls", frozenset({"telephony", "admin"})),
+    ("POST", "/v1/route", frozenset({"telephony"})),
+    ("*", "/v1/flows", frozenset({"admin"})),
+    ("*", "/v1/targets", frozenset({"admin"})),
+    ("*", "/v1/tickets", BOARD_ROLES),
+    ("*", "/v1/", frozenset({"admin"})),
+)
+
+
+def _host_name(request: Request) -> str:
+    """The host a request is addressed to, without its port ('' when none is given)."""
+    host = request.headers.get("host", "")
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+class KeysError(ValueError):
+    """A keys file or variable that cannot be read; the message names the line."""
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+@dataclass(slots=True)
+class Keys:
+    hashed: list[tuple[bytes, str]] = field(default_factory=list)  # (sha256 of the key, role)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.hashed)
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Keys:
+        keys = cls()
+        for number, line in enumerate(text.replace(",", "\n").splitlines(), start=1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            role, _, key = line.replace(":", " ", 1).partition(" ")
+            key = key.strip()
+            if role not in ROLES or len(key) < 16:
+                raise KeysError(
+                    f"{where}:{number}: expected 'ROLE KEY' with a role among {', '.join(ROLES)} "
+                    "and a key of at least 16 characters"
+                )
+            keys.hashed.append((_digest(key), role))
+        return keys
+
+    @classmethod
+    def load(cls, file: str | os.PathLike[str] | None = None) -> Keys:
+        """Keys from a file when given, else from $ROUTING_API_KEYS; none: no keys."""
+        if file is not None:
+            return cls.parse(Path(file).read_text(encoding="utf-8"), str(file))
+        return cls.parse(os.environ.get(ENV, ""), f"${ENV}")
+
+    def role_of(self, presented: str) -> str | None:
+        found = self.match(presented)
+        return None if found is None else found[1]
+
+    def match(self, presented: str) -> tuple[bytes, str] | None:
+        """The known key's hash and role, or None."""
+        digest = _digest(presented)
+        found = None
+        for known, known_role in self.hashed:  # every key compared, so timing tells nothing
+            if hmac.compare_digest(known, digest):
+                found = (known, known_role)
+        return found
+
+
+def required_roles(method: str, path: str) -> frozenset[str] | None:
+    for allowed_method, prefix, roles in PERMISSIONS:
+        if path.startswith(prefix) and allowed_method in ("*", method):
+            return roles
+    return None
+
+
+def _refuse(status: int, error: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+class Gate:
+    """Who may call what: bearer keys, or a board session with its CSRF token."""
+
+    def __init__(self, keys: Keys, sessions: Sessions | None = None):
+        self.keys = keys
+        self.sessions = sessions or Sessions.from_env()
+        self._key_roles: dict[str, str] | None = None
+
+    def session_of(self, request: Request) -> Session | None:
+        """The request's board session, when its cookie is genuine and current, and its key is
+        still configured with the role it had."""
+        cookie = request.cookies.get(COOKIE)
+        if not cookie:
+            return None
+        session = self.sessions.read(cookie)
+        if session is None:
+            return None
+        if self.keys.enabled:
+            if self._key_roles is None:
+                self._key_roles = {self.sessions.key_id(d): r for d, r in self.keys.hashed}
+            if self._key_roles.get(session.key_id) != session.role:
+                return None
+        elif session.key_id:
+            return None
+        return session
+
+    def csrf_refusal(self, request: Request, session: Session) -> Response | None:
+        """A 403 for a change sent with a session but without its CSRF token."""
+        if request.method in SAFE_METHODS:
+            return None
+        if self.sessions.csrf_ok(session, request.headers.get(CSRF_HEADER)):
+            return None
+        return _refuse(
+            403, "csrf-token", "send the session's CSRF token in the X-CSRF-Token header"
+        )
+
+    def refusal(self, request: Request) -> Response | None:
+        """What the caller may not do, as its refusal; None lets the request through. With no
+        keys, only requests addressed to this machine by name (localhost, 127.0.0.1, ::1) are
+        served: a web page whose name was rebound to 127.0.0.1 must not read or change tickets.
+        A board session that lets a request through is left in `request.state.session`."""
+        if not self.keys.enabled and _host_name(request) not in LOOPBACK:
+            return _refuse(
+                421,
+                "misdirected-request",
+                "this server has no API keys, so it answers only requests addressed to "
+                "localhost; configure keys to serve other names",
+            )
+        path = request.scope["path"]  # request.url would build a whole URL
+        roles = required_roles(request.method, path)
+        if roles is None:
+            return None
+        if (
+            path.startswith(SESSION_PATHS)  # first: the cookies are parsed only where they count
+            and "authorization" not in request.headers
+            and COOKIE in request.cookies
+        ):
+            session = self.session_of(request)
+            if session is not None:
+                if session.role not in roles:
+                    return _refuse(403, "forbidden", f"a {session.role} session may not do this")
+                refused = self.csrf_refusal(request, session)
+                if refused is None:
+                    request.state.session = session
+                return refused
+            if self.keys.enabled:
+                return _refuse(401, "unauthorized", "the session has ended; sign in again")
+        if not self.keys.enabled:
+            return None
+        return self._by_key(request, roles)
+
+    def _by_key(self, request: Request, roles: frozenset[str]) -> Response | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            return _refuse(401, "unauthorized", "send 'Authorization: Bearer KEY'")
+        role = self.keys.role_of(presented.strip())
+        if role is None:
+            return _refuse(401, "unauthorized", "this key is not known")
+        if role not in roles:
+            allowed = ", ".join(sorted(roles))
+            return _refuse(403, "forbidden", f"a {role} key may not do this; it takes: {allowed}")
+        return None

@@ -1,0 +1,90 @@
+"""The single-shot route for SIP proxies: destinations per INVITE in Kamailio's rtjson shape,
+and the next leg after a reported failure."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from routing_engine.contract import (
+    EventRequest,
+    NewCallRequest,
+    RouteRequest,
+    dial_event,
+    parse_as,
+)
+from routing_engine.core.compile import CompiledDeployment
+from routing_engine.service.core import Service, problem, read_body
+
+
+def add_sip_route(app: FastAPI, service: Service) -> None:
+    store = service.store
+
+    @app.post("/v1/route", tags=["calls"])
+    async def route(request: Request) -> JSONResponse:
+        """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
+        shape; report a failed leg (`failure.code`) to get the next routes."""
+        asked = await read_body(request, partial(parse_as, RouteRequest))
+        compiled = service.current.compiled
+        call = NewCallRequest.model_validate(
+            {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
+        )
+        if asked.failure is None:
+            decision = await service.decision(
+                lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
+            )
+        else:
+            stored = await store.call(asked.call_id)
+            if stored is None:
+                message = f"no call '{asked.call_id}'; route it first without 'failure'"
+                return problem(404, "unknown-call", message)
+            seq = asked.failure.seq or stored.seq
+            event = EventRequest.model_validate(
+                {
+                    "event_id": f"route-{seq}",
+                    "seq": seq,
+                    "type": dial_event(asked.failure.code),
+                    "at": asked.at,
+                }
+            )
+            decision = await service.decision(
+                lambda: service.apply_event(asked.call_id, event),
+                asked.call_id,
+                seq + 1,
+                compiled,
+            )
+        return JSONResponse(rtjson(decision, compiled))
+
+
+def rtjson(decision: dict[str, Any], compiled: CompiledDeployment) -> dict[str, Any]:
+    """A decision as Kamailio's rtjson routing document. A proxy can only ring: a decision
+    that plays a menu or takes a message becomes the deployment's fallback routes."""
+    rings = [a for a in decision["actions"] if a["type"] == "ring"]
+    final = not decision["await"]
+    if not rings and not final:
+        rings = [a for a in compiled.fallback["actions"] if a["type"] == "ring"]
+    routes = [
+        {
+            "uri": target["uri"],
+            "fr_timer": 5000,
+            "fr_inv_timer": int(action["timeout_s"] * 1000),
+            "headers": {
+                "extra": f"X-Route-Target: {target['name']}\r\nX-Call-Seq: {decision['seq']}\r\n"
+            },
+        }
+        for action in rings
+        for target in action["targets"]
+    ]
+    parallel = any(action.get("strategy") == "simultaneous" for action in rings)
+    return {
+        "version": "1.0",
+        "routing": "parallel" if parallel else "serial",
+        "routes": routes,
+        "call_id": decision["call_id"],
+        "seq": decision["seq"],
+        "final": not routes,
+        "fallback_reason": decision.get("fallback_reason"),
+    }

@@ -1,0 +1,234 @@
+"""The store: call sessions, processed events, flow versions and the decision audit log.
+
+SQLAlchemy 2 Core, and no database call blocks the event loop, so a deadline can always answer
+in time. The hot path (a call's rows, `call_rows`) is plain synchronous functions that
+`Store.transaction` runs in one transaction: on the embedded SQLite file (WAL mode) in the
+store's writer thread, one thread hop per transaction and one commit for every transaction
+waiting (`sqlite_writer`); on PostgreSQL (asyncpg) through `AsyncConnection.run_sync`. The
+cold paths use the async engine (aiosqlite, asyncpg).
+
+Every change of a call is one transaction that checks the call's `seq` is still the one it
+read (optimistic concurrency): two processes that race on one call never both apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from routing_engine.core.clock import Clock, system_clock
+from routing_engine.store.call_rows import StoredCall, read_call, read_targets
+from routing_engine.store.sqlite_writer import Writer, immediate_engine
+from routing_engine.store.tables import calls, decisions, iso, metadata, target_states, versions
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def sqlite_url(data_dir: str | Path) -> str:
+    """The default store: a SQLite file in the data directory (created when missing)."""
+    folder = Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{folder / 'routing.db'}"
+
+
+SCHEMA_LOCK = 0x726F757465  # the PostgreSQL advisory lock under which tables are made
+
+
+class StoreOutdated(RuntimeError):
+    """The store's tables are an earlier version's."""
+
+
+def _stale_tables(connection: Any) -> list[str]:
+    """Each existing table that lacks columns of this version's, with what it lacks."""
+    found = inspect(connection)
+    existing = set(found.get_table_names())
+    stale = []
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {column["name"] for column in found.get_columns(table.name)}
+        lacking = [c.name for c in table.columns if c.name not in have]
+        if lacking:
+            stale.append(f"table {table.name} lacks {', '.join(lacking)}")
+    return stale
+
+
+class Store:
+    def __init__(self, url: str, clock: Clock = system_clock):
+        self.url = url
+        self.clock = clock  # what the store's rows are stamped with
+        self.engine: AsyncEngine = create_async_engine(url)
+        if url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.writer: Writer | None = None  # a SQLite file's transactions, in a thread
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            self.writer = Writer(immediate_engine(parsed, _sqlite_pragmas))
+
+    async def transaction(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work(connection, *args, **kwargs)` in one transaction, committed when it returns,
+        rolled back when it raises. A SQLite file's runs in the store's writer thread (one
+        thread hop however many statements, one commit for every transaction waiting);
+        another backend's through `run_sync`. Cancelled (a deadline passed), it is abandoned:
+        a thread cannot be stopped, but the work rolls back unless it is already committing
+        (see `abandon`)."""
+        if self.writer is None:
+            async with self.engine.begin() as connection:
+                return await connection.run_sync(work, *args, **kwargs)
+        result: T = await self.writer.run(lambda c: work(c, *args, **kwargs))
+        return result
+
+    def abandon(self, task: asyncio.Task[Any]) -> bool:
+        """Abandon the transaction `task` awaits (before cancelling the task at a deadline).
+        False when a SQLite file's transaction is already committing: its outcome is moments
+        away, and the task is to be awaited, not cancelled. Always True on other backends
+        (cancelled, their transaction rolls back, or commits if COMMIT was already sent)."""
+        return self.writer is None or self.writer.abandon(task)
+
+    async def read(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work(connection, *args, **kwargs)` on a connection of the async engine: a read
+        apart from the writer (in WAL mode readers never wait for it)."""
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(work, *args, **kwargs)
+
+    async def open(self) -> None:
+        """Create the tables that are missing; StoreOutdated when a table an earlier version
+        made lacks columns this one needs (nothing is changed then). The workers of a server
+        open one new store at once: each looks and creates under a lock held to its commit
+        (SQLite's write lock; a PostgreSQL advisory lock), so one makes the tables and the
+        others find them."""
+        async with self.engine.begin() as connection:
+            if self.engine.dialect.name == "sqlite":
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+            stale = await connection.run_sync(_stale_tables)
+            if stale:
+                raise StoreOutdated(
+                    f"the store {self.engine.url.render_as_string(hide_password=True)} was made "
+                    f"by an earlier version: {'; '.join(stale)}. Move the database aside (it "
+                    "is made afresh), or point --database at a new one"
+                )
+            await connection.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(select(1))
+
+    async def publish(self, name: str, digest: str, sources: dict[str, str]) -> None:
+        """Record a deployment version (its files' text); publishing it again, or in another
+        worker at the same moment, changes nothing."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                dialect.insert(versions)
+                .values(
+                    digest=digest,
+                    name=name,
+                    sources=json.dumps(sources),
+                    published_at=iso(self.clock()),
+                )
+                .on_conflict_do_nothing()
+            )
+
+    async def version_sources(self, digest: str) -> dict[str, str] | None:
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(versions.c.sources).where(versions.c.digest == digest)
+                )
+            ).first()
+        return None if row is None else dict(json.loads(row.sources))
+
+    async def list_versions(self) -> list[dict[str, str]]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(versions.c.digest, versions.c.name, versions.c.published_at).order_by(
+                    versions.c.published_at
+                )
+            )
+            return [
+                {
+                    "hash": r.digest,
+                    "version": r.digest[:12],
+                    "name": r.name,
+                    "published_at": r.published_at,
+                }
+                for r in rows
+            ]
+
+    async def open_calls(self) -> int:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(
+                select(func.count()).select_from(calls).where(calls.c.status != "ended")
+            )
+            return int(result.scalar_one())
+
+    async def target_states(self) -> dict[str, dict[str, Any]]:
+        """Live target state, as the runtime's snapshot: name -> {"available", "skills"}."""
+        return await self.read(read_targets)
+
+    async def set_target(self, name: str, available: bool | None, skills: list[str] | None) -> None:
+        """Change a target's live availability and/or skills (None leaves that part as it is)."""
+        async with self.engine.begin() as connection:
+            found = (
+                await connection.execute(select(target_states).where(target_states.c.name == name))
+            ).first()
+            values: dict[str, Any] = {"updated_at": iso(self.clock())}
+            if available is not None:
+                values["available"] = int(available)
+            if skills is not None:
+                values["skills"] = json.dumps(skills)
+            if found is None:
+                await connection.execute(insert(target_states).values(name=name, **values))
+            else:
+                await connection.execute(
+                    update(target_states).where(target_states.c.name == name).values(**values)
+                )
+
+    async def call(self, call_id: str) -> StoredCall | None:
+        """A call as stored, or None."""
+        return await self.read(read_call, call_id)
+
+    async def audit(self, call_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(decisions.c.decision)
+                .where(decisions.c.call_id == call_id)
+                .order_by(decisions.c.id)
+            )
+            return [json.loads(row.decision) for row in rows]
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
