@@ -478,4 +478,6 @@ def main() -> None:
 
 
 # Commands that live in modules of their own register themselves on `app` when imported.
-from routing_engine.cli import diff, paths, scenarios  # noqa: E402, F401
+from routing_engine.cli import diff as _diff  # noqa: E402, F401
+from routing_engine.cli import paths as _paths  # noqa: E402, F401
+from routing_engine.cli import scenarios as _scenarios  # noqa: E402, F401
