@@ -4,6 +4,7 @@ from routing_engine.api import CheckResult, LoadedDeployment, check, load_deploy
 from routing_engine.contract import BadRequest
 from routing_engine.core.diagnostics import Diagnostic, DiagnosticError
 from routing_engine.core.runtime import EventRejected
+from routing_engine.core.version import __version__
 
 __all__ = [
     "BadRequest",
@@ -12,7 +13,7 @@ __all__ = [
     "DiagnosticError",
     "EventRejected",
     "LoadedDeployment",
+    "__version__",
     "check",
     "load_deployment",
 ]
-__version__ = "0.1.0"

@@ -1,5 +1,6 @@
-"""The request bodies of the routing contract (DESIGN section 5), shared by the Python API, the
-CLI and the HTTP service, so all three accept and refuse exactly the same input."""
+"""The request bodies of the routing contract (ARCHITECTURE.md, "The routing contract"), shared
+by the Python API, the CLI and the HTTP service, so all three accept and refuse exactly the same
+input."""
 
 from __future__ import annotations
 

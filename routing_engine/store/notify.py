@@ -35,8 +35,8 @@ from prometheus_client import Counter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from routing_engine import __version__
 from routing_engine.core.clock import Clock, system_clock
+from routing_engine.core.version import __version__
 from routing_engine.store.tables import deliveries, iso, tickets
 from routing_engine.store.tickets import ENGINE, record
 
