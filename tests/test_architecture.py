@@ -136,3 +136,15 @@ def test_modules_and_functions_stay_small(module: str, path: Path) -> None:
         if size > MAX_FUNCTION_LINES and not reason.startswith(LONG_FUNCTION):
             long.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.name} ({size} lines)")
     assert long == []
+
+
+def test_the_code_cites_only_documents_in_the_repository() -> None:
+    """Docstrings and comments point at ARCHITECTURE.md, never at a design kept elsewhere."""
+    assert (ROOT / "ARCHITECTURE.md").is_file()
+    outside = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for _, path in modules()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "DESIGN" in line
+    ]
+    assert outside == []
