@@ -10,7 +10,7 @@ the expression; length and nesting are capped, so hostile input is refused, neve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -27,6 +27,7 @@ from lark.exceptions import (
 
 from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.core.ir import Condition, Span
+from routing_engine.core.lark_errors import CONDITION, expected, offending_character
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 24
@@ -281,19 +282,6 @@ def _references(tree: Tree[Any]) -> list[tuple[str, str, int, int]]:
     return found
 
 
-def _expected(error: UnexpectedInput) -> str:
-    expected: Sequence[str] = sorted(
-        getattr(error, "expected", None) or getattr(error, "allowed", None) or []
-    )
-    words = {
-        "RPAR": "')'", "RSQB": "']'", "LPAR": "'('", "COMMA": "','", "STRING": "a quoted string",
-        "NUMBER": "a number", "NAME": "a name", "COMPARE": "a comparison (==, !=, <, >)",
-        "IN": "'in'", "HAS": "'has'", "_AND": "'and'", "_OR": "'or'", "_NOT": "'not'",
-        "TRUE": "true", "FALSE": "false", "LSQB": "'['", "DOT": "'.'", "$END": "the end",
-    }  # fmt: skip
-    return ", ".join(dict.fromkeys(words.get(name, name.lower()) for name in expected))
-
-
 def _raw_index(source: str, raw: str, index: int) -> int:
     """Where character `index` of the value stands in its raw text. The two are lined up
     greedily: raw characters that the YAML reader dropped (quotes, escape backslashes,
@@ -351,8 +339,7 @@ def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, l
     try:
         tree = _parser().parse(source)
     except UnexpectedCharacters as error:
-        position = error.pos_in_stream or 0
-        char = source[position] if position < len(source) else ""
+        char = offending_character(error, source)
         hint = "strings are quoted with \" or '" if char in "\"'" else ""
         if char == "=":
             hint = "compare with '==', not '='"
@@ -361,7 +348,7 @@ def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, l
         )
     except UnexpectedEOF as error:
         return problem(
-            f"the condition ends too early; expected {_expected(error)}",
+            f"the condition ends too early; expected {expected(error, CONDITION)}",
             1,
             len(source) + 1,
             "a bracket or a quote may be unclosed",
@@ -370,13 +357,13 @@ def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, l
         token = getattr(error, "token", None)
         if token is None or token.type == "$END":
             return problem(
-                f"the condition ends too early; expected {_expected(error)}",
+                f"the condition ends too early; expected {expected(error, CONDITION)}",
                 1,
                 len(source) + 1,
                 "a bracket or a quote may be unclosed",
             )
         return problem(
-            f"unexpected '{token}' in condition; expected {_expected(error)}",
+            f"unexpected '{token}' in condition; expected {expected(error, CONDITION)}",
             getattr(error, "line", 1) or 1,
             getattr(error, "column", 1) or 1,
         )
