@@ -20,6 +20,7 @@ from typing import Any
 import networkx as nx
 
 from routing_engine.core import ir
+from routing_engine.core.durations import parse_duration
 
 NodeKey = tuple[str, str]  # (flow name or "module:NAME", node id)
 ENTRY = "@entry"  # the pseudo-flow whose "nodes" are the dialed numbers
@@ -160,8 +161,6 @@ class _Expansion:
     def duration(self, duration: ir.Duration) -> ir.Duration:
         if not duration.param:
             return duration
-        from routing_engine.sources.model import parse_duration
-
         value, span = self.args.get(duration.param, ("", self.use_span))
         try:
             parsed = parse_duration(value)

@@ -8,7 +8,6 @@ durations and names through the validators below.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,53 +21,11 @@ from pydantic import (
     TypeAdapter,
     WithJsonSchema,
 )
-from pydantic_core import PydanticCustomError
 
+from routing_engine.core.durations import DURATION_PATTERN, PARAM_REF, parse_duration
 from routing_engine.core.ir import Duration, DurationUnit
 
 # --- scalar types ------------------------------------------------------------------------------
-
-_DURATION = re.compile(
-    r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*"
-    r"(?P<unit>rings?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$",
-    re.IGNORECASE,
-)
-DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(rings?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)\s*$"
-_UNITS = {"r": DurationUnit.RINGS, "s": DurationUnit.SECONDS, "m": DurationUnit.MINUTES,
-          "h": DurationUnit.HOURS}  # fmt: skip
-
-
-PARAM_REF = r"^\$[A-Za-z_][A-Za-z0-9_]{0,63}$"
-MAX_DURATION_S = 366 * 24 * 3600
-_PARAM_REF = re.compile(PARAM_REF)
-
-
-def parse_duration(value: object) -> Duration:
-    """`2 rings`, `20s`, `20 seconds`, `15m`, `1h` -> Duration (in a module, `$name` too).
-    Raises a pydantic error with the type `bad_duration` so the builder can give it its own
-    code."""
-    if isinstance(value, Duration):
-        return value
-    if isinstance(value, str) and _PARAM_REF.match(value.strip()):
-        return Duration(0, DurationUnit.SECONDS, param=value.strip()[1:])
-    text = (
-        str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
-    )
-    match = _DURATION.match(text) if text is not None else None
-    if match is None:
-        raise PydanticCustomError(
-            "bad_duration",
-            "'{value}' is not a duration",
-            {"value": "" if value is None else str(value)},
-        )
-    unit = _UNITS[match["unit"][0].lower()]
-    duration = Duration(float(match["amount"]), unit)
-    if duration.seconds(60.0) > MAX_DURATION_S:  # rings counted at a generous 60 s
-        raise PydanticCustomError(
-            "bad_duration", "'{value}' is longer than a year", {"value": str(value)}
-        )
-    return duration
-
 
 DurationText = Annotated[
     Duration,

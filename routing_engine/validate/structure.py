@@ -402,7 +402,7 @@ def module_use(ctx: Context) -> Iterator[Finding]:
 
 
 def _use_fits(ctx: Context, unit: str, use: ir.Use, module: ir.Module) -> Iterator[Finding]:
-    from routing_engine.sources.model import parse_duration
+    from routing_engine.core.durations import parse_duration
 
     params = {p.name: p for p in module.params}
     for arg in use.args:
