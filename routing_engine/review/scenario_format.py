@@ -31,7 +31,7 @@ from routing_engine.contract import E164, EventTypeName
 from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.core.durations import DURATION_PATTERN, parse_duration
 from routing_engine.core.ir import Duration, Span
-from routing_engine.sources.build import typed_value
+from routing_engine.sources.build_nodes import typed_value
 from routing_engine.sources.raw import RawDocument
 from routing_engine.sources.yaml_reader import read_yaml
 
