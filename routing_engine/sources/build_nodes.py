@@ -13,6 +13,7 @@ from routing_engine.core import ir
 from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.sources import model as m
 from routing_engine.sources.format_errors import errors_to_diagnostics
+from routing_engine.sources.model_values import NAME_PATTERN
 from routing_engine.sources.raw import Path, RawDocument
 
 _DIGITS = re.compile(r"^[0-9*#]{1,8}$")
@@ -59,7 +60,7 @@ def nodes_of(
     if isinstance(nodes_raw, dict):
         for node_id, body in nodes_raw.items():
             path: Path = ("nodes", node_id)
-            if not re.match(m.NAME_PATTERN, node_id):
+            if not re.match(NAME_PATTERN, node_id):
                 diags.append(
                     Diagnostic(
                         "S105",

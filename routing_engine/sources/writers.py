@@ -273,10 +273,10 @@ def yaml_scalar(value: Any) -> str:
 
 def _canonical(data: dict[str, Any]) -> dict[str, Any]:
     """A document's top-level keys in the order of its model's fields."""
-    from routing_engine.sources import model
+    from routing_engine.sources import model, model_values
 
     kind = next((k for k in ("deployment", "flow", "module") if k in data), None)
-    spec: dict[str, type[model.Spec]] = {
+    spec: dict[str, type[model_values.Spec]] = {
         "deployment": model.DeploymentDocument,
         "flow": model.FlowDocument,
         "module": model.ModuleDocument,
