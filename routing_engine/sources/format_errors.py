@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -83,76 +84,72 @@ def errors_to_diagnostics(
     doc: RawDocument, root: type[BaseModel], base: Path, error: ValidationError, doc_kind: str
 ) -> list[Diagnostic]:
     """Turn one pydantic ValidationError (all its errors) into diagnostics with spans."""
-    data = doc.data if isinstance(doc.data, dict) else {}
-    doc_name = str(data.get(doc_kind, "") or "")
-    out: list[Diagnostic] = []
+    errors = error.errors()
     # an unknown field that is a misspelling of a missing one is reported once, as unknown
     misspelt = {
-        (tuple(e["loc"][:-1]), str(e["loc"][-1]))
-        for e in error.errors()
-        if e["type"] == "extra_forbidden"
+        (tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"
     }
-    for err in error.errors():
-        if err["type"] == "missing" and any(
-            parent == tuple(err["loc"][:-1]) and did_you_mean(name, [str(err["loc"][-1])])
-            for parent, name in misspelt
-        ):
-            continue
+    where = _Document(doc, root, base, doc_kind)
+    return [
+        where.diagnostic(err)
+        for err in errors
+        if not (
+            err["type"] == "missing"
+            and any(
+                parent == tuple(err["loc"][:-1]) and did_you_mean(name, [str(err["loc"][-1])])
+                for parent, name in misspelt
+            )
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    """The document whose errors are reported, and where its errors' locations start."""
+
+    doc: RawDocument
+    root: type[BaseModel]
+    base: Path
+    kind: str
+
+    def _what(self, loc: Path) -> str:
+        """What `loc` points at in words, with the node's kind: `ring node 'x'`."""
+        data = self.doc.data if isinstance(self.doc.data, dict) else {}
+        what = _what(self.kind, str(data.get(self.kind, "") or ""), loc)
+        return f"{_node_kind_label(data, loc)}{what}" if what.startswith("node") else what
+
+    def diagnostic(self, err: Any) -> Diagnostic:
+        """One pydantic error as a diagnostic, by its type."""
         raw_loc = tuple(err["loc"])
         is_key = bool(raw_loc) and raw_loc[-1] == "[key]"
         model_loc: Path = tuple(i for i in raw_loc if i != "[key]")
-        loc: Path = base + tuple(
+        loc: Path = self.base + tuple(
             i for i in model_loc if not (isinstance(i, str) and i.startswith(m.TAG_PREFIX))
         )
-        what = _what(doc_kind, doc_name, loc)
-        label = _node_kind_label(data, loc)
-        what = f"{label}{what}" if what.startswith("node") else what
-        field_name = str(loc[-1]) if loc else doc_kind
-        etype = err["type"]
-        if etype == "missing":
-            span = doc.key_span(loc[:-1]) if len(loc) > 1 else doc.span
-            what = _what(doc_kind, doc_name, loc[:-1])
-            what = f"{label}{what}" if what.startswith("node") else what
-            out.append(
-                Diagnostic(
-                    "S102",
-                    Severity.ERROR,
-                    f"{what} is missing '{field_name}'",
-                    span,
-                    f"add '{field_name}: ...' to it",
+        doc, field_name = self.doc, str(loc[-1]) if loc else self.kind
+        match err["type"]:
+            case "missing":
+                span = doc.key_span(loc[:-1]) if len(loc) > 1 else doc.span
+                message = f"{self._what(loc[:-1])} is missing '{field_name}'"
+                return Diagnostic(
+                    "S102", Severity.ERROR, message, span, f"add '{field_name}: ...' to it"
                 )
-            )
-        elif etype == "extra_forbidden":
-            parent = _model_at(root, model_loc[:-1])
-            hint = did_you_mean(field_name, _field_names(parent)) if parent else ""
-            if not hint and parent is not None:
-                hint = "known fields: " + ", ".join(_field_names(parent))
-            out.append(
-                Diagnostic(
-                    "S103",
-                    Severity.ERROR,
-                    f"unknown field '{field_name}' in {what}",
-                    doc.key_span(loc),
-                    hint,
-                )
-            )
-        elif etype == "bad_duration":
-            out.append(
-                Diagnostic(
-                    "S104",
-                    Severity.ERROR,
-                    f"{err['msg']} ('{field_name}' of {what})",
-                    doc.value_span(loc),
-                    "write a number and a unit: '2 rings', '20s', '15m', '1h'",
-                )
-            )
-        elif etype == "no_kind":
-            out.append(_no_kind(doc, loc, what, err["input"]))
-        else:
-            span = doc.key_span(loc) if is_key else doc.value_span(loc)
-            message, hint = _invalid_value(err, field_name, what, is_key, loc)
-            out.append(Diagnostic("S105", Severity.ERROR, message, span, hint))
-    return out
+            case "extra_forbidden":
+                parent = _model_at(self.root, model_loc[:-1])
+                hint = did_you_mean(field_name, _field_names(parent)) if parent else ""
+                if not hint and parent is not None:
+                    hint = "known fields: " + ", ".join(_field_names(parent))
+                message = f"unknown field '{field_name}' in {self._what(loc)}"
+                return Diagnostic("S103", Severity.ERROR, message, doc.key_span(loc), hint)
+            case "bad_duration":
+                message = f"{err['msg']} ('{field_name}' of {self._what(loc)})"
+                hint = "write a number and a unit: '2 rings', '20s', '15m', '1h'"
+                return Diagnostic("S104", Severity.ERROR, message, doc.value_span(loc), hint)
+            case "no_kind":
+                return _no_kind(doc, loc, self._what(loc), err["input"])
+        span = doc.key_span(loc) if is_key else doc.value_span(loc)
+        message, hint = _invalid_value(err, field_name, self._what(loc), is_key, loc)
+        return Diagnostic("S105", Severity.ERROR, message, span, hint)
 
 
 def _invalid_value(
@@ -213,6 +210,3 @@ def _no_kind(doc: RawDocument, loc: Path, what: str, value: Any) -> Diagnostic:
         doc.value_span(loc),
         hint,
     )
-
-
-# --- documents -> IR -----------------------------------------------------------------------------
