@@ -11,10 +11,10 @@ the expression; length and nesting are capped, so hostile input is refused, neve
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 
 from lark import Lark, Transformer, Tree, v_args
 from lark.exceptions import (
@@ -26,35 +26,16 @@ from lark.exceptions import (
 )
 
 from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
+from routing_engine.core.functions import FUNCTIONS, Context
+from routing_engine.core.geography import CallerInfo
 from routing_engine.core.ir import Condition, Span
 from routing_engine.core.lark_errors import CONDITION, expected, offending_character
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 24
 ROOTS = ("caller", "dialed", "vars", "attributes", "call")
-CALLER_FIELDS = ("number", "region", "state", "country", "timezone", "type")
-
-
-class Context(Protocol):
-    """What a condition reads at run time; the runtime supplies it, so conditions stay pure."""
-
-    def lookup(self, path: tuple[str, ...]) -> Any: ...
-
-    def call(self, function: str, args: tuple[Any, ...]) -> Any: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    name: str
-    params: tuple[str, ...]  # what each argument names: "target", "schedule" or "value"
-    doc: str
-
-
-FUNCTIONS: dict[str, Function] = {
-    "available": Function("available", ("target",), "true when the named target is available now"),
-    "open": Function("open", ("schedule",), "true when the named schedule is open now"),
-    "holiday": Function("holiday", ("schedule",), "true when today is a holiday of the schedule"),
-}
+# What `caller.*` names: the fields of what the engine knows of a caller, in their order.
+CALLER_FIELDS = tuple(caller_field.name for caller_field in fields(CallerInfo))
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +189,8 @@ class _Compile(Transformer[Any, Any]):
                 name_token.line,
                 name_token.column,
             )
-        return lambda ctx: ctx.call(name, tuple(arg(ctx) for arg in arg_closures))
+        evaluate = function.evaluate
+        return lambda ctx: evaluate(ctx, tuple([arg(ctx) for arg in arg_closures]))
 
     def compare(self, tree: Any) -> Closure:
         left, op_token, right = tree.children

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
 import phonenumbers
 
@@ -23,26 +22,17 @@ _REGION = re.compile(r"^([A-Z]{2})(?:-([A-Z0-9]{1,3}))?$")
 CALLER_TYPES = ("geographic", "toll-free", "nanp", "international", "unknown", "anonymous")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallerInfo:
-    """What the engine knows of a caller; conditions read it as `caller.*`."""
+    """What the engine knows of a caller. Conditions read it as `caller.*`: its fields, in this
+    order, are the names they may use."""
 
     number: str
-    type: str  # one of CALLER_TYPES
-    country: str = ""  # ISO 3166-1 alpha-2
     region: str = ""  # ISO 3166-2, e.g. US-NY
     state: str = ""  # the subdivision part of the region, e.g. NY
+    country: str = ""  # ISO 3166-1 alpha-2
     timezone: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "number": self.number, "type": self.type, "country": self.country,
-            "region": self.region, "state": self.state, "timezone": self.timezone,
-        }  # fmt: skip
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CallerInfo:
-        return cls(**{key: str(data.get(key, "")) for key in cls.__slots__})
+    type: str  # one of CALLER_TYPES
 
 
 @lru_cache(maxsize=1)
@@ -62,7 +52,12 @@ def _with_region(info: CallerInfo, region: str) -> CallerInfo:
     full = f"{country}-{subdivision}" if subdivision else ""
     same_place = full and full == info.region
     return CallerInfo(
-        info.number, info.type, country, full, subdivision, info.timezone if same_place else ""
+        number=info.number,
+        region=full,
+        state=subdivision,
+        country=country,
+        timezone=info.timezone if same_place else "",
+        type=info.type,
     )
 
 
@@ -76,23 +71,30 @@ def caller_info(number: str, region: str = "") -> CallerInfo:
 
 def _from_number(number: str) -> CallerInfo:
     if number in ("", "anonymous"):
-        return CallerInfo(number, "anonymous")
+        return CallerInfo(number=number, type="anonymous")
     nanp = _NANP.match(number)
     if nanp is not None:
         entry = area_codes().get(nanp.group(1))
         if entry is None:
-            return CallerInfo(number, "unknown")
+            return CallerInfo(number=number, type="unknown")
         region = entry.get("region", "")
-        return CallerInfo(number, entry["type"], entry.get("country", ""), region,
-                          region.partition("-")[2], entry.get("timezone", ""))  # fmt: skip
+        return CallerInfo(
+            number=number,
+            region=region,
+            state=region.partition("-")[2],
+            country=entry.get("country", ""),
+            timezone=entry.get("timezone", ""),
+            type=entry["type"],
+        )
     if number.startswith("+1"):
-        return CallerInfo(number, "unknown")
+        return CallerInfo(number=number, type="unknown")
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
-        return CallerInfo(number, "unknown")
+        return CallerInfo(number=number, type="unknown")
     if not phonenumbers.is_valid_number(parsed):
-        return CallerInfo(number, "unknown")
+        return CallerInfo(number=number, type="unknown")
+    country = phonenumbers.region_code_for_number(parsed) or ""
     if phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE:
-        return CallerInfo(number, "toll-free", phonenumbers.region_code_for_number(parsed) or "")
-    return CallerInfo(number, "international", phonenumbers.region_code_for_number(parsed) or "")
+        return CallerInfo(number=number, country=country, type="toll-free")
+    return CallerInfo(number=number, country=country, type="international")

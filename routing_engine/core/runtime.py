@@ -46,7 +46,7 @@ from routing_engine.core.compile import (
     TargetInfo,
 )
 from routing_engine.core.geography import CallerInfo, caller_info
-from routing_engine.core.schedules import HOLIDAY, OPEN
+from routing_engine.core.schedules import HOLIDAY, OPEN, CompiledSchedule
 from routing_engine.core.story import story
 
 __all__ = [  # the call's data lives in calls.py; importing it from here still works
@@ -122,7 +122,7 @@ class _Walk:
         self.at = at
         self.stamp = stamp  # iso_utc(at), made once a step
         self.targets = targets
-        self.overrides = overrides or {}
+        self.overrides: ScheduleOverrides = overrides or {}
         self.actions: list[dict[str, Any]] = []
         self.trace: list[str] = list(state.trace)
         self.variables: Mapping[str, Any] = state.variables
@@ -157,18 +157,11 @@ class _Walk:
             value = value.get(name) if isinstance(value, Mapping) else None
         return value
 
-    def call(self, function: str, args: tuple[Any, ...]) -> Any:
-        name = str(args[0])
-        if function == "available":
-            return self.available(self.compiled.targets.get(name))
-        schedule = self.compiled.schedules.get(name)
-        if schedule is None:
-            return False
-        if function == "open":
-            return schedule.state(self.at, self.overrides.get(name, "")) == "open"
-        if function == "holiday":
-            return schedule.is_holiday(self.at)
-        return None
+    def target_available(self, name: str) -> bool:
+        return self.available(self.compiled.targets.get(name))
+
+    def schedule(self, name: str) -> CompiledSchedule | None:
+        return self.compiled.schedules.get(name)
 
     def available(self, target: TargetInfo | None) -> bool:
         if target is None:

@@ -13,7 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from routing_engine.core.conditions import CALLER_FIELDS, FUNCTIONS, ROOTS
+from routing_engine.core.conditions import CALLER_FIELDS, ROOTS
+from routing_engine.core.functions import FUNCTIONS
 from routing_engine.sources import model
 from routing_engine.sources.convert import convert_text
 from routing_engine.validate import RULES

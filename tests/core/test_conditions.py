@@ -20,9 +20,9 @@ class Ctx:
     def lookup(self, path: tuple[str, ...]) -> Any:
         return self.values.get(".".join(path))
 
-    def call(self, function: str, args: tuple[Any, ...]) -> Any:
-        self.calls.append((function, args))
-        return args[0] in self.values.get("available", ())
+    def target_available(self, name: str) -> bool:
+        self.calls.append(("available", (name,)))
+        return name in self.values.get("available", ())
 
 
 def holds(source: str, **values: Any) -> bool:
