@@ -5,7 +5,13 @@ from __future__ import annotations
 from routing_engine.core import ir
 from routing_engine.core.context import Context
 from routing_engine.core.diagnostics import Diagnostic
-from routing_engine.validate import graph, structure, warnings  # noqa: F401  (registers the rules)
+from routing_engine.validate import (  # noqa: F401  (importing a rule module registers its rules)
+    graph,
+    modules,
+    references,
+    structure,
+    warnings,
+)
 from routing_engine.validate.registry import RULES, Finding, Rule, reader_rule, rule, run_rules
 
 __all__ = ["RULES", "Context", "Finding", "Rule", "reader_rule", "rule", "validate"]
