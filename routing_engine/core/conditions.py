@@ -300,74 +300,84 @@ def _at(condition: Condition, line: int, column: int) -> Span:
     return Span(span.file, span.line, span.column + column - 1)
 
 
-def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, list[Diagnostic]]:
-    """Compile one condition; on failure, return the diagnostics (code S111)."""
-    source = condition.source
-
-    def problem(
-        message: str, line: int = 1, column: int = 1, hint: str = ""
-    ) -> tuple[None, list[Diagnostic]]:
-        return None, [
-            Diagnostic("S111", Severity.ERROR, message, _at(condition, line, column), hint)
-        ]
-
-    if not source.strip():
-        return problem("the condition is empty", hint='write a test, e.g. caller.state == "NY"')
-    if len(source) > MAX_LENGTH:
-        return problem(
-            f"the condition is longer than {MAX_LENGTH} characters",
-            hint="split it over several branch cases or set variables first",
-        )
-    try:
-        tree = _parser().parse(source)
-    except UnexpectedCharacters as error:
+def _syntax_error(error: UnexpectedInput, source: str) -> ConditionError:
+    """What the parser stopped at, in plain words."""
+    if isinstance(error, UnexpectedCharacters):
         char = offending_character(error, source)
         hint = "strings are quoted with \" or '" if char in "\"'" else ""
         if char == "=":
             hint = "compare with '==', not '='"
-        return problem(
+        return ConditionError(
             f"unexpected character {char!r} in condition", error.line, error.column, hint
         )
-    except UnexpectedEOF as error:
-        return problem(
+    token = None if isinstance(error, UnexpectedEOF) else getattr(error, "token", None)
+    if token is None or token.type == "$END":
+        return ConditionError(
             f"the condition ends too early; expected {expected(error, CONDITION)}",
             1,
             len(source) + 1,
             "a bracket or a quote may be unclosed",
         )
-    except UnexpectedInput as error:
-        token = getattr(error, "token", None)
-        if token is None or token.type == "$END":
-            return problem(
-                f"the condition ends too early; expected {expected(error, CONDITION)}",
-                1,
-                len(source) + 1,
-                "a bracket or a quote may be unclosed",
-            )
-        return problem(
-            f"unexpected '{token}' in condition; expected {expected(error, CONDITION)}",
-            getattr(error, "line", 1) or 1,
-            getattr(error, "column", 1) or 1,
+    return ConditionError(
+        f"unexpected '{token}' in condition; expected {expected(error, CONDITION)}",
+        getattr(error, "line", 1) or 1,
+        getattr(error, "column", 1) or 1,
+    )
+
+
+def _parse(source: str) -> Tree[Any]:
+    """The condition's parse tree, or a ConditionError saying why there is none."""
+    if not source.strip():
+        raise ConditionError(
+            "the condition is empty", 1, 1, 'write a test, e.g. caller.state == "NY"'
         )
-    except (LarkError, RecursionError) as error:
-        return problem(f"the condition could not be read: {error}")
-    if _depth(tree) > MAX_DEPTH * 3:
-        return problem(
-            f"the condition nests deeper than {MAX_DEPTH} levels",
-            hint="flatten it, or split it over several branch cases",
+    if len(source) > MAX_LENGTH:
+        raise ConditionError(
+            f"the condition is longer than {MAX_LENGTH} characters",
+            1,
+            1,
+            "split it over several branch cases or set variables first",
         )
-    compiler = _Compile()
     try:
-        test = compiler.transform(tree)
+        tree = _parser().parse(source)
+    except UnexpectedInput as error:
+        raise _syntax_error(error, source) from None
+    except (LarkError, RecursionError) as error:
+        raise ConditionError(f"the condition could not be read: {error}", 1, 1) from None
+    if _depth(tree) > MAX_DEPTH * 3:
+        raise ConditionError(
+            f"the condition nests deeper than {MAX_DEPTH} levels",
+            1,
+            1,
+            "flatten it, or split it over several branch cases",
+        )
+    return tree
+
+
+def _closure(tree: Tree[Any]) -> Closure:
+    """The parse tree as one closure, or a ConditionError for a name or call it cannot take."""
+    try:
+        closure: Closure = _Compile().transform(tree)
     except VisitError as error:
         inner = error.orig_exc
         if isinstance(inner, ConditionError):
-            return problem(inner.message, inner.line, inner.column, inner.hint)
-        return problem(f"the condition could not be compiled: {inner}")
+            raise inner from None
+        raise ConditionError(f"the condition could not be compiled: {inner}", 1, 1) from None
     except RecursionError:
-        return problem(f"the condition nests deeper than {MAX_DEPTH} levels")
+        raise ConditionError(f"the condition nests deeper than {MAX_DEPTH} levels", 1, 1) from None
+    return closure
+
+
+def compile_condition(condition: Condition) -> tuple[CompiledCondition | None, list[Diagnostic]]:
+    """Compile one condition; on failure, return the diagnostics (code S111)."""
+    try:
+        tree = _parse(condition.source)
+        test = _closure(tree)
+    except ConditionError as error:
+        where = _at(condition, error.line, error.column)
+        return None, [Diagnostic("S111", Severity.ERROR, error.message, where, error.hint)]
     references = tuple(
         Reference(kind, name, _at(condition, line, column))
         for kind, name, line, column in _references(tree)
     )
-    return CompiledCondition(source, lambda ctx: bool(test(ctx)), references), []
+    return CompiledCondition(condition.source, lambda ctx: bool(test(ctx)), references), []
