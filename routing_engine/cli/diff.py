@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from routing_engine import api
-from routing_engine.cli.app import Format, FormatOption, _load_or_exit, app
+from routing_engine.cli.common import Format, FormatOption, load_or_exit
 from routing_engine.core.diagnostics import render_all_text, summary_line
 from routing_engine.review.diff import (
     Change,
@@ -45,7 +45,11 @@ class UsageError(Exception):
     """A side that names no deployment (exit 2)."""
 
 
-@app.command("diff")
+def register(app: typer.Typer) -> None:
+    """Add this group's command to the command line."""
+    app.command("diff")(diff_command)
+
+
 def diff_command(
     old: Annotated[
         str, typer.Argument(help="the old version: a deployment directory, or REV:DIR in git")
@@ -74,7 +78,7 @@ def diff_command(
 def _side(spec: str, stack: ExitStack) -> api.LoadedDeployment:
     """The deployment a side names, loaded; exit 1 (its problems printed) when it has errors."""
     if Path(spec).is_dir():
-        return _load_or_exit(spec, "diff")
+        return load_or_exit(spec, "diff")
     if ":" not in spec:
         raise UsageError(f"{spec} is not a directory; give a deployment directory or REV:DIR")
     revision, _, folder = spec.partition(":")

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
-from routing_engine.cli.app import (
+from routing_engine.cli.common import (
     Format,
     FormatOption,
-    _describe_action,
-    _load_or_exit,
-    app,
+    describe_action,
+    load_or_exit,
     parse_time_option,
 )
 from routing_engine.contract import BadRequest
@@ -35,7 +34,12 @@ from routing_engine.review.paths import (
 INDENT = "    "
 
 
-@app.command("paths")
+def register(app: typer.Typer) -> None:
+    """Add this group's commands to the command line."""
+    app.command("paths")(paths_command)
+    app.command("who-answers")(who_answers_command)
+
+
 def paths_command(
     deployment: Annotated[str, typer.Argument(help="the deployment directory")],
     to: Annotated[
@@ -48,7 +52,7 @@ def paths_command(
 ) -> None:
     """List every path a call can take (each branch case, hours state, menu digit, ring and
     reported outcome), step by step, with how the call ends."""
-    loaded = _load_or_exit(deployment, "list paths")
+    loaded = load_or_exit(deployment, "list paths")
     try:
         report = enumerate_paths(loaded.compiled, to, max_paths=max_paths)
     except UnknownNumber as error:
@@ -82,7 +86,6 @@ def _path_lines(number: int, path: CallPath) -> list[str]:
     return lines
 
 
-@app.command("who-answers")
 def who_answers_command(
     number: Annotated[str, typer.Argument(help="the dialed number, E.164")],
     at: Annotated[
@@ -107,7 +110,7 @@ def who_answers_command(
     menu option and the menu's fallback, each ring answered or not, in turn, each reported
     outcome), with the reasons it gives."""
     when = parse_time_option(at)
-    loaded = _load_or_exit(deployment, "explore calls")
+    loaded = load_or_exit(deployment, "explore calls")
     try:
         exploration = explore_call(loaded, number, when, caller, max_turns=max_turns)
     except UnknownNumber as error:
@@ -178,7 +181,7 @@ def _action_text(exploration: Exploration, action: dict[str, Any], turn: Turn) -
             return _ring_text(action, turn.ringing)
         case "ticket":
             return f"{_ticket_text(exploration, action)}, managers {', '.join(action['managers'])}"
-    return _describe_action(action)
+    return describe_action(action)
 
 
 def _ring_text(action: dict[str, Any], ringing: tuple[str, ...]) -> str:

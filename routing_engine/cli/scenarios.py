@@ -10,13 +10,17 @@ from typing import Annotated
 
 import typer
 
-from routing_engine.cli.app import Format, FormatOption, _load_or_exit, app
+from routing_engine.cli.common import Format, FormatOption, load_or_exit
 from routing_engine.core.diagnostics import render_all_text
 from routing_engine.review.scenario_format import SCENARIO_DIR, scenario_files
 from routing_engine.review.scenarios import Report, Result, run_files
 
 
-@app.command("test")
+def register(app: typer.Typer) -> None:
+    """Add this group's command to the command line."""
+    app.command("test")(test_command)
+
+
 def test_command(
     deployment: Annotated[str, typer.Argument(help="the deployment directory")],
     files: Annotated[
@@ -37,7 +41,7 @@ def test_command(
 ) -> None:
     """Play scenario files against a deployment on a fake clock; report each scenario's result
     and the node and edge coverage they give. Exit 1 on any failure."""
-    loaded = _load_or_exit(deployment, "test")
+    loaded = load_or_exit(deployment, "test")
     paths = _scenario_paths(Path(deployment), files)
     if not paths:
         where = Path(deployment) / SCENARIO_DIR

@@ -1,0 +1,108 @@
+"""`cli.py serve`: a deployment served over HTTP. The settings reach the server (and each of its
+worker processes) through the environment, which `service/app.py` reads back."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from routing_engine.cli.common import load_or_exit, parse_time_option
+from routing_engine.core.clock import DEFAULT_MAX_SKEW_S, OFFSET_ENV, system_clock
+
+
+def register(app: typer.Typer) -> None:
+    """Add this group's command to the command line."""
+    app.command("serve")(serve_command)
+
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database", help="SQLAlchemy URL; default: SQLite in ./data (or $ROUTING_DATA_DIR)"
+    ),
+]
+DeadlineOption = Annotated[
+    int,
+    typer.Option("--deadline-ms", min=10, max=60000, help="answer the fallback after this long"),
+]
+KeysOption = Annotated[
+    str | None,
+    typer.Option("--keys", help="file of 'ROLE KEY' lines; default: $ROUTING_API_KEYS"),
+]
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="serve as if it were this ISO time at start; the clock runs on from there "
+        "(a demo, a replay, a test); default: the machine's clock",
+    ),
+]
+MaxSkewOption = Annotated[
+    float,
+    typer.Option(
+        "--max-at-skew",
+        min=1,
+        help="refuse a request whose 'at' is further than this many seconds from the clock",
+    ),
+]
+
+
+def serve_command(
+    deployment: Annotated[str, typer.Argument(help="the deployment directory")],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    database: DatabaseOption = None,
+    deadline_ms: DeadlineOption = 500,
+    keys_file: KeysOption = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="worker processes")] = 1,
+    now: NowOption = None,
+    max_at_skew_s: MaxSkewOption = DEFAULT_MAX_SKEW_S,
+) -> None:
+    """Serve a deployment over HTTP."""
+    import tempfile
+
+    from routing_engine.service.app import MAX_SKEW_ENV, run_server
+
+    # one offset from the machine's clock, computed once, so every worker reads the same time
+    offset_s = (
+        0.0 if now is None else (parse_time_option(now, "--now") - system_clock()).total_seconds()
+    )
+    _check_keys(keys_file, host)
+    load_or_exit(deployment, "serve")  # refuse a deployment with errors before binding
+    os.environ.update(
+        ROUTING_DEPLOYMENT=str(deployment),
+        ROUTING_DATABASE=database or "",
+        ROUTING_DEADLINE_MS=str(deadline_ms),
+        ROUTING_KEYS_FILE=keys_file or "",
+        **{OFFSET_ENV: repr(offset_s), MAX_SKEW_ENV: repr(max_at_skew_s)},
+    )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="routing-metrics-")
+    run_server("routing_engine.service.app:app_from_env", host, port, workers)
+
+
+def _check_keys(keys_file: str | None, host: str) -> None:
+    """Exit 2 when the API keys cannot be read, or when there are none and `host` is not a
+    loopback address: without keys the service has no authentication, so only this machine
+    may reach it."""
+    from routing_engine.service.auth import LOOPBACK, Keys, KeysError
+
+    try:
+        keys = Keys.load(keys_file)
+    except (KeysError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if not keys.enabled:
+        if host not in LOOPBACK:
+            typer.echo(
+                f"error: no API keys are configured, so only loopback may be served, not {host}; "
+                "set $ROUTING_API_KEYS or --keys (lines 'ROLE KEY')",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(
+            "warning: no API keys configured: serving loopback only, without authentication",
+            err=True,
+        )
