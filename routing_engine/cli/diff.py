@@ -23,17 +23,16 @@ import typer
 from routing_engine import api
 from routing_engine.cli.common import Format, FormatOption, load_or_exit
 from routing_engine.core.diagnostics import render_all_text, summary_line
-from routing_engine.review.diff import (
+from routing_engine.review.diff import DeploymentDiff, diff_deployments
+from routing_engine.review.diff_callers import describe_callers
+from routing_engine.review.diff_changes import (
     Change,
     DefinitionChange,
-    DeploymentDiff,
     EdgeChange,
     NodeChange,
     OutcomeChange,
     Status,
-    diff_deployments,
 )
-from routing_engine.review.diff_callers import describe_callers
 
 MARKS = {Status.ADDED: "+", Status.REMOVED: "-", Status.CHANGED: "~", Status.REWIRED: "~"}
 SHOWN_PATHS = 25  # per group in text; JSON lists every one

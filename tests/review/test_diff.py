@@ -13,7 +13,8 @@ import pytest
 from conftest import ROOT, run_cli, write_files
 
 from routing_engine import load_deployment
-from routing_engine.review.diff import Change, DeploymentDiff, Status, diff_deployments
+from routing_engine.review.diff import DeploymentDiff, diff_deployments
+from routing_engine.review.diff_changes import Change, Status
 
 DEPLOYMENT = """
     deployment: small
