@@ -1,16 +1,62 @@
 """Durations as flow files write them: `2 rings`, `20s`, `20 seconds`, `15m`, `1h`.
 
-The language's one reading of a duration: the flow-file format validates with it, and the
-core reads a module's `$name` arguments with it when a module is expanded.
+The model's `Duration`, and the language's one reading of one: the flow-file format validates
+with it, and the core reads a module's `$name` arguments with it when a module is expanded.
 """
 
 from __future__ import annotations
 
+import enum
 import re
+from dataclasses import dataclass, field
 
 from pydantic_core import PydanticCustomError
 
-from routing_engine.core.ir import Duration, DurationUnit
+from routing_engine.core.spans import NOWHERE, Span
+
+
+class DurationUnit(enum.Enum):
+    RINGS = "rings"
+    SECONDS = "s"
+    MINUTES = "m"
+    HOURS = "h"
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A duration as written (`2 rings`, `20s`, `15m`); seconds are known only at compile time
+    for rings, because the ring cadence is a deployment setting."""
+
+    amount: float
+    unit: DurationUnit
+    span: Span = field(default=NOWHERE, compare=False)
+    param: str = ""  # in a module: `$rings` stands for the argument of that name
+
+    def seconds(self, ring_cadence_s: float) -> float:
+        match self.unit:
+            case DurationUnit.RINGS:
+                return self.amount * ring_cadence_s
+            case DurationUnit.SECONDS:
+                return float(self.amount)
+            case DurationUnit.MINUTES:
+                return self.amount * 60.0
+            case DurationUnit.HOURS:
+                return self.amount * 3600.0
+
+    def __str__(self) -> str:
+        if self.param:
+            return f"${self.param}"
+        amount = int(self.amount) if self.amount == int(self.amount) else self.amount
+        match self.unit:
+            case DurationUnit.RINGS:
+                return f"{amount} ring" if amount == 1 else f"{amount} rings"
+            case DurationUnit.SECONDS:
+                return f"{amount}s"
+            case DurationUnit.MINUTES:
+                return f"{amount}m"
+            case DurationUnit.HOURS:
+                return f"{amount}h"
+
 
 _UNIT_WORDS = r"rings?|s|secs?|seconds?|m|mins?|minutes?|h|hours?"
 DURATION_PATTERN = rf"^\s*\d+(\.\d+)?\s*({_UNIT_WORDS})\s*$"
