@@ -4,12 +4,12 @@ what it expects; measure the coverage all of them give together.
 The call runs through the real runtime (`start`, `step`), exactly as the service would run it,
 with the scenario's target states and schedule overrides as the live state. The clock starts
 at the call's `at` and moves on with each event: by the event's `after`, or by the wait the
-previous decision set up (a ring's timeout before `dial.no-answer`, and so on).
+previous decision set up (a ring's timeout before `dial.no-answer`, and so on). The files are
+read by `scenario_format`; what a scenario expects is checked by `scenario_checks`.
 """
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,17 +21,13 @@ from routing_engine.core.analysis import build_index
 from routing_engine.core.calls import CallState, Decision, Event, EventRejected, EventType, NewCall
 from routing_engine.core.compile import CompiledDeployment
 from routing_engine.core.diagnostics import Diagnostic, did_you_mean
-from routing_engine.core.ir import Span
 from routing_engine.core.runtime import start, step
 from routing_engine.review.coverage import Coverage, measure
+from routing_engine.review.scenario_checks import Checks, Failure, cadence
 from routing_engine.review.scenario_format import (
-    CallExpect,
-    DeadlineExpect,
-    DecisionExpect,
     EventSpec,
     Scenario,
     TargetState,
-    TicketExpect,
     read_scenarios,
     scenario_files,
 )
@@ -42,24 +38,6 @@ _WAITS = {
     "no-input": ("menu", "timeout_s"),
     "queue.timeout": ("queue", "max_wait_s"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """One expectation a scenario did not meet."""
-
-    what: str  # which part: "decision 2 (after dial.no-answer)", "path", "tickets", ...
-    message: str  # what differs, possibly several lines
-    span: Span  # where the expectation is written
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "what": self.what,
-            "message": self.message,
-            "file": self.span.file,
-            "line": self.span.line,
-            "column": self.span.column,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,20 +111,17 @@ class _Play:
     def __init__(self, compiled: CompiledDeployment, scenario: Scenario):
         self.compiled = compiled
         self.scenario = scenario
-        self.failures: list[Failure] = []
+        self.checks = Checks(compiled, scenario)
         self.targets: dict[str, Any] = {}
         self.overrides: dict[str, str] = {}
         self.decisions: list[Decision] = []
-
-    def fail(self, what: str, message: str, *path: str | int) -> None:
-        self.failures.append(Failure(what, message, self.scenario.span_of(*path)))
 
     def live(self, targets: Mapping[str, bool | TargetState], path: tuple[str | int, ...]) -> None:
         known = self.compiled.targets
         for name, value in targets.items():
             if name not in known:
                 hint = did_you_mean(name, known) or f"targets: {', '.join(known)}"
-                self.fail("targets", f"no target '{name}' in the deployment; {hint}", *path)
+                self.checks.fail("targets", f"no target '{name}' in the deployment; {hint}", *path)
             elif isinstance(value, TargetState):
                 change = {k: v for k, v in value.model_dump().items() if v is not None}
                 self.targets[name] = {**self._target(name), **change}
@@ -165,14 +140,16 @@ class _Play:
         for name, value in overrides.items():
             if name not in known:
                 hint = did_you_mean(name, known) or f"schedules: {', '.join(known)}"
-                self.fail("overrides", f"no schedule '{name}' in the deployment; {hint}", *path)
+                self.checks.fail(
+                    "overrides", f"no schedule '{name}' in the deployment; {hint}", *path
+                )
             self.overrides[name] = value
 
     def run(self) -> CallState | None:
         spec = self.scenario.spec
         self.live(spec.targets, ("targets",))
         self.schedules(spec.overrides, ("overrides",))
-        if self.failures:
+        if self.checks.failures:
             return None
         call = NewCall(
             f"scenario-{self.scenario.index + 1}",
@@ -184,7 +161,9 @@ class _Play:
         state, decision = start(self.compiled, call, self.targets, self.overrides)
         self.decisions.append(decision)
         if spec.call.expect is not None:
-            self.check(spec.call.expect, decision, "the first decision", ("call", "expect"))
+            self.checks.check_decision(
+                spec.call.expect, decision, "the first decision", ("call", "expect")
+            )
         clock = spec.call.at
         for number, event in enumerate(spec.events, start=1):
             where: tuple[str | int, ...] = ("events", number - 1)
@@ -198,180 +177,24 @@ class _Play:
                     self.overrides,
                 )  # fmt: skip
             except EventRejected as refused:
-                self.fail(what, f"refused ({refused.reason}): {refused.message}", *where)
+                self.checks.fail(what, f"refused ({refused.reason}): {refused.message}", *where)
                 return state
             self.decisions.append(decision)
             if event.expect is not None:
-                self.check(event.expect, decision, f"the decision after {what}", (*where, "expect"))
+                self.checks.check_decision(
+                    event.expect, decision, f"the decision after {what}", (*where, "expect")
+                )
         return state
 
     def advance(self, clock: datetime, event: EventSpec, decision: Decision) -> datetime:
         if event.after is not None:
-            return clock + timedelta(seconds=event.after.seconds(_cadence(self.compiled)))
+            return clock + timedelta(seconds=event.after.seconds(cadence(self.compiled)))
         wait = _WAITS.get(event.kind)
         if wait is None:
             return clock
         kind, key = wait
         waited = [float(a.get(key) or 0) for a in decision.actions if a["type"] == kind]
         return clock + timedelta(seconds=waited[-1] if waited else 0.0)
-
-    # -- checking -----------------------------------------------------------------------------
-    def check(
-        self, expect: DecisionExpect, decision: Decision, what: str, path: tuple[str | int, ...]
-    ) -> None:
-        actions = decision.actions
-        got: dict[str, Any] = {
-            "node": f"{decision.flow}/{decision.node}",
-            "actions": [a["type"] for a in actions],
-            "ring": [t["name"] for a in actions if a["type"] == "ring" for t in a["targets"]],
-            "await": list(decision.awaits),
-            "fallback": decision.fallback_reason or "none",
-        }
-        wanted: dict[str, Any] = {
-            "node": expect.node and _qualify([expect.node], decision.flow)[0],
-            "actions": expect.actions,
-            "ring": expect.ring,
-            "await": expect.await_,
-            "fallback": expect.fallback,
-        }
-        for key, value in wanted.items():
-            if value is not None and value != got[key]:
-                self.fail(what, f"{key}: expected {_show(value)}, got {_show(got[key])}", *path)
-        if expect.say is not None:
-            said = [
-                str(a.get("text") or a.get("prompt") or "")
-                for a in actions
-                if a["type"] in ("say", "menu", "voicemail")
-            ]
-            if not any(expect.say in text for text in said):
-                self.fail(what, f"say: no announcement contains {expect.say!r}; said {said}", *path)
-        if expect.ticket is not None:
-            boards = [a["board"] for a in actions if a["type"] == "ticket"]
-            if expect.ticket not in boards:
-                message = f"ticket: expected one on board {expect.ticket!r}, got {boards}"
-                self.fail(what, message, *path)
-
-    def known_nodes(self, field: str, items: list[str], flow: str) -> bool:
-        """Whether every node an expectation names exists; a failure names each that does not."""
-        labels = {node.label for node in self.compiled.nodes.values()}
-        unknown = [item for item in _qualify(items, flow) if item not in labels]
-        for item in unknown:
-            hint = did_you_mean(item, labels) or "nodes are named flow/node (flow/use.node)"
-            message = f"no node '{item}' in the deployment; {hint}"
-            self.fail(field, message, "expect", field)
-        return not unknown
-
-    def check_call(self, expect: CallExpect, state: CallState) -> None:
-        entry = state.entry_flow
-        visited = [line.rsplit(" -> ", 1)[1] for line in state.trace if " -> " in line]
-        named = (("path", expect.path), ("visits", expect.visits), ("avoids", expect.avoids))
-        if not all(self.known_nodes(field, items, entry) for field, items in named if items):
-            return
-        if expect.path is not None:
-            wanted = _qualify(expect.path, entry)
-            if wanted != visited:
-                self.fail("path", _list_diff(wanted, visited), "expect", "path")
-        if expect.visits is not None:
-            wanted = _qualify(expect.visits, entry)
-            missing = _not_in_order(wanted, visited)
-            if missing is not None:
-                message = f"visits: {missing} not visited in this order; the call went\n  " + (
-                    "\n  ".join(visited)
-                )
-                self.fail("path", message, "expect", "visits")
-        for item in _qualify(expect.avoids or [], entry):
-            if item in visited:
-                self.fail("path", f"avoids: the call visited {item}", "expect", "avoids")
-        if expect.tickets is not None:
-            raised = [a for d in self.decisions for a in d.actions if a["type"] == "ticket"]
-            self.check_tickets(expect.tickets, raised)
-        if expect.deadlines is not None:
-            self.check_deadlines(expect.deadlines, state.deadlines)
-        if expect.status is not None and expect.status != state.status.value:
-            message = f"status: expected {expect.status}, got {state.status.value}"
-            if state.end_reason:
-                message += f" ({state.end_reason})"
-            self.fail("end", message, "expect", "status")
-        if expect.ends is not None and expect.ends != state.end_reason:
-            got = state.end_reason or f"(not ended: {state.status.value})"
-            self.fail("end", f"ends: expected {expect.ends!r}, got {got!r}", "expect", "ends")
-
-    def check_tickets(self, wanted: list[TicketExpect], raised: list[dict[str, Any]]) -> None:
-        if len(wanted) != len(raised):
-            boards = [t["board"] for t in raised]
-            message = f"expected {len(wanted)} ticket(s), the call raised {len(raised)}: {boards}"
-            self.fail("tickets", message, "expect", "tickets")
-        for i, (expect, ticket) in enumerate(zip(wanted, raised, strict=False)):
-            problems = _ticket_problems(expect, ticket, _cadence(self.compiled))
-            for problem in problems:
-                self.fail(f"ticket {i + 1}", problem, "expect", "tickets", i)
-
-    def check_deadlines(
-        self, wanted: list[DeadlineExpect], started: tuple[Mapping[str, Any], ...]
-    ) -> None:
-        got, flows = [d["flow"] for d in started], [d.flow for d in wanted]
-        if flows != got:
-            message = f"expected flows {flows}, the call started {got}"
-            self.fail("deadlines", message, "expect", "deadlines")
-            return
-        for i, (expect, deadline) in enumerate(zip(wanted, started, strict=True)):
-            for problem in _timed_problems(expect.due, expect.notify, deadline):
-                self.fail(f"deadline {i + 1}", problem, "expect", "deadlines", i)
-
-
-def _timed_problems(
-    due: datetime | None, notify: list[str] | None, got: Mapping[str, Any]
-) -> list[str]:
-    """How an escalation step or a deadline differs from its expected due time and contacts."""
-    problems = []
-    if due is not None and datetime.fromisoformat(got["due"]) != due:
-        shown = datetime.fromisoformat(got["due"]).astimezone(due.tzinfo).isoformat()
-        problems.append(f"due: expected {due.isoformat()}, got {shown}")
-    if notify is not None and notify != list(got["notify"]):
-        problems.append(f"notify: expected {notify}, got {list(got['notify'])}")
-    return problems
-
-
-def _ticket_problems(expect: TicketExpect, ticket: dict[str, Any], cadence: float) -> list[str]:
-    problems = []
-    if expect.board != ticket["board"]:
-        problems.append(f"board: expected {expect.board!r}, got {ticket['board']!r}")
-    if expect.node is not None and not (
-        ticket["node"] == expect.node or ticket["node"].endswith("/" + expect.node)
-    ):
-        problems.append(f"node: expected {expect.node!r}, got {ticket['node']!r}")
-    if expect.due is not None:
-        due = ticket.get("due")
-        if due is None or datetime.fromisoformat(due) != expect.due:
-            got = (
-                "none"
-                if due is None
-                else datetime.fromisoformat(due).astimezone(expect.due.tzinfo).isoformat()
-            )  # in the expected offset, so the two read alike
-            problems.append(f"due: expected {expect.due.isoformat()}, got {got}")
-    if expect.sla is not None and expect.sla.seconds(cadence) != ticket.get("sla_s"):
-        problems.append(f"sla: expected {expect.sla.seconds(cadence):g}s, got {ticket['sla_s']}")
-    if expect.managers is not None and expect.managers != ticket["managers"]:
-        problems.append(f"managers: expected {expect.managers}, got {ticket['managers']}")
-    if expect.summary is not None and expect.summary not in ticket["summary"]:
-        problems.append(f"summary: {ticket['summary']!r} does not contain {expect.summary!r}")
-    if expect.recording is not None and expect.recording != ticket.get("recording"):
-        problems.append(f"recording: expected {expect.recording!r}, got {ticket.get('recording')}")
-    if expect.escalations is not None:
-        steps = ticket.get("escalations", [])
-        if len(steps) != len(expect.escalations):
-            problems.append(
-                f"escalations: expected {len(expect.escalations)} step(s), got {len(steps)}"
-            )
-        for level, (step, got) in enumerate(zip(expect.escalations, steps, strict=False), 1):
-            problems += [
-                f"escalation {level} {p}" for p in _timed_problems(step.due, step.notify, got)
-            ]
-    return problems
-
-
-def _cadence(compiled: CompiledDeployment) -> float:
-    return compiled.deployment.ring_cadence.seconds(1.0)
 
 
 def describe_event(event: EventSpec) -> str:
@@ -390,59 +213,22 @@ def _event(spec: EventSpec, seq: int, at: datetime) -> Event:
     )
 
 
-def _qualify(items: list[str], flow: str) -> list[str]:
-    """`node` means `flow/node` in the flow of the item before it (the entry flow first)."""
-    out: list[str] = []
-    for item in items:
-        if "/" in item:
-            flow = item.partition("/")[0]
-            out.append(item)
-        else:
-            out.append(f"{flow}/{item}")
-    return out
-
-
-def _not_in_order(wanted: list[str], visited: list[str]) -> str | None:
-    """The first of `wanted` not found, in order, in `visited`; None when all are."""
-    position = 0
-    for item in wanted:
-        try:
-            position = visited.index(item, position) + 1
-        except ValueError:
-            return item
-    return None
-
-
-def _list_diff(wanted: list[str], got: list[str]) -> str:
-    lines = [
-        line
-        for line in difflib.ndiff(wanted, got)
-        if not line.startswith("?")  # ndiff's intraline hints
-    ]
-    return "path differs (- expected, + actual):\n  " + "\n  ".join(lines)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(str(v) for v in value) + "]"
-    return str(value)
-
-
 def run_scenario(compiled: CompiledDeployment, scenario: Scenario) -> Result:
     """Play one scenario and check everything it expects."""
     began = time.perf_counter()
     play = _Play(compiled, scenario)
     try:
         state = play.run()
-        if state is not None and not any(f.what.startswith("event ") for f in play.failures):
-            play.check_call(scenario.spec.expect, state)
+        failures = play.checks.failures
+        if state is not None and not any(f.what.startswith("event ") for f in failures):
+            play.checks.check_call(scenario.spec.expect, state, play.decisions)
     except Exception as error:  # one scenario that cannot be played must not stop the others
-        play.fail("scenario", f"could not be played: {type(error).__name__}: {error}")
+        play.checks.fail("scenario", f"could not be played: {type(error).__name__}: {error}")
         state = None
     decisions = tuple(d.to_json() for d in play.decisions)
     return Result(
         scenario,
-        tuple(play.failures),
+        tuple(play.checks.failures),
         decisions,
         state.to_json() if state is not None else {},
         time.perf_counter() - began,
