@@ -95,9 +95,19 @@ def build(
 ) -> pgv.AGraph:
     """The diagram of the given flows (all of them by default), with `path` drawn bold."""
     wanted = set(flows) if flows is not None else set(index.flows)
-    highlighted = set(path)
     steps = list(path)
-    taken = set(itertools.pairwise(steps))
+    graph = _new_graph(index)
+    for flow_name in sorted(wanted):
+        if flow_name in index.flows:
+            _add_flow(graph, index, flow_name, set(steps))
+    _add_entries(graph, index, wanted, set(steps))
+    _add_edges(graph, index, wanted, set(itertools.pairwise(steps)))
+    _legend(graph)
+    return graph
+
+
+def _new_graph(index: Index) -> pgv.AGraph:
+    """An empty diagram of the deployment: left to right, with the fonts and colours of all."""
     graph = pgv.AGraph(
         directed=True,
         strict=False,
@@ -111,35 +121,42 @@ def build(
     )
     graph.node_attr.update(fontname=FONT, fontsize="10", style="filled", margin="0.08,0.04")
     graph.edge_attr.update(fontname=FONT, fontsize="9", color="#555555", arrowsize="0.7")
-    for flow_name in sorted(wanted):
-        flow = index.flows.get(flow_name)
-        if flow is None:
+    return graph
+
+
+def _add_flow(graph: pgv.AGraph, index: Index, flow_name: str, highlighted: set[NodeKey]) -> None:
+    """A flow's cluster and its nodes, each module use's copies in a cluster of their own."""
+    cluster = graph.add_subgraph(
+        name=f"cluster_{flow_name}",
+        label=f"flow {flow_name}",
+        style="rounded",
+        color="#888888",
+        fontname=FONT,
+        fontsize="12",
+    )
+    uses: dict[NodeKey, Any] = {}
+    for key, node in index.nodes.items():
+        if key[0] != flow_name:
             continue
-        cluster = graph.add_subgraph(
-            name=f"cluster_{flow_name}",
-            label=f"flow {flow_name}",
-            style="rounded",
-            color="#888888",
-            fontname=FONT,
-            fontsize="12",
+        owner = index.expanded.get(key)
+        # a module's node, copied for a use: inside the use's cluster
+        container = cluster if owner is None else _use_cluster(index, cluster, uses, owner)
+        style = STYLES.get(node.KIND, STYLES["say"])
+        bold = key in highlighted
+        container.add_node(
+            _gid(key),
+            label=_label(key[1], node),
+            shape=style.shape,
+            fillcolor=style.fill,
+            color=HIGHLIGHT if bold else "#444444",
+            penwidth="2.5" if bold else "1",
         )
-        uses: dict[NodeKey, Any] = {}
-        for key, node in index.nodes.items():
-            if key[0] != flow_name:
-                continue
-            owner = index.expanded.get(key)
-            # a module's node, copied for a use: inside the use's cluster
-            container = cluster if owner is None else _use_cluster(index, cluster, uses, owner)
-            style = STYLES.get(node.KIND, STYLES["say"])
-            bold = key in highlighted
-            container.add_node(
-                _gid(key),
-                label=_label(key[1], node),
-                shape=style.shape,
-                fillcolor=style.fill,
-                color=HIGHLIGHT if bold else "#444444",
-                penwidth="2.5" if bold else "1",
-            )
+
+
+def _add_entries(
+    graph: pgv.AGraph, index: Index, wanted: set[str], highlighted: set[NodeKey]
+) -> None:
+    """A node per dialed number into a drawn flow, with an edge to the flow's start."""
     for entry in index.deployment.entries:
         start = index.start_of(entry.flow.name)
         if start is None or start[0] not in wanted:
@@ -155,6 +172,13 @@ def build(
             color=HIGHLIGHT if bold else "#444444",
         )
         graph.add_edge(_gid(key), _gid(start), color=HIGHLIGHT if bold else "#555555")
+
+
+def _add_edges(
+    graph: pgv.AGraph, index: Index, wanted: set[str], taken: set[tuple[NodeKey, NodeKey]]
+) -> None:
+    """The edges out of drawn nodes, labelled by outcome; an edge into a flow not drawn ends at
+    a stub naming it."""
     for source, edge, target in index.edges():
         if (
             target is None
@@ -178,8 +202,6 @@ def build(
             penwidth="2.5" if bold else "1",
             fontcolor=HIGHLIGHT if bold else "#333333",
         )
-    _legend(graph)
-    return graph
 
 
 def _use_cluster(index: Index, flow_cluster: Any, uses: dict[NodeKey, Any], use: NodeKey) -> Any:
