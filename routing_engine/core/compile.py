@@ -1,206 +1,64 @@
-"""IR -> compiled deployment: flat dispatch tables for the per-event path, and the networkx
-graph (kept beside them) for analysis and drawing.
+"""IR -> compiled deployment (compiled.py): flat dispatch tables for the per-event path, and
+the networkx graph (kept beside them) for analysis and drawing.
 
-Everything the runtime needs is worked out here once: references become direct links between
-compiled nodes, rings become seconds, unhandled busy/failed outcomes take the no-answer
-handler, conditions are closures. The runtime then does dict lookups and nothing else.
+Each node kind compiles in two steps, one small function each, listed in KINDS: its shell (the
+compiled node without links, its durations in seconds) and, once every shell exists, its
+links (direct references to the compiled nodes its outcomes lead to).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from routing_engine.core import ir
+from routing_engine.core.compiled import (
+    CBranch,
+    CHangup,
+    CHours,
+    CMenu,
+    CNode,
+    CompiledDeployment,
+    CQueue,
+    CRing,
+    CSay,
+    CSet,
+    CTicket,
+    CUse,
+    CVoicemail,
+    FlowLimit,
+    Step,
+    TargetInfo,
+)
 from routing_engine.core.ir import MODULE_UNIT as MODULE
+from routing_engine.core.nodes import require_every_kind
 
-if TYPE_CHECKING:  # the per-event path imports this module; networkx stays out of it
-    import networkx as nx
-
-    from routing_engine.core.analysis import NodeKey
+if TYPE_CHECKING:
+    from routing_engine.core.analysis import Index, NodeKey
     from routing_engine.core.conditions import CompiledCondition
     from routing_engine.core.context import Context
     from routing_engine.core.schedules import CompiledSchedule
 
-AWAIT_MENU = ("digits", "no-input", "hangup")
-AWAIT_RING = ("dial.answered", "dial.no-answer", "dial.busy", "dial.failed", "hangup")
-AWAIT_QUEUE = ("dial.answered", "queue.timeout", "hangup")
-AWAIT_VOICEMAIL = ("recording.done", "hangup")
-AWAIT_CONNECTED = ("hangup",)
-AWAIT_REPORTING = ("outcome", "hangup")
-
-
-@dataclass(frozen=True, slots=True)
-class TargetInfo:
-    name: str
-    uri: str
-    kind: str
-    site: str
-    region: str
-    skills: tuple[str, ...]
-    capacity: int
-    available: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "uri": self.uri}
-
-
-@dataclass(eq=False, slots=True)
-class CNode:
-    """A compiled node. Subclasses add what their kind needs; links are direct references."""
-
-    flow: str
-    id: str
-    span: ir.Span
-    label: str = field(init=False, repr=False)  # `flow/id`, as traces and tickets name it
-
-    def __post_init__(self) -> None:
-        self.label = f"{self.flow}/{self.id}"  # once here, not at each step of each call
-
-    @property
-    def key(self) -> NodeKey:
-        return (self.flow, self.id)
-
-
-@dataclass(eq=False, slots=True)
-class CMenu(CNode):
-    prompt: str = ""
-    options: dict[str, CNode] = field(default_factory=dict)
-    fallback: CNode | None = None
-    retries: int = 0
-    timeout_s: float = 0.0
-    max_digits: int = 1
-
-
-@dataclass(eq=False, slots=True)
-class CRing(CNode):
-    targets: tuple[TargetInfo, ...] = ()
-    simultaneous: bool = False
-    timeout_s: float = 0.0
-    reports: frozenset[str] = frozenset()
-    on: dict[str, CNode] = field(default_factory=dict)
-    prefer_skills: frozenset[str] | None = None  # None: no preference; ring `targets`
-    prefer_region: str = ""
-
-
-@dataclass(eq=False, slots=True)
-class CQueue(CNode):
-    queue: TargetInfo | None = None
-    skills: tuple[str, ...] = ()
-    priority: int = 0
-    max_wait_s: float = 0.0
-    reports: frozenset[str] = frozenset()
-    on: dict[str, CNode] = field(default_factory=dict)
-    region: str = ""
-
-
-@dataclass(eq=False, slots=True)
-class CBranch(CNode):
-    cases: tuple[tuple[CompiledCondition, CNode], ...] = ()
-    otherwise: CNode | None = None
-
-
-@dataclass(eq=False, slots=True)
-class CHours(CNode):
-    schedule: CompiledSchedule | None = None
-    open: CNode | None = None
-    closed: CNode | None = None
-    holiday: CNode | None = None
-
-
-@dataclass(eq=False, slots=True)
-class CSay(CNode):
-    text: str = ""
-    next: CNode | None = None
-
-
-@dataclass(eq=False, slots=True)
-class CSet(CNode):
-    values: tuple[tuple[str, str | int | float | bool], ...] = ()
-    next: CNode | None = None
-
-
-# An escalation step: seconds after the SLA's start, and the contacts it notifies.
-Step = tuple[float, tuple[str, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class FlowLimit:
-    """A flow's `resolve_within`: a call entering it must be resolved within `seconds`."""
-
-    seconds: float
-    notify: tuple[str, ...]
-
-
-@dataclass(eq=False, slots=True)
-class CTicket(CNode):
-    board: str = ""
-    sla_s: float | None = None
-    managers: tuple[str, ...] = ()
-    summary: str = ""
-    next: CNode | None = None
-    sla_from: CompiledSchedule | None = None
-    escalations: tuple[Step, ...] = ()
-
-
-@dataclass(eq=False, slots=True)
-class CVoicemail(CNode):
-    board: str = ""
-    prompt: str = ""
-    max_length_s: float = 0.0
-    sla_s: float | None = None
-    managers: tuple[str, ...] = ()
-    next: CNode | None = None
-    sla_from: CompiledSchedule | None = None
-    escalations: tuple[Step, ...] = ()
-
-
-@dataclass(eq=False, slots=True)
-class CUse(CNode):
-    module: str = ""
-    next: CNode | None = None  # the first node of this use's copy of the module
-
-
-@dataclass(eq=False, slots=True)
-class CHangup(CNode):
-    reason: str = ""
-
-
-@dataclass(slots=True)
-class CompiledDeployment:
-    """What the runtime walks. `graph` is for analysis and drawing only."""
-
-    name: str
-    digest: str
-    nodes: dict[NodeKey, CNode]
-    entries: dict[str, CNode]
-    prefixes: tuple[tuple[str, str, CNode], ...]  # (prefix, flow name, start), longest first
-    targets: dict[str, TargetInfo]
-    schedules: dict[str, CompiledSchedule]
-    fallback: dict[str, Any]
-    max_steps: int
-    deployment: ir.Deployment
-    graph: nx.MultiDiGraph[Any]
-    entry_flows: dict[str, str] = field(default_factory=dict)
-    limits: dict[str, FlowLimit] = field(default_factory=dict)  # flow -> its resolve_within
-    # Tickets' story sentences by (step, flow), as story.py reads them: a memo it fills.
-    sentences: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def version(self) -> str:
-        return self.digest[:12]
-
-    def entry(self, dialed: str) -> tuple[str, CNode] | None:
-        """The flow name and first node for a dialed number: exact numbers, then the longest
-        matching prefix."""
-        node = self.entries.get(dialed)
-        if node is not None:
-            return self.entry_flows[dialed], node
-        for prefix, flow, start in self.prefixes:
-            if dialed.startswith(prefix):
-                return flow, start
-        return None
+__all__ = [  # the compiled forms live in compiled.py; importing them from here still works
+    "KINDS",
+    "CBranch",
+    "CHangup",
+    "CHours",
+    "CMenu",
+    "CNode",
+    "CQueue",
+    "CRing",
+    "CSay",
+    "CSet",
+    "CTicket",
+    "CUse",
+    "CVoicemail",
+    "CompiledDeployment",
+    "compile_deployment",
+    "fallback_body",
+]
 
 
 def _seconds(duration: ir.Duration | None, cadence: float) -> float | None:
@@ -216,125 +74,200 @@ def _steps(node: ir.Ticket | ir.Voicemail, cadence: float) -> tuple[Step, ...]:
 
 @dataclass(frozen=True, slots=True)
 class _Lookups:
-    """What compiling one node needs besides the node."""
+    """What compiling one node's shell needs besides the node."""
 
     targets: dict[str, TargetInfo]
     schedules: dict[str, CompiledSchedule]
-    conditions: dict[tuple[str, str, int], CompiledCondition]
     cadence: float
 
     def schedule(self, ref: ir.Ref | None) -> CompiledSchedule | None:
         return None if ref is None else self.schedules[ref.name]
 
 
+@dataclass(frozen=True, slots=True)
+class _Links:
+    """What linking one node needs: every compiled node, and where this one stands."""
+
+    nodes: dict[NodeKey, CNode]
+    index: Index
+    conditions: dict[tuple[str, str, int], CompiledCondition]
+    key: NodeKey
+
+    def to(self, ref: ir.Ref) -> CNode:
+        """The compiled node a reference from this node leads to."""
+        resolved = self.index.resolve(self.key[0], ref)
+        if resolved is None:  # validation reports it (S108); compiling is refused before here
+            raise KeyError(f"unresolved reference '{ref.name}' at {ref.span}")
+        return self.nodes[resolved]
+
+    def next(self, ref: ir.Ref | None) -> CNode | None:
+        return None if ref is None else self.to(ref)
+
+
+# -- shells: a compiled node without its links; `flow` and the node's id make its key ----------
+
+
+def _menu(node: ir.Menu, flow: str, lookups: _Lookups) -> CMenu:
+    timeout_s = node.timeout.seconds(lookups.cadence)
+    return CMenu(
+        flow, node.id, node.span, node.prompt, {}, None, node.retries, timeout_s, node.max_digits
+    )
+
+
+def _ring(node: ir.Ring, flow: str, lookups: _Lookups) -> CRing:
+    return CRing(
+        flow,
+        node.id,
+        node.span,
+        tuple(lookups.targets[t.name] for t in node.targets),
+        node.strategy is ir.RingStrategy.SIMULTANEOUS,
+        node.timeout.seconds(lookups.cadence),
+        frozenset(node.reports),
+        prefer_skills=None if node.prefer is None else frozenset(node.prefer.skills),
+        prefer_region="" if node.prefer is None else node.prefer.region,
+    )
+
+
+def _queue(node: ir.Queue, flow: str, lookups: _Lookups) -> CQueue:
+    return CQueue(
+        flow,
+        node.id,
+        node.span,
+        lookups.targets[node.queue.name],
+        node.skills,
+        node.priority,
+        node.max_wait.seconds(lookups.cadence),
+        frozenset(node.reports),
+        region=node.region,
+    )
+
+
+def _branch(node: ir.Branch, flow: str, lookups: _Lookups) -> CBranch:
+    return CBranch(flow, node.id, node.span)
+
+
+def _hours(node: ir.Hours, flow: str, lookups: _Lookups) -> CHours:
+    return CHours(flow, node.id, node.span, lookups.schedule(node.schedule))
+
+
+def _say(node: ir.Say, flow: str, lookups: _Lookups) -> CSay:
+    return CSay(flow, node.id, node.span, node.text)
+
+
+def _set(node: ir.SetVars, flow: str, lookups: _Lookups) -> CSet:
+    return CSet(flow, node.id, node.span, tuple((a.name, a.value) for a in node.values))
+
+
+def _ticket(node: ir.Ticket, flow: str, lookups: _Lookups) -> CTicket:
+    return CTicket(
+        flow,
+        node.id,
+        node.span,
+        node.board,
+        _seconds(node.sla, lookups.cadence),
+        tuple(m.name for m in node.managers),
+        node.summary,
+        sla_from=lookups.schedule(node.sla_from),
+        escalations=_steps(node, lookups.cadence),
+    )
+
+
+def _voicemail(node: ir.Voicemail, flow: str, lookups: _Lookups) -> CVoicemail:
+    return CVoicemail(
+        flow,
+        node.id,
+        node.span,
+        node.board,
+        node.prompt,
+        node.max_length.seconds(lookups.cadence),
+        _seconds(node.sla, lookups.cadence),
+        tuple(m.name for m in node.managers),
+        sla_from=lookups.schedule(node.sla_from),
+        escalations=_steps(node, lookups.cadence),
+    )
+
+
+def _use(node: ir.Use, flow: str, lookups: _Lookups) -> CUse:
+    return CUse(flow, node.id, node.span, node.module.name)
+
+
+def _hangup(node: ir.Hangup, flow: str, lookups: _Lookups) -> CHangup:
+    return CHangup(flow, node.id, node.span, node.reason)
+
+
+# -- links: where each outcome of a compiled node leads ------------------------------------------
+
+
+def _link_menu(shell: CMenu, node: ir.Menu, links: _Links) -> None:
+    shell.options = {o.digits: links.to(o.to) for o in node.options}
+    shell.fallback = links.to(node.fallback)
+
+
+def _link_handlers(shell: CRing | CQueue, node: ir.Ring | ir.Queue, links: _Links) -> None:
+    shell.on = {h.outcome: links.to(h.to) for h in node.handlers}
+    for outcome, default in ir.OUTCOME_DEFAULTS.items():
+        if outcome not in shell.on and default in shell.on:
+            shell.on[outcome] = shell.on[default]
+
+
+def _link_branch(shell: CBranch, node: ir.Branch, links: _Links) -> None:
+    shell.cases = tuple(
+        (links.conditions[(shell.flow, shell.id, i)], links.to(case.to))
+        for i, case in enumerate(node.cases)
+    )
+    shell.otherwise = links.to(node.otherwise)
+
+
+def _link_hours(shell: CHours, node: ir.Hours, links: _Links) -> None:
+    shell.open, shell.closed = links.to(node.open), links.to(node.closed)
+    shell.holiday = shell.closed if node.holiday is None else links.to(node.holiday)
+
+
+def _link_next(
+    shell: CSay | CSet | CTicket | CVoicemail,
+    node: ir.Say | ir.SetVars | ir.Ticket | ir.Voicemail,
+    links: _Links,
+) -> None:
+    shell.next = links.next(node.next)
+
+
+def _link_use(shell: CUse, node: ir.Use, links: _Links) -> None:
+    """A use leads into its own copy of the module (whose exits lead back into the flow)."""
+    start = links.index.expansion_start(links.key)
+    if start is not None:
+        shell.next = links.nodes[start]
+
+
+def _no_links(shell: CHangup, node: ir.Hangup, links: _Links) -> None:
+    return None
+
+
+Shell = Callable[[Any, str, _Lookups], CNode]
+Link = Callable[[Any, Any, _Links], None]
+
+# How each node kind compiles: its shell, then its links.
+KINDS: dict[type[ir.Node], tuple[Shell, Link]] = {
+    ir.Menu: (_menu, _link_menu),
+    ir.Ring: (_ring, _link_handlers),
+    ir.Queue: (_queue, _link_handlers),
+    ir.Branch: (_branch, _link_branch),
+    ir.Hours: (_hours, _link_hours),
+    ir.Say: (_say, _link_next),
+    ir.SetVars: (_set, _link_next),
+    ir.Ticket: (_ticket, _link_next),
+    ir.Voicemail: (_voicemail, _link_next),
+    ir.Use: (_use, _link_use),
+    ir.Hangup: (_hangup, _no_links),
+}
+require_every_kind(KINDS, "the compiler (compile.KINDS)")
+
+
 def _shell(node: ir.Node, key: NodeKey, lookups: _Lookups) -> CNode:
     """A compiled node without its links (they are filled once every node exists). Its id is
     the key's: a module node copied for a use is `use-id.node-id`."""
-    targets, cadence = lookups.targets, lookups.cadence
     flow, node_id = key
-    node = dataclasses.replace(node, id=node_id)
-    match node:
-        case ir.Menu():
-            return CMenu(
-                flow,
-                node.id,
-                node.span,
-                node.prompt,
-                {},
-                None,
-                node.retries,
-                node.timeout.seconds(cadence),
-                node.max_digits,
-            )
-        case ir.Ring():
-            return CRing(
-                flow,
-                node.id,
-                node.span,
-                tuple(targets[t.name] for t in node.targets),
-                node.strategy is ir.RingStrategy.SIMULTANEOUS,
-                node.timeout.seconds(cadence),
-                frozenset(node.reports),
-                prefer_skills=None if node.prefer is None else frozenset(node.prefer.skills),
-                prefer_region="" if node.prefer is None else node.prefer.region,
-            )
-        case ir.Queue():
-            return CQueue(
-                flow,
-                node.id,
-                node.span,
-                targets[node.queue.name],
-                node.skills,
-                node.priority,
-                node.max_wait.seconds(cadence),
-                frozenset(node.reports),
-                region=node.region,
-            )
-        case ir.Branch():
-            return CBranch(flow, node.id, node.span)
-        case ir.Hours():
-            return CHours(flow, node.id, node.span, lookups.schedule(node.schedule))
-        case ir.Say():
-            return CSay(flow, node.id, node.span, node.text)
-        case ir.SetVars():
-            return CSet(flow, node.id, node.span, tuple((a.name, a.value) for a in node.values))
-        case ir.Ticket():
-            return CTicket(
-                flow,
-                node.id,
-                node.span,
-                node.board,
-                _seconds(node.sla, cadence),
-                tuple(m.name for m in node.managers),
-                node.summary,
-                sla_from=lookups.schedule(node.sla_from),
-                escalations=_steps(node, cadence),
-            )
-        case ir.Voicemail():
-            return CVoicemail(
-                flow,
-                node.id,
-                node.span,
-                node.board,
-                node.prompt,
-                node.max_length.seconds(cadence),
-                _seconds(node.sla, cadence),
-                tuple(m.name for m in node.managers),
-                sla_from=lookups.schedule(node.sla_from),
-                escalations=_steps(node, cadence),
-            )
-        case ir.Use():
-            return CUse(flow, node.id, node.span, node.module.name)
-        case ir.Hangup():
-            return CHangup(flow, node.id, node.span, node.reason)
-    raise TypeError(f"cannot compile {type(node).__name__}")  # pragma: no cover - closed union
-
-
-def _link(
-    shell: CNode, node: ir.Node, to: Any, conditions: dict[tuple[str, str, int], CompiledCondition]
-) -> None:
-    """Fill a compiled node's links; `to(ref)` gives the compiled node a reference leads to."""
-    if isinstance(shell, CMenu) and isinstance(node, ir.Menu):
-        shell.options = {o.digits: to(o.to) for o in node.options}
-        shell.fallback = to(node.fallback)
-    elif isinstance(shell, (CRing, CQueue)) and isinstance(node, (ir.Ring, ir.Queue)):
-        shell.on = {h.outcome: to(h.to) for h in node.handlers}
-        for outcome, default in ir.OUTCOME_DEFAULTS.items():
-            if outcome not in shell.on and default in shell.on:
-                shell.on[outcome] = shell.on[default]
-    elif isinstance(shell, CHours) and isinstance(node, ir.Hours):
-        shell.open, shell.closed = to(node.open), to(node.closed)
-        shell.holiday = shell.closed if node.holiday is None else to(node.holiday)
-    elif isinstance(shell, CBranch) and isinstance(node, ir.Branch):
-        shell.cases = tuple(
-            (conditions[(shell.flow, shell.id, i)], to(case.to))
-            for i, case in enumerate(node.cases)
-        )
-        shell.otherwise = to(node.otherwise)
-    elif isinstance(shell, (CSay, CSet, CTicket, CVoicemail)) and isinstance(
-        node, (ir.Say, ir.SetVars, ir.Ticket, ir.Voicemail)
-    ):
-        shell.next = None if node.next is None else to(node.next)
+    shell, _ = KINDS[type(node)]
+    return shell(dataclasses.replace(node, id=node_id), flow, lookups)
 
 
 def fallback_body(
@@ -359,35 +292,12 @@ def fallback_body(
     return {"actions": actions, "await": []}
 
 
-def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
-    """Compile a deployment that passed validation (no errors: every reference resolves)."""
-    deployment, index = context.deployment, context.index
-    cadence = deployment.ring_cadence.seconds(6.0)
-    targets = {
-        t.name: TargetInfo(
-            t.name, t.uri, t.kind.value, t.site, t.region, t.skills, t.capacity, t.available
-        )
-        for t in index.targets.values()
-    }
-    lookups = _Lookups(targets, context.schedules, context.conditions, cadence)
-    routed = {key: node for key, node in index.nodes.items() if not key[0].startswith(MODULE)}
-    nodes = {key: _shell(node, key, lookups) for key, node in routed.items()}
-    for key, node in routed.items():
-        flow = key[0]
-        if isinstance(node, ir.Use):
-            start = index.expansion_start(key)
-            use = nodes[key]
-            if isinstance(use, CUse) and start is not None:
-                use.next = nodes[start]
-            continue
+Entries = tuple[dict[str, CNode], dict[str, str], tuple[tuple[str, str, CNode], ...]]
 
-        def to(ref: ir.Ref, flow: str = flow) -> CNode:
-            resolved = index.resolve(flow, ref)
-            if resolved is None:  # validation reports it (S108); compiling is refused before here
-                raise KeyError(f"unresolved reference '{ref.name}' at {ref.span}")
-            return nodes[resolved]
 
-        _link(nodes[key], node, to, context.conditions)
+def _entries(deployment: ir.Deployment, index: Index, nodes: dict[NodeKey, CNode]) -> Entries:
+    """Where each dialed number enters: exact numbers (their first node, their flow), and
+    prefixes (prefix, flow, first node), longest first."""
     entries: dict[str, CNode] = {}
     entry_flows: dict[str, str] = {}
     prefixes: list[tuple[str, str, CNode]] = []
@@ -401,6 +311,32 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
             entries.setdefault(entry.number, nodes[start])
             entry_flows.setdefault(entry.number, entry.flow.name)
     prefixes.sort(key=lambda p: -len(p[0]))
+    return entries, entry_flows, tuple(prefixes)
+
+
+def _nodes(context: Context, lookups: _Lookups) -> dict[NodeKey, CNode]:
+    """Every routed node compiled and linked (a module's own nodes are not: its copies are)."""
+    index = context.index
+    routed = {key: node for key, node in index.nodes.items() if not key[0].startswith(MODULE)}
+    nodes = {key: _shell(node, key, lookups) for key, node in routed.items()}
+    for key, node in routed.items():
+        _, link = KINDS[type(node)]
+        link(nodes[key], node, _Links(nodes, index, context.conditions, key))
+    return nodes
+
+
+def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
+    """Compile a deployment that passed validation (no errors: every reference resolves)."""
+    deployment, index = context.deployment, context.index
+    cadence = deployment.ring_cadence.seconds(6.0)
+    targets = {
+        t.name: TargetInfo(
+            t.name, t.uri, t.kind.value, t.site, t.region, t.skills, t.capacity, t.available
+        )
+        for t in index.targets.values()
+    }
+    nodes = _nodes(context, _Lookups(targets, context.schedules, cadence))
+    entries, entry_flows, prefixes = _entries(deployment, index, nodes)
     limits = {
         flow.name: FlowLimit(
             flow.resolve_within.seconds(cadence), tuple(ref.name for ref in flow.notify)
@@ -413,7 +349,7 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
         digest=digest,
         nodes=nodes,
         entries=entries,
-        prefixes=tuple(prefixes),
+        prefixes=prefixes,
         targets=targets,
         schedules=dict(context.schedules),
         fallback=fallback_body(deployment, targets, cadence),

@@ -9,7 +9,7 @@ all read those two methods and nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, get_args
 
@@ -355,3 +355,16 @@ OPTIONAL_OUTCOMES: dict[str, frozenset[str]] = {
 # Which handler serves an outcome that has none of its own. The IR keeps what the author wrote;
 # the compiler and the G204 rule both apply this one table.
 OUTCOME_DEFAULTS: dict[str, str] = {"busy": "no-answer", "failed": "no-answer", "holiday": "closed"}
+
+
+def require_every_kind(
+    table: Iterable[type], what: str, kinds: Iterable[type] = NODE_KINDS
+) -> None:
+    """Raise TypeError unless `table` has an entry for each of `kinds` and no other. A table with
+    an entry per kind calls this when its module loads, so a kind it leaves out fails at import,
+    not on the first call that reaches that kind."""
+    keys, wanted = set(table), set(kinds)
+    if keys != wanted:
+        missing = sorted(kind.__name__ for kind in wanted - keys)
+        extra = sorted(kind.__name__ for kind in keys - wanted)
+        raise TypeError(f"{what}: no entry for {missing}; entries for no kind: {extra}")

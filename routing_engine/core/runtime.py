@@ -23,7 +23,7 @@ from routing_engine.core.calls import (
     Status,
     iso_utc,
 )
-from routing_engine.core.compile import (
+from routing_engine.core.compiled import (
     AWAIT_CONNECTED,
     AWAIT_MENU,
     AWAIT_QUEUE,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from routing_engine.core.compile import CompiledDeployment, CQueue, CRing
+from routing_engine.core.compiled import CompiledDeployment, CQueue, CRing
 
 _CASE = re.compile(r"^when (?P<condition>.*) \(case \d+\)$")
 _REPLAY = re.compile(r"^(?P<problem>.*), replay \((?P<try>\d+) of (?P<of>\d+)\)$")

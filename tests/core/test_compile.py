@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from routing_engine import LoadedDeployment
-from routing_engine.core.compile import CMenu, CRing, CTicket, CVoicemail
+from routing_engine.core.compiled import CMenu, CRing, CTicket, CVoicemail
 from routing_engine.core.runtime import Event, EventType, NewCall, start, step
 
 
