@@ -20,13 +20,6 @@ if TYPE_CHECKING:  # the per-event path imports this module; networkx stays out 
     from routing_engine.core.conditions import CompiledCondition
     from routing_engine.core.schedules import CompiledSchedule
 
-AWAIT_MENU = ("digits", "no-input", "hangup")
-AWAIT_RING = ("dial.answered", "dial.no-answer", "dial.busy", "dial.failed", "hangup")
-AWAIT_QUEUE = ("dial.answered", "queue.timeout", "hangup")
-AWAIT_VOICEMAIL = ("recording.done", "hangup")
-AWAIT_CONNECTED = ("hangup",)
-AWAIT_REPORTING = ("outcome", "hangup")
-
 
 @dataclass(frozen=True, slots=True)
 class TargetInfo:

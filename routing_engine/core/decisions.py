@@ -1,0 +1,133 @@
+"""A step's result: the next call state and the decision, built from a walk, or the
+deployment's fallback when the engine cannot decide.
+
+States are built whole, their fields in order: by position a CallState takes half the time it
+takes by keyword, and a quarter of `_replace`'s.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from routing_engine.core.calls import CallState, Decision, NewCall, Status, iso_utc
+from routing_engine.core.compiled import CompiledDeployment
+from routing_engine.core.walk import Walk
+
+
+def fallback(
+    compiled: CompiledDeployment, state: CallState, at: datetime, reason: str, trace: list[str]
+) -> tuple[CallState, Decision]:
+    done = (*trace, f"fallback: {reason}")
+    new = state._replace(
+        status=Status.ENDED,
+        seq=state.seq + 1,
+        awaiting=(),
+        updated_at=iso_utc(at),
+        trace=done,
+        end_reason=f"fallback: {reason}",
+    )
+    decision = Decision(
+        state.call_id,
+        new.seq,
+        compiled.name,
+        state.flow,
+        state.node,
+        compiled.digest,
+        tuple(compiled.fallback["actions"]),
+        (),
+        compiled.fallback,
+        done,
+        reason,
+    )
+    return new, decision
+
+
+def fallback_decision(
+    compiled: CompiledDeployment, call_id: str, seq: int, reason: str
+) -> dict[str, Any]:
+    """The deployment's fallback as a whole decision, for when the engine could not decide
+    (a fault, a deadline passed): what a telephony system does instead."""
+    decision = Decision(
+        call_id,
+        seq,
+        compiled.name,
+        "",
+        "",
+        compiled.digest,
+        tuple(compiled.fallback["actions"]),
+        (),
+        compiled.fallback,
+        (f"fallback: {reason}",),
+        reason,
+    )
+    return decision.to_json()
+
+
+def finish(walk: Walk, seq: int) -> tuple[CallState, Decision]:
+    """The walk's outcome: the next call state and the decision. The state is built whole,
+    its fields in order (by keyword it takes twice as long, by `_replace` four times)."""
+    state, node = walk.state, walk.node
+    flow, node_id = (node.flow, node.id) if node is not None else (state.flow, state.node)
+    trace = tuple(walk.trace)
+    new = CallState(
+        state.call_id,
+        state.caller,
+        state.dialed,
+        state.deployment,
+        state.digest,
+        state.entry_flow,
+        flow,
+        node_id,
+        walk.status,
+        seq,
+        walk.steps,
+        walk.attempt,
+        walk.awaits,
+        walk.variables,
+        state.attributes,
+        state.started_at,
+        walk.stamp,  # updated_at
+        trace,
+        walk.end_reason,
+        walk.ringing,
+        walk.deadlines,
+    )
+    decision = Decision(
+        state.call_id,
+        seq,
+        walk.compiled.name,
+        flow,
+        node_id,
+        walk.compiled.digest,
+        tuple(walk.actions),
+        walk.awaits,
+        walk.compiled.fallback,
+        trace,
+    )
+    return new, decision
+
+
+def new_state(compiled: CompiledDeployment, call: NewCall, flow: str) -> CallState:
+    """A call's state before its first step, entering `flow`."""
+    at = iso_utc(call.at)
+    return CallState(  # by position, as in finish
+        call.call_id,
+        call.caller,
+        call.dialed,
+        compiled.name,
+        compiled.digest,
+        flow,  # entry_flow
+        flow,
+        "",  # node: none yet
+        Status.ACTIVE,
+        0,  # seq
+        0,  # steps
+        0,  # attempt
+        (),  # awaiting
+        {},  # variables
+        dict(call.attributes),
+        at,  # started_at
+        at,  # updated_at
+        (),  # trace
+    )
