@@ -4,8 +4,9 @@
     caller.region in ["US-NY", "US-NJ"] or not vars.vip
 
 Names read the call (`caller.number`, `caller.region`, `caller.state`, `dialed`, `vars.*`,
-`attributes.*`); functions come from a fixed table. Problems are diagnostics that point inside
-the expression; length and nesting are capped, so hostile input is refused, never a crash.
+`attributes.*`); functions come from their table (functions.py), each with its evaluator.
+Problems are diagnostics that point inside the expression; length and nesting are capped, so
+hostile input is refused, never a crash.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ from routing_engine.core.walk import Walk
 def fallback(
     compiled: CompiledDeployment, state: CallState, at: datetime, reason: str, trace: list[str]
 ) -> tuple[CallState, Decision]:
+    """The call ends with the deployment's fallback, because the engine cannot decide (no flow
+    for the number, a node the call's state names is gone, a loop that never waits)."""
     done = (*trace, f"fallback: {reason}")
     new = state._replace(
         status=Status.ENDED,

@@ -11,6 +11,8 @@ from routing_engine.core.walk import Walk
 
 
 def dispatch(walk: Walk, node: CNode, event: Event) -> None:
+    """Apply `event` to `node`, where the call waits, and walk on from there. Raises
+    EventRejected when the node takes no events."""
     kind = event.type
     if kind is EventType.HANGUP:
         walk.status, walk.awaits, walk.end_reason = Status.ENDED, (), "caller hung up"

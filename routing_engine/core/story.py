@@ -1,6 +1,6 @@
 """What happened on a call, in plain words for office staff, read from its trace.
 
-The trace (see runtime.py) is written for whoever debugs a flow: `WHY -> flow/node` lines with
+The trace (see visits.py) is written for whoever debugs a flow: `WHY -> flow/node` lines with
 node ids and conditions. A ticket carries this story instead: "Called +12125550120
 (cardiology)", "office-hours was open", "Rang cardiology-office: no answer", "offshore-center
 answered", "They reported: needs-office". Moves that mean nothing to a caller (announcements,

@@ -92,6 +92,7 @@ class Walk:
 
     # -- conditions read the call through this ------------------------------------------------
     def lookup(self, path: tuple[str, ...]) -> Any:
+        """What a condition's name reads: `caller.state`, `dialed`, `vars.tries`, ..."""
         root = path[0]
         if root == "caller":
             info = self.caller
@@ -111,12 +112,15 @@ class Walk:
         return value
 
     def target_available(self, name: str) -> bool:
+        """Whether the target of that name is available now (an unknown name is not)."""
         return self.available(self.compiled.targets.get(name))
 
     def schedule(self, name: str) -> CompiledSchedule | None:
+        """The deployment's schedule of that name, or None."""
         return self.compiled.schedules.get(name)
 
     def available(self, target: TargetInfo | None) -> bool:
+        """Whether `target` is available now: as the live state says, else as declared."""
         if target is None:
             return False
         live = self.targets.get(target.name) if self.targets is not None else None
@@ -125,6 +129,7 @@ class Walk:
         return target.available if live is None else bool(live)
 
     def skills(self, target: TargetInfo) -> frozenset[str]:
+        """The skills `target` has now: as the live state says, else as declared."""
         live = self.targets.get(target.name) if self.targets is not None else None
         if isinstance(live, Mapping) and live.get("skills") is not None:
             return frozenset(live["skills"])
@@ -146,6 +151,7 @@ class Walk:
         self.deadlines = (*self.deadlines, deadline)
 
     def end(self, reason: str, note: str) -> None:
+        """The call ends here, for `reason`; `note` (when given) says why in the trace."""
         self.actions.append({"type": "hangup", "reason": reason})
         if note:
             self.trace.append(note)
@@ -193,5 +199,6 @@ class Walk:
         return action
 
     def summary(self) -> str:
+        """A ticket's summary when its node gives none: who called where, and the last moves."""
         steps = [line.split(" -> ")[0] for line in self.trace if " -> " in line]
         return f"call from {self.state.caller} to {self.state.dialed}: " + "; ".join(steps[-6:])
