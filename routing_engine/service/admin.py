@@ -27,7 +27,8 @@ from routing_engine.contract import (
 from routing_engine.core.analysis import build_index
 from routing_engine.review.diff import diff_deployments
 from routing_engine.review.render import build, path_from_trace, render_with_timeout
-from routing_engine.service.core import Refusal, Service, json_body, problem, read_body
+from routing_engine.service.core import Service
+from routing_engine.service.http import Refusal, json_body, problem, read_body
 
 DIAGRAM_SECONDS = 20.0
 

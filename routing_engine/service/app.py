@@ -44,13 +44,8 @@ from routing_engine.core.clock import (
 from routing_engine.service.admin import add_admin_routes
 from routing_engine.service.auth import Gate, Keys
 from routing_engine.service.board import add_board_routes
-from routing_engine.service.core import (
-    DEFAULT_DEADLINE_S,
-    Refusal,
-    Service,
-    problem,
-    read_body,
-)
+from routing_engine.service.core import DEFAULT_DEADLINE_S, Service
+from routing_engine.service.http import Refusal, problem, read_body
 from routing_engine.service.notifications import Notifications
 from routing_engine.service.observability import (
     configure_logging,

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from routing_engine.contract import Body, parse_as
 from routing_engine.service.auth import BOARD_ROLES, Gate
-from routing_engine.service.core import Refusal, read_body
+from routing_engine.service.http import Refusal, read_body
 from routing_engine.service.sessions import COOKIE, MAX_AGE_S, Session, clean_name
 
 ASSETS = {"board.css": "text/css; charset=utf-8", "board.js": "text/javascript; charset=utf-8"}

@@ -1,110 +1,38 @@
 """The service's core: what every route shares. The deployment versions in memory, the store,
-the deadline within which every request gets a decision, and the refusals (4xx) in one shape."""
+one decision at a time per call, and the deadline within which every request gets a decision
+(the fallback when the work does not make it)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from routing_engine.api import CheckResult, LoadedDeployment, check_texts
-from routing_engine.contract import BadRequest, EventRequest, NewCallRequest
-from routing_engine.core.calls import NewCall
-from routing_engine.core.clock import DEFAULT_MAX_SKEW_S, call_time
+from routing_engine.contract import EventRequest, NewCallRequest
+from routing_engine.core.clock import DEFAULT_MAX_SKEW_S
 from routing_engine.core.compile import CompiledDeployment
-from routing_engine.core.runtime import CallState, EventRejected, fallback_decision, start, step
+from routing_engine.core.runtime import fallback_decision
+from routing_engine.service import transactions
+from routing_engine.service.http import Refusal
 from routing_engine.service.observability import (
     DECISIONS,
     FALLBACKS,
     LATENCY,
     REFUSALS,
 )
-from routing_engine.store.call_rows import (
-    Conflict,
-    insert_call,
-    read_answered,
-    read_call,
-    read_targets,
-    update_call,
-)
 from routing_engine.store.database import Store
 from routing_engine.store.tables import iso
 
 log = logging.getLogger("routing_engine.server")
-Parsed = TypeVar("Parsed")
 DEFAULT_DEADLINE_S = 0.5
-MAX_BODY_BYTES = 64 * 1024
-REJECTION_STATUS = {"bad-event": 422}
-
-
-def problem(
-    status: int, error: str, message: str, problems: list[dict[str, Any]] | None = None
-) -> JSONResponse:
-    body: dict[str, Any] = {"error": error, "message": message}
-    if problems:
-        body["problems"] = problems
-    return JSONResponse(body, status_code=status)
-
-
-async def json_body(request: Request) -> Any:
-    """The request's JSON body, or BadRequest / a 4xx response for what is not JSON."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise Refusal(
-            415,
-            "unsupported-media-type",
-            "send the body as JSON with 'Content-Type: application/json'",
-        )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before reading it
-        raise Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # a body with no length is read up to the limit only
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        where = (
-            f" at line {error.lineno}, column {error.colno}"
-            if isinstance(error, json.JSONDecodeError)
-            else ""
-        )
-        raise Refusal(400, "malformed-json", f"the body is not valid JSON{where}") from None
-
-
-class Refusal(Exception):
-    def __init__(
-        self, status: int, error: str, message: str, problems: list[dict[str, Any]] | None = None
-    ):
-        super().__init__(message)
-        self.error = error
-        self.response = problem(status, error, message, problems)
-
-
-async def read_body(request: Request, parse: Callable[[Any], Parsed]) -> Parsed:
-    """The request's JSON body, read by `parse` (a contract parser); a Refusal (4xx) for a body
-    that is not JSON or does not fit, naming the fields."""
-    body = await json_body(request)
-    try:
-        return parse(body)
-    except BadRequest as error:
-        raise Refusal(422, "bad-request", str(error), error.problems) from None
 
 
 @dataclass
@@ -187,12 +115,14 @@ class Service:
         new = call.to_runtime(self.checked_at(call.at, now) or now)
         async with self.lock(call.call_id):
             try:
-                return await self.store.transaction(_start, compiled, new, iso(now))
+                return await self.store.transaction(
+                    transactions.start_call, compiled, new, iso(now)
+                )
             except IntegrityError:
                 stored = await self.store.call(call.call_id)  # a retry, or another's start
             if stored is None:
                 raise RuntimeError("call vanished while starting")
-            return same_call(stored, call.caller, call.dialed)
+            return transactions.same_call(stored, call.caller, call.dialed)
 
     async def apply_event(self, call_id: str, event: EventRequest) -> dict[str, Any]:
         """Apply an event (or answer a retried one with its stored decision), read, decided and
@@ -205,9 +135,9 @@ class Service:
             while True:
                 try:
                     return await self.store.transaction(
-                        _apply, self.versions.get, call_id, request, event, now
+                        transactions.apply_event, self.versions.get, call_id, request, event, now
                     )
-                except VersionNeeded as needed:
+                except transactions.VersionNeeded as needed:
                     if await self.version(needed.digest) is None:
                         raise RuntimeError(f"version {needed.digest[:12]} is not loaded") from None
 
@@ -305,98 +235,3 @@ class Service:
                 "version": compiled.version,
             },
         )
-
-
-class VersionNeeded(Exception):
-    """The call is pinned to a deployment version that is not in memory."""
-
-    def __init__(self, digest: str):
-        super().__init__(digest)
-        self.digest = digest
-
-
-def _start(
-    connection: Connection, compiled: CompiledDeployment, call: NewCall, now: str
-) -> dict[str, Any]:
-    """Decide a new call on the live target states and store it as started `now` (the
-    server's clock; IntegrityError when its id is taken): the transaction of
-    `Service.start_call`."""
-    state, decision = start(compiled, call, read_targets(connection))
-    decision_json = decision.to_json()
-    insert_call(connection, state.to_json(), decision_json, now)
-    return decision_json
-
-
-def _apply(
-    connection: Connection,
-    versions: Callable[[str], CompiledDeployment | None],
-    call_id: str,
-    request: dict[str, Any],
-    event: EventRequest,
-    now: datetime,
-) -> dict[str, Any]:
-    """The transaction of `Service.apply_event`: a retried event's stored decision, or the
-    event stepped on the call as stored and its outcome stored. An event with no `at` is timed
-    on the call's clock (`clock.call_time`). Refusals (and VersionNeeded) are raised, so
-    nothing is written."""
-    event_id = event.event_id
-    done = read_answered(connection, call_id, event_id)
-    if done is not None:
-        earlier, answered = done
-        if earlier != request:
-            raise Refusal(
-                409, "event-id-reused", f"event_id '{event_id}' was already used for another event"
-            )
-        return answered
-    stored = read_call(connection, call_id)
-    if stored is None:
-        raise Refusal(404, "unknown-call", f"no call '{call_id}'; start it with POST /v1/calls")
-    pinned = versions(stored.digest)
-    if pinned is None:
-        raise VersionNeeded(stored.digest)
-    live = read_targets(connection)
-    state = CallState.from_json(stored.state)
-    at = _event_time(event, state, datetime.fromisoformat(stored.started_at), now)
-    try:
-        new, decision = step(pinned, state, event.to_runtime(at), live)
-    except EventRejected as rejected:
-        status = REJECTION_STATUS.get(rejected.reason, 409)
-        raise Refusal(status, rejected.reason, rejected.message) from None
-    decision_json = decision.to_json()
-    try:
-        update_call(
-            connection, stored.seq, event_id, request, new.to_json(), decision_json, iso(now)
-        )
-    except Conflict:
-        raise Refusal(
-            409, "conflict", "the call changed meanwhile; retry with the call's seq"
-        ) from None
-    return decision_json
-
-
-def _event_time(
-    event: EventRequest, state: CallState, started: datetime, now: datetime
-) -> datetime:
-    """When an event happened: its own `at`, refused (422) when it is before the call's
-    previous event; else the time on the call's clock (`clock.call_time`)."""
-    previous = datetime.fromisoformat(state.updated_at)
-    if event.at is None:
-        return call_time(datetime.fromisoformat(state.started_at), started, previous, now)
-    if event.at < previous:
-        raise Refusal(
-            422,
-            "bad-request",
-            f"'at' {event.at.isoformat()} is before the call's previous event "
-            f"({state.updated_at}); events happen in order",
-            [{"field": "at", "problem": "before the call's previous event"}],
-        )
-    return event.at
-
-
-def same_call(stored: Any, caller: str, dialed: str) -> dict[str, Any]:
-    """A retried start of a call returns its first decision; a different call with a used id
-    is refused."""
-    if stored.state.get("from") != caller or stored.state.get("to") != dialed:
-        raise Refusal(409, "call-id-reused", "this call_id is already used by another call")
-    first: dict[str, Any] = stored.first_decision
-    return first

@@ -26,7 +26,8 @@ from sqlalchemy import insert, select
 
 from routing_engine.core import ir
 from routing_engine.service.auth import LOOPBACK
-from routing_engine.service.core import Refusal, Service
+from routing_engine.service.core import Service
+from routing_engine.service.http import Refusal
 from routing_engine.store.notify import (
     DELIVERY_HEADER,
     SECRET_ENV,

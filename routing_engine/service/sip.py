@@ -17,7 +17,8 @@ from routing_engine.contract import (
     parse_as,
 )
 from routing_engine.core.compile import CompiledDeployment
-from routing_engine.service.core import Service, problem, read_body
+from routing_engine.service.core import Service
+from routing_engine.service.http import problem, read_body
 
 
 def add_sip_route(app: FastAPI, service: Service) -> None:

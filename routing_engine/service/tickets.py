@@ -14,7 +14,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from routing_engine.contract import TicketChange, parse_as
 from routing_engine.service.board_stream import Hub, parse_event_id, stream
-from routing_engine.service.core import Refusal, Service, read_body
+from routing_engine.service.core import Service
+from routing_engine.service.http import Refusal, read_body
 from routing_engine.service.sessions import Session
 from routing_engine.store.tables import iso
 from routing_engine.store.tickets import (
