@@ -10,16 +10,17 @@ every change. With no keys, the name is all it asks.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 from importlib.resources import files
 from typing import Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from routing_engine.contract import Body, parse_as
 from routing_engine.service.auth import BOARD_ROLES, Gate
+from routing_engine.service.deps import GateDep
 from routing_engine.service.http import Refusal, read_body
 from routing_engine.service.sessions import COOKIE, MAX_AGE_S, Session, clean_name
 
@@ -43,91 +44,98 @@ class SignIn(Body):
     key: str = Field("", max_length=512, description="a staff or admin API key")
 
 
+router = APIRouter(tags=["board"])
+
+
+@cache
 def _asset(name: str) -> bytes:
+    """A file of the page, read once: the files ship with the package."""
     return (files("routing_engine.service") / "static" / name).read_bytes()
 
 
-def add_board_routes(app: FastAPI, gate: Gate) -> None:
-    """The page, its assets, and signing in and out."""
-    page = _asset("board.html")  # read once: the files ship with the package
-    assets = {name: _asset(name) for name in ASSETS}
+def _html() -> Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
+    return Response(_asset("board.html"), media_type="text/html; charset=utf-8", headers=headers)
 
-    def html() -> Response:
-        headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
-        return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
-    @app.get("/board", tags=["board"], include_in_schema=False)
-    async def board_page() -> Response:
-        """Every office's open tickets."""
-        return html()
+@router.get("/board", include_in_schema=False)
+async def board_page() -> Response:
+    """Every office's open tickets."""
+    return _html()
 
-    @app.get("/board/assets/{name}", tags=["board"], include_in_schema=False)
-    async def board_asset(name: str) -> Response:
-        if name not in assets:
-            raise Refusal(404, "not-found", f"no asset {name!r}")
-        headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
-        return Response(assets[name], media_type=ASSETS[name], headers=headers)
 
-    @app.get("/board/session", tags=["board"])
-    async def session_route(request: Request) -> JSONResponse:
-        """Who is signed in on this browser, and the CSRF token their changes must carry."""
-        return JSONResponse(describe(gate, gate.session_of(request)))
+@router.get("/board/assets/{name}", include_in_schema=False)
+async def board_asset(name: str) -> Response:
+    """The page's style sheet or script."""
+    if name not in ASSETS:
+        raise Refusal(404, "not-found", f"no asset {name!r}")
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
+    return Response(_asset(name), media_type=ASSETS[name], headers=headers)
 
-    @app.post("/board/session", tags=["board"])
-    async def sign_in_route(request: Request) -> JSONResponse:
-        """Sign in (`{"name": ..., "key": ...}`): sets the session cookie. A wrong key is 401,
-        a key of another role 403."""
-        body = await read_body(request, partial(parse_as, SignIn))
-        name = clean_name(body.name)
-        if name is None:
-            problems = [{"field": "name", "message": "a name of printable characters"}]
-            raise Refusal(422, "bad-request", "name: give a name", problems)
-        role, key_id = "staff", ""
-        if gate.keys.enabled:
-            found = gate.keys.match(body.key.strip()) if body.key.strip() else None
-            if found is None:
-                raise Refusal(401, "unauthorized", "this key is not known")
-            digest, role = found
-            if role not in BOARD_ROLES:
-                raise Refusal(403, "forbidden", f"a {role} key may not sign in to the board")
-            key_id = gate.sessions.key_id(digest)
-        cookie, session = gate.sessions.issue(name, role, key_id)
-        response = JSONResponse(describe(gate, session))
-        response.set_cookie(
-            COOKIE,
-            cookie,
-            max_age=MAX_AGE_S,
-            path="/",
-            secure=request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
+
+@router.get("/board/session")
+async def session_route(request: Request, gate: GateDep) -> JSONResponse:
+    """Who is signed in on this browser, and the CSRF token their changes must carry."""
+    return JSONResponse(describe(gate, gate.session_of(request)))
+
+
+@router.post("/board/session")
+async def sign_in_route(request: Request, gate: GateDep) -> JSONResponse:
+    """Sign in (`{"name": ..., "key": ...}`): sets the session cookie. A wrong key is 401,
+    a key of another role 403."""
+    body = await read_body(request, partial(parse_as, SignIn))
+    name = clean_name(body.name)
+    if name is None:
+        problems = [{"field": "name", "message": "a name of printable characters"}]
+        raise Refusal(422, "bad-request", "name: give a name", problems)
+    role, key_id = "staff", ""
+    if gate.keys.enabled:
+        found = gate.keys.match(body.key.strip()) if body.key.strip() else None
+        if found is None:
+            raise Refusal(401, "unauthorized", "this key is not known")
+        digest, role = found
+        if role not in BOARD_ROLES:
+            raise Refusal(403, "forbidden", f"a {role} key may not sign in to the board")
+        key_id = gate.sessions.key_id(digest)
+    cookie, session = gate.sessions.issue(name, role, key_id)
+    response = JSONResponse(describe(gate, session))
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=MAX_AGE_S,
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/board/signout")
+async def sign_out_route(request: Request, gate: GateDep) -> Response:
+    """Sign out: the session cookie goes (the session's CSRF token is needed; without a
+    session there is nothing to sign out of, and another site cannot sign staff out)."""
+    session = gate.session_of(request)
+    if session is None:
+        return JSONResponse(
+            {"error": "not-signed-in", "message": "there is no session to sign out of"},
+            status_code=401,
         )
-        return response
+    refused = gate.csrf_refusal(request, session)
+    if refused is not None:
+        return refused
+    response = JSONResponse(describe(gate, None))
+    response.delete_cookie(
+        COOKIE, path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict"
+    )
+    return response
 
-    @app.post("/board/signout", tags=["board"])
-    async def sign_out_route(request: Request) -> Response:
-        """Sign out: the session cookie goes (the session's CSRF token is needed; without a
-        session there is nothing to sign out of, and another site cannot sign staff out)."""
-        session = gate.session_of(request)
-        if session is None:
-            return JSONResponse(
-                {"error": "not-signed-in", "message": "there is no session to sign out of"},
-                status_code=401,
-            )
-        refused = gate.csrf_refusal(request, session)
-        if refused is not None:
-            return refused
-        response = JSONResponse(describe(gate, None))
-        response.delete_cookie(
-            COOKIE, path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict"
-        )
-        return response
 
-    # last: "session", "assets" and "signout" are not offices
-    @app.get("/board/{office}", tags=["board"], include_in_schema=False)
-    async def office_page(office: str = Path(max_length=64)) -> Response:
-        """One office's open tickets."""
-        return html()
+# last: "session", "assets" and "signout" are not offices
+@router.get("/board/{office}", include_in_schema=False)
+async def office_page(office: str = Path(max_length=64)) -> Response:
+    """One office's open tickets."""
+    return _html()
 
 
 def describe(gate: Gate, session: Session | None) -> dict[str, Any]:

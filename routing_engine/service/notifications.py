@@ -20,13 +20,14 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import insert, select
 
 from routing_engine.core import ir
 from routing_engine.service.auth import LOOPBACK
 from routing_engine.service.core import Service
+from routing_engine.service.deps import NotifyDep, ServiceDep
 from routing_engine.service.http import Refusal
 from routing_engine.store.notify import (
     DELIVERY_HEADER,
@@ -55,11 +56,10 @@ def _worker_id() -> str:
 
 
 class Notifications:
-    """Starts and stops this process's timer runner and delivery worker, and serves the
-    inbox and the outbox."""
+    """Starts and stops this process's timer runner and delivery worker (the routes below
+    serve the inbox and the outbox)."""
 
-    def __init__(self, app: FastAPI, service: Service, settings: NotifySettings | None = None):
-        self.app = app
+    def __init__(self, service: Service, settings: NotifySettings | None = None):
         self.service = service
         self.settings = settings or NotifySettings.from_env()
         self.worker = _worker_id()
@@ -67,14 +67,15 @@ class Notifications:
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
         self.senders: Senders | None = None
-        _add_routes(app, service, self.settings)
 
-    async def start(self) -> None:
+    async def start(self, app: FastAPI) -> None:
+        """Start the workers; a webhook that is a path of this server is delivered into `app`
+        in process."""
         if self.settings.secret is None:
             log.warning("$%s is not set: webhooks are sent unsigned", SECRET_ENV)
         self.worker = _worker_id()  # the process serving, if forked
         self.stopping, self.wake = asyncio.Event(), asyncio.Event()
-        self.senders = Senders(self.settings, self.app)
+        self.senders = Senders(self.settings, app)
         engine = self.service.store.engine
         clock = self.service.store.clock
         runner = TimerRunner(engine, self._deployment, self.settings, self.worker, clock)
@@ -123,81 +124,86 @@ class Notifications:
                 wait_for.clear()
 
 
-def _add_routes(app: FastAPI, service: Service, settings: NotifySettings) -> None:
+router = APIRouter(tags=["notifications"])
+
+
+@router.post(INBOX, status_code=202)
+async def inbox_route(request: Request, service: ServiceDep, settings: NotifyDep) -> JSONResponse:
+    """The built-in webhook receiver: checks the signature, keeps what arrived."""
     engine, clock = service.store.engine, service.store.clock
-
-    @app.post(INBOX, tags=["notifications"], status_code=202)
-    async def inbox_route(request: Request) -> JSONResponse:
-        """The built-in webhook receiver: checks the signature, keeps what arrived."""
-        body = await _body(request)
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        timestamp = request.headers.get(TIMESTAMP_HEADER, "")
-        if settings.secret is not None:
-            if not verify(
-                settings.secret, timestamp, body, signature, clock().timestamp(), TOLERANCE_S
-            ):
-                raise Refusal(401, "bad-signature", f"{SIGNATURE_HEADER} does not verify")
-            checked = "valid"
-        else:
-            client = request.client.host if request.client else ""
-            if client not in LOOPBACK:
-                message = f"unsigned notifications come from this machine only; set ${SECRET_ENV}"
-                raise Refusal(401, "unsigned", message)
-            checked = "unsigned"
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Refusal(400, "malformed-json", "the body is not valid JSON") from None
-        if not isinstance(payload, dict):
-            raise Refusal(422, "bad-request", "a notification is a JSON object")
-        contact = payload.get("contact")
-        async with engine.begin() as connection:
-            await connection.execute(
-                insert(inbox).values(
-                    received_at=iso(clock()),
-                    delivery=request.headers.get(DELIVERY_HEADER),
-                    event=str(payload.get("event", ""))[:32],
-                    contact=str(contact.get("name", "") if isinstance(contact, dict) else "")[:64],
-                    signature=checked,
-                    payload=json.dumps(payload, ensure_ascii=False),
-                )
+    body = await _body(request)
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+    if settings.secret is not None:
+        if not verify(
+            settings.secret, timestamp, body, signature, clock().timestamp(), TOLERANCE_S
+        ):
+            raise Refusal(401, "bad-signature", f"{SIGNATURE_HEADER} does not verify")
+        checked = "valid"
+    else:
+        client = request.client.host if request.client else ""
+        if client not in LOOPBACK:
+            message = f"unsigned notifications come from this machine only; set ${SECRET_ENV}"
+            raise Refusal(401, "unsigned", message)
+        checked = "unsigned"
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Refusal(400, "malformed-json", "the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise Refusal(422, "bad-request", "a notification is a JSON object")
+    contact = payload.get("contact")
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(inbox).values(
+                received_at=iso(clock()),
+                delivery=request.headers.get(DELIVERY_HEADER),
+                event=str(payload.get("event", ""))[:32],
+                contact=str(contact.get("name", "") if isinstance(contact, dict) else "")[:64],
+                signature=checked,
+                payload=json.dumps(payload, ensure_ascii=False),
             )
-        return JSONResponse({"received": True, "signature": checked}, status_code=202)
-
-    @app.get("/v1/notifications/inbox", tags=["notifications"])
-    async def inbox_list(limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
-        """What the built-in inbox received, newest first."""
-        query = select(inbox).order_by(inbox.c.id.desc()).limit(limit)
-        async with engine.connect() as connection:
-            rows = [
-                {**row._asdict(), "payload": json.loads(row.payload)}
-                for row in await connection.execute(query)
-            ]
-        return JSONResponse(rows)
-
-    @app.get("/v1/notifications", tags=["notifications"])
-    async def outbox_list(
-        ticket_id: int | None = None,
-        call_id: str | None = Query(None, max_length=128),
-        status: str | None = Query(None, pattern="^(pending|delivered|failed)$"),
-        limit: int = Query(200, ge=1, le=2000),
-    ) -> JSONResponse:
-        """Notifications sent or being sent: contact, channel, status, attempts, last error."""
-        columns = [c for c in deliveries.columns if c.name not in ("payload", "leased_by")]
-        query = narrowed(
-            select(*columns).order_by(deliveries.c.id.desc()).limit(limit),
-            (deliveries.c.ticket_id, ticket_id),
-            (deliveries.c.call_id, call_id),
-            (deliveries.c.status, status),
         )
-        async with engine.connect() as connection:
-            rows = [row._asdict() for row in await connection.execute(query)]
-        for row in rows:
-            row["address"] = shown_address(row["channel"], row["address"])
-        return JSONResponse(rows)
+    return JSONResponse({"received": True, "signature": checked}, status_code=202)
+
+
+@router.get("/v1/notifications/inbox")
+async def inbox_list(service: ServiceDep, limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
+    """What the built-in inbox received, newest first."""
+    query = select(inbox).order_by(inbox.c.id.desc()).limit(limit)
+    async with service.store.engine.connect() as connection:
+        rows = [
+            {**row._asdict(), "payload": json.loads(row.payload)}
+            for row in await connection.execute(query)
+        ]
+    return JSONResponse(rows)
+
+
+@router.get("/v1/notifications")
+async def outbox_list(
+    service: ServiceDep,
+    ticket_id: int | None = None,
+    call_id: str | None = Query(None, max_length=128),
+    status: str | None = Query(None, pattern="^(pending|delivered|failed)$"),
+    limit: int = Query(200, ge=1, le=2000),
+) -> JSONResponse:
+    """Notifications sent or being sent: contact, channel, status, attempts, last error."""
+    columns = [c for c in deliveries.columns if c.name not in ("payload", "leased_by")]
+    query = narrowed(
+        select(*columns).order_by(deliveries.c.id.desc()).limit(limit),
+        (deliveries.c.ticket_id, ticket_id),
+        (deliveries.c.call_id, call_id),
+        (deliveries.c.status, status),
+    )
+    async with service.store.engine.connect() as connection:
+        rows = [row._asdict() for row in await connection.execute(query)]
+    for row in rows:
+        row["address"] = shown_address(row["channel"], row["address"])
+    return JSONResponse(rows)
 
 
 async def _body(request: Request) -> bytes:
+    """The body as sent, up to `MAX_INBOX_BODY`: the signature is over these exact bytes."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from routing_engine.contract import (
@@ -17,47 +17,46 @@ from routing_engine.contract import (
     parse_as,
 )
 from routing_engine.core.compile import CompiledDeployment
-from routing_engine.service.core import Service
+from routing_engine.service.deps import ServiceDep
 from routing_engine.service.http import problem, read_body
 
+router = APIRouter(tags=["calls"])
 
-def add_sip_route(app: FastAPI, service: Service) -> None:
-    store = service.store
 
-    @app.post("/v1/route", tags=["calls"])
-    async def route(request: Request) -> JSONResponse:
-        """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
-        shape; report a failed leg (`failure.code`) to get the next routes."""
-        asked = await read_body(request, partial(parse_as, RouteRequest))
-        compiled = service.current.compiled
-        call = NewCallRequest.model_validate(
-            {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
+@router.post("/v1/route")
+async def route(request: Request, service: ServiceDep) -> JSONResponse:
+    """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
+    shape; report a failed leg (`failure.code`) to get the next routes."""
+    asked = await read_body(request, partial(parse_as, RouteRequest))
+    compiled = service.current.compiled
+    call = NewCallRequest.model_validate(
+        {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
+    )
+    if asked.failure is None:
+        decision = await service.decision(
+            lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
         )
-        if asked.failure is None:
-            decision = await service.decision(
-                lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
-            )
-        else:
-            stored = await store.call(asked.call_id)
-            if stored is None:
-                message = f"no call '{asked.call_id}'; route it first without 'failure'"
-                return problem(404, "unknown-call", message)
-            seq = asked.failure.seq or stored.seq
-            event = EventRequest.model_validate(
-                {
-                    "event_id": f"route-{seq}",
-                    "seq": seq,
-                    "type": dial_event(asked.failure.code),
-                    "at": asked.at,
-                }
-            )
-            decision = await service.decision(
-                lambda: service.apply_event(asked.call_id, event),
-                asked.call_id,
-                seq + 1,
-                compiled,
-            )
-        return JSONResponse(rtjson(decision, compiled))
+    else:
+        stored = await service.store.call(asked.call_id)
+        if stored is None:
+            message = f"no call '{asked.call_id}'; route it first without 'failure'"
+            return problem(404, "unknown-call", message)
+        seq = asked.failure.seq or stored.seq
+        event = EventRequest.model_validate(
+            {
+                "event_id": f"route-{seq}",
+                "seq": seq,
+                "type": dial_event(asked.failure.code),
+                "at": asked.at,
+            }
+        )
+        decision = await service.decision(
+            lambda: service.apply_event(asked.call_id, event),
+            asked.call_id,
+            seq + 1,
+            compiled,
+        )
+    return JSONResponse(rtjson(decision, compiled))
 
 
 def rtjson(decision: dict[str, Any], compiled: CompiledDeployment) -> dict[str, Any]:

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from routing_engine.contract import TicketChange, parse_as
-from routing_engine.service.board_stream import Hub, parse_event_id, stream
+from routing_engine.service.board_stream import parse_event_id, stream
 from routing_engine.service.core import Service
+from routing_engine.service.deps import HubDep, ServiceDep
 from routing_engine.service.http import Refusal, read_body
 from routing_engine.service.sessions import Session
 from routing_engine.store.tables import iso
@@ -29,71 +30,80 @@ from routing_engine.store.tickets import (
 Status = Literal["open", "claimed", "resolved"]
 
 
-def add_ticket_routes(app: FastAPI, service: Service) -> None:
-    engine = service.store.engine
-    hub = Hub(engine, service.store.clock)
+router = APIRouter(tags=["tickets"])
 
-    # before /v1/tickets/{ticket_id}, which would take "events" for an id
-    @app.get("/v1/tickets/events", tags=["tickets"], response_class=EventSourceResponse)
-    async def ticket_events_route(
-        request: Request,
-        board: str | None = Query(None, max_length=64),
-        last_event_id: str | None = Query(
-            None, max_length=20, description="where to resume, when no Last-Event-ID header"
-        ),
-    ) -> AsyncIterator[ServerSentEvent]:
-        """Server-sent events: a `snapshot` of the open and claimed tickets (or, given
-        Last-Event-ID, the changes after it), then each `change` as it happens, with the ticket
-        as it is now. Event ids are the changes' ids."""
-        resume = parse_event_id(request.headers.get("last-event-id") or last_event_id)
-        async for message in stream(hub, board, resume):
-            yield message
 
-    @app.get("/v1/tickets", tags=["tickets"])
-    async def tickets_route(
-        board: str | None = Query(None, max_length=64),
-        status: Status | None = None,
-        assignee: str | None = Query(None, max_length=128),
-        limit: int = Query(500, ge=1, le=5000),
-    ) -> JSONResponse:
-        """Tickets, oldest first; filter by board, status and assignee."""
-        found = await list_tickets(
-            engine, board=board, status=status, assignee=assignee, limit=limit
-        )
-        return JSONResponse(found)
+# before /v1/tickets/{ticket_id}, which would take "events" for an id
+@router.get("/v1/tickets/events", response_class=EventSourceResponse)
+async def ticket_events_route(
+    request: Request,
+    hub: HubDep,
+    board: str | None = Query(None, max_length=64),
+    last_event_id: str | None = Query(
+        None, max_length=20, description="where to resume, when no Last-Event-ID header"
+    ),
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: a `snapshot` of the open and claimed tickets (or, given
+    Last-Event-ID, the changes after it), then each `change` as it happens, with the ticket
+    as it is now. Event ids are the changes' ids."""
+    resume = parse_event_id(request.headers.get("last-event-id") or last_event_id)
+    async for message in stream(hub, board, resume):
+        yield message
 
-    @app.get("/v1/tickets/{ticket_id}", tags=["tickets"])
-    async def ticket_route(ticket_id: int) -> JSONResponse:
-        """A ticket and its history: every change, who made it and when."""
-        try:
-            return JSONResponse(await get_ticket(engine, ticket_id))
-        except TicketNotFound:
-            raise Refusal(404, "unknown-ticket", f"no ticket {ticket_id}") from None
 
-    async def change(ticket_id: int, action: str, request: Request) -> JSONResponse:
-        body = await read_body(request, partial(parse_as, TicketChange))
-        session: Session | None = getattr(request.state, "session", None)
-        by = body.by if session is None else session.name  # signed in: who they signed in as
-        try:
-            now = iso(service.store.clock())
-            ticket = await change_ticket(engine, ticket_id, action, by, now, body.note)
-        except TicketNotFound:
-            raise Refusal(404, "unknown-ticket", f"no ticket {ticket_id}") from None
-        except TicketConflict as conflict:
-            raise Refusal(409, "ticket-conflict", str(conflict)) from None
-        return JSONResponse(ticket)
+@router.get("/v1/tickets")
+async def tickets_route(
+    service: ServiceDep,
+    board: str | None = Query(None, max_length=64),
+    status: Status | None = None,
+    assignee: str | None = Query(None, max_length=128),
+    limit: int = Query(500, ge=1, le=5000),
+) -> JSONResponse:
+    """Tickets, oldest first; filter by board, status and assignee."""
+    found = await list_tickets(
+        service.store.engine, board=board, status=status, assignee=assignee, limit=limit
+    )
+    return JSONResponse(found)
 
-    @app.post("/v1/tickets/{ticket_id}/claim", tags=["tickets"])
-    async def claim_route(ticket_id: int, request: Request) -> JSONResponse:
-        """Take a ticket (`{"by": NAME}`); 409 when someone else has it or it is resolved."""
-        return await change(ticket_id, "claim", request)
 
-    @app.post("/v1/tickets/{ticket_id}/release", tags=["tickets"])
-    async def release_route(ticket_id: int, request: Request) -> JSONResponse:
-        """Give a claimed ticket back to the board (`{"by": NAME}`)."""
-        return await change(ticket_id, "release", request)
+@router.get("/v1/tickets/{ticket_id}")
+async def ticket_route(ticket_id: int, service: ServiceDep) -> JSONResponse:
+    """A ticket and its history: every change, who made it and when."""
+    try:
+        return JSONResponse(await get_ticket(service.store.engine, ticket_id))
+    except TicketNotFound:
+        raise Refusal(404, "unknown-ticket", f"no ticket {ticket_id}") from None
 
-    @app.post("/v1/tickets/{ticket_id}/resolve", tags=["tickets"])
-    async def resolve_route(ticket_id: int, request: Request) -> JSONResponse:
-        """Close a ticket (`{"by": NAME, "note": "what was done"}`); its timers stop."""
-        return await change(ticket_id, "resolve", request)
+
+@router.post("/v1/tickets/{ticket_id}/claim")
+async def claim_route(ticket_id: int, request: Request, service: ServiceDep) -> JSONResponse:
+    """Take a ticket (`{"by": NAME}`); 409 when someone else has it or it is resolved."""
+    return await change(service, ticket_id, "claim", request)
+
+
+@router.post("/v1/tickets/{ticket_id}/release")
+async def release_route(ticket_id: int, request: Request, service: ServiceDep) -> JSONResponse:
+    """Give a claimed ticket back to the board (`{"by": NAME}`)."""
+    return await change(service, ticket_id, "release", request)
+
+
+@router.post("/v1/tickets/{ticket_id}/resolve")
+async def resolve_route(ticket_id: int, request: Request, service: ServiceDep) -> JSONResponse:
+    """Close a ticket (`{"by": NAME, "note": "what was done"}`); its timers stop."""
+    return await change(service, ticket_id, "resolve", request)
+
+
+async def change(service: Service, ticket_id: int, action: str, request: Request) -> JSONResponse:
+    """Change a ticket as the request's body asks, recorded as made by the person signed in
+    (a board session), else by the body's `by`."""
+    body = await read_body(request, partial(parse_as, TicketChange))
+    session: Session | None = getattr(request.state, "session", None)
+    by = body.by if session is None else session.name  # signed in: who they signed in as
+    try:
+        now = iso(service.store.clock())
+        ticket = await change_ticket(service.store.engine, ticket_id, action, by, now, body.note)
+    except TicketNotFound:
+        raise Refusal(404, "unknown-ticket", f"no ticket {ticket_id}") from None
+    except TicketConflict as conflict:
+        raise Refusal(409, "ticket-conflict", str(conflict)) from None
+    return JSONResponse(ticket)

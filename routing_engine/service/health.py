@@ -1,0 +1,52 @@
+"""Health and metrics routes, for orchestrators and Prometheus: liveness, readiness (the store
+answers), and the metrics of every worker. They need no key."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from routing_engine.service.deps import ServiceDep
+from routing_engine.service.http import problem
+from routing_engine.service.observability import metrics_payload
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz(service: ServiceDep) -> dict[str, Any]:
+    """Liveness: the process is up and has a compiled deployment."""
+    return {
+        "status": "ok",
+        "deployment": service.current.name,
+        "version": service.current.compiled.version,
+    }
+
+
+@router.get("/readyz")
+async def readyz(service: ServiceDep) -> JSONResponse:
+    """Readiness: the store answers and a deployment is loaded."""
+    try:
+        await asyncio.wait_for(service.store.ping(), timeout=2)
+    except Exception as error:  # the store is down: not ready, say why
+        return problem(
+            503, "store-unavailable", f"the store does not answer: {type(error).__name__}"
+        )
+    return JSONResponse(
+        {
+            "status": "ready",
+            "deployment": service.current.name,
+            "version": service.current.compiled.version,
+        }
+    )
+
+
+@router.get("/metrics")
+async def metrics(service: ServiceDep) -> Response:
+    """Prometheus metrics: decisions by result and node kind, fallbacks by reason, decision
+    latency, open calls (every worker's, with $PROMETHEUS_MULTIPROC_DIR)."""
+    body, content_type = metrics_payload(await service.store.open_calls())
+    return Response(body, media_type=content_type)
