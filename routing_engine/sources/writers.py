@@ -13,16 +13,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from routing_engine.core.ir import KIND_NAMES
 from routing_engine.sources.comments import Comments
-from routing_engine.sources.dsl_reader import ESCALATION_WORDS, NODE_KINDS, SECTIONS
+from routing_engine.sources.dsl_build import DIRECT, ESCALATION_WORDS, GROUPS, NEXT_KINDS, SECTIONS
 from routing_engine.sources.raw import Path
 
 _WORD = re.compile(r"[^\s,\"'#=]+( [^\s,\"'#=]+)*")
 _TEXT_FIELDS = frozenset({"description", "menu", "say", "summary", "prompt", "name", "hangup"})
 _SECTION_KEYS = {plural: singular for singular, plural in SECTIONS.items()}
-_DIRECT = {"menu": ("fallback",), "hours": ("open", "closed", "holiday"), "branch": ("else",)}
-_GROUPED = {"menu": "options", "ring": "on", "queue": "on", "use": "exits"}
-_NEXT_KINDS = frozenset({"say", "set", "ticket", "voicemail"})
 INDENT = "  "
 
 Line = tuple[str, list[Path]]  # the text, and the keys it stands for
@@ -167,7 +165,7 @@ def _unit(data: dict[str, Any]) -> Iterator[Line]:
 
 def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
     path: Path = ("nodes", node_id)
-    kind = next(k for k in body if k in NODE_KINDS)
+    kind = next(k for k in body if k in KIND_NAMES)
     head = f"{INDENT}{node_id}: {kind}"
     paths: list[Path] = [path, (*path, kind)]
     rest = dict(body)
@@ -183,7 +181,7 @@ def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
             paths.append((*path, field))
     elif kind not in ("branch", "set") and main is not None:
         head += f" {dsl_value(main, kind in _TEXT_FIELDS)}"
-    if kind in _NEXT_KINDS and rest.get("next") is not None:
+    if kind in NEXT_KINDS and rest.get("next") is not None:
         head += f" -> {dsl_value(rest.pop('next'))}"
         paths.append((*path, "next"))
     yield head, paths
@@ -198,9 +196,9 @@ def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
     if kind == "set":
         for name, value in (main or {}).items():
             yield f"{pad}{dsl_value(name)} = {dsl_value(value)}", [(*path, kind, name)]
-    group = _GROUPED.get(kind)
+    group = GROUPS.get(kind)
     transitions = rest.pop(group, None) if group else None
-    direct = {k: rest.pop(k) for k in _DIRECT.get(kind, ()) if k in rest}
+    direct = {k: rest.pop(k) for k in DIRECT.get(kind, ()) if k in rest}
     if kind == "use":
         for name, value in (rest.pop("with", None) or {}).items():
             yield (
