@@ -260,7 +260,8 @@ class Node:
             raise DslError("'when' lines belong under a branch node", start)
         cases = self.body.setdefault(self.kind, [])
         if not isinstance(cases, list):
-            raise DslError(f"'{self.kind}' is given twice", start)
+            hint = "give each key once; merge the two"
+            raise DslError(f"'{self.kind}' is given twice", start, hint)
         path = (*self.path, self.kind, len(cases))
         cases.append({"when": str(start), "then": text(goes_to)})
         self.builder.doc.value_spans[path] = self.builder.span(start)

@@ -90,6 +90,55 @@ def test_errors_say_what_is_wrong_and_where(
     assert hint in problem.hint
 
 
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("flow x\n  a: ring b\n    , -> c\n", (3, 5), "unexpected ','"),
+        ("flow x\n  a: set\n    =\n", (3, 5), "unexpected '='"),
+        ("flow x\n  a: branch\n    branch x\n    when a -> b\n", (4, 10), "given twice"),
+        (
+            'deployment d\n  schedule s\n    "weekly" x\n    weekly mon 09:00-10:00\n',
+            (4, 5),
+            "'weekly' is given twice",
+        ),
+    ],
+)
+def test_lines_that_once_crashed_the_reader_get_a_diagnostic(
+    text: str, where: tuple[int, int], message: str
+) -> None:
+    documents, problems = read_dsl(text, "f.flow")
+    assert documents == []
+    (problem,) = problems
+    assert (problem.code, problem.span.line, problem.span.column) == ("S100", *where)
+    assert message in problem.message
+
+
+def test_a_keyword_is_a_plain_word_where_no_statement_expects_it() -> None:
+    """`for`, `after`, `timeout`, `default`... are keywords only where a line takes them."""
+    text = (
+        "module m\n  param note text default call for help\n  exits done\n"
+        "  a: ring after, for-you at once\n    timeout 20s\n    no-answer -> b\n"
+        "  b: ticket default -> done\n    summary after notify\n"
+        "    escalate after 1h notify after-hours\n"
+    )
+    (document,), problems = read_dsl(text, "m.flow")
+    assert problems == []
+    nodes = document.data["nodes"]
+    assert nodes["a"] == {
+        "strategy": "simultaneous",
+        "ring": ["after", "for-you"],
+        "timeout": "20s",
+        "on": {"no-answer": "b"},
+    }
+    assert nodes["b"] == {
+        "ticket": "default",
+        "next": "done",
+        "summary": "after notify",
+        "escalate": [{"after": "1h", "notify": ["after-hours"]}],
+    }
+    assert document.data["params"]["note"] == {"type": "text", "default": "call for help"}
+
+
 def test_misspelt_fields_get_the_builders_did_you_mean(tmp_path) -> None:
     (tmp_path / "deployment.flow").write_text(
         "deployment d\n  fallback\n    ring desk\n  entry +12125550100 -> m\n"
