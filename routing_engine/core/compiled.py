@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from routing_engine.core import ir
+from routing_engine.core.nodes import require_every_kind
 
 if TYPE_CHECKING:  # the per-event path imports this module; networkx stays out of it
     import networkx as nx
@@ -155,6 +156,25 @@ class CUse(CNode):
 @dataclass(eq=False, slots=True)
 class CHangup(CNode):
     reason: str = ""
+
+
+# The compiled class of each node kind. Tables over compiled classes (the runtime's visits) are
+# checked against its values; the class objects, not CNode.__subclasses__(), which also lists
+# the classes dataclass(slots=True) replaced until the garbage collector frees them.
+COMPILED: dict[type[ir.Node], type[CNode]] = {
+    ir.Menu: CMenu,
+    ir.Ring: CRing,
+    ir.Queue: CQueue,
+    ir.Branch: CBranch,
+    ir.Hours: CHours,
+    ir.Say: CSay,
+    ir.SetVars: CSet,
+    ir.Ticket: CTicket,
+    ir.Voicemail: CVoicemail,
+    ir.Use: CUse,
+    ir.Hangup: CHangup,
+}
+require_every_kind(COMPILED, "the compiled classes (compiled.COMPILED)")
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from routing_engine.core.compiled import (
+    COMPILED,
     CBranch,
     CHangup,
     CHours,
@@ -243,4 +244,4 @@ VISIT: dict[type[CNode], Callable[[Walk, Any], Moved]] = {
     CVoicemail: _voicemail,
     CHangup: _hangup,
 }
-require_every_kind(VISIT, "the runtime (visits.VISIT)", CNode.__subclasses__())
+require_every_kind(VISIT, "the runtime (visits.VISIT)", COMPILED.values())
