@@ -106,7 +106,7 @@ class Report:
 
 
 class _Play:
-    """One scenario being played: the call, the live state and what went wrong so far."""
+    """One scenario being played: the call, the live state, and its checks so far."""
 
     def __init__(self, compiled: CompiledDeployment, scenario: Scenario):
         self.compiled = compiled
