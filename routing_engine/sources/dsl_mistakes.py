@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from lark import Token
 
 from routing_engine.core.diagnostics import did_you_mean
-from routing_engine.core.ir import KIND_NAMES
+from routing_engine.core.ir import KIND_NAMES, QUEUE_OUTCOMES, RING_OUTCOMES
 from routing_engine.sources.dsl_build import (
     DIRECT,
     ESCALATION_WORDS,
@@ -26,15 +26,15 @@ from routing_engine.sources.dsl_build import (
     SECTIONS,
     text,
 )
+from routing_engine.sources.model import DOCUMENT_KINDS
 
-DOCUMENT_KINDS = ("deployment", "flow", "module")
 # Words that lead somewhere under a node of each kind: written without '->', a likely slip.
 OUTCOME_WORDS = {
-    "ring": ("answered", "no-answer", "busy", "failed"),
-    "queue": ("answered", "timeout"),
-    "menu": ("fallback", *"0123456789*#"),
-    "hours": ("open", "closed", "holiday"),
-    "branch": ("else",),
+    "ring": RING_OUTCOMES,
+    "queue": QUEUE_OUTCOMES,
+    "menu": (*DIRECT["menu"], *"0123456789*#"),
+    "hours": DIRECT["hours"],
+    "branch": DIRECT["branch"],
 }
 
 
