@@ -1,9 +1,9 @@
 """Node and edge coverage: which parts of a deployment's flows some call went through.
 
-A call's trace says every move it made (`WHY -> flow/node`, see runtime.py); each move is matched
-to the edge of the map it took: the dialed number into its flow, a menu digit, a branch case, an
-hours state, a ring outcome... Module templates are not counted (their copies in the flows are),
-so a module used twice must be exercised through both uses.
+A call's trace says every move it made (`WHY -> flow/node`, written by core/visits.py); each
+move is matched to the edge of the map it took: the dialed number into its flow, a menu digit, a
+branch case, an hours state, a ring outcome... Module templates are not counted (their copies in
+the flows are), so a module used twice must be exercised through both uses.
 """
 
 from __future__ import annotations
