@@ -2,12 +2,32 @@
 
 `yaml.load` runs code and `safe_load` still expands alias bombs, so flow files never go through
 either. We walk libyaml's event stream once and build the raw tree ourselves, refusing on the
-way anchors, aliases, explicit tags, nesting deeper than `max_depth`, and duplicate keys. Scalars
+way anchors, aliases, explicit tags, nesting deeper than `MAX_DEPTH`, and duplicate keys. Scalars
 stay text; only an empty or `null`/`~` plain scalar becomes `None`.
+
+Our limits come first, whatever the PyYAML version. libyaml 0.2.6 (in PyYAML 6.0.4's wheels;
+6.0.1 to 6.0.3 ship 0.2.5, which has no limit) stops deep nesting itself: its scanner raises
+ScannerError "exceeded maximum nesting depth" past about 1000 levels, block and flow counted
+together (a 1001st flow level, a 1000th block one). PyYAML's pure-Python parser has no limit.
+The scanner reads up to 1024 characters of a line ahead of the last node it handed over (a `[`
+might yet turn out to be a key), so on `[[[[...` its error, or a syntax error it meets in that
+window, comes before the parser hands us the node at depth `MAX_DEPTH + 1`. So when the library
+stops at a point, the text before that point is read again (`_stopped`): the first refusal there
+(nesting deeper than `MAX_DEPTH`, an anchor, an alias, a tag, a collection as a key), or a
+syntax error before that point, is the diagnostic; only when there is none is the library's own
+error reported. The same input thus gets the same diagnostic on every PyYAML, limit or none.
+
+The library's limit is far above ours and counts no level we do not, so a text under our limit
+never reaches it. If something in the process lowered it (`yaml._yaml._set_max_nest_level`), a
+text it stops before ours does is still refused as S101, at the library's position, naming the
+library's limit rather than ours. PyYAML has no size limit a flow file can reach (200 MiB read
+on 6.0.1 and 6.0.4 alike; libyaml's "input is too long" is at SIZE_MAX / 2): the size cap is
+the loader's `MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +44,20 @@ except AttributeError:  # pragma: no cover - pyyaml built without libyaml
 
 MAX_DEPTH = 32
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_DEEP_HINT = "flow files are shallow; this looks like generated or hostile input"
+# How PyYAML's parsers word their own nesting limit: libyaml 0.2.6's scanner says "exceeded
+# maximum nesting depth"; libyaml's parser-side form says "Maximum nesting level reached".
+_LIBRARY_LIMIT = re.compile(r"\bnesting (depth|level)\b", re.IGNORECASE)
+
+
+def _skips_leading_bom(loader: type[Any]) -> bool:
+    """Whether `loader` leaves a leading byte order mark out of its marks' index (libyaml does,
+    PyYAML's own reader does not). Asked only for a text that starts with one."""
+    for event in yaml.parse("\ufeff[]", Loader=loader):
+        if isinstance(event, yaml.SequenceStartEvent):
+            start: Any = event.start_mark
+            return bool(start.index == 0)
+    return False  # pragma: no cover - the text above is one sequence
 
 
 class _Refused(Exception):
@@ -33,6 +67,11 @@ class _Refused(Exception):
         self.message = message
         self.mark = mark
         self.hint = hint
+
+    def diagnostic(self, file: str) -> Diagnostic:
+        return Diagnostic(
+            self.code, Severity.ERROR, self.message, _span(file, self.mark), self.hint
+        )
 
 
 def _span(file: str, start: Any, end: Any | None = None) -> Span:
@@ -186,58 +225,98 @@ def _document(
 
 def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
     """Read every document of a YAML text; never raises for bad input."""
-    documents: list[RawDocument] = []
-    diagnostics: list[Diagnostic] = []
-    current: list[Any] | None = None
-    depth = 0
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.DocumentStartEvent):
-                current = [event]
-            elif isinstance(event, yaml.DocumentEndEvent):
-                if current is not None:
-                    documents.append(_document(current, file, diagnostics, text))
-                current = None
-            elif current is not None:
-                _check_event(event)
-                if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                    depth += 1
-                    if depth > MAX_DEPTH:
-                        raise _Refused(
-                            "S101",
-                            f"nesting deeper than {MAX_DEPTH} levels",
-                            event.start_mark,
-                            "flow files are shallow; this looks like generated or hostile input",
-                        )
-                elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                    depth -= 1
-                current.append(event)
+        return _read(text, file)
     except _Refused as refused:
-        return [], [
-            Diagnostic(
-                refused.code,
-                Severity.ERROR,
-                refused.message,
-                _span(file, refused.mark),
-                refused.hint,
-            )
-        ]
+        return [], [refused.diagnostic(file)]
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        if error.context_mark is not None and "end of stream" in (error.problem or ""):
-            mark = error.context_mark  # an unclosed quote or bracket: point at where it opens
-        message = (error.problem or error.context or "invalid YAML").strip()
-        if error.context and error.problem:
-            message = f"{error.context}: {message}"
-        span = Span(file, 1, 1) if mark is None else _span(file, mark)
-        char = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
-        hint = _yaml_hint(message, char)
-        return [], [Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {message}", span, hint)]
+        return [], [_stopped(text, file, error)]
     except yaml.YAMLError as error:
         return [], [
             Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {error}", Span(file, 1, 1))
         ]
+
+
+def _read(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
+    """Read the documents; raises `_Refused` where we refuse, YAMLError where the library stops."""
+    documents: list[RawDocument] = []
+    diagnostics: list[Diagnostic] = []
+    current: list[Any] | None = None
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            current = [event]
+        elif isinstance(event, yaml.DocumentEndEvent):
+            if current is not None:
+                documents.append(_document(current, file, diagnostics, text))
+            current = None
+        elif current is not None:
+            _check_event(event)
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _Refused(
+                        "S101",
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                        event.start_mark,
+                        _DEEP_HINT,
+                    )
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            current.append(event)
     return documents, diagnostics
+
+
+def _stopped(text: str, file: str, error: yaml.MarkedYAMLError) -> Diagnostic:
+    """The diagnostic for a text the library stopped reading with `error`.
+
+    The library may have stopped while looking ahead of the last node it handed over (see the
+    module's doc), so the text before the point where it stopped is read again: a refusal of
+    ours there, or a syntax error there, comes first. An error the second reading meets only at
+    the end of that shorter text is an effect of cutting it, not a finding."""
+    mark = error.problem_mark
+    end = len(text) if mark is None else _offset(text, mark)
+    if 0 < end < len(text):
+        before = text[:end]
+        try:
+            _read(before, file)
+        except _Refused as refused:
+            return refused.diagnostic(file)
+        except yaml.MarkedYAMLError as earlier:
+            earlier_mark = earlier.problem_mark
+            if earlier_mark is not None and _offset(before, earlier_mark) < end:
+                return _syntax_error(text, file, earlier)
+        except yaml.YAMLError:
+            pass
+    if mark is not None and _LIBRARY_LIMIT.search(error.problem or ""):
+        return Diagnostic(  # only when the library's limit was lowered below ours
+            "S101",
+            Severity.ERROR,
+            f"nesting deeper than the YAML library allows ({(error.problem or '').strip()})",
+            _span(file, mark),
+            _DEEP_HINT,
+        )
+    return _syntax_error(text, file, error)
+
+
+def _offset(text: str, mark: Any) -> int:
+    """Where `mark` is in `text`, counted in characters as Python counts them."""
+    skipped = text.startswith("\ufeff") and _skips_leading_bom(_Loader)
+    return int(mark.index) + (1 if skipped else 0)
+
+
+def _syntax_error(text: str, file: str, error: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    if error.context_mark is not None and "end of stream" in (error.problem or ""):
+        mark = error.context_mark  # an unclosed quote or bracket: point at where it opens
+    message = (error.problem or error.context or "invalid YAML").strip()
+    if error.context and error.problem:
+        message = f"{error.context}: {message}"
+    span = Span(file, 1, 1) if mark is None else _span(file, mark)
+    at = -1 if mark is None else _offset(text, mark)
+    char = text[at] if 0 <= at < len(text) else ""
+    hint = _yaml_hint(message, char)
+    return Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {message}", span, hint)
 
 
 def _yaml_hint(message: str, char: str) -> str:
