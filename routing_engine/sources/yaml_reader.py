@@ -118,25 +118,36 @@ def _check_event(event: Any) -> None:
         )
 
 
-def _document(
-    events: list[Any], file: str, diagnostics: list[Diagnostic], text: str
-) -> RawDocument:
-    """Build one document from its events (between DocumentStart and DocumentEnd)."""
-    start = events[0]
-    doc = RawDocument(file=file, data=None, span=_span(file, start.start_mark), text=text)
-    stack: list[_Frame] = []
-    root_set = False
+class _Builder:
+    """Builds one document from its events (between DocumentStart and DocumentEnd): values
+    placed in their containers with their spans, duplicate keys reported as S107."""
 
-    def place(value: Any, path_item_span: Span, event: Any) -> Path:
-        nonlocal root_set
-        if not stack:
+    def __init__(self, start: Any, file: str, diagnostics: list[Diagnostic], text: str):
+        self.file = file
+        self.diagnostics = diagnostics
+        self.doc = RawDocument(file=file, data=None, span=_span(file, start.start_mark), text=text)
+        self.stack: list[_Frame] = []
+
+    def build(self, events: list[Any]) -> RawDocument:
+        for event in events:
+            if isinstance(event, yaml.ScalarEvent):
+                self.scalar(event)
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                self.open(event)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                self.close(event)
+        return self.doc
+
+    def place(self, value: Any, span: Span) -> Path:
+        """Put a value where the document stands (the root, a list, a key's value)."""
+        doc = self.doc
+        if not self.stack:
             doc.data = value
-            root_set = True
-            doc.value_spans[()] = path_item_span
+            doc.value_spans[()] = span
             return ()
-        frame = stack[-1]
+        frame = self.stack[-1]
         if isinstance(frame.container, list):
-            path = (*frame.path, len(frame.container))
+            path: Path = (*frame.path, len(frame.container))
             frame.container.append(value)
         else:
             key = frame.pending_key or ""
@@ -147,80 +158,84 @@ def _document(
                 path = ("\0discarded",)
             else:
                 frame.container[key] = value
-        doc.value_spans[path] = path_item_span
+        doc.value_spans[path] = span
         return path
 
-    for event in events[1:]:
-        if isinstance(event, yaml.ScalarEvent):
-            span = _span(file, event.start_mark, event.end_mark)
-            if event.style in ("'", '"'):  # point at the text, not at its opening quote
-                span = Span(
-                    file,
-                    span.line,
-                    span.column + 1,
-                    span.end_line,
-                    max(span.column + 1, span.end_column - 1),
-                )
-            plain = not event.style  # libyaml says '' for plain, the Python parser None
-            value: str | None = event.value
-            if plain and event.value in _NULLS and event.implicit[0]:
-                value = None
-            frame = stack[-1] if stack else None
-            if (
-                isinstance(frame, _Frame)
-                and isinstance(frame.container, dict)
-                and frame.pending_key is None
-            ):
-                key = event.value
-                if key in frame.container:
-                    first = doc.key_spans.get((*frame.path, key))
-                    where = f" (first at line {first.line})" if first else ""
-                    diagnostics.append(
-                        Diagnostic(
-                            "S107",
-                            Severity.ERROR,
-                            f"duplicate key '{key}'{where}",
-                            span,
-                            "each key may appear once in a mapping; merge the two or rename one",
-                        )
-                    )
-                    frame.discard = True  # keep the first; read the second into nowhere
-                frame.pending_key = key
-                if frame.discard:
-                    continue
-                doc.key_spans[(*frame.path, key)] = span
-                continue
-            path = place(value, span, event)
-            start_mark: Any = event.start_mark
-            end_mark: Any = event.end_mark
-            doc.raw_offsets[path] = (start_mark.index, end_mark.index, _span(file, start_mark))
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            frame = stack[-1] if stack else None
-            if (
-                isinstance(frame, _Frame)
-                and isinstance(frame.container, dict)
-                and frame.pending_key is None
-            ):
-                raise _Refused(
-                    "S105",
-                    "a mapping key must be a plain value, not a collection",
-                    event.start_mark,
-                )
-            new: dict[str, Any] | list[Any] = (
-                {} if isinstance(event, yaml.MappingStartEvent) else []
+    def awaiting_key(self) -> _Frame | None:
+        """The mapping whose next scalar is a key, if the document stands at one."""
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and isinstance(frame.container, dict) and frame.pending_key is None:
+            return frame
+        return None
+
+    def scalar(self, event: Any) -> None:
+        span = _span(self.file, event.start_mark, event.end_mark)
+        if event.style in ("'", '"'):  # point at the text, not at its opening quote
+            span = Span(
+                self.file,
+                span.line,
+                span.column + 1,
+                span.end_line,
+                max(span.column + 1, span.end_column - 1),
             )
-            path = place(new, _span(file, event.start_mark), event)
-            stack.append(_Frame(new, path))
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            done = stack.pop()
-            old = doc.value_spans[done.path]
-            end: Any = event.end_mark
-            doc.value_spans[done.path] = Span(
-                old.file, old.line, old.column, end.line + 1, end.column + 1
+        frame = self.awaiting_key()
+        if frame is not None:
+            self.key(frame, event.value, span)
+            return
+        plain = not event.style  # libyaml says '' for plain, the Python parser None
+        value: str | None = event.value
+        if plain and event.value in _NULLS and event.implicit[0]:
+            value = None
+        path = self.place(value, span)
+        start_mark: Any = event.start_mark
+        end_mark: Any = event.end_mark
+        self.doc.raw_offsets[path] = (
+            start_mark.index,
+            end_mark.index,
+            _span(self.file, start_mark),
+        )
+
+    def key(self, frame: _Frame, key: str, span: Span) -> None:
+        if key in frame.container:
+            first = self.doc.key_spans.get((*frame.path, key))
+            where = f" (first at line {first.line})" if first else ""
+            self.diagnostics.append(
+                Diagnostic(
+                    "S107",
+                    Severity.ERROR,
+                    f"duplicate key '{key}'{where}",
+                    span,
+                    "each key may appear once in a mapping; merge the two or rename one",
+                )
             )
-    if not root_set:
-        doc.data = None
-    return doc
+            frame.discard = True  # keep the first; read the second into nowhere
+        frame.pending_key = key
+        if not frame.discard:
+            self.doc.key_spans[(*frame.path, key)] = span
+
+    def open(self, event: Any) -> None:
+        if self.awaiting_key() is not None:
+            raise _Refused(
+                "S105", "a mapping key must be a plain value, not a collection", event.start_mark
+            )
+        new: dict[str, Any] | list[Any] = {} if isinstance(event, yaml.MappingStartEvent) else []
+        path = self.place(new, _span(self.file, event.start_mark))
+        self.stack.append(_Frame(new, path))
+
+    def close(self, event: Any) -> None:
+        done = self.stack.pop()
+        old = self.doc.value_spans[done.path]
+        end: Any = event.end_mark
+        self.doc.value_spans[done.path] = Span(
+            old.file, old.line, old.column, end.line + 1, end.column + 1
+        )
+
+
+def _document(
+    events: list[Any], file: str, diagnostics: list[Diagnostic], text: str
+) -> RawDocument:
+    """Build one document from its events (between DocumentStart and DocumentEnd)."""
+    return _Builder(events[0], file, diagnostics, text).build(events[1:])
 
 
 def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
