@@ -2,12 +2,32 @@
 
 `yaml.load` runs code and `safe_load` still expands alias bombs, so flow files never go through
 either. We walk libyaml's event stream once and build the raw tree ourselves, refusing on the
-way anchors, aliases, explicit tags, nesting deeper than `max_depth`, and duplicate keys. Scalars
+way anchors, aliases, explicit tags, nesting deeper than `MAX_DEPTH`, and duplicate keys. Scalars
 stay text; only an empty or `null`/`~` plain scalar becomes `None`.
+
+Our limits come first, whatever the PyYAML version. libyaml 0.2.6 (in PyYAML 6.0.4's wheels;
+6.0.1 to 6.0.3 ship 0.2.5, which has no limit) stops deep nesting itself: its scanner raises
+ScannerError "exceeded maximum nesting depth" past about 1000 levels, block and flow counted
+together (a 1001st flow level, a 1000th block one). PyYAML's pure-Python parser has no limit.
+The scanner reads up to 1024 characters of a line ahead of the last node it handed over (a `[`
+might yet turn out to be a key), so on `[[[[...` its error, or a syntax error it meets in that
+window, comes before the parser hands us the node at depth `MAX_DEPTH + 1`. So when the library
+stops at a point, the text before that point is read again (`_stopped`): the first refusal there
+(nesting deeper than `MAX_DEPTH`, an anchor, an alias, a tag, a collection as a key), or a
+syntax error before that point, is the diagnostic; only when there is none is the library's own
+error reported. The same input thus gets the same diagnostic on every PyYAML, limit or none.
+
+The library's limit is far above ours and counts no level we do not, so a text under our limit
+never reaches it. If something in the process lowered it (`yaml._yaml._set_max_nest_level`), a
+text it stops before ours does is still refused as S101, at the library's position, naming the
+library's limit rather than ours. PyYAML has no size limit a flow file can reach (200 MiB read
+on 6.0.1 and 6.0.4 alike; libyaml's "input is too long" is at SIZE_MAX / 2): the size cap is
+the loader's `MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +44,20 @@ except AttributeError:  # pragma: no cover - pyyaml built without libyaml
 
 MAX_DEPTH = 32
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_DEEP_HINT = "flow files are shallow; this looks like generated or hostile input"
+# How PyYAML's parsers word their own nesting limit: libyaml 0.2.6's scanner says "exceeded
+# maximum nesting depth"; libyaml's parser-side form says "Maximum nesting level reached".
+_LIBRARY_LIMIT = re.compile(r"\bnesting (depth|level)\b", re.IGNORECASE)
+
+
+def _skips_leading_bom(loader: type[Any]) -> bool:
+    """Whether `loader` leaves a leading byte order mark out of its marks' index (libyaml does,
+    PyYAML's own reader does not). Asked only for a text that starts with one."""
+    for event in yaml.parse("\ufeff[]", Loader=loader):
+        if isinstance(event, yaml.SequenceStartEvent):
+            start: Any = event.start_mark
+            return bool(start.index == 0)
+    return False  # pragma: no cover - the text above is one sequence
 
 
 class _Refused(Exception):
@@ -33,6 +67,11 @@ class _Refused(Exception):
         self.message = message
         self.mark = mark
         self.hint = hint
+
+    def diagnostic(self, file: str) -> Diagnostic:
+        return Diagnostic(
+            self.code, Severity.ERROR, self.message, _span(file, self.mark), self.hint
+        )
 
 
 def _span(file: str, start: Any, end: Any | None = None) -> Span:
@@ -79,25 +118,36 @@ def _check_event(event: Any) -> None:
         )
 
 
-def _document(
-    events: list[Any], file: str, diagnostics: list[Diagnostic], text: str
-) -> RawDocument:
-    """Build one document from its events (between DocumentStart and DocumentEnd)."""
-    start = events[0]
-    doc = RawDocument(file=file, data=None, span=_span(file, start.start_mark), text=text)
-    stack: list[_Frame] = []
-    root_set = False
+class _Builder:
+    """Builds one document from its events (between DocumentStart and DocumentEnd): values
+    placed in their containers with their spans, duplicate keys reported as S107."""
 
-    def place(value: Any, path_item_span: Span, event: Any) -> Path:
-        nonlocal root_set
-        if not stack:
+    def __init__(self, start: Any, file: str, diagnostics: list[Diagnostic], text: str):
+        self.file = file
+        self.diagnostics = diagnostics
+        self.doc = RawDocument(file=file, data=None, span=_span(file, start.start_mark), text=text)
+        self.stack: list[_Frame] = []
+
+    def build(self, events: list[Any]) -> RawDocument:
+        for event in events:
+            if isinstance(event, yaml.ScalarEvent):
+                self.scalar(event)
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                self.open(event)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                self.close(event)
+        return self.doc
+
+    def place(self, value: Any, span: Span) -> Path:
+        """Put a value where the document stands (the root, a list, a key's value)."""
+        doc = self.doc
+        if not self.stack:
             doc.data = value
-            root_set = True
-            doc.value_spans[()] = path_item_span
+            doc.value_spans[()] = span
             return ()
-        frame = stack[-1]
+        frame = self.stack[-1]
         if isinstance(frame.container, list):
-            path = (*frame.path, len(frame.container))
+            path: Path = (*frame.path, len(frame.container))
             frame.container.append(value)
         else:
             key = frame.pending_key or ""
@@ -108,136 +158,180 @@ def _document(
                 path = ("\0discarded",)
             else:
                 frame.container[key] = value
-        doc.value_spans[path] = path_item_span
+        doc.value_spans[path] = span
         return path
 
-    for event in events[1:]:
-        if isinstance(event, yaml.ScalarEvent):
-            span = _span(file, event.start_mark, event.end_mark)
-            if event.style in ("'", '"'):  # point at the text, not at its opening quote
-                span = Span(
-                    file,
-                    span.line,
-                    span.column + 1,
-                    span.end_line,
-                    max(span.column + 1, span.end_column - 1),
-                )
-            plain = not event.style  # libyaml says '' for plain, the Python parser None
-            value: str | None = event.value
-            if plain and event.value in _NULLS and event.implicit[0]:
-                value = None
-            frame = stack[-1] if stack else None
-            if (
-                isinstance(frame, _Frame)
-                and isinstance(frame.container, dict)
-                and frame.pending_key is None
-            ):
-                key = event.value
-                if key in frame.container:
-                    first = doc.key_spans.get((*frame.path, key))
-                    where = f" (first at line {first.line})" if first else ""
-                    diagnostics.append(
-                        Diagnostic(
-                            "S107",
-                            Severity.ERROR,
-                            f"duplicate key '{key}'{where}",
-                            span,
-                            "each key may appear once in a mapping; merge the two or rename one",
-                        )
-                    )
-                    frame.discard = True  # keep the first; read the second into nowhere
-                frame.pending_key = key
-                if frame.discard:
-                    continue
-                doc.key_spans[(*frame.path, key)] = span
-                continue
-            path = place(value, span, event)
-            start_mark: Any = event.start_mark
-            end_mark: Any = event.end_mark
-            doc.raw_offsets[path] = (start_mark.index, end_mark.index, _span(file, start_mark))
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            frame = stack[-1] if stack else None
-            if (
-                isinstance(frame, _Frame)
-                and isinstance(frame.container, dict)
-                and frame.pending_key is None
-            ):
-                raise _Refused(
-                    "S105",
-                    "a mapping key must be a plain value, not a collection",
-                    event.start_mark,
-                )
-            new: dict[str, Any] | list[Any] = (
-                {} if isinstance(event, yaml.MappingStartEvent) else []
+    def awaiting_key(self) -> _Frame | None:
+        """The mapping whose next scalar is a key, if the document stands at one."""
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and isinstance(frame.container, dict) and frame.pending_key is None:
+            return frame
+        return None
+
+    def scalar(self, event: Any) -> None:
+        span = _span(self.file, event.start_mark, event.end_mark)
+        if event.style in ("'", '"'):  # point at the text, not at its opening quote
+            span = Span(
+                self.file,
+                span.line,
+                span.column + 1,
+                span.end_line,
+                max(span.column + 1, span.end_column - 1),
             )
-            path = place(new, _span(file, event.start_mark), event)
-            stack.append(_Frame(new, path))
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            done = stack.pop()
-            old = doc.value_spans[done.path]
-            end: Any = event.end_mark
-            doc.value_spans[done.path] = Span(
-                old.file, old.line, old.column, end.line + 1, end.column + 1
+        frame = self.awaiting_key()
+        if frame is not None:
+            self.key(frame, event.value, span)
+            return
+        plain = not event.style  # libyaml says '' for plain, the Python parser None
+        value: str | None = event.value
+        if plain and event.value in _NULLS and event.implicit[0]:
+            value = None
+        path = self.place(value, span)
+        start_mark: Any = event.start_mark
+        end_mark: Any = event.end_mark
+        self.doc.raw_offsets[path] = (
+            start_mark.index,
+            end_mark.index,
+            _span(self.file, start_mark),
+        )
+
+    def key(self, frame: _Frame, key: str, span: Span) -> None:
+        if key in frame.container:
+            first = self.doc.key_spans.get((*frame.path, key))
+            where = f" (first at line {first.line})" if first else ""
+            self.diagnostics.append(
+                Diagnostic(
+                    "S107",
+                    Severity.ERROR,
+                    f"duplicate key '{key}'{where}",
+                    span,
+                    "each key may appear once in a mapping; merge the two or rename one",
+                )
             )
-    if not root_set:
-        doc.data = None
-    return doc
+            frame.discard = True  # keep the first; read the second into nowhere
+        frame.pending_key = key
+        if not frame.discard:
+            self.doc.key_spans[(*frame.path, key)] = span
+
+    def open(self, event: Any) -> None:
+        if self.awaiting_key() is not None:
+            raise _Refused(
+                "S105", "a mapping key must be a plain value, not a collection", event.start_mark
+            )
+        new: dict[str, Any] | list[Any] = {} if isinstance(event, yaml.MappingStartEvent) else []
+        path = self.place(new, _span(self.file, event.start_mark))
+        self.stack.append(_Frame(new, path))
+
+    def close(self, event: Any) -> None:
+        done = self.stack.pop()
+        old = self.doc.value_spans[done.path]
+        end: Any = event.end_mark
+        self.doc.value_spans[done.path] = Span(
+            old.file, old.line, old.column, end.line + 1, end.column + 1
+        )
+
+
+def _document(
+    events: list[Any], file: str, diagnostics: list[Diagnostic], text: str
+) -> RawDocument:
+    """Build one document from its events (between DocumentStart and DocumentEnd)."""
+    return _Builder(events[0], file, diagnostics, text).build(events[1:])
 
 
 def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
     """Read every document of a YAML text; never raises for bad input."""
-    documents: list[RawDocument] = []
-    diagnostics: list[Diagnostic] = []
-    current: list[Any] | None = None
-    depth = 0
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.DocumentStartEvent):
-                current = [event]
-            elif isinstance(event, yaml.DocumentEndEvent):
-                if current is not None:
-                    documents.append(_document(current, file, diagnostics, text))
-                current = None
-            elif current is not None:
-                _check_event(event)
-                if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                    depth += 1
-                    if depth > MAX_DEPTH:
-                        raise _Refused(
-                            "S101",
-                            f"nesting deeper than {MAX_DEPTH} levels",
-                            event.start_mark,
-                            "flow files are shallow; this looks like generated or hostile input",
-                        )
-                elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                    depth -= 1
-                current.append(event)
+        return _read(text, file)
     except _Refused as refused:
-        return [], [
-            Diagnostic(
-                refused.code,
-                Severity.ERROR,
-                refused.message,
-                _span(file, refused.mark),
-                refused.hint,
-            )
-        ]
+        return [], [refused.diagnostic(file)]
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        if error.context_mark is not None and "end of stream" in (error.problem or ""):
-            mark = error.context_mark  # an unclosed quote or bracket: point at where it opens
-        message = (error.problem or error.context or "invalid YAML").strip()
-        if error.context and error.problem:
-            message = f"{error.context}: {message}"
-        span = Span(file, 1, 1) if mark is None else _span(file, mark)
-        char = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
-        hint = _yaml_hint(message, char)
-        return [], [Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {message}", span, hint)]
+        return [], [_stopped(text, file, error)]
     except yaml.YAMLError as error:
         return [], [
             Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {error}", Span(file, 1, 1))
         ]
+
+
+def _read(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
+    """Read the documents; raises `_Refused` where we refuse, YAMLError where the library stops."""
+    documents: list[RawDocument] = []
+    diagnostics: list[Diagnostic] = []
+    current: list[Any] | None = None
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            current = [event]
+        elif isinstance(event, yaml.DocumentEndEvent):
+            if current is not None:
+                documents.append(_document(current, file, diagnostics, text))
+            current = None
+        elif current is not None:
+            _check_event(event)
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _Refused(
+                        "S101",
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                        event.start_mark,
+                        _DEEP_HINT,
+                    )
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            current.append(event)
     return documents, diagnostics
+
+
+def _stopped(text: str, file: str, error: yaml.MarkedYAMLError) -> Diagnostic:
+    """The diagnostic for a text the library stopped reading with `error`.
+
+    The library may have stopped while looking ahead of the last node it handed over (see the
+    module's doc), so the text before the point where it stopped is read again: a refusal of
+    ours there, or a syntax error there, comes first. An error the second reading meets only at
+    the end of that shorter text is an effect of cutting it, not a finding."""
+    mark = error.problem_mark
+    end = len(text) if mark is None else _offset(text, mark)
+    if 0 < end < len(text):
+        before = text[:end]
+        try:
+            _read(before, file)
+        except _Refused as refused:
+            return refused.diagnostic(file)
+        except yaml.MarkedYAMLError as earlier:
+            earlier_mark = earlier.problem_mark
+            if earlier_mark is not None and _offset(before, earlier_mark) < end:
+                return _syntax_error(text, file, earlier)
+        except yaml.YAMLError:
+            pass
+    if mark is not None and _LIBRARY_LIMIT.search(error.problem or ""):
+        return Diagnostic(  # only when the library's limit was lowered below ours
+            "S101",
+            Severity.ERROR,
+            f"nesting deeper than the YAML library allows ({(error.problem or '').strip()})",
+            _span(file, mark),
+            _DEEP_HINT,
+        )
+    return _syntax_error(text, file, error)
+
+
+def _offset(text: str, mark: Any) -> int:
+    """Where `mark` is in `text`, counted in characters as Python counts them."""
+    skipped = text.startswith("\ufeff") and _skips_leading_bom(_Loader)
+    return int(mark.index) + (1 if skipped else 0)
+
+
+def _syntax_error(text: str, file: str, error: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    if error.context_mark is not None and "end of stream" in (error.problem or ""):
+        mark = error.context_mark  # an unclosed quote or bracket: point at where it opens
+    message = (error.problem or error.context or "invalid YAML").strip()
+    if error.context and error.problem:
+        message = f"{error.context}: {message}"
+    span = Span(file, 1, 1) if mark is None else _span(file, mark)
+    at = -1 if mark is None else _offset(text, mark)
+    char = text[at] if 0 <= at < len(text) else ""
+    hint = _yaml_hint(message, char)
+    return Diagnostic("S100", Severity.ERROR, f"YAML syntax error: {message}", span, hint)
 
 
 def _yaml_hint(message: str, char: str) -> str:

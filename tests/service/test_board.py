@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,16 @@ WAIT_S = 30  # generous: for what the issue puts no time on
 
 class BoardServer(Server):
     """The hospital on a given store and data directory (the session secret lives there), with
-    or without keys; a restart reuses the port."""
+    or without keys; a restart reuses the port, and its clock starts `later` minutes after AT
+    (a restart never turns the clock back: sessions issued before it must still be current)."""
 
-    def __init__(self, root: Path, port: int | None = None, keys: str | None = None):
+    def __init__(
+        self, root: Path, port: int | None = None, keys: str | None = None, later: float = 0
+    ):
         self.root = root
         env = {"ROUTING_DATA_DIR": str(root / "data"), "ROUTING_API_KEYS": keys}
-        super().__init__(root / "board.db", port=port, env=env, now=AT)
+        now = (datetime.fromisoformat(AT) + timedelta(minutes=later)).isoformat()
+        super().__init__(root / "board.db", port=port, env=env, now=now)
 
 
 @pytest.fixture(scope="module")
@@ -452,7 +456,7 @@ def test_after_a_restart_the_page_reconnects_and_shows_each_ticket_once(
         assert sorted(before) == sorted(open_ids(server.url))
         server.stop()  # with the page's stream open: it must still stop by itself
         page.locator('#connection[data-state="reconnecting"]').wait_for()
-        server = BoardServer(tmp_path, port=server.port, keys=KEYS)
+        server = BoardServer(tmp_path, port=server.port, keys=KEYS, later=5)
         page.locator('#connection[data-state="live"]').wait_for()
         call_id = needs_office(server.url, headers=CALLS)  # right after the restart
         card(page, call_id).wait_for()
