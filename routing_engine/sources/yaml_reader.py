@@ -1,4 +1,4 @@
-"""Guarded YAML reading (DESIGN section 10).
+"""Guarded YAML reading (ARCHITECTURE.md, "Known traps").
 
 `yaml.load` runs code and `safe_load` still expands alias bombs, so flow files never go through
 either. We walk libyaml's event stream once and build the raw tree ourselves, refusing on the
