@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test upgrade check fmt schemas docs diagram area-codes bench bench-quick clean
+.PHONY: run test test-any-day upgrade check fmt schemas docs diagram area-codes bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	@bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q
+
+# The whole suite again with the machine's clock moved (libfaketime) to several dates at once:
+# a Sunday, New York's spring-forward Sunday, years ahead. DATES="..." picks others.
+test-any-day: $(VENV)/.installed-dev
+	@bash scripts/test-deps.sh
+	@bash scripts/test-any-day.sh $(DATES)
 
 # The newest releases pyproject.toml allows: both locks rewritten, a fresh .venv from them,
 # and the whole suite. Commit the locks when it passes.
