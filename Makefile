@@ -7,19 +7,29 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check fmt schemas docs diagram area-codes bench bench-quick clean
+.PHONY: run test test-any-day upgrade check fmt schemas docs diagram area-codes bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Everything is installed from the hashed locks (scripts/lock.sh writes them; `make upgrade`
+# moves them forward): requirements.lock for `make run`, requirements-dev.lock for the rest.
+# pip itself first, at the version and hashes the dev lock pins.
+$(VENV)/.pip: requirements-dev.lock | $(BIN)/python
+	awk '/^pip==/{p=1} p{print} p&&!/\\$$/{exit}' requirements-dev.lock > $(VENV)/pip.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(VENV)/pip.lock
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Reinstall whenever a lock or pyproject.toml changes. The project itself goes in last, with
+# no dependencies and the locked build backend (hatchling), so nothing unpinned is downloaded.
+$(VENV)/.installed: requirements.lock pyproject.toml $(VENV)/.pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.lock pyproject.toml $(VENV)/.pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed
@@ -28,6 +38,19 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	@bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q
+
+# The whole suite again with the machine's clock moved (libfaketime) to several dates at once:
+# a Sunday, New York's spring-forward Sunday, years ahead. DATES="..." picks others.
+test-any-day: $(VENV)/.installed-dev
+	@bash scripts/test-deps.sh
+	@bash scripts/test-any-day.sh $(DATES)
+
+# The newest releases pyproject.toml allows: both locks rewritten, a fresh .venv from them,
+# and the whole suite. Commit the locks when it passes.
+upgrade: $(VENV)/.installed-dev
+	bash scripts/lock.sh --upgrade
+	rm -rf $(VENV)
+	$(MAKE) test
 
 check: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
