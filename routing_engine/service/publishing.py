@@ -15,7 +15,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from routing_engine.api import CheckResult, check
-from routing_engine.review.diff import diff_deployments
+from routing_engine.core.compiled import CompiledDeployment
+from routing_engine.review.diff import DeploymentDiff, diff_deployments
 from routing_engine.service.core import Service
 from routing_engine.service.http import Refusal, problem
 
@@ -69,6 +70,10 @@ class Publisher:
         self.directory = directory
         self.publishing = asyncio.Lock()
 
+    def diff(self, old: CompiledDeployment, new: CompiledDeployment) -> DeploymentDiff:
+        """What a publish changes, its rewritten conditions read at the service's time."""
+        return diff_deployments(old, new, at=self.service.clock())
+
     async def publish(
         self, result: CheckResult, options: PublishOptions = PublishOptions()
     ) -> JSONResponse:
@@ -95,7 +100,7 @@ class Publisher:
                     f"{options.base[:12]}; review the new diff with a dry run",
                 )
             answer = await self.service.publish(result)
-        diff = await asyncio.to_thread(diff_deployments, replaced, compiled)
+        diff = await asyncio.to_thread(self.diff, replaced, compiled)
         return JSONResponse({**answer, "diff": diff.to_json()})
 
     async def dry_run(self, result: CheckResult) -> JSONResponse:
@@ -104,7 +109,7 @@ class Publisher:
         if compiled is None:
             return invalid(result)
         base = self.service.current.compiled
-        diff = await asyncio.to_thread(diff_deployments, base, compiled)
+        diff = await asyncio.to_thread(self.diff, base, compiled)
         return JSONResponse(
             {
                 "dry_run": True,
