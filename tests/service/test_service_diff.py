@@ -4,14 +4,19 @@ when the files or the current version changed since; every publish answers its d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import copy_hospital
 from test_service import Server, new_call
 
+from routing_engine.core.clock import ManualClock
+from routing_engine.service.app import create_app
 from routing_engine.sources.loader import deployment_files
 
 NY_ANSWERED = ['when caller.state == "NY"', "office-hours open", "answered"]  # past the number
@@ -137,3 +142,37 @@ def test_bad_options_and_broken_files_are_refused(server: Server, files: dict[st
     dry = publish(server, files=broken, dry_run=True)
     assert dry.status_code == 422 and dry.json()["error"] == "invalid-deployment"
     assert len(server.client.get("/v1/flows/versions").json()) == 1
+
+
+@pytest.mark.parametrize(
+    ("now", "moved"),
+    [("2026-11-23T10:00:00-05:00", False), ("2026-11-22T10:00:00-05:00", True)],
+    ids=["monday-open", "sunday-closed"],
+)
+def test_the_diff_reads_rewritten_conditions_at_the_services_time(
+    hospital_copy: Path, files: dict[str, str], tmp_path: Path, now: str, moved: bool
+) -> None:
+    """A branch rewritten to also ask whether billing is open moves New York's callers only
+    when the service's clock says it is closed (a Sunday), whatever the machine's date."""
+    files = changed(
+        files,
+        "flows/billing.yaml",
+        """when: 'caller.state == "NY"'""",
+        """when: 'caller.state == "NY" and open("office-hours")'""",
+    )
+    clock = ManualClock(datetime.fromisoformat(now))
+    app = create_app(hospital_copy, f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", clock=clock)
+
+    async def dry_run() -> Any:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://localhost"
+            ) as client,
+        ):
+            answer = await client.post("/v1/flows/publish", json={"files": files, "dry_run": True})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["diff"]["outcomes"]["callers"]
+
+    callers = asyncio.run(dry_run())
+    assert any("US-NY" in move["callers"] for move in callers) is moved, callers
