@@ -155,4 +155,5 @@ def unhandled_outcomes(ctx: Context) -> Iterator[Finding]:
                 f"{node.KIND} node '{node.id}' has no handler for '{outcome}'{extra}",
                 node.span,
                 f"add 'on: {{{outcome}: ...}}'",
+                f"add a line '{outcome} -> ...' under the node",
             )

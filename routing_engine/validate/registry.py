@@ -11,17 +11,28 @@ from typing import TYPE_CHECKING
 from routing_engine.core.diagnostics import Diagnostic, Severity
 from routing_engine.core.ir import Span
 
+DSL_SUFFIX = ".flow"  # the text DSL's files; everything else is YAML
+
 if TYPE_CHECKING:
     from routing_engine.core.context import Context
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """What a rule reports; the registry adds the rule's code and severity."""
+    """What a rule reports; the registry adds the rule's code and severity.
+
+    `hint` is written in YAML terms; a hint that shows syntax gives the DSL's wording too
+    (`dsl_hint`), and the diagnostic carries the one for the file the span points at."""
 
     message: str
     span: Span
     hint: str = ""
+    dsl_hint: str = ""
+
+    def hint_for_file(self) -> str:
+        if self.dsl_hint and self.span.file.endswith(DSL_SUFFIX):
+            return self.dsl_hint
+        return self.hint
 
 
 Check = Callable[["Context"], Iterator[Finding]]
@@ -74,6 +85,8 @@ def run_rules(context: Context) -> list[Diagnostic]:
             continue
         for finding in rule_.check(context):
             out.append(
-                Diagnostic(rule_.code, rule_.severity, finding.message, finding.span, finding.hint)
+                Diagnostic(
+                    rule_.code, rule_.severity, finding.message, finding.span, finding.hint_for_file()
+                )
             )
     return out

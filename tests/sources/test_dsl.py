@@ -239,3 +239,22 @@ def test_fmt_keeps_comments_and_is_idempotent(tmp_path) -> None:
     assert once == "\n".join([*tidy, "  b: hangup", ""])
     assert run_cli("fmt", "--check", str(path)).returncode == 0
     assert path.read_text() == once
+
+
+def test_a_graph_rules_hint_is_written_in_the_syntax_of_the_file_it_points_at(
+    tmp_path: Path,
+) -> None:
+    """G204's hint shows the DSL's handler line in a .flow file, YAML's `on:` in a YAML one."""
+    (tmp_path / "deployment.flow").write_text(
+        "deployment d\n  fallback\n    hangup\n  entry +12125550100 -> main\n"
+        "  target office\n    uri sip:office@x.example\n"
+    )
+    (tmp_path / "main.flow").write_text(
+        "flow main\n  ring-office: ring office for 2 rings\n    busy -> bye\n"
+        '  bye: hangup "done"\n'
+    )
+    result = run_cli("validate", str(tmp_path), "--format", "json")
+    found = [r for r in json.loads(result.stdout) if r["code"] == "G204"]
+    assert [(r["line"], r["hint"]) for r in found] == [
+        (2, "add a line 'no-answer -> ...' under the node")
+    ]
