@@ -48,6 +48,56 @@ def parse_range(text: str) -> ir.TimeRange | str:
     return ir.TimeRange(minutes[0], minutes[1])
 
 
+# A time as people type it: `8`, `8:30`, `8.30`, `8h30`, `8am`, `8:30 p.m.`
+_TIME = r"(\d{1,2})(?:[:.h](\d{2})|h)?\s*([ap])?\.?(?:m\.?)?"
+_TYPED_RANGE = re.compile(rf"\s*{_TIME}\s*(?:-|–|to)\s*{_TIME}\s*", re.IGNORECASE)
+
+
+def _typed_minutes(hours: str, mins: str | None, half: str | None) -> int | None:
+    """One typed time -> minutes after midnight; None when it is not a time of day."""
+    hour, minute = int(hours), int(mins or 0)
+    if minute > 59:
+        return None
+    if half:  # a 12-hour clock: 12am is midnight, 12pm is noon
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half.lower() == "p" else 0)
+    return hour * 60 + minute if hour <= 24 else None
+
+
+def typed_range(text: str) -> str:
+    """The 24-hour `HH:MM-HH:MM` form of hours typed another way (`8am-5pm`, `8-17`, `8h-17h`),
+    or '' when the text cannot be read as one range that ends after it starts."""
+    match = _TYPED_RANGE.fullmatch(text)
+    if match is None:
+        return ""
+    start = _typed_minutes(*match.group(1, 2, 3))
+    end = _typed_minutes(*match.group(4, 5, 6))
+    if start is None or end is None or not start < end <= 24 * 60:
+        return ""
+    return str(ir.TimeRange(start, end))
+
+
+def hours_problem(text: str, what: str) -> tuple[str, str]:
+    """The message and hint for hours that are not written `HH:MM-HH:MM`: the 24-hour form
+    to write instead when the text can be read as a range (`8am-5pm` -> `08:00-17:00`)."""
+    rewritten = typed_range(text)
+    message = f"'{text}' is not a time range written HH:MM-HH:MM ({what})"
+    if rewritten:
+        return message, f"write hours on a 24-hour clock: {rewritten}"
+    return message, "write hours on a 24-hour clock as HH:MM-HH:MM, e.g. 08:00-17:00"
+
+
+def date_problem(text: str, what: str) -> tuple[str, str]:
+    """The message and hint for a one-off date whose hours are not written `HH:MM-HH:MM`."""
+    day, _, hours = text.strip().partition(" ")
+    rewritten = [typed_range(part) for part in hours.split(",")] if hours.strip() else []
+    message = f"'{text}' is not a date with hours written HH:MM-HH:MM ({what})"
+    if rewritten and all(rewritten):
+        return message, f"write hours on a 24-hour clock: {day} {' '.join(rewritten)}"
+    return message, "write YYYY-MM-DD, then any hours as HH:MM-HH:MM: 2026-12-24 08:00-12:00"
+
+
 def _ranges(
     doc: RawDocument, path: Path, texts: list[str], diags: list[Diagnostic]
 ) -> tuple[ir.TimeRange, ...]:

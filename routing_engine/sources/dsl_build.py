@@ -113,6 +113,17 @@ def condition(case: Tree[Token], source: str) -> Token:
 # -- putting words in place -----------------------------------------------------------------------
 
 
+def _items(written: list[Token]) -> list[list[Token]]:
+    """The tokens of a value split at its commas: `a b, c` -> [[a, b], [c]]."""
+    groups: list[list[Token]] = [[]]
+    for token in written:
+        if token.type == "COMMA":
+            groups.append([])
+        else:
+            groups[-1].append(token)
+    return [group for group in groups if group]
+
+
 @dataclass(slots=True)
 class Builder:
     """Puts one document's data together, with the span of each key and value."""
@@ -154,15 +165,17 @@ class Builder:
         found: dict[str, Any] = data[name]
         return found
 
+    def place_items(self, path: Path, written: list[Token]) -> None:
+        """Say where each item of the list at `path` (`a, b c, d`) is written."""
+        for i, group in enumerate(_items(written)):
+            first, last = self.span(group[0]), self.span(group[-1])
+            self.doc.value_spans[(*path, i)] = Span(
+                first.file, first.line, first.column, last.end_line, last.end_column
+            )
+
     def values(self, written: list[Token], as_list: bool) -> tuple[Any, Token | None]:
         """`a b, c` -> "a b" (words joined), or ["a b", "c"] for a list."""
-        groups: list[list[Token]] = [[]]
-        for token in written:
-            if token.type == "COMMA":
-                groups.append([])
-            else:
-                groups[-1].append(token)
-        texts = [" ".join(text(t) for t in group) for group in groups if group]
+        texts = [" ".join(text(t) for t in group) for group in _items(written)]
         first = written[0] if written else None
         if as_list:
             return texts, first
@@ -185,8 +198,11 @@ class Builder:
                 self.put(container, path, key, inner, key_token, key_token)
                 self.settings(lines(line)[1:], inner, (*path, key))
                 continue
-            value, value_token = self.values(tokens(part(line, "value")), key in LIST_FIELDS)
+            written = tokens(part(line, "value"))
+            value, value_token = self.values(written, key in LIST_FIELDS)
             self.put(container, path, key, value, key_token, value_token)
+            if key in LIST_FIELDS:
+                self.place_items((*path, key), written)
 
 
 @dataclass(slots=True)

@@ -92,9 +92,11 @@ def _weekly(builder: Builder, line: Tree[Token], data: dict[str, Any], path: Pat
     builder.doc.key_spans.setdefault((*path, "weekly"), builder.span(word))
     builder.doc.value_spans.setdefault((*path, "weekly"), builder.span(word))
     days = leaf(line.children[1])
-    value, token = builder.values(tokens(part(line, "value")), True)
+    written = tokens(part(line, "value"))
+    value, token = builder.values(written, True)
     hours = value[0] if len(value) == 1 else value
     builder.put(weekly, (*path, "weekly"), text(days), hours, days, token)
+    builder.place_items((*path, "weekly", text(days)), written)
 
 
 def _unit(builder: Builder, block: list[Tree[Token]], data: dict[str, Any]) -> None:

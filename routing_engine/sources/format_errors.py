@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.sources import model as m
+from routing_engine.sources.build_schedules import date_problem, hours_problem
 from routing_engine.sources.raw import Path, RawDocument
 
 # --- pydantic errors -> diagnostics -----------------------------------------------------------
@@ -177,6 +178,10 @@ def _invalid_value(
             )
         if pattern == m.EMAIL_PATTERN:
             return f"{shown} is not an e-mail address ({what})", "write NAME@DOMAIN"
+        if pattern == m.RANGE_PATTERN:
+            return hours_problem(str(value), _hours_of(what, loc))
+        if pattern == m.DATE_PATTERN:
+            return date_problem(str(value), _hours_of(what, loc))
         kind = "key" if is_key else f"'{field_name}'"
         return (
             f"{shown} is not a valid name ({kind} of {what})",
@@ -185,6 +190,13 @@ def _invalid_value(
     message = str(err["msg"])
     message = message[0].lower() + message[1:]
     return f"'{field_name}' of {what}: {message}, got {shown}", ""
+
+
+def _hours_of(what: str, loc: Path) -> str:
+    """`schedule 'office', mon-fri` for hours at (schedules, office, weekly, mon-fri, 0)."""
+    if len(loc) >= 4 and loc[0] == "schedules":
+        return f"schedule '{loc[1]}', {loc[3] if loc[2] == 'weekly' else loc[2]}"
+    return what
 
 
 def _no_kind(doc: RawDocument, loc: Path, what: str, value: Any) -> Diagnostic:
