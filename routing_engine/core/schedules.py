@@ -21,6 +21,7 @@ OPEN, CLOSED, HOLIDAY = "open", "closed", "holiday"
 LOOKAHEAD_DAYS = 60
 MEMO_DAYS = 4096
 MEMO_SPANS = 16
+MINUTE = timedelta(minutes=1)
 
 
 class ScheduleError(ValueError):
@@ -129,11 +130,36 @@ class CompiledSchedule:
         for offset in range(LOOKAHEAD_DAYS + 1):
             day = local.date() + timedelta(days=offset)
             for minute in self._candidates(day):
-                moment = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.zone)
-                instant = moment.astimezone(UTC)  # compare instants: wall times repeat in autumn
-                if instant > now and self.state(instant) == OPEN:
-                    return instant
+                for instant in self._instants(day, minute):  # compare instants, not wall times
+                    if instant > now and self.state(instant) == OPEN:
+                        return instant
         return None
+
+    def _instants(self, day: date, minute: int) -> tuple[datetime, ...]:
+        """The UTC instants at which the local clock reaches `minute` of `day`: twice in the
+        hour that autumn repeats; in the hour that spring skips, once, when the clock jumps
+        past it (hours from 02:30 start at 03:00 that day, not at 03:30)."""
+        wall = datetime.combine(day, time(minute // 60, minute % 60))
+        first = wall.replace(tzinfo=self.zone).astimezone(UTC)
+        second = wall.replace(tzinfo=self.zone, fold=1).astimezone(UTC)
+        if first < second:  # repeated
+            return first, second
+        if first > second:  # skipped: `first` reads the wall time with the offset before the gap
+            return (self._jump(second, first),)
+        return (first,)
+
+    def _jump(self, before: datetime, after: datetime) -> datetime:
+        """The first whole minute after `before` with the UTC offset of `after` (a DST jump
+        lies between them)."""
+        offset = after.astimezone(self.zone).utcoffset()
+        low, high = 0, (after - before) // MINUTE
+        while high - low > 1:
+            middle = (low + high) // 2
+            if (before + middle * MINUTE).astimezone(self.zone).utcoffset() == offset:
+                high = middle
+            else:
+                low = middle
+        return before + high * MINUTE
 
     def _candidates(self, day: date) -> list[int]:
         """Minutes of a day at which the schedule may turn open."""

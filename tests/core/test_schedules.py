@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from routing_engine.core import ir
-from routing_engine.core.schedules import ScheduleError, calendar_of, compile_schedule, zone_of
+from routing_engine.core.schedules import (
+    CompiledSchedule,
+    ScheduleError,
+    calendar_of,
+    compile_schedule,
+    zone_of,
+)
 
 WEEKDAYS_8_TO_6 = (ir.DayHours((0, 1, 2, 3, 4), (ir.TimeRange(8 * 60, 18 * 60),)),)
 
@@ -167,3 +173,74 @@ def test_next_open_remembers_closed_spans_without_changing_an_answer(spec: ir.Sc
         for _ in range(150):
             when = start + timedelta(seconds=rng.randrange(5 * 86400))
             assert remembering.next_open(when) == compile_schedule(spec).next_open(when), when
+
+
+SUNDAY_FROM_2_30 = (ir.DayHours((6,), (ir.TimeRange(150, 17 * 60),)),)
+SUNDAY_FROM_1_30 = (ir.DayHours((6,), (ir.TimeRange(90, 17 * 60),)),)
+
+
+@pytest.mark.parametrize(
+    ("weekly", "closures", "when", "next_open"),
+    [
+        # Spring forward, Sunday 2027-03-14: 02:00 EST jumps to 03:00 EDT (07:00 UTC). Hours
+        # from 02:30, a time that does not exist that day, start when the clock jumps past it.
+        (SUNDAY_FROM_2_30, (), "2027-03-14T00:00:00-05:00", "2027-03-14T07:00:00+00:00"),
+        (SUNDAY_FROM_2_30, (), "2027-03-14T06:59:00+00:00", "2027-03-14T07:00:00+00:00"),
+        (
+            (ir.DayHours((6,), (ir.TimeRange(3 * 60, 17 * 60),)),),
+            (),
+            "2027-03-14T00:00:00-05:00",
+            "2027-03-14T07:00:00+00:00",
+        ),
+        # A one-off closure that ends inside the gap: open again when the clock jumps past it.
+        (
+            (ir.DayHours((6,), (ir.TimeRange(0, 17 * 60),)),),
+            (ir.DateHours("2027-03-14", (ir.TimeRange(0, 150),)),),
+            "2027-03-14T00:10:00-05:00",
+            "2027-03-14T07:00:00+00:00",
+        ),
+        # Fall back, Sunday 2027-11-07: 01:00-02:00 is lived twice (EDT, then EST). Hours from
+        # 01:30 open at 01:30 EDT, close at 02:00 EDT (back to 01:00 EST), and open again at
+        # 01:30 EST.
+        (SUNDAY_FROM_1_30, (), "2027-11-07T00:00:00-04:00", "2027-11-07T05:30:00+00:00"),
+        (SUNDAY_FROM_1_30, (), "2027-11-07T06:10:00+00:00", "2027-11-07T06:30:00+00:00"),
+    ],
+)
+def test_next_open_on_the_days_the_clocks_change(
+    weekly: tuple[ir.DayHours, ...],
+    closures: tuple[ir.DateHours, ...],
+    when: str,
+    next_open: str,
+) -> None:
+    compiled = compile_schedule(schedule(weekly=weekly, closures=closures, holidays=""))
+    assert compiled.next_open(at(when)) == datetime.fromisoformat(next_open)
+
+
+def first_open_minute(compiled: CompiledSchedule, since: datetime) -> datetime | None:
+    """The first whole UTC minute at or after `since` at which the schedule is open, by trying
+    every minute of the next three days."""
+    if compiled.state(since) == "open":
+        return since
+    minute = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    for _ in range(3 * 24 * 60):
+        if compiled.state(minute) == "open":
+            return minute
+        minute += timedelta(minutes=1)
+    return None
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        schedule(weekly=ODD_WEEKLY, closures=ODD_CLOSURES, openings=ODD_OPENINGS),
+        schedule(weekly=SUNDAY_FROM_2_30 + ODD_WEEKLY[1:]),
+        schedule(weekly=SUNDAY_FROM_1_30 + ODD_WEEKLY[1:], timezone="Europe/Paris"),
+    ],
+)
+def test_next_open_is_the_first_open_minute_around_both_clock_changes(spec: ir.Schedule) -> None:
+    rng, compiled = random.Random(16), compile_schedule(spec)
+    changes = ("2026-03-07", "2026-10-31", "2026-03-28", "2026-10-24")  # New York's, Paris's
+    for base in (at(f"{day}T12:00:00+00:00") for day in changes):
+        for offset in [*range(0, 2 * 86400, 3600), *(rng.randrange(2 * 86400) for _ in range(30))]:
+            when = base + timedelta(seconds=offset)
+            assert compile_schedule(spec).next_open(when) == first_open_minute(compiled, when), when
