@@ -26,6 +26,7 @@ from lark.exceptions import (
     VisitError,
 )
 
+from routing_engine.core.condition_checks import misused_has
 from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
 from routing_engine.core.functions import FUNCTIONS, Context
 from routing_engine.core.geography import CallerInfo
@@ -115,7 +116,15 @@ def _order(op: str) -> Callable[[Any, Any], bool]:
     return test
 
 
+def _has(container: Any, item: Any) -> bool:
+    """`has`: an item of a list; a text or a single value holds no items."""
+    if isinstance(container, (list, tuple, set, frozenset)):
+        return any(_equal(element, item) for element in container)
+    return False
+
+
 def _contains(container: Any, item: Any) -> bool:
+    """`in`: an item of a list, or a part of a text."""
     if isinstance(container, str):
         return isinstance(item, str) and item in container
     if isinstance(container, (list, tuple, set, frozenset)):
@@ -213,7 +222,7 @@ class _Compile(Transformer[Any, Any]):
 
     def has(self, tree: Any) -> Closure:
         container, _, item = tree.children
-        return lambda ctx: _contains(container(ctx), item(ctx))
+        return lambda ctx: _has(container(ctx), item(ctx))
 
     def negate(self, tree: Any) -> Closure:
         (inner,) = tree.children
@@ -352,6 +361,9 @@ def _parse(source: str) -> Tree[Any]:
             1,
             "flatten it, or split it over several branch cases",
         )
+    misuse = misused_has(tree)
+    if misuse is not None:
+        raise ConditionError(*misuse)
     return tree
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from routing_engine.core.schedules import OPEN, CompiledSchedule
+from routing_engine.core.schedules import HOLIDAY, OPEN, CompiledSchedule
 
 
 class Context(Protocol):
@@ -50,8 +50,10 @@ def _open(ctx: Context, args: tuple[Any, ...]) -> bool:
 
 
 def _holiday(ctx: Context, args: tuple[Any, ...]) -> bool:
-    schedule = ctx.schedule(str(args[0]))
-    return schedule is not None and schedule.is_holiday(ctx.at)
+    # As an `hours` node sees it: a one-off opening or closure, or an override, comes first.
+    name = str(args[0])
+    schedule = ctx.schedule(name)
+    return schedule is not None and schedule.state(ctx.at, ctx.overrides.get(name, "")) == HOLIDAY
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -62,7 +64,13 @@ FUNCTIONS: dict[str, Function] = {
         ),
         Function("open", ("schedule",), "true when the named schedule is open now", _open),
         Function(
-            "holiday", ("schedule",), "true when today is a holiday of the schedule", _holiday
+            "holiday",
+            ("schedule",),
+            "true when the schedule is on holiday now: today is a holiday of its calendar, and "
+            "no one-off opening, one-off closure or override of the schedule covers this "
+            "moment (an `hours` node on the schedule would go its `holiday` way); on a holiday "
+            "with a one-off opening, false during the opening, as `open()` is true then",
+            _holiday,
         ),
     )
 }

@@ -85,9 +85,6 @@ class CompiledSchedule:
             return HOLIDAY
         return OPEN if _within(self.weekly[day.weekday()], minute) else CLOSED
 
-    def is_holiday(self, at: datetime) -> bool:
-        return bool(self.holiday_name(at))
-
     def holiday_name(self, at: datetime) -> str:
         """The name of the holiday on the local date of `at`, or ''."""
         if self.calendar is None:

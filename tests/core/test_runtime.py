@@ -696,8 +696,8 @@ def test_voicemail_with_next_goes_on(engine) -> None:
         ('caller.number in ["+12125550124"]', CALLER, {}, None, False),
         ('caller.number not in ["+12125550124"]', CALLER, {}, None, True),
         ('caller.number not in ["+12125550123"]', CALLER, {}, None, False),
-        ('dialed has "5550109"', CALLER, {}, None, True),
-        ('dialed has "999"', CALLER, {}, None, False),
+        ('"5550109" in dialed', CALLER, {}, None, True),  # `in` finds a part of a text
+        ('"999" in dialed', CALLER, {}, None, False),
         ('["gold", "platinum"] has vars.tier', CALLER, {}, None, True),
         # caller geography comes from the number's area code; a region sent with the call wins
         ('caller.state == "NY"', CALLER, {}, None, True),
