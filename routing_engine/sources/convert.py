@@ -10,7 +10,7 @@ from typing import Literal
 from routing_engine.core.diagnostics import Diagnostic
 from routing_engine.sources.comments import Comments, attach, scan
 from routing_engine.sources.dsl_reader import read_dsl
-from routing_engine.sources.raw import RawDocument
+from routing_engine.sources.raw import BOM, RawDocument
 from routing_engine.sources.writers import write_dsl, write_yaml
 from routing_engine.sources.yaml_reader import read_yaml
 
@@ -46,6 +46,7 @@ def convert_text(
 ) -> tuple[str | None, list[Diagnostic]]:
     """Read `text` in one syntax and write it in another (or the same: canonical form)."""
     reader = read_yaml if source == "yaml" else read_dsl
+    text = text.removeprefix(BOM)  # as the readers do: offsets into the text count without it
     documents, problems = reader(text, file)
     if any(d.is_error for d in problems):
         return None, problems

@@ -35,7 +35,7 @@ from routing_engine.sources.dsl_build import DslError
 from routing_engine.sources.dsl_documents import build_documents
 from routing_engine.sources.dsl_errors import explain
 from routing_engine.sources.dsl_mistakes import Problem
-from routing_engine.sources.raw import RawDocument
+from routing_engine.sources.raw import BOM, RawDocument
 
 MAX_DEPTH = 32
 _GRAMMARS = resources.files("routing_engine.grammars")
@@ -113,7 +113,9 @@ def _read(source: str, file: str) -> list[RawDocument] | Problem:
 
 
 def read_dsl(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
-    """Read a DSL file into raw documents; never raises for bad input."""
+    """Read a DSL file into raw documents; never raises for bad input. A byte order mark at the
+    start is no character of the text: columns on the first line are counted without it."""
+    text = text.removeprefix(BOM)
     source = text if text.endswith("\n") else text + "\n"
     read = _read(source, file)
     if isinstance(read, Problem):

@@ -11,7 +11,7 @@ from pathlib import Path
 from routing_engine.core.diagnostics import Diagnostic, Severity
 from routing_engine.core.ir import Span
 from routing_engine.sources.dsl_reader import read_dsl
-from routing_engine.sources.raw import RawDocument
+from routing_engine.sources.raw import BOM, RawDocument
 from routing_engine.sources.yaml_reader import read_yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -153,7 +153,7 @@ def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hash
         )
         return
     hasher.update(key.encode() + b"\0" + data + b"\0")
-    sources.texts[display] = text
+    sources.texts[display] = text.removeprefix(BOM)  # shown under diagnostics, as read
     documents, diagnostics = reader(text, display)
     sources.documents.extend(documents)
     sources.diagnostics.extend(diagnostics)

@@ -13,6 +13,9 @@ from typing import Any
 from routing_engine.core.ir import Span
 
 PathItem = str | int
+# A byte order mark, which some editors write at the start of UTF-8 files: no character of
+# the text, so both readers drop it and columns on the first line are the same without it.
+BOM = "\ufeff"
 Path = tuple[PathItem, ...]
 
 

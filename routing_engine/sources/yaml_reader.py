@@ -35,7 +35,7 @@ import yaml
 
 from routing_engine.core.diagnostics import Diagnostic, Severity
 from routing_engine.core.ir import Span
-from routing_engine.sources.raw import Path, RawDocument
+from routing_engine.sources.raw import BOM, Path, RawDocument
 
 try:  # libyaml's parser: 20x faster, and its event stream copes with deep nesting
     _Loader: type[Any] = yaml.CSafeLoader
@@ -48,16 +48,6 @@ _DEEP_HINT = "flow files are shallow; this looks like generated or hostile input
 # How PyYAML's parsers word their own nesting limit: libyaml 0.2.6's scanner says "exceeded
 # maximum nesting depth"; libyaml's parser-side form says "Maximum nesting level reached".
 _LIBRARY_LIMIT = re.compile(r"\bnesting (depth|level)\b", re.IGNORECASE)
-
-
-def _skips_leading_bom(loader: type[Any]) -> bool:
-    """Whether `loader` leaves a leading byte order mark out of its marks' index (libyaml does,
-    PyYAML's own reader does not). Asked only for a text that starts with one."""
-    for event in yaml.parse("\ufeff[]", Loader=loader):
-        if isinstance(event, yaml.SequenceStartEvent):
-            start: Any = event.start_mark
-            return bool(start.index == 0)
-    return False  # pragma: no cover - the text above is one sequence
 
 
 class _Refused(Exception):
@@ -239,7 +229,9 @@ def _document(
 
 
 def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
-    """Read every document of a YAML text; never raises for bad input."""
+    """Read every document of a YAML text; never raises for bad input. A byte order mark at the
+    start is no character of the text: columns on the first line are counted without it."""
+    text = text.removeprefix(BOM)
     try:
         return _read(text, file)
     except _Refused as refused:
@@ -315,9 +307,8 @@ def _stopped(text: str, file: str, error: yaml.MarkedYAMLError) -> Diagnostic:
 
 
 def _offset(text: str, mark: Any) -> int:
-    """Where `mark` is in `text`, counted in characters as Python counts them."""
-    skipped = text.startswith("\ufeff") and _skips_leading_bom(_Loader)
-    return int(mark.index) + (1 if skipped else 0)
+    """Where `mark` is in `text` (read without its byte order mark), in characters."""
+    return int(mark.index)
 
 
 def _syntax_error(text: str, file: str, error: yaml.MarkedYAMLError) -> Diagnostic:
