@@ -87,10 +87,13 @@ def _path_lines(number: int, path: CallPath) -> list[str]:
 
 
 def who_answers_command(
-    number: Annotated[str, typer.Argument(help="the dialed number, E.164")],
+    deployment: Annotated[str, typer.Argument(help="the deployment directory")],
     at: Annotated[
         str, typer.Option("--at", help="ISO time with a UTC offset, e.g. 2026-11-24T10:00:00-05:00")
     ],
+    number: Annotated[
+        str | None, typer.Argument(help="the dialed number, E.164", show_default=False)
+    ] = None,
     caller: Annotated[
         str,
         typer.Option(
@@ -98,9 +101,10 @@ def who_answers_command(
             help="the caller's number, E.164; default 'anonymous' (a withheld number)",
         ),
     ] = ANONYMOUS,
-    deployment: Annotated[
-        str, typer.Option("--deployment", help="the deployment directory")
-    ] = "examples/hospital",
+    deployment_option: Annotated[
+        str | None,
+        typer.Option("--deployment", hidden=True, help="the deployment (before it came first)"),
+    ] = None,
     output: FormatOption = Format.text,
     max_turns: Annotated[
         int, typer.Option("--max-turns", min=1, help="stop exploring after this many events")
@@ -109,6 +113,7 @@ def who_answers_command(
     """Who answers a call to NUMBER at a given time: the real runtime, down every branch (each
     menu option and the menu's fallback, each ring answered or not, in turn, each reported
     outcome), with the reasons it gives."""
+    deployment, number = _deployment_and_number(deployment, number, deployment_option)
     when = parse_time_option(at)
     loaded = load_or_exit(deployment, "explore calls")
     try:
@@ -126,6 +131,24 @@ def who_answers_command(
         typer.echo(json.dumps(_exploration_json(exploration), indent=2))
         return
     typer.echo("\n".join(_exploration_lines(exploration)))
+
+
+def _deployment_and_number(first: str, second: str | None, option: str | None) -> tuple[str, str]:
+    """`who-answers DEPLOYMENT NUMBER`, as every command takes its deployment first; the older
+    `who-answers NUMBER --deployment DEPLOYMENT` still works. Exit 2 for anything else."""
+    usage = "write: who-answers DEPLOYMENT NUMBER --at TIME"
+    if option is not None:
+        if second is not None:
+            typer.echo(f"error: the deployment is given twice ({first!r} and --deployment "
+                       f"{option!r}); {usage}", err=True)  # fmt: skip
+            raise typer.Exit(2)
+        return option, first
+    if second is None:
+        looks = " (that looks like the number)" if first.startswith("+") else ""
+        typer.echo(f"error: who-answers needs the deployment, then the number: got only "
+                   f"{first!r}{looks}; {usage}", err=True)  # fmt: skip
+        raise typer.Exit(2)
+    return first, second
 
 
 def _local(instant: datetime | str, zone: tzinfo | None) -> str:

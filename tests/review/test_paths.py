@@ -29,6 +29,7 @@ MAIN_LINE = "+12125550111"
 NY_CALLER = "+12125550123"
 HOLIDAY = "2026-07-03T10:00:00-04:00"  # Friday: Independence Day (observed)
 TUESDAY = "2026-11-24T10:00:00-05:00"
+HOSPITAL_DIR = "examples/hospital"
 
 
 def by_key(paths: tuple[CallPath, ...]) -> dict[tuple[str, ...], CallPath]:
@@ -363,7 +364,7 @@ def test_cli_paths_refuses_unknown_numbers_and_broken_deployments() -> None:
 
 
 def test_cli_who_answers_explains_the_holiday() -> None:
-    result = run_cli("who-answers", MAIN_LINE, "--at", HOLIDAY)
+    result = run_cli("who-answers", HOSPITAL_DIR, MAIN_LINE, "--at", HOLIDAY)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "caller anonymous (a withheld number)" in out
@@ -380,7 +381,7 @@ def test_cli_who_answers_explains_the_holiday() -> None:
 
 
 def test_cli_who_answers_rings_billing_ny_then_offshore() -> None:
-    result = run_cli("who-answers", BILLING, "--at", TUESDAY, "--from", NY_CALLER)
+    result = run_cli("who-answers", HOSPITAL_DIR, BILLING, "--at", TUESDAY, "--from", NY_CALLER)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     ny, offshore = out.index("ring billing-ny for 12s"), out.index("ring offshore-center for 30s")
@@ -391,7 +392,7 @@ def test_cli_who_answers_rings_billing_ny_then_offshore() -> None:
 
 
 def test_cli_who_answers_json() -> None:
-    result = run_cli("who-answers", BILLING, "--at", TUESDAY, "--format", "json")
+    result = run_cli("who-answers", HOSPITAL_DIR, BILLING, "--at", TUESDAY, "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["caller"] == "anonymous" and data["flow"] == "billing"
@@ -409,13 +410,43 @@ def test_cli_who_answers_json() -> None:
     ],
 )
 def test_cli_who_answers_refuses_bad_input(args: list[str], message: str) -> None:
-    result = run_cli("who-answers", BILLING, *args)
+    result = run_cli("who-answers", HOSPITAL_DIR, BILLING, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_cli_who_answers_takes_the_deployment_first_like_every_command() -> None:
+    first = run_cli("who-answers", HOSPITAL_DIR, BILLING, "--at", TUESDAY, "--format", "json")
+    option = run_cli(  # the older form, the deployment as an option, still works
+        "who-answers", BILLING, "--at", TUESDAY, "--format", "json", "--deployment", HOSPITAL_DIR
+    )
+    assert first.returncode == option.returncode == 0, first.stderr + option.stderr
+    assert json.loads(first.stdout) == json.loads(option.stdout)
+    assert json.loads(first.stdout)["flow"] == "billing"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [BILLING, "--at", TUESDAY],
+            "who-answers needs the deployment, then the number: got only '+12125550140' (that "
+            "looks like the number); write: who-answers DEPLOYMENT NUMBER --at TIME",
+        ),
+        (
+            [HOSPITAL_DIR, BILLING, "--at", TUESDAY, "--deployment", HOSPITAL_DIR],
+            "the deployment is given twice",
+        ),
+    ],
+)
+def test_cli_who_answers_says_how_to_give_the_deployment(args: list[str], message: str) -> None:
+    result = run_cli("who-answers", *args)
     assert result.returncode == 2
     assert message in result.stderr
 
 
 def test_cli_who_answers_refuses_an_unknown_number() -> None:
-    result = run_cli("who-answers", "+19995550000", "--at", TUESDAY)
+    result = run_cli("who-answers", HOSPITAL_DIR, "+19995550000", "--at", TUESDAY)
     assert result.returncode == 2
     assert "no entry for +19995550000" in result.stderr and BILLING in result.stderr
 
