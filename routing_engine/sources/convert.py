@@ -4,6 +4,7 @@ their comments."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,7 @@ Syntax = Literal["yaml", "dsl"]
 SUFFIX: dict[Syntax, str] = {"yaml": ".yaml", "dsl": ".flow"}
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "flow.schema.json"
 MODELINE = "yaml-language-server:"
+_MODELINE = re.compile(r"^#\s*yaml-language-server:\s*\$schema=(\S+)", re.MULTILINE)
 
 
 def syntax_of(path: Path) -> Syntax | None:
@@ -55,5 +57,23 @@ def convert_text(
     notes = comments_of(text, documents)
     if target == "dsl":
         return write_dsl(data, notes), []
-    schema = os.path.relpath(SCHEMA, (out or Path(file)).resolve().parent)
-    return write_yaml(data, schema, notes), []
+    kept = schema_of(text) if source == "yaml" else None
+    return write_yaml(data, kept or _checkout_schema(out or Path(file)), notes), []
+
+
+def schema_of(text: str) -> str | None:
+    """Where the text's editor modeline (`# yaml-language-server: $schema=...`) points, as
+    written; None without one."""
+    found = _MODELINE.search(text)
+    return found[1] if found else None
+
+
+def _checkout_schema(path: Path) -> str | None:
+    """The modeline's target for a YAML file that has none yet: the flow schema, as a path
+    relative to the file, when the file lies in the engine's own checkout beside `schemas/`
+    (its examples and shared modules); None anywhere else, where such a path would name one
+    machine's folders. (A user's file keeps the modeline it has: see `schema_of`.)"""
+    folder, checkout = path.resolve().parent, SCHEMA.parents[1]
+    if not SCHEMA.is_file() or not folder.is_relative_to(checkout):
+        return None
+    return Path(os.path.relpath(SCHEMA, folder)).as_posix()
