@@ -121,6 +121,36 @@ class CompiledSchedule:
             self._closed.append((at, found))
         return found
 
+    def next_opening(self, at: datetime, override: str = "") -> datetime | None:
+        """The start of the next open period after `at`: when the schedule is closed at `at`,
+        its next opening (as `next_open`); when it is open, the first opening after this open
+        period ends. None when there is none within LOOKAHEAD_DAYS days (or it is forced)."""
+        if self.state(at, override) != OPEN:
+            return self.next_open(at, override)
+        if override or self.override:
+            return None
+        closing = self._next_close(at)
+        return None if closing is None else self.next_open(closing)
+
+    def _next_close(self, at: datetime) -> datetime | None:
+        """The first candidate instant after `at` (open) at which the schedule is not open."""
+        local, now = at.astimezone(self.zone), at.astimezone(UTC)
+        for offset in range(LOOKAHEAD_DAYS + 1):
+            day = local.date() + timedelta(days=offset)
+            for minute in self._closings(day):
+                for instant in self._instants(day, minute):
+                    if instant > now and self.state(instant) != OPEN:
+                        return instant
+        return None
+
+    def _closings(self, day: date) -> list[int]:
+        """Minutes of a day at which the schedule may turn closed (or go on holiday)."""
+        ends = {0}
+        ends.update(r.end for r in self.weekly[day.weekday()] if r.end < 24 * 60)
+        ends.update(r.end for r in self.openings.get(day, ()) if r.end < 24 * 60)
+        ends.update(r.start for r in self.closures.get(day, ()))
+        return sorted(ends)
+
     def _scan(self, at: datetime) -> datetime | None:
         """The first candidate instant after `at` (not open) at which the schedule is open."""
         local, now = at.astimezone(self.zone), at.astimezone(UTC)

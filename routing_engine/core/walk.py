@@ -168,11 +168,16 @@ class Walk:
         self, node: CTicket | CVoicemail, summary: str, recording: str = ""
     ) -> dict[str, Any]:
         """A ticket for the board. Its SLA, and its escalation steps, run from now, or from the
-        next opening of the node's `sla_from` schedule (now, when it is open)."""
+        next opening of the node's `sla_from` schedule. While that schedule is open, an `sla`
+        runs from now (in the current open period), and without one the ticket is due when
+        the schedule next opens after this open period, never at once."""
         start = self.at
         if node.sla_from is not None:
-            override = self.overrides.get(node.sla_from.name, "")
-            start = node.sla_from.next_open(self.at, override) or self.at
+            schedule, override = node.sla_from, self.overrides.get(node.sla_from.name, "")
+            if node.sla_s is None:
+                start = schedule.next_opening(self.at, override) or self.at
+            else:
+                start = schedule.next_open(self.at, override) or self.at
         timed = node.sla_s is not None or node.sla_from is not None
         action: dict[str, Any] = {
             "type": "ticket",

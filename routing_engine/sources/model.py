@@ -118,6 +118,10 @@ class EscalationSpec(Spec):
     notify: NameList = Field(min_length=1, description="the contacts told then")
 
 
+SLA_FROM_DOC = (
+    "a schedule: the SLA starts when it next opens, or now while it is open; without `sla`, "
+    "the ticket is due when it next opens (while it is open: after this open period)"
+)
 ESCALATE_DOC = (
     "further steps, each told if the ticket is still unresolved `after` this long: "
     "`[{after: 30m, notify: duty-manager}]`"
@@ -135,9 +139,7 @@ class TicketSpec(Spec):
         default_factory=list, description="contacts told when the SLA passes"
     )
     summary: str = ""
-    sla_from: NameOrParam | None = Field(
-        None, description="a schedule: the SLA starts when it next opens"
-    )
+    sla_from: NameOrParam | None = Field(None, description=SLA_FROM_DOC)
     escalate: list[EscalationSpec] = Field(default_factory=list, description=ESCALATE_DOC)
     next: Name | None = None
 
@@ -150,9 +152,7 @@ class VoicemailSpec(Spec):
     prompt: str = "Please leave a message after the tone."
     max_length: DurationText = Field(Duration(2, DurationUnit.MINUTES))
     sla: DurationText | None = None
-    sla_from: NameOrParam | None = Field(
-        None, description="a schedule: the SLA starts when it next opens"
-    )
+    sla_from: NameOrParam | None = Field(None, description=SLA_FROM_DOC)
     managers: NameList = Field(
         default_factory=list, description="contacts told when the SLA passes"
     )

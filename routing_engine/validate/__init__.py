@@ -9,6 +9,7 @@ from routing_engine.validate import (  # noqa: F401  (importing a rule module re
     graph,
     modules,
     references,
+    sla,
     structure,
     warnings,
 )
