@@ -42,18 +42,19 @@ def _not_a_list(operand: Any) -> str:
 def misused_has(tree: Tree[Any]) -> Misuse | None:
     """The first `X has Y` whose X is known to be a text or a single value: `has` looks for an
     item of a list, never inside a text (`"Joanna" has "ann"` would read as a substring)."""
-    for sub in tree.iter_subtrees_topdown():
+    for sub in tree.iter_subtrees():
         if sub.data != "has":
             continue
         container, keyword, item = sub.children
         what = _not_a_list(container)
+        line, column = getattr(keyword, "line", 1), getattr(keyword, "column", 1)  # a Token
         if what:
             left = _written(container)
             right = _written(item) if isinstance(item, Tree) else "..."
             return Misuse(
                 f"'has' looks for an item in a list, and {left} is {what}",
-                keyword.line,
-                keyword.column,
+                line or 1,
+                column or 1,
                 f"to compare the whole value write {left} == {right}; to find a part of a text "
                 f"write {right} in {left}",
             )

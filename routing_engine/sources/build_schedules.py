@@ -50,7 +50,7 @@ def parse_range(text: str) -> ir.TimeRange | str:
 
 # A time as people type it: `8`, `8:30`, `8.30`, `8h30`, `8am`, `8:30 p.m.`
 _TIME = r"(\d{1,2})(?:[:.h](\d{2})|h)?\s*([ap])?\.?(?:m\.?)?"
-_TYPED_RANGE = re.compile(rf"\s*{_TIME}\s*(?:-|–|to)\s*{_TIME}\s*", re.IGNORECASE)
+_TYPED_RANGE = re.compile(rf"\s*{_TIME}\s*(?:-|\u2013|to)\s*{_TIME}\s*", re.IGNORECASE)
 
 
 def _typed_minutes(hours: str, mins: str | None, half: str | None) -> int | None:

@@ -118,7 +118,7 @@ def test_next_opening_is_the_start_of_the_next_open_period() -> None:
         ir.Schedule(
             "office",
             "America/New_York",
-            (ir.DayHours((0, 1, 2, 3, 4), (ir.TimeRange(8 * 60, 12 * 60), ir.TimeRange(13 * 60, 18 * 60))),),
+            (ir.DayHours((0, 1, 2, 3, 4), (ir.TimeRange(480, 720), ir.TimeRange(780, 1080))),),
             "US",
             (),
             (),
