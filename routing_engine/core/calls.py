@@ -164,8 +164,9 @@ class Decision(NamedTuple):
         return {
             "call_id": self.call_id,
             "seq": self.seq,
-            "flow": {"name": self.flow, "version": self.digest[:12], "hash": self.digest},
-            "node": self.node,
+            # null before the call is in a flow (no entry) or at a node (not decided yet)
+            "flow": {"name": self.flow or None, "version": self.digest[:12], "hash": self.digest},
+            "node": self.node or None,
             "actions": [_fresh(a) for a in self.actions],
             "await": list(self.awaits),
             "fallback": {"actions": [_fresh(a) for a in self.fallback["actions"]], "await": []},

@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, Wi
 
 from routing_engine.core.ir import Duration, DurationUnit
 from routing_engine.sources.model_values import (
+    NAME_PATTERN,
     DurationText,
     Name,
     NameList,
@@ -240,6 +241,11 @@ class FlowDocument(Spec):
     notify: NameList = Field(
         default_factory=list, description="the contacts told when `resolve_within` passes"
     )
+    fallback: FallbackSpec | None = Field(
+        None,
+        description="what a call in this flow gets when the engine cannot decide; without it, "
+        "its line's (the entry dialed), else the deployment's",
+    )
     start: Name = Field(description="the first node")
     nodes: dict[Name, NodeSpec] = Field(min_length=1)
 
@@ -343,6 +349,29 @@ class ScheduleSpec(Spec):
 E164_OR_PREFIX = r"^\+[1-9][0-9]{1,14}\*?$"
 
 
+class EntrySpec(Spec):
+    """A dialed number's flow, with its own fallback (the short form is `NUMBER: FLOW`)."""
+
+    flow: Name = Field(description="the flow a call to this number enters")
+    fallback: FallbackSpec | None = Field(
+        None,
+        description="what a call on this line gets when the engine cannot decide, unless the "
+        "flow it is in has its own; without it, the deployment's",
+    )
+
+
+EntryValue = Annotated[
+    EntrySpec,
+    BeforeValidator(lambda v: {"flow": v} if isinstance(v, str) else v),
+    WithJsonSchema({
+        "anyOf": [{"type": "string", "pattern": NAME_PATTERN},
+                  {"$ref": "#/definitions/EntrySpec"}],
+        "description": "the flow (`er`), or the flow with this line's own fallback "
+                       "(`{flow: er, fallback: {ring: er-nurse}}`)",
+    }),
+]  # fmt: skip
+
+
 class DeploymentDocument(Spec):
     """Which numbers enter which flow, the targets, contacts and settings."""
 
@@ -355,8 +384,10 @@ class DeploymentDocument(Spec):
     )
     max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
     fallback: FallbackSpec
-    entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], Name] = Field(
-        default_factory=dict, description="dialed number (E.164, or a prefix ending in *) -> flow"
+    entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], EntryValue] = Field(
+        default_factory=dict,
+        description="dialed number (E.164, or a prefix ending in *) -> flow, or "
+        "{flow, fallback}",
     )
     targets: dict[Name, TargetSpec] = Field(default_factory=dict)
     contacts: dict[Name, ContactSpec] = Field(default_factory=dict)
