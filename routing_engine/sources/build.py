@@ -211,6 +211,10 @@ def _without_errors(data: dict[str, Any], error: ValidationError) -> m.Deploymen
             container = container.get(part) if isinstance(container, dict) else None
         if isinstance(container, dict) and loc and loc[-1] in container:
             del container[loc[-1]]
+        elif len(loc) == 3 and loc[0] == "entries":  # an entry without its flow: left out
+            written = trimmed.get("entries")
+            if isinstance(written, dict):
+                written.pop(loc[1], None)
     try:
         return m.DeploymentDocument.model_validate(trimmed)
     except ValidationError:
