@@ -56,10 +56,6 @@ def flow_file_schema() -> dict[str, Any]:
             spec.__name__, TypeAdapter(spec).json_schema(ref_template="#/definitions/{model}")
         )
         definitions[spec.__name__].pop("$defs", None)
-    # an entry's long form: its schema is named by the entries' own (model.EntryValue)
-    entry = TypeAdapter(m.EntrySpec).json_schema(ref_template="#/definitions/{model}")
-    entry.pop("$defs", None)
-    definitions.setdefault("EntrySpec", entry)
     nodes = definitions["FlowDocument"]["properties"]["nodes"]
     nodes["patternProperties"] = {
         pattern: {"$ref": "#/definitions/Node"} for pattern in nodes["patternProperties"]

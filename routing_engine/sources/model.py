@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, WithJsonSchema
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    Tag,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic_core import CoreSchema
 
 from routing_engine.core.ir import Duration, DurationUnit
 from routing_engine.sources.model_values import (
@@ -360,16 +369,22 @@ class EntrySpec(Spec):
     )
 
 
+class _ShortOrLong:
+    """An entry's schema: the flow's name alone, or the long form (`EntrySpec`)."""
+
+    def __get_pydantic_json_schema__(
+        self, core: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {
+            "anyOf": [{"type": "string", "pattern": NAME_PATTERN}, handler(core)],
+            "description": "the flow (`er`), or the flow with this line's own fallback "
+            "(`{flow: er, fallback: {ring: er-nurse}}`)",
+        }
+
+
 EntryValue = Annotated[
-    EntrySpec,
-    BeforeValidator(lambda v: {"flow": v} if isinstance(v, str) else v),
-    WithJsonSchema({
-        "anyOf": [{"type": "string", "pattern": NAME_PATTERN},
-                  {"$ref": "#/definitions/EntrySpec"}],
-        "description": "the flow (`er`), or the flow with this line's own fallback "
-                       "(`{flow: er, fallback: {ring: er-nurse}}`)",
-    }),
-]  # fmt: skip
+    EntrySpec, BeforeValidator(lambda v: {"flow": v} if isinstance(v, str) else v), _ShortOrLong()
+]
 
 
 class DeploymentDocument(Spec):
