@@ -223,7 +223,9 @@ class Service:
             extra={"call_id": call_id, "reason": reason, "version": compiled.version},
         )
         if dialed is not None:
-            return fallback_decision(compiled, call_id, seq, reason, Where.of_new_call(compiled, dialed))
+            return fallback_decision(
+                compiled, call_id, seq, reason, Where.of_new_call(compiled, dialed)
+            )
         return await self.event_fallback(compiled, call_id, seq, reason)
 
     async def event_fallback(

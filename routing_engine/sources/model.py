@@ -401,8 +401,7 @@ class DeploymentDocument(Spec):
     fallback: FallbackSpec
     entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], EntryValue] = Field(
         default_factory=dict,
-        description="dialed number (E.164, or a prefix ending in *) -> flow, or "
-        "{flow, fallback}",
+        description="dialed number (E.164, or a prefix ending in *) -> flow, or {flow, fallback}",
     )
     targets: dict[Name, TargetSpec] = Field(default_factory=dict)
     contacts: dict[Name, ContactSpec] = Field(default_factory=dict)

@@ -19,7 +19,9 @@ NURSES = ["er-nurse", "er-nurse-backup"]
 def call(
     loaded: LoadedDeployment, to: str, *events: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    state, decision = loaded.start_call({"call_id": "c1", "from": "+12125550123", "to": to, "at": AT})
+    state, decision = loaded.start_call(
+        {"call_id": "c1", "from": "+12125550123", "to": to, "at": AT}
+    )
     decisions = [decision]
     for number, kind in enumerate(events, start=1):
         body = {"event_id": f"e{number}", "seq": decision["seq"], "type": kind, "at": LATER}

@@ -356,9 +356,7 @@ def test_an_er_call_nobody_answered_notifies_the_duty_manager_at_once(tmp_path: 
         assert payload["call"]["end_reason"] == "no nurse answered"
         assert payload["call"]["answered"] is False
         assert "ended with nobody answering it (no nurse answered" in payload["text"]
-        assert timer_states(database, call_id="er-answered") == [
-            ("resolve-within", 0, "cancelled")
-        ]
+        assert timer_states(database, call_id="er-answered") == [("resolve-within", 0, "cancelled")]
         time.sleep(0.6)  # a few more runner ticks: still the one notification
         assert len(client.get(inbox).json()) == 1
     finally:
