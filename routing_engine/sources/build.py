@@ -20,6 +20,7 @@ from routing_engine.sources import model as m
 from routing_engine.sources.build_nodes import duration_at, nodes_of, ref_at, refs_at
 from routing_engine.sources.build_schedules import build_schedule
 from routing_engine.sources.format_errors import errors_to_diagnostics
+from routing_engine.sources.model_fallbacks import EntrySpec, FallbackSpec
 from routing_engine.sources.raw import Path, RawDocument
 
 
@@ -286,7 +287,7 @@ def _library(modules: list[ir.Module]) -> ir.Deployment:
     )
 
 
-def build_fallback(doc: RawDocument, base: Path, fb: m.FallbackSpec) -> ir.Fallback:
+def build_fallback(doc: RawDocument, base: Path, fb: FallbackSpec) -> ir.Fallback:
     """A `fallback:` mapping (the deployment's, a flow's or an entry's) at `base`."""
     return ir.Fallback(
         refs_at(doc, (*base, "fallback"), "ring", fb.ring),
@@ -296,7 +297,7 @@ def build_fallback(doc: RawDocument, base: Path, fb: m.FallbackSpec) -> ir.Fallb
     )
 
 
-def _entry(doc: RawDocument, number: str, entry: m.EntrySpec) -> ir.Entry:
+def _entry(doc: RawDocument, number: str, entry: EntrySpec) -> ir.Entry:
     """`NUMBER: FLOW`, or `NUMBER: {flow: FLOW, fallback: {...}}` with the line's fallback."""
     here = ("entries", number)
     written = doc.data.get("entries") if isinstance(doc.data, dict) else None

@@ -10,20 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Discriminator,
-    Field,
-    GetJsonSchemaHandler,
-    Tag,
-    TypeAdapter,
-    WithJsonSchema,
-)
-from pydantic_core import CoreSchema
+from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, WithJsonSchema
 
 from routing_engine.core.ir import Duration, DurationUnit
+from routing_engine.sources.model_fallbacks import EntryValue, FallbackSpec
 from routing_engine.sources.model_values import (
-    NAME_PATTERN,
     DurationText,
     Name,
     NameList,
@@ -313,14 +304,6 @@ class ContactSpec(Spec):
     )
 
 
-class FallbackSpec(Spec):
-    """What a call gets when the engine cannot decide (an internal fault, the loop guard)."""
-
-    ring: NameList = Field(default_factory=list)
-    timeout: DurationText = Field(Duration(30, DurationUnit.SECONDS))
-    say: str = ""
-
-
 RANGE_PATTERN = r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$"
 DATE_PATTERN = r"^\s*\d{4}-\d{2}-\d{2}(\s+\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2})*\s*$"
 Ranges = Annotated[
@@ -356,35 +339,6 @@ class ScheduleSpec(Spec):
 
 
 E164_OR_PREFIX = r"^\+[1-9][0-9]{1,14}\*?$"
-
-
-class EntrySpec(Spec):
-    """A dialed number's flow, with its own fallback (the short form is `NUMBER: FLOW`)."""
-
-    flow: Name = Field(description="the flow a call to this number enters")
-    fallback: FallbackSpec | None = Field(
-        None,
-        description="what a call on this line gets when the engine cannot decide, unless the "
-        "flow it is in has its own; without it, the deployment's",
-    )
-
-
-class _ShortOrLong:
-    """An entry's schema: the flow's name alone, or the long form (`EntrySpec`)."""
-
-    def __get_pydantic_json_schema__(
-        self, core: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> dict[str, Any]:
-        return {
-            "anyOf": [{"type": "string", "pattern": NAME_PATTERN}, handler(core)],
-            "description": "the flow (`er`), or the flow with this line's own fallback "
-            "(`{flow: er, fallback: {ring: er-nurse}}`)",
-        }
-
-
-EntryValue = Annotated[
-    EntrySpec, BeforeValidator(lambda v: {"flow": v} if isinstance(v, str) else v), _ShortOrLong()
-]
 
 
 class DeploymentDocument(Spec):
