@@ -223,7 +223,9 @@ Action = Annotated[
 
 
 class FlowVersion(BaseModel):
-    name: str
+    name: str | None = Field(
+        description="the flow the call is in; null when its number enters none (no-entry)"
+    )
     version: str
     hash: str
 
@@ -239,7 +241,10 @@ class DecisionResponse(BaseModel):
     call_id: str
     seq: int
     flow: FlowVersion
-    node: str
+    node: str | None = Field(
+        description="the node the call is at; null when it reached none (a fallback before "
+        "its first node, such as no-entry)"
+    )
     actions: list[Action]
     await_: list[str] = Field(alias="await")
     fallback: FallbackPlan

@@ -4,7 +4,8 @@ and the decisions the runtime makes. Plain values that go to JSON and back."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -164,8 +165,9 @@ class Decision(NamedTuple):
         return {
             "call_id": self.call_id,
             "seq": self.seq,
-            "flow": {"name": self.flow, "version": self.digest[:12], "hash": self.digest},
-            "node": self.node,
+            # null before the call is in a flow (no entry) or at a node (not decided yet)
+            "flow": {"name": self.flow or None, "version": self.digest[:12], "hash": self.digest},
+            "node": self.node or None,
             "actions": [_fresh(a) for a in self.actions],
             "await": list(self.awaits),
             "fallback": {"actions": [_fresh(a) for a in self.fallback["actions"]], "await": []},
@@ -202,3 +204,13 @@ def iso_utc(at: datetime) -> str:
         raise ValueError("times must carry a UTC offset")
     utc = at if at.tzinfo is UTC else at.astimezone(UTC)
     return utc.isoformat().replace("+00:00", "Z")
+
+
+# How the runtime's trace says a ring or queue was answered (core/events.py writes it): `ring
+# ring-nurse: answered -> ...` (its `answered` handler) or `queue q: answered, connected`.
+_ANSWERED = re.compile(r"^(ring|queue) [^\s:]+: answered(,| ->|$)")
+
+
+def answered(trace: Iterable[str]) -> bool:
+    """Whether anyone answered the call: a ring or queue `answered` outcome in its trace."""
+    return any(_ANSWERED.match(line) for line in trace)

@@ -271,10 +271,14 @@ def _shell(node: ir.Node, key: NodeKey, lookups: _Lookups) -> CNode:
 
 
 def fallback_body(
-    deployment: ir.Deployment, targets: dict[str, TargetInfo], cadence: float
+    deployment: ir.Deployment,
+    targets: dict[str, TargetInfo],
+    cadence: float,
+    own: ir.Fallback | None = None,
 ) -> dict[str, Any]:
-    """The decision a telephony system uses when the engine cannot decide or be reached."""
-    fallback = deployment.fallback
+    """The decision a telephony system uses when the engine cannot decide or be reached: the
+    deployment's fallback, or `own` (a flow's or an entry's)."""
+    fallback = deployment.fallback if own is None else own
     actions: list[dict[str, Any]] = []
     if fallback.say:
         actions.append({"type": "say", "text": fallback.say})
@@ -358,4 +362,14 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
         graph=context.graph,
         entry_flows=entry_flows,
         limits=limits,
+        flow_fallbacks={
+            flow.name: fallback_body(deployment, targets, cadence, flow.fallback)
+            for flow in index.flows.values()
+            if flow.fallback is not None
+        },
+        line_fallbacks={
+            entry.number: fallback_body(deployment, targets, cadence, entry.fallback)
+            for entry in deployment.entries
+            if entry.fallback is not None
+        },
     )

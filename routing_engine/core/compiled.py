@@ -194,6 +194,10 @@ class CompiledDeployment:
     graph: nx.MultiDiGraph[Any]
     entry_flows: dict[str, str] = field(default_factory=dict)
     limits: dict[str, FlowLimit] = field(default_factory=dict)  # flow -> its resolve_within
+    # The fallbacks flows and entries (by number as written, `+1212555*` for a prefix) have
+    # of their own; see fallback_for.
+    flow_fallbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    line_fallbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Tickets' story sentences by (step, flow), as story.py reads them: a memo it fills.
     sentences: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -210,4 +214,25 @@ class CompiledDeployment:
         for prefix, flow, start in self.prefixes:
             if dialed.startswith(prefix):
                 return flow, start
+        return None
+
+    def fallback_for(self, flow: str | None, dialed: str | None) -> dict[str, Any]:
+        """The fallback of a call in `flow` that dialed `dialed`: the flow's own (what the call
+        is about now), else its line's (the entry it dialed), else the deployment's."""
+        own = self.flow_fallbacks.get(flow) if flow else None
+        if own is not None:
+            return own
+        if self.line_fallbacks and dialed:
+            line = self.line_of(dialed)
+            if line is not None and line in self.line_fallbacks:
+                return self.line_fallbacks[line]
+        return self.fallback
+
+    def line_of(self, dialed: str) -> str | None:
+        """The entry a dialed number is on, as written (`+1212555*` for a prefix), if any."""
+        if dialed in self.entries:
+            return dialed
+        for prefix, _, _ in self.prefixes:
+            if dialed.startswith(prefix):
+                return f"{prefix}*"
         return None

@@ -1,5 +1,5 @@
-"""A step's result: the next call state and the decision, built from a walk, or the
-deployment's fallback when the engine cannot decide.
+"""A step's result: the next call state and the decision, built from a walk, or the call's
+fallback (its flow's, its line's, else the deployment's) when the engine cannot decide.
 
 States are built whole, their fields in order: by position a CallState takes half the time it
 takes by keyword, and a quarter of `_replace`'s.
@@ -7,6 +7,8 @@ takes by keyword, and a quarter of `_replace`'s.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +20,10 @@ from routing_engine.core.walk import Walk
 def fallback(
     compiled: CompiledDeployment, state: CallState, at: datetime, reason: str, trace: list[str]
 ) -> tuple[CallState, Decision]:
-    """The call ends with the deployment's fallback, because the engine cannot decide (no flow
-    for the number, a node the call's state names is gone, a loop that never waits)."""
+    """The call ends with its line's fallback (`CompiledDeployment.fallback_for`), because the
+    engine cannot decide (no flow for the number, a node the call's state names is gone, a loop
+    that never waits)."""
+    plan = compiled.fallback_for(state.flow, state.dialed)
     done = (*trace, f"fallback: {reason}")
     new = state._replace(
         status=Status.ENDED,
@@ -36,9 +40,9 @@ def fallback(
         state.flow,
         state.node,
         compiled.digest,
-        tuple(compiled.fallback["actions"]),
+        tuple(plan["actions"]),
         (),
-        compiled.fallback,
+        plan,
         done,
         reason,
     )
@@ -46,24 +50,57 @@ def fallback(
 
 
 def fallback_decision(
-    compiled: CompiledDeployment, call_id: str, seq: int, reason: str
+    compiled: CompiledDeployment,
+    call_id: str,
+    seq: int,
+    reason: str,
+    where: Where | None = None,
 ) -> dict[str, Any]:
-    """The deployment's fallback as a whole decision, for when the engine could not decide
-    (a fault, a deadline passed): what a telephony system does instead."""
+    """A call's fallback as a whole decision, for when the engine could not decide (a fault, a
+    deadline passed): what a telephony system does instead. `where` the call stands, as far
+    as it is known, picks the fallback of its line; unknown: the deployment's."""
+    where = where or Where()
+    plan = compiled.fallback_for(where.flow, where.dialed)
     decision = Decision(
         call_id,
         seq,
         compiled.name,
-        "",
-        "",
+        where.flow or "",
+        where.node or "",
         compiled.digest,
-        tuple(compiled.fallback["actions"]),
+        tuple(plan["actions"]),
         (),
-        compiled.fallback,
+        plan,
         (f"fallback: {reason}",),
         reason,
     )
     return decision.to_json()
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a call stands, for its fallback: its flow and node (None: not known, or none yet)
+    and the number it dialed."""
+
+    flow: str | None = None
+    node: str | None = None
+    dialed: str | None = None
+
+    @classmethod
+    def of_new_call(cls, compiled: CompiledDeployment, dialed: str) -> Where:
+        """A new call: the flow its number enters, before any node."""
+        found = compiled.entry(dialed)
+        return cls(None if found is None else found[0], None, dialed)
+
+    @classmethod
+    def of_state(cls, state: Mapping[str, Any]) -> Where:
+        """A call as stored (`CallState.to_json`); what it lacks stays unknown."""
+
+        def text(key: str) -> str | None:
+            value = state.get(key)
+            return value if isinstance(value, str) and value else None
+
+        return cls(text("flow"), text("node"), text("to"))
 
 
 def finish(walk: Walk, seq: int) -> tuple[CallState, Decision]:
@@ -104,7 +141,7 @@ def finish(walk: Walk, seq: int) -> tuple[CallState, Decision]:
         walk.compiled.digest,
         tuple(walk.actions),
         walk.awaits,
-        walk.compiled.fallback,
+        walk.compiled.fallback_for(flow, state.dialed),
         trace,
     )
     return new, decision

@@ -111,6 +111,9 @@ class Flow:
     # after is reported to `notify`.
     resolve_within: Duration | None = None
     notify: tuple[Ref, ...] = ()
+    # What a call in this flow gets when the engine cannot decide; None: its line's, else the
+    # deployment's (see CompiledDeployment.fallback_for).
+    fallback: Fallback | None = None
 
     def node(self, node_id: str) -> Node | None:
         for node in self.nodes:
@@ -241,6 +244,7 @@ class Entry:
     number: str
     flow: Ref
     span: Span = field(default=NOWHERE, compare=False)
+    fallback: Fallback | None = None  # this line's own; None: the deployment's
 
     @property
     def is_prefix(self) -> bool:

@@ -19,7 +19,7 @@ from routing_engine.core.calls import (
     iso_utc,
 )
 from routing_engine.core.compiled import CBranch, CompiledDeployment
-from routing_engine.core.decisions import fallback, fallback_decision, finish, new_state
+from routing_engine.core.decisions import Where, fallback, fallback_decision, finish, new_state
 from routing_engine.core.events import dispatch
 from routing_engine.core.visits import go
 from routing_engine.core.walk import LoopGuard, ScheduleOverrides, TargetStates, Walk
@@ -36,6 +36,7 @@ __all__ = [
     "ScheduleOverrides",
     "Status",
     "TargetStates",
+    "Where",
     "branch_case",
     "check_event",
     "fallback_decision",

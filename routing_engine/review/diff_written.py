@@ -111,12 +111,13 @@ def changes_between(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[Cha
 def _entries(deployment: ir.Deployment) -> dict[str, str]:
     found: dict[str, str] = {}
     for entry in deployment.entries:
-        found.setdefault(entry.number, entry.flow.name)  # the first wins, as when compiling
+        own = "" if entry.fallback is None else f" (fallback: {show(entry.fallback)})"
+        found.setdefault(entry.number, entry.flow.name + own)  # the first wins, as compiling
     return found
 
 
 def diff_entries(old: ir.Deployment, new: ir.Deployment) -> tuple[EntryChange, ...]:
-    """Dialed numbers added, removed, or sent to another flow."""
+    """Dialed numbers added, removed, sent to another flow, or given another fallback."""
     before, after = _entries(old), _entries(new)
     return tuple(
         EntryChange(number, before.get(number), after.get(number))

@@ -33,6 +33,10 @@ fallback:
   timeout: 30s
 entries:
   "+12125550100": er
+  "+12125550199":            # a line with its own fallback
+    flow: main
+    fallback:
+      ring: [front-desk, night-desk]
   "+1212555*": main          # a prefix: every other number that starts so
 targets:
   er-nurse:
@@ -161,6 +165,9 @@ flow: er
 description: Emergency calls go straight to a nurse
 resolve_within: 20m
 notify: [duty-manager]
+fallback:
+  ring: [er-nurse, er-nurse-backup]
+  timeout: 30s
 start: ring-nurse
 nodes:
   ring-nurse:
@@ -261,6 +268,16 @@ def _deployment() -> list[str]:
         "server such as `/notifications/inbox`, its built-in inbox) and by e-mail (`email`) where",
         "the server has SMTP configured; see docs/notifications.md.",
         "",
+        "The `fallback` is what a call gets when the engine cannot decide (no flow for the",
+        "number, a fault, the loop guard, a decision past its deadline) and what every decision",
+        "tells the telephony system to do if it cannot reach the engine: ring the `ring` targets",
+        "at once for `timeout` (after saying `say`, if given), else hang up. An entry may have",
+        "its own (`NUMBER: {flow: FLOW, fallback: {...}}`; in the DSL, a `fallback` block under",
+        "its `entry` line), and so may a flow (see Flows). A call's fallback is the one of the",
+        "flow it is in now, else of the entry it dialed (an exact number, else its prefix), else",
+        "the deployment's: the flow says what the call is about now (an emergency reached from",
+        "the main line's menu goes to a nurse), the line covers the flows without one.",
+        "",
     ]
 
 
@@ -273,7 +290,13 @@ def _flows() -> list[str]:
         "reported to the contacts under `notify`. A call is resolved when it has ended (hung up,",
         "a hangup node, a recorded voicemail without `next`, the fallback) and every ticket it",
         "raised is resolved; a call still connected to a person, or whose ticket is still open,",
-        "is not. Each flow's limit starts once per call, the first time the call enters it.",
+        "is not. A call that ended with nobody answering it (no ring or queue was `answered`:",
+        "it rang out, or the caller hung up ringing or waiting in a queue) and raised no ticket",
+        "is not resolved, and nothing can resolve it later: its contacts are told at once, when",
+        "it ends, and the notification says how it ended (`no nurse answered`, `caller hung",
+        "up`). Each flow's limit starts once per call, the first time the call enters it. A flow",
+        "may have its own `fallback` (as the deployment's): it is what a call in this flow gets",
+        "when the engine cannot decide, whatever number it dialed.",
         "",
         _pair(FLOW),
     ]

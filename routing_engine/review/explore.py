@@ -230,7 +230,7 @@ def _end(decision: dict[str, Any], who: str) -> str:
     if decision["await"]:
         return f"connected to {who or 'a person'}"
     if decision.get("fallback_reason"):
-        return f"the deployment's fallback ({decision['fallback_reason']})"
+        return f"the fallback ({decision['fallback_reason']})"
     hangups = [a for a in decision["actions"] if a["type"] == "hangup"]
     reason = hangups[-1]["reason"] if hangups else "caller hung up"
     return "hangup" if reason == "hangup" else f"hangup ({reason})"

@@ -42,7 +42,7 @@ async def new_call(request: Request) -> JSONResponse:
     compiled = service.current.compiled
     call = await read_body(request, parse_new_call)
     decision = await service.decision(
-        lambda: service.start_call(call, compiled), call.call_id, 1, compiled
+        lambda: service.start_call(call, compiled), call.call_id, 1, compiled, call.dialed
     )
     return JSONResponse(decision)
 

@@ -19,7 +19,7 @@ from routing_engine.api import CheckResult, LoadedDeployment, check_texts
 from routing_engine.contract import EventRequest, NewCallRequest
 from routing_engine.core.clock import DEFAULT_MAX_SKEW_S
 from routing_engine.core.compile import CompiledDeployment
-from routing_engine.core.runtime import fallback_decision
+from routing_engine.core.runtime import Where, fallback_decision
 from routing_engine.service import transactions
 from routing_engine.service.http import Refusal
 from routing_engine.service.observability import (
@@ -33,6 +33,7 @@ from routing_engine.store.tables import iso
 
 log = logging.getLogger("routing_engine.server")
 DEFAULT_DEADLINE_S = 0.5
+FALLBACK_READ_S = 0.1  # how long a fallback waits for the call's row, past the deadline
 
 
 @dataclass
@@ -177,9 +178,11 @@ class Service:
         call_id: str,
         seq: int,
         compiled: CompiledDeployment,
+        dialed: str | None = None,
     ) -> dict[str, Any]:
-        """Run `work` within the deadline; any fault answers the fallback decision. A Refusal
-        (4xx) passes through, counted, for the app's handler to answer.
+        """Run `work` within the deadline; any fault answers the call's fallback decision (its
+        line's: for a new call, `dialed`, the number it dialed; for an event, the call as
+        stored). A Refusal (4xx) passes through, counted, for the app's handler to answer.
 
         At the deadline the answer goes out at once: the work is abandoned and cancelled in
         the background (a database blocked in a lock wait cannot be interrupted, only left
@@ -219,7 +222,28 @@ class Service:
             reason,
             extra={"call_id": call_id, "reason": reason, "version": compiled.version},
         )
-        return fallback_decision(compiled, call_id, seq, reason)
+        if dialed is not None:
+            return fallback_decision(
+                compiled, call_id, seq, reason, Where.of_new_call(compiled, dialed)
+            )
+        return await self.event_fallback(compiled, call_id, seq, reason)
+
+    async def event_fallback(
+        self, compiled: CompiledDeployment, call_id: str, seq: int, reason: str
+    ) -> dict[str, Any]:
+        """An event's fallback decision: its line's, from the call as stored (on the version it
+        is pinned to, when loaded). The read is bounded (FALLBACK_READ_S; readers do not wait
+        for a stuck writer in WAL mode or PostgreSQL); a call that cannot be read in time gets
+        the deployment's fallback."""
+        try:
+            stored = await asyncio.wait_for(self.store.call(call_id), FALLBACK_READ_S)
+        except Exception:  # a fallback is answered whatever the store does
+            log.exception("cannot read call %s for its fallback", call_id)
+            stored = None
+        if stored is None:
+            return fallback_decision(compiled, call_id, seq, reason)
+        pinned = self.versions.get(stored.digest, compiled)
+        return fallback_decision(pinned, call_id, seq, reason, Where.of_state(stored.state))
 
     def count(self, decision: dict[str, Any], compiled: CompiledDeployment) -> None:
         """Count a decision by its node's kind, and log it."""

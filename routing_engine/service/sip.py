@@ -16,7 +16,6 @@ from routing_engine.contract import (
     dial_event,
     parse_as,
 )
-from routing_engine.core.compile import CompiledDeployment
 from routing_engine.service.deps import ServiceDep
 from routing_engine.service.http import problem, read_body
 
@@ -34,7 +33,7 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
     )
     if asked.failure is None:
         decision = await service.decision(
-            lambda: service.start_call(call, compiled), asked.call_id, 1, compiled
+            lambda: service.start_call(call, compiled), asked.call_id, 1, compiled, call.dialed
         )
     else:
         stored = await service.store.call(asked.call_id)
@@ -56,16 +55,16 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
             seq + 1,
             compiled,
         )
-    return JSONResponse(rtjson(decision, compiled))
+    return JSONResponse(rtjson(decision))
 
 
-def rtjson(decision: dict[str, Any], compiled: CompiledDeployment) -> dict[str, Any]:
+def rtjson(decision: dict[str, Any]) -> dict[str, Any]:
     """A decision as Kamailio's rtjson routing document. A proxy can only ring: a decision
-    that plays a menu or takes a message becomes the deployment's fallback routes."""
+    that plays a menu or takes a message becomes its fallback's routes (its line's)."""
     rings = [a for a in decision["actions"] if a["type"] == "ring"]
     final = not decision["await"]
     if not rings and not final:
-        rings = [a for a in compiled.fallback["actions"] if a["type"] == "ring"]
+        rings = [a for a in decision["fallback"]["actions"] if a["type"] == "ring"]
     routes = [
         {
             "uri": target["uri"],

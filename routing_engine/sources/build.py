@@ -20,7 +20,8 @@ from routing_engine.sources import model as m
 from routing_engine.sources.build_nodes import duration_at, nodes_of, ref_at, refs_at
 from routing_engine.sources.build_schedules import build_schedule
 from routing_engine.sources.format_errors import errors_to_diagnostics
-from routing_engine.sources.raw import RawDocument
+from routing_engine.sources.model_fallbacks import EntrySpec, FallbackSpec
+from routing_engine.sources.raw import Path, RawDocument
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
     nodes, broken = nodes_of(doc, diags)
     limit = getattr(head, "resolve_within", None)
     notify = getattr(head, "notify", None) or []
+    own = getattr(head, "fallback", None)
     if limit is not None and not notify:
         diags.append(
             Diagnostic(
@@ -100,6 +102,7 @@ def build_flow(doc: RawDocument, diags: list[Diagnostic]) -> ir.Flow | None:
         broken,
         None if limit is None else duration_at(doc, ("resolve_within",), limit),
         refs_at(doc, (), "notify", notify),
+        None if own is None else build_fallback(doc, (), own),
     )
 
 
@@ -209,6 +212,10 @@ def _without_errors(data: dict[str, Any], error: ValidationError) -> m.Deploymen
             container = container.get(part) if isinstance(container, dict) else None
         if isinstance(container, dict) and loc and loc[-1] in container:
             del container[loc[-1]]
+        elif len(loc) == 3 and loc[0] == "entries":  # an entry without its flow: left out
+            written = trimmed.get("entries")
+            if isinstance(written, dict):
+                written.pop(loc[1], None)
     try:
         return m.DeploymentDocument.model_validate(trimmed)
     except ValidationError:
@@ -280,13 +287,30 @@ def _library(modules: list[ir.Module]) -> ir.Deployment:
     )
 
 
+def build_fallback(doc: RawDocument, base: Path, fb: FallbackSpec) -> ir.Fallback:
+    """A `fallback:` mapping (the deployment's, a flow's or an entry's) at `base`."""
+    return ir.Fallback(
+        refs_at(doc, (*base, "fallback"), "ring", fb.ring),
+        duration_at(doc, (*base, "fallback", "timeout"), fb.timeout),
+        fb.say,
+        doc.key_span((*base, "fallback")),
+    )
+
+
+def _entry(doc: RawDocument, number: str, entry: EntrySpec) -> ir.Entry:
+    """`NUMBER: FLOW`, or `NUMBER: {flow: FLOW, fallback: {...}}` with the line's fallback."""
+    here = ("entries", number)
+    written = doc.data.get("entries") if isinstance(doc.data, dict) else None
+    long_form = isinstance(written, dict) and isinstance(written.get(number), dict)
+    flow = ref_at(doc, (*here, "flow") if long_form else here, entry.flow)
+    fallback = None if entry.fallback is None else build_fallback(doc, here, entry.fallback)
+    return ir.Entry(number, flow, doc.key_span(here), fallback)
+
+
 def _deployment(
     doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow], diags: list[Diagnostic]
 ) -> ir.Deployment:
-    entries = tuple(
-        ir.Entry(number, ref_at(doc, ("entries", number), flow), doc.key_span(("entries", number)))
-        for number, flow in spec.entries.items()
-    )
+    entries = tuple(_entry(doc, number, entry) for number, entry in spec.entries.items())
     targets = tuple(
         ir.Target(
             name,
@@ -305,13 +329,7 @@ def _deployment(
         ir.Contact(name, c.name, c.email, c.webhook, doc.key_span(("contacts", name)))
         for name, c in spec.contacts.items()
     )
-    fb = spec.fallback
-    fallback = ir.Fallback(
-        refs_at(doc, ("fallback",), "ring", fb.ring),
-        duration_at(doc, ("fallback", "timeout"), fb.timeout),
-        fb.say,
-        doc.key_span(("fallback",)),
-    )
+    fallback = build_fallback(doc, (), spec.fallback)
     return ir.Deployment(
         name=spec.deployment,
         flows=tuple(flows),

@@ -63,10 +63,7 @@ def _deployment(builder: Builder, block: list[Tree[Token]], data: dict[str, Any]
     """Entries, sections (target, contact, schedule) and settings."""
     for line in block:
         if line.data == "entry":
-            entries = builder.mapping(data, (), "entries", leaf(line))
-            number, flow = leaf(line.children[1]), target(line)
-            assert flow is not None
-            builder.put(entries, ("entries",), text(number), text(flow), number, flow)
+            _entry(builder, line, data)
         elif line.data in ("section", "schedule"):
             head = leaf(line)
             section = builder.mapping(data, (), SECTIONS[str(head)], head)
@@ -81,6 +78,23 @@ def _deployment(builder: Builder, block: list[Tree[Token]], data: dict[str, Any]
                     builder.settings([setting], inner, path)
         else:
             builder.settings([line], data, ())
+
+
+def _entry(builder: Builder, line: Tree[Token], data: dict[str, Any]) -> None:
+    """`entry NUMBER -> FLOW`, the short form; with a block (its `fallback`), the long form
+    `{flow: FLOW, fallback: ...}`."""
+    entries = builder.mapping(data, (), "entries", leaf(line))
+    number, flow = leaf(line.children[1]), target(line)
+    assert flow is not None
+    block = lines(line)[1:]
+    if not block:
+        builder.put(entries, ("entries",), text(number), text(flow), number, flow)
+        return
+    path = ("entries", text(number))
+    inner: dict[str, Any] = {}
+    builder.put(entries, path[:1], path[1], inner, number, number)
+    builder.put(inner, path, "flow", text(flow), flow, flow)
+    builder.settings(block, inner, path)
 
 
 def _weekly(builder: Builder, line: Tree[Token], data: dict[str, Any], path: Path) -> None:

@@ -69,6 +69,8 @@ def _what(doc_kind: str, doc_name: str, path: Path) -> str:
         return f"{str(path[0])[:-1]} '{path[1]}'"
     if path and path[0] == "fallback":
         return "the fallback"
+    if len(path) >= 2 and path[0] == "entries":
+        return f"entry '{path[1]}'"
     return f"{doc_kind} '{doc_name}'" if doc_name else doc_kind
 
 

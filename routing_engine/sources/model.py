@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, WithJsonSchema
 
 from routing_engine.core.ir import Duration, DurationUnit
+from routing_engine.sources.model_fallbacks import EntryValue, FallbackSpec
 from routing_engine.sources.model_values import (
     DurationText,
     Name,
@@ -240,6 +241,11 @@ class FlowDocument(Spec):
     notify: NameList = Field(
         default_factory=list, description="the contacts told when `resolve_within` passes"
     )
+    fallback: FallbackSpec | None = Field(
+        None,
+        description="what a call in this flow gets when the engine cannot decide; without it, "
+        "its line's (the entry dialed), else the deployment's",
+    )
     start: Name = Field(description="the first node")
     nodes: dict[Name, NodeSpec] = Field(min_length=1)
 
@@ -298,14 +304,6 @@ class ContactSpec(Spec):
     )
 
 
-class FallbackSpec(Spec):
-    """What a call gets when the engine cannot decide (an internal fault, the loop guard)."""
-
-    ring: NameList = Field(default_factory=list)
-    timeout: DurationText = Field(Duration(30, DurationUnit.SECONDS))
-    say: str = ""
-
-
 RANGE_PATTERN = r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$"
 DATE_PATTERN = r"^\s*\d{4}-\d{2}-\d{2}(\s+\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2})*\s*$"
 Ranges = Annotated[
@@ -355,8 +353,9 @@ class DeploymentDocument(Spec):
     )
     max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
     fallback: FallbackSpec
-    entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], Name] = Field(
-        default_factory=dict, description="dialed number (E.164, or a prefix ending in *) -> flow"
+    entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], EntryValue] = Field(
+        default_factory=dict,
+        description="dialed number (E.164, or a prefix ending in *) -> flow, or {flow, fallback}",
     )
     targets: dict[Name, TargetSpec] = Field(default_factory=dict)
     contacts: dict[Name, ContactSpec] = Field(default_factory=dict)

@@ -114,10 +114,7 @@ def _deployment(data: dict[str, Any]) -> Iterator[Line]:
     for key, value in data.items():
         if key == "entries" and isinstance(value, dict):
             for number, flow in value.items():
-                yield (
-                    f"{INDENT}entry {dsl_value(number)} -> {dsl_value(flow)}",
-                    [(key,), (key, number)],
-                )
+                yield from _entry(number, flow)
         elif key in _SECTION_KEYS and isinstance(value, dict):
             for name, body in value.items():
                 yield f"{INDENT}{_SECTION_KEYS[key]} {dsl_value(name)}", [(key,), (key, name)]
@@ -127,6 +124,15 @@ def _deployment(data: dict[str, Any]) -> Iterator[Line]:
                     yield from _properties(body, 2, (key, name))
         else:
             yield from _properties({key: value}, 1, ())
+
+
+def _entry(number: str, value: Any) -> Iterator[Line]:
+    """`entry NUMBER -> FLOW`; the long form's other keys (its fallback) in its block."""
+    path: Path = ("entries", number)
+    body = value if isinstance(value, dict) else {"flow": value}
+    head = f"{INDENT}entry {dsl_value(number)} -> {dsl_value(body.get('flow'))}"
+    yield head, [("entries",), path, (*path, "flow")]
+    yield from _properties({k: v for k, v in body.items() if k != "flow"}, 2, path)
 
 
 def _schedule(body: dict[str, Any], path: Path) -> Iterator[Line]:

@@ -163,7 +163,7 @@ def _audit(decision: dict[str, Any], text: str, digest: str, now: str) -> dict[s
         "call_id": decision["call_id"],
         "seq": decision["seq"],
         "digest": digest,
-        "node": decision["node"],
+        "node": decision["node"] or "",  # null in a decision before any node
         "fallback_reason": decision.get("fallback_reason"),
         "decision": text,
         "decided_at": now,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from routing_engine.core.calls import answered
 from routing_engine.core.geography import caller_info
 from routing_engine.store.tables import calls, iso, narrowed, ticket_events, tickets, timers
 
@@ -85,8 +86,9 @@ def raise_tickets(
     """What a decision starts and stops, in the transaction that stores it: the tickets it
     raises, each with its `created` event, its SLA timer (level 0) when it has a due time,
     and a timer per escalation step (levels 1, 2, ...); a timer for each flow time limit
-    (`resolve_within`) the call starts; and, once the call has ended with no ticket open,
-    the end of its time-limit timers."""
+    (`resolve_within`) the call starts; and, once the call has ended, the end of its
+    time-limit timers (`settle_call`), or, when nobody answered it and it raised no ticket,
+    their firing at once (`unanswered_call`)."""
     _raise(connection, state, decision, now)
     call_id = decision["call_id"]
     for level, deadline in enumerate(state.get("deadlines", ())):
@@ -94,7 +96,32 @@ def raise_tickets(
             due, notify = deadline["due"], deadline["notify"]
             _timer(connection, None, call_id, "resolve-within", level, due, notify)
     if state.get("status") == "ended":
-        settle_call(connection, call_id)
+        limited = bool(state.get("deadlines"))
+        if limited and not answered(state["trace"]) and not _raised_any(connection, call_id):
+            unanswered_call(connection, call_id, now)
+        else:
+            settle_call(connection, call_id)
+
+
+def _raised_any(connection: Connection, call_id: str) -> bool:
+    found = connection.execute(select(tickets.c.id).where(tickets.c.call_id == call_id).limit(1))
+    return found.first() is not None
+
+
+def unanswered_call(connection: Connection, call_id: str, now: str) -> None:
+    """A call that ended with nobody answering it (no ring or queue answered: it rang out,
+    the caller hung up ringing or waiting) and no ticket to follow it up is not resolved, and
+    nothing can resolve it later: its time-limit timers fall due now, so their contacts are
+    told at once (the delivery says how it ended)."""
+    connection.execute(
+        update(timers)
+        .where(
+            timers.c.call_id == call_id,
+            timers.c.kind == "resolve-within",
+            timers.c.state == "pending",
+        )
+        .values(due_at=_utc(now))
+    )
 
 
 def _timer(

@@ -6,7 +6,8 @@ conditional UPDATE (pending -> fired), so exactly one process fires it however m
 store. Firing records `sla-missed` (level 0) or `escalated` (level 1, 2, ...) on the ticket and
 writes one delivery per contact and channel to the outbox, in the same transaction; the
 delivery worker (notify.py) sends them. A flow's `resolve_within` timer fires as
-`call-unresolved`: it has no ticket, and its deliveries carry the call.
+`call-unresolved`: it has no ticket, and its deliveries carry the call; it falls due at once
+when the call ends with nobody answering it and no ticket (tickets.unanswered_call).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from routing_engine.core import ir
+from routing_engine.core.calls import answered
 from routing_engine.core.clock import Clock, system_clock
 from routing_engine.store.call_rows import read_call
 from routing_engine.store.notify import NotifySettings
@@ -171,12 +173,8 @@ class TimerRunner:
                 )
             )
         ]
-        how = (
-            f"it is still {state['status']}"
-            if state["status"] != "ended"
-            else f"it ended, but ticket(s) {', '.join(map(str, open_tickets))} are not resolved"
-        )
-        minutes = float(limit.get("after_s", 0)) / 60
+        heard = answered(state.get("trace", ()))
+        title, what = _unresolved(timer.call_id, flow, state, limit, open_tickets, heard)
         payload = {
             "event": EVENTS[timer.kind],
             "level": timer.level,
@@ -192,11 +190,13 @@ class TimerRunner:
                 "status": state["status"],
                 "node": state.get("node"),
                 "open_tickets": open_tickets,
+                "answered": heard,
+                "end_reason": state.get("end_reason") or None,
             },
-            "title": f"Call not resolved in time: {timer.call_id} ({flow})",
+            "title": title,
             "text": (
                 f"The {flow} call {timer.call_id} from {state.get('from')} to {state.get('to')} "
-                f"is not resolved {minutes:g} minutes after it entered the flow: {how}."
+                f"{what}."
             ),
         }
         await self._deliver(connection, timer, payload, None)
@@ -255,3 +255,32 @@ class TimerRunner:
         if contact.email and self.settings.smtp is not None:
             found.append(("email", contact.email))
         return found
+
+
+def _unresolved(
+    call_id: str,
+    flow: str,
+    state: Mapping[str, Any],
+    limit: Mapping[str, Any],
+    open_tickets: list[int],
+    heard: bool,
+) -> tuple[str, str]:
+    """A `call-unresolved` delivery's title, and what its text says of the call: it ended with
+    nobody answering it (fired when it ended), or it is not resolved in time."""
+    if state["status"] == "ended" and not heard and not open_tickets:
+        end = state.get("end_reason") or "hangup"
+        where = f"{state.get('flow')}/{state.get('node')}"
+        return (
+            f"Call ended unanswered: {call_id} ({flow})",
+            f"ended with nobody answering it ({end}, at {where})",
+        )
+    how = (
+        f"it is still {state['status']}"
+        if state["status"] != "ended"
+        else f"it ended, but ticket(s) {', '.join(map(str, open_tickets))} are not resolved"
+    )
+    minutes = float(limit.get("after_s", 0)) / 60
+    return (
+        f"Call not resolved in time: {call_id} ({flow})",
+        f"is not resolved {minutes:g} minutes after it entered the flow: {how}",
+    )

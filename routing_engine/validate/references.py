@@ -24,8 +24,9 @@ def _names(ctx: Context, flow: str) -> list[str]:
 
 @rule("S108", "unknown-reference")
 def unknown_references(ctx: Context) -> Iterator[Finding]:
-    """A name that refers to nothing: a node or flow, a target, a contact (a ticket's managers
-    and escalation steps, a flow's `notify`), a schedule.
+    """A name that refers to nothing: a node or flow, a target (a node's, a fallback's: the
+    deployment's, a flow's or an entry's), a contact (a ticket's managers and escalation
+    steps, a flow's `notify`), a schedule.
 
     Every reference is resolved when the deployment is loaded, so a typo is found here, not
     when a caller presses 3 at night. A name in a flow means a node of that flow first, else
@@ -45,8 +46,7 @@ def unknown_references(ctx: Context) -> Iterator[Finding]:
                 entry.flow.span,
                 did_you_mean(entry.flow.name, ctx.index.flows),
             )
-    for ref in ctx.deployment.fallback.targets:
-        yield from _target(ctx, ref, "the fallback")
+    yield from _fallback_targets(ctx)
     yield from _condition_references(ctx)
 
 
@@ -143,6 +143,16 @@ def _named(ctx: Context, unit: str, ref: ir.Ref, kind: str, user: str) -> Iterat
             ref.span,
             did_you_mean(ref.name, known) or f"{kind}s are declared in the deployment",
         )
+
+
+def _fallback_targets(ctx: Context) -> Iterator[Finding]:
+    """The targets each fallback rings: the deployment's, each flow's, each entry's."""
+    owned: list[tuple[ir.Fallback | None, str]] = [(ctx.deployment.fallback, "the fallback")]
+    owned += [(f.fallback, f"the fallback of flow '{f.name}'") for f in ctx.index.flows.values()]
+    owned += [(e.fallback, f"the fallback of number {e.number}") for e in ctx.deployment.entries]
+    for fallback, user in owned:
+        for ref in () if fallback is None else fallback.targets:
+            yield from _target(ctx, ref, user)
 
 
 def _target(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:

@@ -180,6 +180,29 @@ def test_an_entry_added_and_one_removed(tmp_path: Path) -> None:
     assert found.nodes == () and found.edges == ()
 
 
+def test_a_lines_and_a_flows_own_fallback_changed_are_shown(tmp_path: Path) -> None:
+    own = DEPLOYMENT.replace(
+        '"+12125550100": main', '"+12125550100": {flow: main, fallback: {ring: office}}'
+    )
+    flow = MAIN.replace("flow: main\n", "flow: main\n    fallback: {ring: backup}\n", 1)
+    found = diff(tmp_path, flow, deployment=own)
+    assert [(e.number, e.status, e.old, e.new) for e in found.entries] == [
+        (
+            "+12125550100",
+            Status.CHANGED,
+            "main",
+            "main (fallback: targets office; timeout 30s)",
+        ),
+    ]
+    assert [(d.what, d.name, d.changes) for d in found.definitions] == [
+        (
+            "flow",
+            "main",
+            (Change("fallback targets", None, "backup"), Change("fallback timeout", None, "30s")),
+        ),
+    ]
+
+
 def test_a_timeout_changed_is_a_node_change_only(tmp_path: Path) -> None:
     found = diff(tmp_path, MAIN.replace("timeout: 20s", "timeout: 45s"))
     [node] = found.nodes
@@ -234,7 +257,8 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_the_hospital_against_a_changed_copy(hospital_copy: Path) -> None:
     edit(hospital_copy / "flows" / "billing.yaml", "office: billing-ny", "office: billing-central")
     edit(hospital_copy.parent / "flows" / "office-ringover.yaml", "default: 15m", "default: 30m")
-    edit(hospital_copy / "flows" / "er.yaml", "timeout: 30s", "timeout: 40s")
+    simultaneous = "strategy: simultaneous\n    timeout: "  # ring-both's, not the fallback's
+    edit(hospital_copy / "flows" / "er.yaml", f"{simultaneous}30s", f"{simultaneous}40s")
     old = load_deployment(ROOT / "examples" / "hospital").compiled
     found = diff_deployments(old, load_deployment(hospital_copy).compiled)
     changed = {(c.entry, c.when, c.old, c.new) for c in found.outcomes}

@@ -286,13 +286,19 @@ def test_resolve_within_notifies_while_a_call_or_its_ticket_is_open(
         ticket = next(t for t in client.get("/v1/tickets").json() if t["call_id"] == "resolved")
         client.post(f"/v1/tickets/{ticket['id']}/resolve", json={"by": "Bob"})
         call("open-ticket", "dial.no-answer")  # ended, but its ticket stays open
-        call("hung-up", "hangup")  # ended with no ticket: resolved at once
+        call("hung-up", "hangup")  # ended unanswered, no ticket: not resolved, told at once
+        call("answered", "dial.answered", "hangup")  # ended answered, no ticket: resolved
         call("still-ringing")  # not ended
         assert timer_states(database, call_id="resolved") == [("resolve-within", 0, "cancelled")]
-        assert timer_states(database, call_id="hung-up") == [("resolve-within", 0, "cancelled")]
-        got = hooks.wait_for("/duty", 2)
+        assert timer_states(database, call_id="answered") == [("resolve-within", 0, "cancelled")]
+        (early,) = hooks.wait_for("/duty", 1, timeout=2.5)  # well before the 3 s limit
+        assert (early.json["call"]["call_id"], early.json["call"]["end_reason"]) == (
+            "hung-up",
+            "caller hung up",
+        )
+        got = hooks.wait_for("/duty", 3)
         calls = {r.json["call"]["call_id"]: r.json for r in got}
-        assert set(calls) == {"open-ticket", "still-ringing"}
+        assert set(calls) == {"hung-up", "open-ticket", "still-ringing"}
         late = calls["open-ticket"]
         assert (late["event"], late["call"]["flow"], late["call"]["status"]) == (
             "call-unresolved",
@@ -312,7 +318,47 @@ def test_resolve_within_notifies_while_a_call_or_its_ticket_is_open(
         )
         assert outbox[0]["ticket_id"] is None and outbox[0]["event"] == "call-unresolved"
         time.sleep(0.6)
-        assert len(hooks.at("/duty")) == 2
+        assert len(hooks.at("/duty")) == 3
+    finally:
+        server.stop()
+
+
+def test_an_er_call_nobody_answered_notifies_the_duty_manager_at_once(tmp_path: Path) -> None:
+    """The seed case: the hospital's ER call rings the nurse, the backup, both, says the 911
+    advice and hangs up; its 20-minute `resolve_within` tells the duty manager now, in the
+    engine's own inbox. An ER call a nurse answered tells nobody."""
+    database = tmp_path / "er.db"
+    server = Server(database)
+    client, inbox = server.client, "/v1/notifications/inbox"
+
+    def call(call_id: str, *events: str) -> dict:  # type: ignore[type-arg]
+        start = {"call_id": call_id, "from": "+12125550123", "to": "+12125550100"}
+        decision = client.post("/v1/calls", json=start).json()
+        for seq, kind in enumerate(events, start=1):
+            body = {"event_id": f"e{seq}", "seq": seq, "type": kind}
+            decision = client.post(f"/v1/calls/{call_id}/events", json=body).json()
+        return decision  # type: ignore[no-any-return]
+
+    try:
+        answered = call("er-answered", "dial.answered", "hangup")
+        assert answered["await"] == []
+        last = call("er-unanswered", "dial.no-answer", "dial.no-answer", "dial.no-answer")
+        assert last["actions"][-1] == {"type": "hangup", "reason": "no nurse answered"}
+        wait_until(lambda: client.get(inbox).json() != [], timeout=15)
+        (entry,) = client.get(inbox).json()
+        payload = entry["payload"]
+        assert (entry["event"], entry["contact"], entry["signature"]) == (
+            "call-unresolved",
+            "duty-manager",
+            "valid",
+        )
+        assert (payload["call"]["call_id"], payload["call"]["flow"]) == ("er-unanswered", "er")
+        assert payload["call"]["end_reason"] == "no nurse answered"
+        assert payload["call"]["answered"] is False
+        assert "ended with nobody answering it (no nurse answered" in payload["text"]
+        assert timer_states(database, call_id="er-answered") == [("resolve-within", 0, "cancelled")]
+        time.sleep(0.6)  # a few more runner ticks: still the one notification
+        assert len(client.get(inbox).json()) == 1
     finally:
         server.stop()
 

@@ -44,6 +44,9 @@ def files(hospital_copy: Path) -> dict[str, str]:
     return found | {f"modules/{p.name}": p.read_text() for p in modules}
 
 
+RING_BOTH = "strategy: simultaneous\n    timeout: "  # ring-both's timeout, not the fallback's
+
+
 def changed(files: dict[str, str], name: str, old: str, new: str) -> dict[str, str]:
     assert old in files[name]
     return {**files, name: files[name].replace(old, new, 1)}
@@ -68,7 +71,7 @@ def test_a_dry_run_answers_the_diff_and_a_confirmed_publish_publishes_it(
 ) -> None:
     before = current(server)
     files = changed(files, "flows/billing.yaml", "office: billing-ny", "office: pharmacy-office")
-    files = changed(files, "flows/er.yaml", "timeout: 30s", "timeout: 40s")
+    files = changed(files, "flows/er.yaml", f"{RING_BOTH}30s", f"{RING_BOTH}40s")
     dry = publish(server, files=files, dry_run=True)
     assert dry.status_code == 200, dry.text
     review = dry.json()
@@ -105,7 +108,7 @@ def test_a_publish_is_refused_when_the_files_or_the_current_version_changed(
     server: Server, files: dict[str, str]
 ) -> None:
     before = current(server)
-    mine = changed(files, "flows/er.yaml", "timeout: 30s", "timeout: 40s")
+    mine = changed(files, "flows/er.yaml", f"{RING_BOTH}30s", f"{RING_BOTH}40s")
     review = publish(server, files=mine, dry_run=True).json()
     edited_since = changed(mine, "flows/er.yaml", "timeout: 40s", "timeout: 50s")
     refused = publish(server, files=edited_since, confirm=review["hash"])

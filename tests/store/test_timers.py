@@ -223,30 +223,42 @@ def test_resolving_a_ticket_stops_its_escalations(tmp_path: Path) -> None:
     run(tmp_path, scenario, sla="1m", escalate="2m")
 
 
-def test_a_call_is_resolved_when_it_ended_and_its_tickets_are_resolved(tmp_path: Path) -> None:
+def test_a_call_is_resolved_when_it_ended_answered_or_its_tickets_are_resolved(
+    tmp_path: Path,
+) -> None:
     async def scenario(world: World) -> None:
-        no_answer = (EventType.DIAL_NO_ANSWER, "")
+        no_answer, hangup = (EventType.DIAL_NO_ANSWER, ""), (EventType.HANGUP, "")
         await world.call("ticketed", "+12125550101", no_answer)
-        await world.call("abandoned", "+12125550101", (EventType.HANGUP, ""))
+        await world.call("abandoned", "+12125550101", hangup)  # hung up while ringing
+        await world.call("answered", "+12125550101", (EventType.DIAL_ANSWERED, ""), hangup)
         await world.call("ringing", "+12125550101")
         states = "SELECT call_id, level, due_at, state FROM timers WHERE kind = 'resolve-within'"
         assert sorted(await world.rows(states)) == [
-            ("abandoned", 0, "2026-11-24T15:10:00+00:00", "cancelled"),
+            ("abandoned", 0, "2026-11-24T15:00:00+00:00", "pending"),  # unanswered: due now
+            ("answered", 0, "2026-11-24T15:10:00+00:00", "cancelled"),  # answered, no ticket
             ("ringing", 0, "2026-11-24T15:10:00+00:00", "pending"),
             ("ticketed", 0, "2026-11-24T15:10:00+00:00", "pending"),  # its ticket is open
         ]
         await change_ticket(world.store.engine, 1, "resolve", "Bob", iso(world.clock()))
         assert ("ticketed", 0, "2026-11-24T15:10:00+00:00", "cancelled") in await world.rows(states)
-        world.clock.advance(600)
-        assert await world.runner().tick() == 1
+        assert await world.runner().tick() == 1  # the abandoned call, at once
         ((payload,),) = await world.rows("SELECT payload FROM deliveries")
         body = json.loads(payload)
+        assert (body["call"]["call_id"], body["call"]["answered"]) == ("abandoned", False)
+        assert body["call"]["end_reason"] == "caller hung up"
+        assert body["title"] == "Call ended unanswered: abandoned (limited)"
+        assert "nobody answering it (caller hung up, at limited/ring-desk)" in body["text"]
+        world.clock.advance(600)
+        assert await world.runner().tick() == 1
+        payloads = await world.rows("SELECT payload FROM deliveries ORDER BY id")
+        body = json.loads(payloads[-1][0])
         assert (body["event"], body["call"]["call_id"], body["call"]["status"]) == (
             "call-unresolved",
             "ringing",
             "active",
         )
         assert body["contact"]["name"] == "duty"
+        assert "not resolved 10 minutes after it entered the flow" in body["text"]
 
     run(tmp_path, scenario, limit="10m")
 
