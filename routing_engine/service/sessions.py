@@ -29,6 +29,7 @@ SECRET_ENV = "ROUTING_SESSION_SECRET"
 SECRET_FILE = "session-secret"
 MAX_AGE_S = 12 * 3600  # a long shift
 MAX_NAME = 128
+MIN_SECRET_LENGTH = 32
 
 
 def _b64(raw: bytes) -> str:
@@ -68,8 +69,10 @@ def secret_from(folder: Path) -> bytes:
         except FileNotFoundError:
             pass
         else:
-            if len(found) < 32:
-                raise ValueError(f"{path}: a session secret needs at least 32 characters")
+            if len(found) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"{path}: a session secret needs at least {MIN_SECRET_LENGTH} characters"
+                )
             return found
         folder.mkdir(parents=True, exist_ok=True)
         draft = folder / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -101,8 +104,8 @@ class Sessions:
         data folder), else in $ROUTING_DATA_DIR (./data)."""
         given = os.environ.get(SECRET_ENV, "")
         if given:
-            if len(given) < 32:
-                raise ValueError(f"${SECRET_ENV} needs at least 32 characters")
+            if len(given) < MIN_SECRET_LENGTH:
+                raise ValueError(f"${SECRET_ENV} needs at least {MIN_SECRET_LENGTH} characters")
             return cls(secret=given.encode("utf-8"), clock=clock)
         if folder is None:
             folder = Path(os.environ.get("ROUTING_DATA_DIR", "data"))
