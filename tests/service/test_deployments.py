@@ -73,9 +73,7 @@ def test_two_deployments_served_from_one_folder_never_see_each_other(
     assert theirs["id"] == ours["id"] == 1
     assert [(kind, ticket) for _, kind, ticket in seen] == [("created", ours["id"])]
     assert [t["call_id"] for t in dental.client.get("/v1/tickets").json()] == ["dental-1"]
-    assert [t["call_id"] for t in hospital.client.get("/v1/tickets").json()] == [
-        theirs["call_id"]
-    ]
+    assert [t["call_id"] for t in hospital.client.get("/v1/tickets").json()] == [theirs["call_id"]]
     assert dental.client.get(f"/v1/tickets/{ours['id']}").json()["call_id"] == "dental-1"
     for board in ("cardiology", "front-desk"):
         found = dental.client.get("/v1/tickets", params={"board": board}).json()
@@ -165,9 +163,7 @@ def test_another_deployments_files_are_not_published(tmp_path: Path) -> None:
             assert refused.status_code == 409, refused.text
             assert refused.json()["error"] == "other-deployment"
             assert "deployment 'dental'" in refused.json()["message"]
-        assert {v["name"] for v in hospital.client.get("/v1/flows/versions").json()} == {
-            "hospital"
-        }
+        assert {v["name"] for v in hospital.client.get("/v1/flows/versions").json()} == {"hospital"}
     finally:
         hospital.stop()
 

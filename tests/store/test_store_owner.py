@@ -108,7 +108,10 @@ def test_create_app_refuses_another_deployments_store(tmp_path: Path) -> None:
     [
         ("sqlite:///data/routing.db", "sqlite+aiosqlite:///data/routing.db"),
         ("sqlite:////srv/routing.db", "sqlite+aiosqlite:////srv/routing.db"),
-        ("postgresql://ops:pw@db.example/routing", "postgresql+asyncpg://ops:pw@db.example/routing"),
+        (
+            "postgresql://ops:pw@db.example/routing",
+            "postgresql+asyncpg://ops:pw@db.example/routing",
+        ),
         ("postgres://db/routing", "postgresql+asyncpg://db/routing"),
         ("sqlite+aiosqlite:///kept.db", "sqlite+aiosqlite:///kept.db"),
         ("postgresql+asyncpg://db/kept", "postgresql+asyncpg://db/kept"),
