@@ -36,7 +36,12 @@ def readme() -> str:
 
 
 def test_the_broken_example_prints_what_the_readme_quotes() -> None:
-    (quoted,) = re.findall(r"A problem looks like this:\n\n```\n(.*?)```", readme(), re.DOTALL)
+    (quoted,) = re.findall(
+        r"A problem looks like this \(`python cli.py validate examples/broken`[^)]*\):\n\n```\n"
+        r"(.*?)```",
+        readme(),
+        re.DOTALL,
+    )
     result = run_cli("validate", "examples/broken")
     assert result.returncode == 1
     assert quoted in result.stdout

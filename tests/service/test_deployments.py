@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import FIXTURES, ROOT
-from test_board import changes, has_ticket, needs_office, stream, ticket_of
+from test_board import has_ticket, needs_office, stream, ticket_of
 from test_service import Server, free_port, new_call
 
 DENTAL = FIXTURES / "dental"
@@ -34,6 +34,15 @@ def dental_message(server: Server, call_id: str) -> dict[str, Any]:
         answer = server.client.post(f"/v1/calls/{call_id}/events", json=body)
         assert answer.status_code == 200, answer.text
     return ticket_of(server.url, call_id)
+
+
+def stream_calls(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, the ticket's call id) of each change a board's stream sent."""
+    return [
+        (e["data"]["kind"], e["data"]["ticket"]["call_id"])
+        for e in events
+        if e.get("event") == "change"
+    ]
 
 
 @pytest.fixture
@@ -61,17 +70,30 @@ def test_two_deployments_served_from_one_folder_never_see_each_other(
 ) -> None:
     hospital, dental, data = both
     with (
-        httpx.Client(base_url=dental.url, timeout=10) as client,
-        stream(client) as dental_events,
+        httpx.Client(base_url=dental.url, timeout=10) as dental_client,
+        httpx.Client(base_url=hospital.url, timeout=10) as hospital_client,
+        stream(dental_client) as dental_events,
+        stream(hospital_client) as hospital_events,
     ):
-        snapshot = dental_events.read(lambda got: len(got) >= 2)
-        assert snapshot[1]["event"] == "snapshot" and snapshot[1]["data"]["tickets"] == []
+        for events in (dental_events, hospital_events):
+            snapshot = events.read(lambda got: len(got) >= 2)
+            assert snapshot[1]["event"] == "snapshot" and snapshot[1]["data"]["tickets"] == []
         theirs = ticket_of(hospital.url, needs_office(hospital.url))  # the hospital's ticket
         ours = dental_message(dental, "dental-1")
-        seen = changes(dental_events.read(has_ticket(ours["id"], "created")))
-    # the dental board's stream showed its own ticket only, though both are ticket 1
-    assert theirs["id"] == ours["id"] == 1
-    assert [(kind, ticket) for _, kind, ticket in seen] == [("created", ours["id"])]
+        assert theirs["id"] == ours["id"] == 1  # each store numbers its own
+        claimed = dental_client.post(f"/v1/tickets/{ours['id']}/claim", json={"by": "Dana"})
+        assert claimed.status_code == 200
+        # each board's stream shows its own changes only, in order, up to its last one
+        dental_seen = dental_events.read(has_ticket(ours["id"], "claimed"))
+        hospital_client.post(f"/v1/tickets/{theirs['id']}/claim", json={"by": "Alice"})
+        hospital_seen = hospital_events.read(has_ticket(theirs["id"], "claimed"))
+    assert stream_calls(dental_seen) == [("created", "dental-1"), ("claimed", "dental-1")]
+    assert stream_calls(hospital_seen) == [
+        ("created", theirs["call_id"]),
+        ("claimed", theirs["call_id"]),
+    ]
+    assert dental.client.get(f"/v1/tickets/{ours['id']}").json()["assignee"] == "Dana"
+    assert hospital.client.get(f"/v1/tickets/{theirs['id']}").json()["assignee"] == "Alice"
     assert [t["call_id"] for t in dental.client.get("/v1/tickets").json()] == ["dental-1"]
     assert [t["call_id"] for t in hospital.client.get("/v1/tickets").json()] == [theirs["call_id"]]
     assert dental.client.get(f"/v1/tickets/{ours['id']}").json()["call_id"] == "dental-1"
@@ -88,9 +110,9 @@ def test_two_deployments_served_from_one_folder_never_see_each_other(
     assert answered.status_code == 404
     assert answered.json()["error"] == "unknown-call"
     assert hospital.client.get("/v1/calls/dental-1").status_code == 404
-    claimed = hospital.client.post("/v1/tickets/1/claim", json={"by": "Alice"})
-    assert claimed.json()["call_id"] == theirs["call_id"]  # the hospital's own ticket 1
-    assert dental.client.get("/v1/tickets/1").json()["status"] == "open"
+    resolved = hospital.client.post("/v1/tickets/1/resolve", json={"by": "Alice", "note": "ok"})
+    assert resolved.json()["call_id"] == theirs["call_id"]  # the hospital's own ticket 1
+    assert dental.client.get("/v1/tickets/1").json()["status"] == "claimed"  # not resolved
 
     # each lists its own versions only
     assert {v["name"] for v in dental.client.get("/v1/flows/versions").json()} == {"dental"}
