@@ -93,15 +93,22 @@ class StoreUrlError(ValueError):
 
 
 class StoreClaimed(RuntimeError):
-    """The store belongs to another deployment than the one opening it."""
+    """The store belongs to another deployment than the one opening it (or, made before stores
+    had owners, holds several deployments' versions)."""
 
-    def __init__(self, store: str, owners: str, deployment: str):
-        self.store, self.owners, self.deployment = store, owners, deployment
+    def __init__(self, store: str, holders: list[str], deployment: str):
+        self.store, self.holders, self.deployment = store, holders, deployment
+        named = " and ".join(map(repr, holders))
+        if deployment in holders:  # an earlier version's store, shared by several
+            held = f"holds deployments {named} (it was shared before a store had one owner)"
+        else:
+            held = f"belongs to deployment{'s' if len(holders) > 1 else ''} {named}, not"
+            held += f" {deployment!r}"
         super().__init__(
-            f"the store {store} belongs to deployment {owners}, not {deployment!r}: a store "
-            f"holds one deployment's calls, tickets and versions. Serve {deployment!r} with "
-            "its own store: another --database, or the default one (each deployment has its "
-            "own folder in the data directory, $ROUTING_DATA_DIR)"
+            f"the store {store} {held}: a store holds one deployment's calls, tickets and "
+            f"versions. Serve {deployment!r} with its own store: another --database, or the "
+            "default one (each deployment has its own folder in the data directory, "
+            "$ROUTING_DATA_DIR)"
         )
 
 
@@ -112,14 +119,11 @@ def _claim(connection: Connection, deployment: str, at: str, store: str) -> None
     found = connection.execute(select(owner.c.deployment)).first()
     if found is not None:
         if found.deployment != deployment:
-            raise StoreClaimed(store, repr(found.deployment), deployment)
+            raise StoreClaimed(store, [found.deployment], deployment)
         return
-    others = connection.execute(
-        select(versions.c.name).where(versions.c.name != deployment).distinct()
-    ).scalars()
-    names = sorted(others)
-    if names:
-        raise StoreClaimed(store, " and ".join(map(repr, names)), deployment)
+    names = sorted(connection.execute(select(versions.c.name).distinct()).scalars())
+    if names and names != [deployment]:
+        raise StoreClaimed(store, names, deployment)
     connection.execute(insert(owner).values(id=1, deployment=deployment, claimed_at=at))
 
 
@@ -248,7 +252,7 @@ class Store:
         worker at the same moment, changes nothing. StoreClaimed for another deployment's
         version than the one the store was opened for."""
         if self.owner is not None and name != self.owner:
-            raise StoreClaimed(self.shown, repr(self.owner), name)
+            raise StoreClaimed(self.shown, [self.owner], name)
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         async with self.engine.begin() as connection:
             await connection.execute(

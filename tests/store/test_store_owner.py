@@ -60,14 +60,16 @@ def test_an_open_store_records_only_its_own_deployments_versions(tmp_path: Path)
         asyncio.run(publish_other())
 
 
-def earlier_store(path: Path, deployment: str) -> None:
-    """A store as an earlier version left it: its tables, a version of `deployment`, no owner."""
+def earlier_store(path: Path, *deployments: str) -> None:
+    """A store as an earlier version left it: its tables, a version of each deployment, no
+    owner."""
 
     async def make() -> None:
         store = Store(url_of(path))
         try:
             await store.open()
-            await store.publish(deployment, "c" * 64, {"f.yaml": "x"})
+            for number, deployment in enumerate(deployments):
+                await store.publish(deployment, str(number) * 64, {"f.yaml": "x"})
         finally:
             await store.close()
 
@@ -88,6 +90,20 @@ def test_an_earlier_store_is_claimed_by_its_own_deployment_only(tmp_path: Path) 
     assert owners(path) == []  # nothing changed: not even the owner's table was made
     claim(url_of(path), "hospital")
     assert owners(path) == [("hospital",)]
+
+
+def test_an_earlier_store_shared_by_two_deployments_is_refused_to_both(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    earlier_store(path, "hospital", "dental")
+    for deployment in ("hospital", "dental"):
+        with pytest.raises(StoreClaimed) as refused:
+            claim(url_of(path), deployment)
+        assert str(refused.value).startswith(
+            f"the store {path} holds deployments 'dental' and 'hospital' (it was shared before "
+            f"a store had one owner): a store holds one deployment's calls, tickets and "
+            f"versions. Serve {deployment!r} with its own store"
+        )
+    assert owners(path) == []
 
 
 def test_create_app_refuses_another_deployments_store(tmp_path: Path) -> None:
