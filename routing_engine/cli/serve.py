@@ -9,7 +9,13 @@ from typing import Annotated
 import typer
 
 from routing_engine.cli.common import load_or_exit, parse_time_option
-from routing_engine.core.clock import DEFAULT_MAX_SKEW_S, OFFSET_ENV, system_clock
+from routing_engine.core.clock import (
+    DEFAULT_MAX_SKEW_S,
+    OFFSET_ENV,
+    Clock,
+    offset_clock,
+    system_clock,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +26,9 @@ def register(app: typer.Typer) -> None:
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
-        "--database", help="SQLAlchemy URL; default: SQLite in ./data (or $ROUTING_DATA_DIR)"
+        "--database",
+        help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DATABASE; default: "
+        "SQLite in ./data/DEPLOYMENT/routing.db ($ROUTING_DATA_DIR moves ./data)",
     ),
 ]
 DeadlineOption = Annotated[
@@ -70,17 +78,61 @@ def serve_command(
         0.0 if now is None else (parse_time_option(now, "--now") - system_clock()).total_seconds()
     )
     _check_keys(keys_file, host)
-    load_or_exit(deployment, "serve")  # refuse a deployment with errors before binding
+    loaded = load_or_exit(deployment, "serve")  # refuse a deployment with errors before binding
+    url = _store_or_exit(database, loaded.name, offset_clock(offset_s))
     os.environ.update(
         ROUTING_DEPLOYMENT=str(deployment),
-        ROUTING_DATABASE=database or "",
+        ROUTING_DATABASE=url,
         ROUTING_DEADLINE_MS=str(deadline_ms),
         ROUTING_KEYS_FILE=keys_file or "",
         **{OFFSET_ENV: repr(offset_s), MAX_SKEW_ENV: repr(max_at_skew_s)},
     )
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="routing-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix=f"routing-metrics-{loaded.name}-"
+        )
     run_server("routing_engine.service.app:app_from_env", host, port, workers)
+
+
+def _store_or_exit(database: str | None, deployment: str, clock: Clock) -> str:
+    """The store's URL (`database`, else the deployment's default one), checked before binding:
+    exit 2 with the reason when it cannot be opened, belongs to another deployment or was made
+    by an earlier version. A store left by an earlier version at the data directory's top
+    (`data/routing.db`, shared by every deployment) is no longer the default: say so."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from routing_engine.service.app import DATA_DIR_ENV, data_folder
+    from routing_engine.store.database import (
+        StoreClaimed,
+        StoreOutdated,
+        StoreUrlError,
+        claim,
+        sqlite_url,
+    )
+
+    if database is None:
+        old = data_folder(deployment).parent / "routing.db"
+        if old.exists() and not (data_folder(deployment) / "routing.db").exists():
+            typer.echo(
+                f"note: {old} is not the default store any more: each deployment has its own, "
+                f"now {data_folder(deployment) / 'routing.db'}. To keep the old one, move it "
+                f"there or serve with --database sqlite:///{old} (${DATA_DIR_ENV} moves the "
+                "data directory)",
+                err=True,
+            )
+    url = database or sqlite_url(data_folder(deployment))
+    try:
+        claim(url, deployment, clock)
+    except (StoreClaimed, StoreOutdated, StoreUrlError) as refused:
+        typer.echo(f"error: cannot start: {refused}", err=True)
+        raise typer.Exit(2) from None
+    except (SQLAlchemyError, OSError) as failed:
+        reason = getattr(failed, "orig", None) or failed
+        shown = make_url(url).render_as_string(hide_password=True)
+        typer.echo(f"error: cannot start: cannot open the store {shown}: {reason}", err=True)
+        raise typer.Exit(2) from None
+    return url
 
 
 def _check_keys(keys_file: str | None, host: str) -> None:

@@ -21,6 +21,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
@@ -45,10 +46,11 @@ from routing_engine.service.notifications import Notifications
 from routing_engine.service.observability import configure_logging
 from routing_engine.service.publishing import Publisher
 from routing_engine.service.sessions import Sessions
-from routing_engine.store.database import Store, StoreOutdated, sqlite_url
+from routing_engine.store.database import Store, StoreClaimed, StoreOutdated, claim, sqlite_url
 
 log = logging.getLogger("routing_engine.server")
 MAX_SKEW_ENV = "ROUTING_MAX_AT_SKEW_S"
+DATA_DIR_ENV = "ROUTING_DATA_DIR"  # where each deployment's folder of default data files is
 # Every route, in the order a request's path is matched against them (a ticket's "events"
 # is not a ticket id, a board's "session" not an office: each router orders its own).
 ROUTERS: tuple[APIRouter, ...] = (
@@ -99,15 +101,20 @@ def create_app(
     clock: Clock = system_clock,
     max_skew_s: float = DEFAULT_MAX_SKEW_S,
 ) -> FastAPI:
-    """An app serving one deployment; a deployment with errors fails here, before binding.
-    `directory` (the deployment's folder, when given a loaded deployment) is what a reload
-    reads again. `clock` is the one time the service, its store, timers, deliveries, sessions
-    and the board read; `max_skew_s` bounds how far a request's explicit `at` may be from it."""
+    """An app serving one deployment; a deployment with errors fails here, before binding, and
+    so does a store that belongs to another deployment (StoreClaimed) or an earlier version
+    (StoreOutdated). The store is `database_url`, else the deployment's default one
+    (`data_folder`). `directory` (the deployment's folder, when given a loaded deployment) is
+    what a reload reads again. `clock` is the one time the service, its store, timers,
+    deliveries, sessions and the board read; `max_skew_s` bounds how far a request's explicit
+    `at` may be from it."""
     loaded = deployment if isinstance(deployment, LoadedDeployment) else load_deployment(deployment)
     path = directory if isinstance(deployment, LoadedDeployment) else deployment
-    store = Store(database_url or sqlite_url(os.environ.get("ROUTING_DATA_DIR", "data")), clock)
+    url = database_url or sqlite_url(data_folder(loaded.name))
+    claim(url, loaded.name, clock)
+    store = Store(url, clock)
     service = Service(loaded, store, deadline_s, max_skew_s)
-    gate = Gate(keys or Keys.load(), Sessions.from_env(clock))
+    gate = Gate(keys or Keys.load(), Sessions.from_env(clock, data_folder(loaded.name)))
     publisher, notifier = Publisher(service, path), Notifications(service)
     app = FastAPI(
         title="routing-engine",
@@ -134,9 +141,9 @@ def lifespan(
     @asynccontextmanager
     async def running(app: FastAPI) -> AsyncIterator[None]:
         try:
-            await store.open()
-        except StoreOutdated as outdated:
-            log.error("cannot start: %s", outdated)
+            await store.open(loaded.name)
+        except (StoreOutdated, StoreClaimed) as refused:
+            log.error("cannot start: %s", refused)
             raise
         await store.publish(loaded.name, loaded.digest, loaded.sources)
         loop = asyncio.get_running_loop()
@@ -151,6 +158,13 @@ def lifespan(
         await store.close()
 
     return running
+
+
+def data_folder(deployment: str) -> Path:
+    """The deployment's own folder of default data files (its store, its board's session
+    secret): `DEPLOYMENT` in the data directory ($ROUTING_DATA_DIR, else `./data`), so two
+    deployments served from one folder never share them."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data") / deployment
 
 
 async def refused(_request: Request, refusal: Refusal) -> Response:

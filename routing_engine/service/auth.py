@@ -1,6 +1,8 @@
 """API keys with roles: `telephony` (calls, events, route), `admin` (flows, targets) and
 `staff` (tickets, board). Keys come from $ROUTING_API_KEYS or a file, one `ROLE KEY` a line
-(`#` comments allowed); only their SHA-256 is kept, compared in constant time.
+(`#` comments allowed; in either, commas separate lines too, and `ROLE:KEY` is read as
+earlier versions documented it), each key at least 16 characters; only their SHA-256 is kept,
+compared in constant time.
 
 Office staff may instead sign in on the board page: their session cookie (sessions.py) then
 stands for their key on the ticket routes, and every change they send must carry the session's
@@ -20,6 +22,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from routing_engine.core.diagnostics import did_you_mean
 from routing_engine.service.sessions import COOKIE, CSRF_HEADER, Session, Sessions
 
 ROLES = ("telephony", "admin", "staff")
@@ -27,6 +30,7 @@ BOARD_ROLES = frozenset({"staff", "admin"})  # who may sign in on the board
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_PATHS = ("/v1/tickets",)  # where a board session stands for a key
 ENV = "ROUTING_API_KEYS"
+MIN_KEY_LENGTH = 16
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 # Who may call what: (method, path prefix) -> roles; the first match wins. Health, metrics,
@@ -68,19 +72,14 @@ class Keys:
 
     @classmethod
     def parse(cls, text: str, where: str) -> Keys:
+        """Keys from `ROLE KEY` lines; KeysError naming the line and what is wrong with it
+        (never the key itself)."""
         keys = cls()
         for number, line in enumerate(text.replace(",", "\n").splitlines(), start=1):
             line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            role, _, key = line.replace(":", " ", 1).partition(" ")
-            key = key.strip()
-            if role not in ROLES or len(key) < 16:
-                raise KeysError(
-                    f"{where}:{number}: expected 'ROLE KEY' with a role among {', '.join(ROLES)} "
-                    "and a key of at least 16 characters"
-                )
-            keys.hashed.append((_digest(key), role))
+            if line:
+                role, key = _role_and_key(line, f"{where}:{number}")
+                keys.hashed.append((_digest(key), role))
         return keys
 
     @classmethod
@@ -102,6 +101,30 @@ class Keys:
             if hmac.compare_digest(known, digest):
                 found = (known, known_role)
         return found
+
+
+def _role_and_key(line: str, where: str) -> tuple[str, str]:
+    """A line's role and key: `ROLE KEY`, or `ROLE:KEY` (a key may hold ':' in the first)."""
+    parts = line.split(None, 1)
+    if len(parts) == 1 and ":" in line:
+        parts = line.split(":", 1)
+    if len(parts) == 1:  # a key alone, or a role alone: either way, not shown
+        raise KeysError(
+            f"{where}: expected 'ROLE KEY': a role ({', '.join(ROLES)}), a space, then the key"
+        )
+    role, key = parts[0].removesuffix(":"), parts[1].strip()
+    if role not in ROLES:
+        hint = did_you_mean(role, ROLES)
+        raise KeysError(
+            f"{where}: unknown role {role[:20]!r}: a line is 'ROLE KEY' with a role among "
+            f"{', '.join(ROLES)}" + (f"; {hint}" if hint else "")
+        )
+    if len(key) < MIN_KEY_LENGTH:
+        raise KeysError(
+            f"{where}: the {role} key has {len(key)} characters; a key needs at least "
+            f"{MIN_KEY_LENGTH}"
+        )
+    return role, key
 
 
 def required_roles(method: str, path: str) -> frozenset[str] | None:

@@ -74,6 +74,18 @@ class Publisher:
         """What a publish changes, its rewritten conditions read at the service's time."""
         return diff_deployments(old, new, at=self.service.clock())
 
+    def same_deployment(self, compiled: CompiledDeployment) -> None:
+        """Refuse (409) a version of another deployment: the store belongs to this one."""
+        serving = self.service.current.name
+        if compiled.name != serving:
+            raise Refusal(
+                409,
+                "other-deployment",
+                f"these files are deployment {compiled.name!r}; this service and its store "
+                f"belong to {serving!r}. Serve {compiled.name!r} with its own store",
+                [{"field": "files", "problem": f"deployment {compiled.name!r}, not {serving!r}"}],
+            )
+
     async def publish(
         self, result: CheckResult, options: PublishOptions = PublishOptions()
     ) -> JSONResponse:
@@ -83,6 +95,7 @@ class Publisher:
         compiled = result.compiled
         if compiled is None:
             return invalid(result)
+        self.same_deployment(compiled)
         async with self.publishing:
             replaced = self.service.current.compiled
             if options.confirm is not None and options.confirm != compiled.digest:
@@ -108,6 +121,7 @@ class Publisher:
         compiled = result.compiled
         if compiled is None:
             return invalid(result)
+        self.same_deployment(compiled)
         base = self.service.current.compiled
         diff = await asyncio.to_thread(self.diff, base, compiled)
         return JSONResponse(

@@ -4,9 +4,10 @@ has, and a CSRF token derived from it that the page sends back on every change.
 The cookie is `payload.signature`, both base64url: the payload is JSON (name, role, which key,
 a random session id, when issued); the signature is an HMAC-SHA256 with a server-side secret.
 Nothing is stored server-side, so any worker (and a restarted server) reads any session. The
-secret comes from $ROUTING_SESSION_SECRET, else from a file in the data directory, made on first
-use; changing it signs everyone out. A session names its key by an HMAC of the key's hash, so
-removing the key from the configuration ends its sessions too.
+secret comes from $ROUTING_SESSION_SECRET (at least 32 characters), else from a file in the
+deployment's folder of the data directory, made on first use; changing it signs everyone out.
+A session names its key by an HMAC of the key's hash, so removing the key from the
+configuration ends its sessions too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ SECRET_ENV = "ROUTING_SESSION_SECRET"
 SECRET_FILE = "session-secret"
 MAX_AGE_S = 12 * 3600  # a long shift
 MAX_NAME = 128
+MIN_SECRET_LENGTH = 32
 
 
 def _b64(raw: bytes) -> str:
@@ -67,8 +69,10 @@ def secret_from(folder: Path) -> bytes:
         except FileNotFoundError:
             pass
         else:
-            if len(found) < 32:
-                raise ValueError(f"{path}: a session secret needs at least 32 characters")
+            if len(found) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"{path}: a session secret needs at least {MIN_SECRET_LENGTH} characters"
+                )
             return found
         folder.mkdir(parents=True, exist_ok=True)
         draft = folder / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -95,14 +99,17 @@ class Sessions:
         self.clock = clock  # when a session is issued, and whether it has expired
 
     @classmethod
-    def from_env(cls, clock: Clock = system_clock) -> Sessions:
-        """The secret from $ROUTING_SESSION_SECRET, else a file in $ROUTING_DATA_DIR (./data)."""
+    def from_env(cls, clock: Clock = system_clock, folder: Path | None = None) -> Sessions:
+        """The secret from $ROUTING_SESSION_SECRET, else a file in `folder` (the deployment's
+        data folder), else in $ROUTING_DATA_DIR (./data)."""
         given = os.environ.get(SECRET_ENV, "")
         if given:
-            if len(given) < 32:
-                raise ValueError(f"${SECRET_ENV} needs at least 32 characters")
+            if len(given) < MIN_SECRET_LENGTH:
+                raise ValueError(f"${SECRET_ENV} needs at least {MIN_SECRET_LENGTH} characters")
             return cls(secret=given.encode("utf-8"), clock=clock)
-        return cls(folder=Path(os.environ.get("ROUTING_DATA_DIR", "data")), clock=clock)
+        if folder is None:
+            folder = Path(os.environ.get("ROUTING_DATA_DIR", "data"))
+        return cls(folder=folder, clock=clock)
 
     @property
     def secret(self) -> bytes:

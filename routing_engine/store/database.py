@@ -9,6 +9,10 @@ cold paths use the async engine (aiosqlite, asyncpg).
 
 Every change of a call is one transaction that checks the call's `seq` is still the one it
 read (optimistic concurrency): two processes that race on one call never both apply.
+
+A store belongs to one deployment: the first server to open it claims it (`Store.open`), and a
+server of another deployment is refused there (`StoreClaimed`), so no route of one deployment
+can list, read, answer or change another's calls, tickets, versions, timers or deliveries.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -30,22 +35,49 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from routing_engine.core.clock import Clock, system_clock
 from routing_engine.store.call_rows import StoredCall, read_call, read_targets
 from routing_engine.store.sqlite_writer import Writer, immediate_engine
-from routing_engine.store.tables import calls, decisions, iso, metadata, target_states, versions
+from routing_engine.store.tables import (
+    calls,
+    decisions,
+    iso,
+    metadata,
+    owner,
+    target_states,
+    versions,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def sqlite_url(data_dir: str | Path) -> str:
-    """The default store: a SQLite file in the data directory (created when missing)."""
-    folder = Path(data_dir)
+def sqlite_url(folder: str | Path) -> str:
+    """A store in `folder` (created when missing): the SQLite file `routing.db`. The default
+    store is the one in the deployment's own folder of the data directory."""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite+aiosqlite:///{folder / 'routing.db'}"
+
+
+# The async driver the store uses for a URL given without one, as people type URLs.
+ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def async_url(url: str) -> str:
+    """`url` with the async driver the store uses when it names none (`sqlite:///routing.db`
+    is `sqlite+aiosqlite:///routing.db`, `postgresql://host/db` is `postgresql+asyncpg://...`);
+    a URL that names its driver is kept as it is."""
+    scheme, separator, rest = url.partition("://")
+    driver = ASYNC_DRIVERS.get(scheme.lower()) if separator else None
+    return url if driver is None else f"{driver}://{rest}"
 
 
 SCHEMA_LOCK = 0x726F757465  # the PostgreSQL advisory lock under which tables are made
@@ -53,6 +85,63 @@ SCHEMA_LOCK = 0x726F757465  # the PostgreSQL advisory lock under which tables ar
 
 class StoreOutdated(RuntimeError):
     """The store's tables are an earlier version's."""
+
+
+class StoreUrlError(ValueError):
+    """A database URL the store cannot open: not a URL, a driver that is not async, or one
+    that is not installed."""
+
+
+class StoreClaimed(RuntimeError):
+    """The store belongs to another deployment than the one opening it (or, made before stores
+    had owners, holds several deployments' versions)."""
+
+    def __init__(self, store: str, holders: list[str], deployment: str):
+        self.store, self.holders, self.deployment = store, holders, deployment
+        named = " and ".join(map(repr, holders))
+        if deployment in holders:  # an earlier version's store, shared by several
+            held = f"holds deployments {named} (it was shared before a store had one owner)"
+        else:
+            held = f"belongs to deployment{'s' if len(holders) > 1 else ''} {named}, not"
+            held += f" {deployment!r}"
+        super().__init__(
+            f"the store {store} {held}: a store holds one deployment's calls, tickets and "
+            f"versions. Serve {deployment!r} with its own store: another --database, or the "
+            "default one (each deployment has its own folder in the data directory, "
+            "$ROUTING_DATA_DIR)"
+        )
+
+
+def _claim(connection: Connection, deployment: str, at: str, store: str) -> None:
+    """Claim the store for `deployment`, or raise StoreClaimed when another deployment has
+    it. A store made before stores had owners is claimed unless it holds another
+    deployment's versions."""
+    found = connection.execute(select(owner.c.deployment)).first()
+    if found is not None:
+        if found.deployment != deployment:
+            raise StoreClaimed(store, [found.deployment], deployment)
+        return
+    names = sorted(connection.execute(select(versions.c.name).distinct()).scalars())
+    if names and names != [deployment]:
+        raise StoreClaimed(store, names, deployment)
+    connection.execute(insert(owner).values(id=1, deployment=deployment, claimed_at=at))
+
+
+def claim(url: str, deployment: str, clock: Clock = system_clock) -> None:
+    """Open the store at `url` for `deployment` (its tables made, the store claimed) and close
+    it again: the check a server makes before it serves. StoreClaimed, StoreOutdated or
+    StoreUrlError when it may not serve on it. Runs in a thread of its own, so it may be
+    called with or without an event loop running."""
+
+    async def opening() -> None:
+        store = Store(url, clock)
+        try:
+            await store.open(deployment)
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(opening())).result()
 
 
 def _stale_tables(connection: Any) -> list[str]:
@@ -72,9 +161,13 @@ def _stale_tables(connection: Any) -> list[str]:
 
 class Store:
     def __init__(self, url: str, clock: Clock = system_clock):
-        self.url = url
+        self.url = url = async_url(url)
         self.clock = clock  # what the store's rows are stamped with
-        self.engine: AsyncEngine = create_async_engine(url)
+        self.owner: str | None = None  # the deployment, once `open` has claimed the store
+        try:
+            self.engine: AsyncEngine = create_async_engine(url)
+        except (ArgumentError, InvalidRequestError, ModuleNotFoundError) as error:
+            raise StoreUrlError(_url_problem(url, error)) from None
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.writer: Writer | None = None  # a SQLite file's transactions, in a thread
@@ -112,12 +205,21 @@ class Store:
         async with self.engine.connect() as connection:
             return await connection.run_sync(work, *args, **kwargs)
 
-    async def open(self) -> None:
-        """Create the tables that are missing; StoreOutdated when a table an earlier version
-        made lacks columns this one needs (nothing is changed then). The workers of a server
-        open one new store at once: each looks and creates under a lock held to its commit
-        (SQLite's write lock; a PostgreSQL advisory lock), so one makes the tables and the
-        others find them."""
+    @property
+    def shown(self) -> str:
+        """The store as messages name it: a SQLite file's path, else its URL (no password)."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database:
+            return url.database
+        return url.render_as_string(hide_password=True)
+
+    async def open(self, deployment: str | None = None) -> None:
+        """Create the tables that are missing, and claim the store for `deployment` (when
+        given); StoreOutdated when a table an earlier version made lacks columns this one
+        needs, StoreClaimed when the store belongs to another deployment (nothing is changed
+        then). The workers of a server open one new store at once: each looks, creates and
+        claims under a lock held to its commit (SQLite's write lock; a PostgreSQL advisory
+        lock), so one makes the tables and claims the store, and the others find them."""
         async with self.engine.begin() as connection:
             if self.engine.dialect.name == "sqlite":
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -126,11 +228,15 @@ class Store:
             stale = await connection.run_sync(_stale_tables)
             if stale:
                 raise StoreOutdated(
-                    f"the store {self.engine.url.render_as_string(hide_password=True)} was made "
-                    f"by an earlier version: {'; '.join(stale)}. Move the database aside (it "
-                    "is made afresh), or point --database at a new one"
+                    f"the store {self.shown} was made by an earlier version: "
+                    f"{'; '.join(stale)}. Move the database aside (it is made afresh), or "
+                    "point --database at a new one"
                 )
             await connection.run_sync(metadata.create_all)
+            if deployment is not None:
+                at = iso(self.clock())
+                await connection.run_sync(_claim, deployment, at, self.shown)
+        self.owner = deployment
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -143,7 +249,10 @@ class Store:
 
     async def publish(self, name: str, digest: str, sources: dict[str, str]) -> None:
         """Record a deployment version (its files' text); publishing it again, or in another
-        worker at the same moment, changes nothing."""
+        worker at the same moment, changes nothing. StoreClaimed for another deployment's
+        version than the one the store was opened for."""
+        if self.owner is not None and name != self.owner:
+            raise StoreClaimed(self.shown, [self.owner], name)
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         async with self.engine.begin() as connection:
             await connection.execute(
@@ -224,6 +333,25 @@ class Store:
                 .order_by(decisions.c.id)
             )
             return [json.loads(row.decision) for row in rows]
+
+
+def _url_problem(url: str, error: Exception) -> str:
+    """Why the store cannot open `url`, worded for the person who gave it."""
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        shown = url
+    if isinstance(error, ModuleNotFoundError):
+        return f"the database {shown} needs the Python package {error.name!r}: install it"
+    if isinstance(error, ArgumentError):
+        return (
+            f"{shown!r} is not a database URL: give sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST/DATABASE"
+        )
+    return (
+        f"the database {shown} names a driver that is not async: give sqlite:///PATH or "
+        "postgresql://USER:PASSWORD@HOST/DATABASE (the store picks its async driver)"
+    )
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -160,6 +160,16 @@ target_states = Table(
     Column("skills", Text, nullable=True),  # a JSON list, or NULL: as declared
     Column("updated_at", String(40), nullable=False),
 )
+# Whose store this is: one row, the deployment that claimed it when a server first opened it
+# (see `database.Store.open`). A store holds one deployment's calls, tickets, versions, timers
+# and deliveries, so no row below needs to name its deployment.
+owner = Table(
+    "store_owner",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("deployment", String(128), nullable=False),
+    Column("claimed_at", String(40), nullable=False),
+)
 decisions = Table(
     "decisions",
     metadata,

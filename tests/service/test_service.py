@@ -28,16 +28,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def store_url(database: Path | str) -> str:
+    """`--database` for a SQLite file (as the store's own URL), or a URL given as it is."""
+    return database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
+
+
 class Server:
     """A `cli.py serve` process; stopped by its PID, and it must stop by itself. `env` adds to
     (or, with None values, takes from) the environment it inherits; `port` reuses a port (a
     restart). Its clock starts at `now` and runs on from there; `now=None` serves on the
     machine's clock, for a test that sends no time and whose flows read none (only durations
-    count, never the date)."""
+    count, never the date). `database` is a SQLite file, a URL given as it is, or None: the
+    deployment's default store (in $ROUTING_DATA_DIR, which `env` should then set)."""
 
     def __init__(
         self,
-        database: Path,
+        database: Path | str | None,
         deadline_ms: int = 500,
         deployment: str = "examples/hospital",
         workers: int = 1,
@@ -55,8 +61,7 @@ class Server:
             deployment,
             "--port",
             str(self.port),
-            "--database",
-            f"sqlite+aiosqlite:///{database}",
+            *(["--database", store_url(database)] if database is not None else []),
             "--deadline-ms",
             str(deadline_ms),
             "--workers",

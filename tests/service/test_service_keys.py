@@ -78,6 +78,36 @@ def test_keys_are_kept_hashed_and_checked() -> None:
         Keys.parse("admin short", "keys")
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "telefony:0123456789abcdef",
+            "keys:1: unknown role 'telefony': a line is 'ROLE KEY' with a role among "
+            "telephony, admin, staff; did you mean 'telephony'?",
+        ),
+        ("admin:short-key", "keys:1: the admin key has 9 characters; a key needs at least 16"),
+        ("staff   tiny", "keys:1: the staff key has 4 characters; a key needs at least 16"),
+        (
+            "0123456789abcdef0123",
+            "keys:1: expected 'ROLE KEY': a role (telephony, admin, staff), a space, then the key",
+        ),
+    ],
+)
+def test_a_bad_keys_line_is_named_with_what_is_wrong_and_never_the_key(
+    line: str, message: str
+) -> None:
+    with pytest.raises(KeysError) as refused:
+        Keys.parse(f"# comment\n{line}", "keys")
+    assert str(refused.value) == message.replace("keys:1", "keys:2")
+    assert "0123456789abcdef" not in str(refused.value)
+
+
+def test_a_key_may_hold_a_colon_in_the_role_space_key_form() -> None:
+    keys = Keys.parse("admin abc:0123456789abcdef", "keys")
+    assert keys.role_of("abc:0123456789abcdef") == "admin"
+
+
 def test_without_keys_only_loopback_may_be_served(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ROUTING_API_KEYS"}
     result = subprocess.run(

@@ -222,7 +222,7 @@ def test_mutated_and_random_input_never_crashes_either_reader() -> None:
 def test_every_shipped_file_is_in_canonical_form() -> None:
     result = run_cli("fmt", "--check", "examples", "flows")
     assert result.returncode == 0, result.stdout
-    assert "0 of 19 file(s) would be reformatted" in result.stdout
+    assert "0 of 21 file(s) would be reformatted" in result.stdout
 
 
 def test_fmt_keeps_comments_and_is_idempotent(tmp_path) -> None:

@@ -66,7 +66,8 @@ def test_each_parity_pair_is_complete_and_equal(stem: str) -> None:
 
 SHIPPED = sorted(
     [
-        *deployment_files(ROOT / "examples"),  # flow files; scenario files are no flows
+        # flow files (scenario files are no flows), but the README's example of a mistake
+        *(p for p in deployment_files(ROOT / "examples") if p.parent.name != "broken"),
         *(ROOT / "flows").glob("*.yaml"),
         *PARITY.iterdir(),
     ]

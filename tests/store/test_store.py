@@ -107,7 +107,7 @@ def _open_and_publish(url: str, start: Any) -> None:
     async def open_it() -> None:
         store = Store(url)
         try:
-            await store.open()
+            await store.open("hospital")  # each claims it for the same deployment
             await store.publish("hospital", "f" * 64, {"flow.yaml": "flow: x"})
         finally:
             await store.close()
@@ -133,5 +133,6 @@ def test_workers_opening_one_new_store_at_once_all_start(tmp_path: Path) -> None
         db = sqlite3.connect(tmp_path / f"new-{round_}.db")
         try:
             assert db.execute("SELECT count(*) FROM flow_versions").fetchone() == (1,)
+            assert db.execute("SELECT deployment FROM store_owner").fetchall() == [("hospital",)]
         finally:
             db.close()
