@@ -194,6 +194,7 @@ class CompiledDeployment:
     graph: nx.MultiDiGraph[Any]
     entry_flows: dict[str, str] = field(default_factory=dict)
     limits: dict[str, FlowLimit] = field(default_factory=dict)  # flow -> its resolve_within
+    boards: dict[str, str] = field(default_factory=dict)  # declared board -> its display name
     # Tickets' story sentences by (step, flow), as story.py reads them: a memo it fills.
     sentences: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 

@@ -228,7 +228,7 @@ class Ticket:
 
     KIND: ClassVar[str] = "ticket"
     id: str
-    board: str
+    board: Ref
     sla: Duration | None
     managers: tuple[Ref, ...]
     summary: str
@@ -252,7 +252,7 @@ class Voicemail:
 
     KIND: ClassVar[str] = "voicemail"
     id: str
-    board: str
+    board: Ref
     prompt: str
     max_length: Duration
     sla: Duration | None

@@ -288,7 +288,7 @@ def _condition(doc: RawDocument, path: Path, source: str) -> ir.Condition:
 def _ticket(at: _At, spec: m.TicketSpec) -> ir.Ticket:
     return ir.Ticket(
         at.id,
-        spec.ticket,
+        at.ref(spec.ticket, "ticket"),
         at.maybe_duration("sla", spec.sla),
         refs_at(at.doc, at.base, "managers", spec.managers),
         spec.summary,
@@ -302,7 +302,7 @@ def _ticket(at: _At, spec: m.TicketSpec) -> ir.Ticket:
 def _voicemail(at: _At, spec: m.VoicemailSpec) -> ir.Voicemail:
     return ir.Voicemail(
         at.id,
-        spec.voicemail,
+        at.ref(spec.voicemail, "voicemail"),
         spec.prompt,
         at.duration("max_length", spec.max_length),
         at.maybe_duration("sla", spec.sla),

@@ -4,7 +4,7 @@ reported there, with the closest real name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from routing_engine.core import ir
 from routing_engine.core.analysis import MODULE, Unit
@@ -24,14 +24,28 @@ def _names(ctx: Context, flow: str) -> list[str]:
 
 @rule("S108", "unknown-reference")
 def unknown_references(ctx: Context) -> Iterator[Finding]:
-    """A name that refers to nothing: a node or flow, a target, a contact (a ticket's managers
-    and escalation steps, a flow's `notify`), a schedule.
+    """A name that refers to nothing: a node or flow, a module, a target, a contact (a ticket's
+    managers and escalation steps, a flow's `notify`), a schedule, a board (a ticket's or a
+    voicemail's), or a module's value of the wrong kind (a contact given for a target).
 
     Every reference is resolved when the deployment is loaded, so a typo is found here, not
     when a caller presses 3 at night. A name in a flow means a node of that flow first, else
-    another flow (the call continues at that flow's start).
-    Example: `"3": biling` (did you mean 'billing'?).
+    another flow (the call continues at that flow's start). Boards are declared in the
+    deployment (`boards:`), so a ticket cannot go to a board nobody opens. A module's value
+    is checked where it is written: in the `use` that gives it, or at the parameter's default.
+    Example: `"3": biling` (did you mean 'billing'?); `voicemail: front-dsk` (did you mean
+    'front-desk'?).
     """
+    seen: set[tuple[str, int, int]] = set()
+    for finding in _references(ctx):
+        where = (finding.span.file, finding.span.line, finding.span.column)
+        if finding.span.line and where in seen:
+            continue  # one name, one problem: a default taken by several uses is told once
+        seen.add(where)
+        yield finding
+
+
+def _references(ctx: Context) -> Iterator[Finding]:
     yield from _unit_references(ctx)
     for (name, _), node in ctx.index.nodes.items():
         yield from _node_names(ctx, name, node)
@@ -132,17 +146,39 @@ def _named(ctx: Context, unit: str, ref: ir.Ref, kind: str, user: str) -> Iterat
         return
     if not ref.name:
         return  # an argument the use did not give: S114 reports it where the module is used
-    known: dict[str, object] = {
-        "target": ctx.index.targets,
-        "contact": ctx.index.contacts,
-        "schedule": ctx.index.schedules,
-    }[kind]  # type: ignore[assignment]
-    if ref.name not in known:
+    tables = _tables(ctx)
+    if ref.name in tables[kind]:
+        return
+    message = f"no {kind} named '{ref.name}' (in {user})"
+    if kind == "board" and not tables["board"]:
         yield Finding(
-            f"no {kind} named '{ref.name}' (in {user})",
+            message,
             ref.span,
-            did_you_mean(ref.name, known) or f"{kind}s are declared in the deployment",
+            f"the deployment declares no boards; declare this one: "
+            f"boards: {{{ref.name}: {{name: DISPLAY NAME}}}}",
+            f'the deployment declares no boards; declare this one in it: board {ref.name} "DISPLAY '
+            'NAME"',
         )
+        return
+    other = next((k for k, names in tables.items() if k != kind and ref.name in names), None)
+    yield Finding(
+        message,
+        ref.span,
+        did_you_mean(ref.name, tables[kind])
+        or (f"'{ref.name}' is a {other}; a {kind} belongs here" if other else "")
+        or f"the deployment's {kind}s: {', '.join(tables[kind]) or 'none'}",
+    )
+
+
+def _tables(ctx: Context) -> dict[str, Collection[str]]:
+    """The declared names of each kind a value may name."""
+    index = ctx.index
+    return {
+        "target": index.targets,
+        "contact": index.contacts,
+        "schedule": index.schedules,
+        "board": index.boards,
+    }
 
 
 def _target(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:
@@ -159,6 +195,7 @@ def _node_names(ctx: Context, unit: str, node: ir.Node) -> Iterator[Finding]:
         case ir.Hours():
             yield from _named(ctx, unit, node.schedule, "schedule", f"hours node '{node.id}'")
         case ir.Ticket() | ir.Voicemail():
+            yield from _named(ctx, unit, node.board, "board", f"{node.KIND} node '{node.id}'")
             if node.sla_from is not None:
                 yield from _named(
                     ctx, unit, node.sla_from, "schedule", f"sla_from of node '{node.id}'"
