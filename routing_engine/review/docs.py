@@ -59,6 +59,9 @@ schedules:
       sat: [09:00-12:00, 13:00-15:00]
     holidays: US
     closed: [2026-12-24]
+boards:
+  billing:
+    name: Billing office
 """
 
 NODES: dict[str, str] = {
@@ -260,6 +263,11 @@ def _deployment() -> list[str]:
         "A contact is told by webhook (`webhook`: an http(s) URL, or a path of the engine's own",
         "server such as `/notifications/inbox`, its built-in inbox) and by e-mail (`email`) where",
         "the server has SMTP configured; see docs/notifications.md.",
+        "",
+        "A board is where an office's tickets and voicemails go, with the name the board shows",
+        "(`name`; in the DSL, `board billing \"Billing office\"`). Every `ticket` and `voicemail`",
+        "node, and every module value for a `board` parameter, names a declared board; any other",
+        "name is an error (S108), so no ticket goes to a board nobody opens.",
         "",
     ]
 
