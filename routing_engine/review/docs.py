@@ -265,7 +265,7 @@ def _deployment() -> list[str]:
         "the server has SMTP configured; see docs/notifications.md.",
         "",
         "A board is where an office's tickets and voicemails go, with the name the board shows",
-        "(`name`; in the DSL, `board billing \"Billing office\"`). Every `ticket` and `voicemail`",
+        '(`name`; in the DSL, `board billing "Billing office"`). Every `ticket` and `voicemail`',
         "node, and every module value for a `board` parameter, names a declared board; any other",
         "name is an error (S108), so no ticket goes to a board nobody opens.",
         "",

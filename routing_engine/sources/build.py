@@ -332,6 +332,7 @@ def _deployment(
         description=spec.description,
         span=doc.key_span(("deployment",)),
         boards=tuple(
-            ir.Board(name, b.name, doc.key_span(("boards", name))) for name, b in spec.boards.items()
+            ir.Board(name, b.name, doc.key_span(("boards", name)))
+            for name, b in spec.boards.items()
         ),
     )

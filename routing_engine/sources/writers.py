@@ -120,7 +120,10 @@ def _deployment(data: dict[str, Any]) -> Iterator[Line]:
                 )
         elif key in _SECTION_KEYS and isinstance(value, dict):
             for name, body in value.items():
-                head, paths = f"{INDENT}{_SECTION_KEYS[key]} {dsl_value(name)}", [(key,), (key, name)]
+                head, paths = (
+                    f"{INDENT}{_SECTION_KEYS[key]} {dsl_value(name)}",
+                    [(key,), (key, name)],
+                )
                 if key == "boards" and isinstance(body, dict) and isinstance(body.get("name"), str):
                     body = dict(body)  # a board's display name is on its line
                     head += f" {_quote(body.pop('name'))}"

@@ -130,14 +130,7 @@ def _named(ctx: Context, unit: str, ref: ir.Ref, kind: str, user: str) -> Iterat
                 ref.span,
                 "parameters exist only inside modules",
             )
-        elif param is None:
-            yield Finding(
-                f"module '{module.name}' has no parameter '{ref.name[1:]}' (in {user})",
-                ref.span,
-                did_you_mean(ref.name[1:], [p.name for p in module.params])
-                or "declare it under 'params'",
-            )
-        elif param.type != kind:
+        elif param is not None and param.type != kind:  # an undeclared one is S114's
             yield Finding(
                 f"'{ref.name}' is a {param.type} parameter, used here as a {kind} (in {user})",
                 ref.span,
