@@ -79,6 +79,7 @@ class Preference:
     skills: tuple[str, ...]
     region: str  # "", "caller", or a region such as US-NY
     span: Span = field(default=NOWHERE, compare=False)
+    skill_spans: tuple[Span, ...] = field(default=(), compare=False)  # where each skill is
 
 
 @dataclass(frozen=True, slots=True)

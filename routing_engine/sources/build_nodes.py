@@ -221,7 +221,10 @@ def _ring(at: _At, spec: m.RingSpec, diags: list[Diagnostic]) -> ir.Ring:
         None
         if prefer is None
         else ir.Preference(
-            tuple(prefer.skills), prefer.region.strip(), at.doc.key_span((*at.base, "prefer"))
+            tuple(prefer.skills),
+            prefer.region.strip(),
+            at.doc.key_span((*at.base, "prefer")),
+            tuple(r.span for r in refs_at(at.doc, (*at.base, "prefer"), "skills", prefer.skills)),
         ),
         at.span,
     )

@@ -183,6 +183,8 @@ def _node_names(ctx: Context, unit: str, node: ir.Node) -> Iterator[Finding]:
         case ir.Ring():
             for ref in node.targets:
                 yield from _named(ctx, unit, ref, "target", f"ring node '{node.id}'")
+            if node.prefer is not None and not unit.startswith(MODULE):  # a use's copy is
+                yield from _skills(ctx, node.id, node.prefer)  # checked where it is used
         case ir.Queue():
             yield from _named(ctx, unit, node.queue, "target", f"queue node '{node.id}'")
         case ir.Hours():
@@ -201,3 +203,16 @@ def _node_names(ctx: Context, unit: str, node: ir.Node) -> Iterator[Finding]:
                     yield from _named(ctx, unit, ref, "contact", user)
         case _:
             pass
+
+
+def _skills(ctx: Context, node_id: str, prefer: ir.Preference) -> Iterator[Finding]:
+    """A skill that `prefer` asks for names what some target can do: else it never picks."""
+    known = sorted({skill for target in ctx.index.targets.values() for skill in target.skills})
+    spans = prefer.skill_spans or (prefer.span,) * len(prefer.skills)
+    for skill, span in zip(prefer.skills, spans, strict=False):
+        if skill not in known:
+            yield Finding(
+                f"no target has the skill '{skill}' (in prefer of ring node '{node_id}')",
+                span,
+                did_you_mean(skill, known) or f"the targets' skills: {', '.join(known) or 'none'}",
+            )
