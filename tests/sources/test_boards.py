@@ -54,6 +54,7 @@ def test_the_dsl_writes_a_board_on_one_line_and_yaml_as_a_mapping() -> None:
 def test_a_display_name_given_twice_is_refused_at_the_second() -> None:
     text = 'deployment d\n  board cardiology "Cardiology"\n    name "Cardiology office"\n'
     documents, problems = read_dsl(text, "deployment.flow")
+    assert documents == []
     (problem,) = problems
     assert (problem.code, problem.message) == ("S100", "'name' is given twice")
     assert (problem.span.line, problem.span.column) == (3, 5)
