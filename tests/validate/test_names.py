@@ -103,3 +103,28 @@ def test_a_board_must_be_declared_and_the_hint_says_how(
     )
     assert (problem.span.line, problem.span.column) == ((5, 13) if yaml_side else (2, 16))
     assert hint in problem.hint
+
+
+def test_a_value_a_module_passes_on_to_another_is_reported_once_where_it_was_given(
+    tmp_path,
+) -> None:
+    """office-ringover passes its board on to after-hours-voicemail (`board: $board`): a typo in
+    the hospital's cardiology flow is reported there, once, not in the shared modules."""
+    import shutil
+
+    from conftest import ROOT
+
+    hospital = tmp_path / "examples" / "hospital"
+    shutil.copytree(ROOT / "examples" / "hospital", hospital)
+    shutil.copytree(ROOT / "flows", tmp_path / "flows")
+    cardiology = hospital / "flows" / "cardiology.yaml"
+    text = cardiology.read_text(encoding="utf-8")
+    cardiology.write_text(text.replace("board: cardiology", "board: cardiolgy"), encoding="utf-8")
+    (problem,) = check(hospital).diagnostics
+    assert (problem.code, problem.span.file, problem.span.line, problem.span.column) == (
+        "S108",
+        str(cardiology),
+        13,
+        14,
+    )
+    assert problem.hint == "did you mean 'cardiology'?"
