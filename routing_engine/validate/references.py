@@ -147,10 +147,10 @@ def _named(ctx: Context, unit: str, ref: ir.Ref, kind: str, user: str) -> Iterat
         yield Finding(
             message,
             ref.span,
-            f"the deployment declares no boards; declare this one: "
+            "the deployment declares no boards; declare this one: "
             f"boards: {{{ref.name}: {{name: DISPLAY NAME}}}}",
-            f'the deployment declares no boards; declare this one in it: board {ref.name} "DISPLAY '
-            'NAME"',
+            "the deployment declares no boards; declare this one in it: "
+            f'board {ref.name} "DISPLAY NAME"',
         )
         return
     other = next((k for k, names in tables.items() if k != kind and ref.name in names), None)
@@ -159,8 +159,15 @@ def _named(ctx: Context, unit: str, ref: ir.Ref, kind: str, user: str) -> Iterat
         ref.span,
         did_you_mean(ref.name, tables[kind])
         or (f"'{ref.name}' is a {other}; a {kind} belongs here" if other else "")
-        or f"the deployment's {kind}s: {', '.join(tables[kind]) or 'none'}",
+        or f"the deployment's {kind}s: {_some(tables[kind])}",
     )
+
+
+def _some(names: Collection[str], shown: int = 8) -> str:
+    """A few of the names, for a hint: a long list would hide the point."""
+    listed = sorted(names)
+    more = ", ..." if len(listed) > shown else ""
+    return (", ".join(listed[:shown]) + more) or "none"
 
 
 def _tables(ctx: Context) -> dict[str, Collection[str]]:
@@ -214,5 +221,5 @@ def _skills(ctx: Context, node_id: str, prefer: ir.Preference) -> Iterator[Findi
             yield Finding(
                 f"no target has the skill '{skill}' (in prefer of ring node '{node_id}')",
                 span,
-                did_you_mean(skill, known) or f"the targets' skills: {', '.join(known) or 'none'}",
+                did_you_mean(skill, known) or f"the targets' skills: {_some(known)}",
             )
