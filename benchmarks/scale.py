@@ -42,7 +42,8 @@ schedules:
     weekly:
       mon-fri: 08:00-18:00
     holidays: US
-"""
+boards:
+{boards}"""
 
 
 def _flow(number: int) -> str:
@@ -90,7 +91,9 @@ def generate(folder: Path, nodes: int) -> int:
     (folder / "flows").mkdir(parents=True, exist_ok=True)
     entries = "".join(f"  '+1212555{n:04d}': f{n}\n" for n in range(flows))
     targets = "".join(f"  t{n}:\n    uri: sip:t{n}@example.org\n" for n in range(50))
-    (folder / "deployment.yaml").write_text(HEADER.format(entries=entries, targets=targets))
+    boards = "".join(f"  board{n}:\n    name: Board {n}\n" for n in range(10))
+    header = HEADER.format(entries=entries, targets=targets, boards=boards)
+    (folder / "deployment.yaml").write_text(header)
     for n in range(flows):
         (folder / "flows" / f"f{n}.yaml").write_text(_flow(n))
     return flows * CHUNK * FLOW_CHUNKS

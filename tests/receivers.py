@@ -153,6 +153,9 @@ DEPLOYMENT = """
       offshore:
         kind: external
         uri: "+443005550100"
+    boards:
+      office:
+        name: Office
     contacts:
       manager:
         name: Office manager

@@ -65,6 +65,7 @@ class Index:
     targets: dict[str, ir.Target] = field(default_factory=dict)
     contacts: dict[str, ir.Contact] = field(default_factory=dict)
     schedules: dict[str, ir.Schedule] = field(default_factory=dict)
+    boards: dict[str, ir.Board] = field(default_factory=dict)
     # node copies made by expanding uses: key -> the use node's key
     expanded: dict[NodeKey, NodeKey] = field(default_factory=dict)
     # flow nodes whose id is also the id of a use's copy (`first.check`): key -> the use's key
@@ -177,6 +178,10 @@ class _Expansion:
 
     def rewrite(self, value: Any, name: str = "") -> Any:
         match value:
+            case ir.Arg() if value.value.startswith("$") and value.value[1:] in self.args:
+                # passed on whole to a module this one uses: it points where it was given
+                given, span = self.args[value.value[1:]]
+                return dataclasses.replace(value, value=given, span=span)
             case ir.Ref():
                 return self.node_ref(value) if name in NODE_REF_FIELDS else self.name_ref(value)
             case ir.Duration():
@@ -201,7 +206,7 @@ def use_arguments(module: ir.Module, use: ir.Use) -> dict[str, tuple[str, ir.Spa
     args = {arg.name: (arg.value, arg.span) for arg in use.args}
     for param in module.params:
         if param.name not in args and param.default is not None:
-            args[param.name] = (param.default, param.span)
+            args[param.name] = (param.default, param.default_span)
     return args
 
 
@@ -245,6 +250,8 @@ def build_index(deployment: ir.Deployment) -> Index:
         index.contacts.setdefault(contact.name, contact)
     for schedule in deployment.schedules:
         index.schedules.setdefault(schedule.name, schedule)
+    for board in deployment.boards:
+        index.boards.setdefault(board.name, board)
     for flow in index.flows.values():
         for node in flow.nodes:
             if isinstance(node, ir.Use):

@@ -163,7 +163,7 @@ def _ticket(node: ir.Ticket, flow: str, lookups: _Lookups) -> CTicket:
         flow,
         node.id,
         node.span,
-        node.board,
+        node.board.name,
         _seconds(node.sla, lookups.cadence),
         tuple(m.name for m in node.managers),
         node.summary,
@@ -177,7 +177,7 @@ def _voicemail(node: ir.Voicemail, flow: str, lookups: _Lookups) -> CVoicemail:
         flow,
         node.id,
         node.span,
-        node.board,
+        node.board.name,
         node.prompt,
         node.max_length.seconds(lookups.cadence),
         _seconds(node.sla, lookups.cadence),
@@ -372,4 +372,5 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
             for entry in deployment.entries
             if entry.fallback is not None
         },
+        boards={board.name: board.display_name for board in deployment.boards},
     )

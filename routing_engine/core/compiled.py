@@ -198,6 +198,7 @@ class CompiledDeployment:
     # of their own; see fallback_for.
     flow_fallbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
     line_fallbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    boards: dict[str, str] = field(default_factory=dict)  # declared board -> its display name
     # Tickets' story sentences by (step, flow), as story.py reads them: a memo it fills.
     sentences: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 

@@ -55,6 +55,7 @@ __all__ = [
     "RING_OUTCOMES",
     "Arg",
     "Assignment",
+    "Board",
     "Branch",
     "Case",
     "Condition",
@@ -136,6 +137,7 @@ class Param:
     type: str  # one of PARAM_TYPES
     default: str | None
     span: Span = field(default=NOWHERE, compare=False)
+    default_span: Span = field(default=NOWHERE, compare=False)  # of the default, when given
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,15 @@ class Contact:
     display_name: str
     email: str
     webhook: str
+    span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """An office's board, where its tickets and voicemails go, and how it is shown."""
+
+    name: str
+    display_name: str
     span: Span = field(default=NOWHERE, compare=False)
 
 
@@ -283,6 +294,8 @@ class Deployment:
     broken: bool = field(default=False, compare=False)
     # A file of the deployment could not be read (reported): what it held is unknown.
     incomplete: bool = field(default=False, compare=False)
+    # The boards tickets and voicemails may go to (a reference to another is S108).
+    boards: tuple[Board, ...] = ()
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

@@ -79,6 +79,7 @@ class Preference:
     skills: tuple[str, ...]
     region: str  # "", "caller", or a region such as US-NY
     span: Span = field(default=NOWHERE, compare=False)
+    skill_spans: tuple[Span, ...] = field(default=(), compare=False)  # where each skill is
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +229,7 @@ class Ticket:
 
     KIND: ClassVar[str] = "ticket"
     id: str
-    board: str
+    board: Ref
     sla: Duration | None
     managers: tuple[Ref, ...]
     summary: str
@@ -252,7 +253,7 @@ class Voicemail:
 
     KIND: ClassVar[str] = "voicemail"
     id: str
-    board: str
+    board: Ref
     prompt: str
     max_length: Duration
     sla: Duration | None

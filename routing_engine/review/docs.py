@@ -63,6 +63,9 @@ schedules:
       sat: [09:00-12:00, 13:00-15:00]
     holidays: US
     closed: [2026-12-24]
+boards:
+  billing:
+    name: Billing office
 """
 
 NODES: dict[str, str] = {
@@ -277,6 +280,10 @@ def _deployment() -> list[str]:
         "flow it is in now, else of the entry it dialed (an exact number, else its prefix), else",
         "the deployment's: the flow says what the call is about now (an emergency reached from",
         "the main line's menu goes to a nurse), the line covers the flows without one.",
+        "A board is where an office's tickets and voicemails go, with the name the board shows",
+        '(`name`; in the DSL, `board billing "Billing office"`). Every `ticket` and `voicemail`',
+        "node, and every module value for a `board` parameter, names a declared board; any other",
+        "name is an error (S108), so no ticket goes to a board nobody opens.",
         "",
     ]
 

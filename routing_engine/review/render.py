@@ -70,9 +70,9 @@ def _detail(node: ir.Node) -> str:
         case ir.SetVars():
             return ", ".join(f"{a.name}={a.value}" for a in node.values)
         case ir.Ticket():
-            return f"board {node.board}" + (f", SLA {node.sla}" if node.sla else "")
+            return f"board {node.board.name}" + (f", SLA {node.sla}" if node.sla else "")
         case ir.Voicemail():
-            return f"board {node.board}"
+            return f"board {node.board.name}"
         case ir.Use():
             return node.module.name
         case ir.Hangup():

@@ -51,6 +51,15 @@ async def ticket_events_route(
         yield message
 
 
+# before /v1/tickets/{ticket_id} too
+@router.get("/v1/tickets/boards")
+async def boards_route(service: ServiceDep) -> JSONResponse:
+    """The deployment's declared boards, with the names they are shown by, whether or not any
+    ticket is on them yet."""
+    boards = service.current.compiled.boards
+    return JSONResponse([{"name": name, "display_name": shown} for name, shown in boards.items()])
+
+
 @router.get("/v1/tickets")
 async def tickets_route(
     service: ServiceDep,

@@ -111,7 +111,13 @@ def build_module(doc: RawDocument, diags: list[Diagnostic]) -> ir.Module | None:
     if head is None:
         return None
     params = tuple(
-        ir.Param(name, spec.type, spec.default, doc.key_span(("params", name)))
+        ir.Param(
+            name,
+            spec.type,
+            spec.default,
+            doc.key_span(("params", name)),
+            doc.value_span(("params", name, "default")),
+        )
         for name, spec in (head.params or {}).items()
     )
     nodes, broken = nodes_of(doc, diags)
@@ -343,4 +349,8 @@ def _deployment(
         max_steps=spec.max_steps,
         description=spec.description,
         span=doc.key_span(("deployment",)),
+        boards=tuple(
+            ir.Board(name, b.name, doc.key_span(("boards", name)))
+            for name, b in spec.boards.items()
+        ),
     )

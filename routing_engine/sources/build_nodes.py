@@ -221,7 +221,10 @@ def _ring(at: _At, spec: m.RingSpec, diags: list[Diagnostic]) -> ir.Ring:
         None
         if prefer is None
         else ir.Preference(
-            tuple(prefer.skills), prefer.region.strip(), at.doc.key_span((*at.base, "prefer"))
+            tuple(prefer.skills),
+            prefer.region.strip(),
+            at.doc.key_span((*at.base, "prefer")),
+            tuple(r.span for r in refs_at(at.doc, (*at.base, "prefer"), "skills", prefer.skills)),
         ),
         at.span,
     )
@@ -288,7 +291,7 @@ def _condition(doc: RawDocument, path: Path, source: str) -> ir.Condition:
 def _ticket(at: _At, spec: m.TicketSpec) -> ir.Ticket:
     return ir.Ticket(
         at.id,
-        spec.ticket,
+        at.ref(spec.ticket, "ticket"),
         at.maybe_duration("sla", spec.sla),
         refs_at(at.doc, at.base, "managers", spec.managers),
         spec.summary,
@@ -302,7 +305,7 @@ def _ticket(at: _At, spec: m.TicketSpec) -> ir.Ticket:
 def _voicemail(at: _At, spec: m.VoicemailSpec) -> ir.Voicemail:
     return ir.Voicemail(
         at.id,
-        spec.voicemail,
+        at.ref(spec.voicemail, "voicemail"),
         spec.prompt,
         at.duration("max_length", spec.max_length),
         at.maybe_duration("sla", spec.sla),

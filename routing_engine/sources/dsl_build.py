@@ -24,7 +24,7 @@ LIST_FIELDS = frozenset(
     {"skills", "reports", "managers", "modules", "exits", "closed", "open", "ring", "notify"}
 )
 # The sections of a deployment (`target NAME` and its block), and the mapping each fills.
-SECTIONS = {"target": "targets", "contact": "contacts", "schedule": "schedules"}
+SECTIONS = {"target": "targets", "contact": "contacts", "schedule": "schedules", "board": "boards"}
 # Where a kind's outcome lines go: under a mapping of the node, or each as a key of its own.
 GROUPS = {"menu": "options", "ring": "on", "queue": "on", "use": "exits"}
 DIRECT = {"menu": ("fallback",), "hours": ("open", "closed", "holiday"), "branch": ("else",)}

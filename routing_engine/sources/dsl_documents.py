@@ -60,18 +60,23 @@ def _document(builder: Builder, tree: Tree[Token]) -> None:
 
 
 def _deployment(builder: Builder, block: list[Tree[Token]], data: dict[str, Any]) -> None:
-    """Entries, sections (target, contact, schedule) and settings."""
+    """Entries, sections (target, contact, schedule, board) and settings."""
     for line in block:
         if line.data == "entry":
             _entry(builder, line, data)
-        elif line.data in ("section", "schedule"):
+        elif line.data in ("section", "schedule", "board"):
             head = leaf(line)
             section = builder.mapping(data, (), SECTIONS[str(head)], head)
             name = leaf(line.children[1])
             inner: dict[str, Any] = {}
             path = (SECTIONS[str(head)], text(name))
             builder.put(section, path[:1], path[1], inner, name, name)
+            shown = part(line, "description")  # a board's display name: its `name`
+            if shown is not None:
+                builder.put(inner, path, "name", text(leaf(shown)), leaf(shown), leaf(shown))
             for setting in lines(line)[1:]:
+                if setting.data == "description":
+                    continue
                 if setting.data == "weekly":
                     _weekly(builder, setting, inner, path)
                 else:

@@ -304,6 +304,12 @@ class ContactSpec(Spec):
     )
 
 
+class BoardSpec(Spec):
+    """An office's board: where its tickets and voicemails go."""
+
+    name: str = Field(min_length=1, description="how the board is shown, e.g. Cardiology office")
+
+
 RANGE_PATTERN = r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$"
 DATE_PATTERN = r"^\s*\d{4}-\d{2}-\d{2}(\s+\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2})*\s*$"
 Ranges = Annotated[
@@ -360,6 +366,9 @@ class DeploymentDocument(Spec):
     targets: dict[Name, TargetSpec] = Field(default_factory=dict)
     contacts: dict[Name, ContactSpec] = Field(default_factory=dict)
     schedules: dict[Name, ScheduleSpec] = Field(default_factory=dict)
+    boards: dict[Name, BoardSpec] = Field(
+        default_factory=dict, description="the boards tickets and voicemails may go to"
+    )
     modules: list[str] = Field(
         default_factory=list, description="folders or files of modules, relative to this file"
     )

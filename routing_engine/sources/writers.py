@@ -117,7 +117,15 @@ def _deployment(data: dict[str, Any]) -> Iterator[Line]:
                 yield from _entry(number, flow)
         elif key in _SECTION_KEYS and isinstance(value, dict):
             for name, body in value.items():
-                yield f"{INDENT}{_SECTION_KEYS[key]} {dsl_value(name)}", [(key,), (key, name)]
+                head, paths = (
+                    f"{INDENT}{_SECTION_KEYS[key]} {dsl_value(name)}",
+                    [(key,), (key, name)],
+                )
+                if key == "boards" and isinstance(body, dict) and isinstance(body.get("name"), str):
+                    body = dict(body)  # a board's display name is on its line
+                    head += f" {_quote(body.pop('name'))}"
+                    paths.append((key, name, "name"))
+                yield head, paths
                 if key == "schedules" and isinstance(body, dict):
                     yield from _schedule(body, (key, name))
                 elif isinstance(body, dict):

@@ -4,7 +4,7 @@ reported there, with the closest real name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from routing_engine.core import ir
 from routing_engine.core.analysis import MODULE, Unit
@@ -24,15 +24,29 @@ def _names(ctx: Context, flow: str) -> list[str]:
 
 @rule("S108", "unknown-reference")
 def unknown_references(ctx: Context) -> Iterator[Finding]:
-    """A name that refers to nothing: a node or flow, a target (a node's, a fallback's: the
-    deployment's, a flow's or an entry's), a contact (a ticket's managers and escalation
-    steps, a flow's `notify`), a schedule.
+    """A name that refers to nothing: a node or flow, a module, a target (a node's, a
+    fallback's: the deployment's, a flow's or an entry's), a contact (a ticket's managers and
+    escalation steps, a flow's `notify`), a schedule, a board (a ticket's or a voicemail's), or
+    a module's value of the wrong kind (a contact given for a target).
 
     Every reference is resolved when the deployment is loaded, so a typo is found here, not
     when a caller presses 3 at night. A name in a flow means a node of that flow first, else
-    another flow (the call continues at that flow's start).
-    Example: `"3": biling` (did you mean 'billing'?).
+    another flow (the call continues at that flow's start). Boards are declared in the
+    deployment (`boards:`), so a ticket cannot go to a board nobody opens. A module's value
+    is checked where it is written: in the `use` that gives it, or at the parameter's default.
+    Example: `"3": biling` (did you mean 'billing'?); `voicemail: front-dsk` (did you mean
+    'front-desk'?).
     """
+    seen: set[tuple[str, int, int]] = set()
+    for finding in _references(ctx):
+        where = (finding.span.file, finding.span.line, finding.span.column)
+        if finding.span.line and where in seen:
+            continue  # one name, one problem: a default taken by several uses is told once
+        seen.add(where)
+        yield finding
+
+
+def _references(ctx: Context) -> Iterator[Finding]:
     yield from _unit_references(ctx)
     for (name, _), node in ctx.index.nodes.items():
         yield from _node_names(ctx, name, node)
@@ -116,14 +130,7 @@ def _named(ctx: Context, unit: str, ref: ir.Ref, kind: str, user: str) -> Iterat
                 ref.span,
                 "parameters exist only inside modules",
             )
-        elif param is None:
-            yield Finding(
-                f"module '{module.name}' has no parameter '{ref.name[1:]}' (in {user})",
-                ref.span,
-                did_you_mean(ref.name[1:], [p.name for p in module.params])
-                or "declare it under 'params'",
-            )
-        elif param.type != kind:
+        elif param is not None and param.type != kind:  # an undeclared one is S114's
             yield Finding(
                 f"'{ref.name}' is a {param.type} parameter, used here as a {kind} (in {user})",
                 ref.span,
@@ -132,17 +139,46 @@ def _named(ctx: Context, unit: str, ref: ir.Ref, kind: str, user: str) -> Iterat
         return
     if not ref.name:
         return  # an argument the use did not give: S114 reports it where the module is used
-    known: dict[str, object] = {
-        "target": ctx.index.targets,
-        "contact": ctx.index.contacts,
-        "schedule": ctx.index.schedules,
-    }[kind]  # type: ignore[assignment]
-    if ref.name not in known:
+    tables = _tables(ctx)
+    if ref.name in tables[kind]:
+        return
+    message = f"no {kind} named '{ref.name}' (in {user})"
+    if kind == "board" and not tables["board"]:
         yield Finding(
-            f"no {kind} named '{ref.name}' (in {user})",
+            message,
             ref.span,
-            did_you_mean(ref.name, known) or f"{kind}s are declared in the deployment",
+            "the deployment declares no boards; declare this one: "
+            f"boards: {{{ref.name}: {{name: DISPLAY NAME}}}}",
+            "the deployment declares no boards; declare this one in it: "
+            f'board {ref.name} "DISPLAY NAME"',
         )
+        return
+    other = next((k for k, names in tables.items() if k != kind and ref.name in names), None)
+    yield Finding(
+        message,
+        ref.span,
+        did_you_mean(ref.name, tables[kind])
+        or (f"'{ref.name}' is a {other}; a {kind} belongs here" if other else "")
+        or f"the deployment's {kind}s: {_some(tables[kind])}",
+    )
+
+
+def _some(names: Collection[str], shown: int = 8) -> str:
+    """A few of the names, for a hint: a long list would hide the point."""
+    listed = sorted(names)
+    more = ", ..." if len(listed) > shown else ""
+    return (", ".join(listed[:shown]) + more) or "none"
+
+
+def _tables(ctx: Context) -> dict[str, Collection[str]]:
+    """The declared names of each kind a value may name."""
+    index = ctx.index
+    return {
+        "target": index.targets,
+        "contact": index.contacts,
+        "schedule": index.schedules,
+        "board": index.boards,
+    }
 
 
 def _fallback_targets(ctx: Context) -> Iterator[Finding]:
@@ -164,11 +200,14 @@ def _node_names(ctx: Context, unit: str, node: ir.Node) -> Iterator[Finding]:
         case ir.Ring():
             for ref in node.targets:
                 yield from _named(ctx, unit, ref, "target", f"ring node '{node.id}'")
+            if node.prefer is not None and not unit.startswith(MODULE):  # a use's copy is
+                yield from _skills(ctx, node.id, node.prefer)  # checked where it is used
         case ir.Queue():
             yield from _named(ctx, unit, node.queue, "target", f"queue node '{node.id}'")
         case ir.Hours():
             yield from _named(ctx, unit, node.schedule, "schedule", f"hours node '{node.id}'")
         case ir.Ticket() | ir.Voicemail():
+            yield from _named(ctx, unit, node.board, "board", f"{node.KIND} node '{node.id}'")
             if node.sla_from is not None:
                 yield from _named(
                     ctx, unit, node.sla_from, "schedule", f"sla_from of node '{node.id}'"
@@ -181,3 +220,16 @@ def _node_names(ctx: Context, unit: str, node: ir.Node) -> Iterator[Finding]:
                     yield from _named(ctx, unit, ref, "contact", user)
         case _:
             pass
+
+
+def _skills(ctx: Context, node_id: str, prefer: ir.Preference) -> Iterator[Finding]:
+    """A skill that `prefer` asks for names what some target can do: else it never picks."""
+    known = sorted({skill for target in ctx.index.targets.values() for skill in target.skills})
+    spans = prefer.skill_spans or (prefer.span,) * len(prefer.skills)
+    for skill, span in zip(prefer.skills, spans, strict=False):
+        if skill not in known:
+            yield Finding(
+                f"no target has the skill '{skill}' (in prefer of ring node '{node_id}')",
+                span,
+                did_you_mean(skill, known) or f"the targets' skills: {_some(known)}",
+            )

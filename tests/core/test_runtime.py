@@ -51,6 +51,8 @@ DEPLOYMENT = """
       pool: {kind: queue, uri: "sip:pool@example.com", skills: [billing], capacity: 5}
     contacts:
       office-manager: {name: Office manager, email: office-manager@example.com}
+    boards:
+      office: {name: Office}
 """
 
 FLOWS = {

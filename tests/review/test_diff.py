@@ -25,6 +25,8 @@ DEPLOYMENT = """
       desk: {uri: "sip:desk@example.com"}
       office: {uri: "sip:office@example.com"}
       backup: {uri: "sip:backup@example.com"}
+    boards:
+      desk-board: {name: Desk}
 """
 MAIN = """
     flow: main

@@ -180,6 +180,8 @@ SCHEDULE = (
         weekly:
           mon-fri: 09:00-17:00
         holidays: US
+    boards:
+      office-board: {name: Office}
 """
 )
 NAMES = {"welcome": "welcome", "hours": "hours", "ring": "ring-office", "ticket": "ticket"}

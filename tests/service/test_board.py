@@ -273,6 +273,22 @@ def test_a_session_cookie_stands_for_the_key_on_the_ticket_routes(keyed: BoardSe
     assert httpx.get(f"{keyed.url}/v1/tickets", cookies=forged).status_code == 401
 
 
+HOSPITAL_BOARDS = [
+    {"name": "cardiology", "display_name": "Cardiology office"},
+    {"name": "radiology", "display_name": "Radiology office"},
+    {"name": "billing", "display_name": "Billing office"},
+    {"name": "pharmacy", "display_name": "Pharmacy"},
+    {"name": "front-desk", "display_name": "Front desk"},
+]
+
+
+def test_the_declared_boards_are_listed_with_their_names_tickets_or_not(keyed: BoardServer) -> None:
+    with httpx.Client(base_url=keyed.url, headers=STAFF_API) as staff:
+        assert staff.get("/v1/tickets", params={"board": "pharmacy"}).json() == []
+        assert staff.get("/v1/tickets/boards").json() == HOSPITAL_BOARDS
+    assert httpx.get(f"{keyed.url}/v1/tickets/boards").status_code == 401
+
+
 def test_changes_with_a_session_need_its_csrf_token(keyed: BoardServer) -> None:
     signed = sign_in(keyed.url, STAFF, "Alice")
     token = signed.json()["csrf"]
@@ -488,3 +504,16 @@ def test_without_keys_the_name_is_enough_and_mute_is_remembered(
     page.get_by_role("button", name="Sign out").click()
     page.get_by_label("Your name").wait_for()
     assert page.locator("li.ticket").count() == 0
+
+
+def test_the_page_links_every_declared_board_and_names_its_own(
+    open_server: BoardServer, page: Any
+) -> None:
+    sign_in_on(page, open_server.url, "Dan", path="/board/pharmacy")
+    boards = page.get_by_role("navigation", name="Boards")
+    boards.get_by_role("link", name="Front desk").wait_for()
+    names = [link.text_content() for link in boards.get_by_role("link").all()]
+    assert names == [board["display_name"] for board in HOSPITAL_BOARDS]
+    assert boards.get_by_role("link", name="Pharmacy").get_attribute("aria-current") == "page"
+    assert page.locator("#title").text_content() == "Pharmacy board"
+    assert page.locator("li.ticket").count() == 0  # an empty board shows too

@@ -28,6 +28,7 @@ deployment d
   schedule office
     timezone America/New_York
     weekly mon-fri 08:00-18:00
+  board office "The office"
 """
 
 

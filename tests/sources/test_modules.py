@@ -22,6 +22,8 @@ DEPLOYMENT = """
       agents: {kind: queue, uri: "sip:agents@example.com"}
     contacts:
       boss: {name: The boss}
+    boards:
+      general: {name: General office}
 """
 MODULE = """
     module: try-office

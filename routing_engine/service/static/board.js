@@ -98,6 +98,7 @@
     stopStream();
     state.session = null;
     $("board").hidden = true;
+    $("boards-nav").hidden = true;
     $("tools").hidden = true;
     $("signin").hidden = false;
     $("key-field").hidden = !keys;
@@ -162,6 +163,28 @@
     $("tools").hidden = false;
     $("who").textContent = `Signed in as ${session.name}`;
     connect();
+    showBoards();
+  }
+
+  // ---- the deployment's boards: each declared one, with or without tickets ----
+  async function showBoards() {
+    const answer = await api("GET", "/v1/tickets/boards").catch(() => null);
+    if (!answer || !answer.ok || !Array.isArray(answer.data)) return;
+    const links = answer.data.map((board) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/board/${encodeURIComponent(board.name)}`;
+      link.textContent = board.display_name;
+      link.dataset.board = board.name;
+      if (board.name === office) {
+        link.setAttribute("aria-current", "page");
+        $("title").textContent = `${board.display_name} board`;
+      }
+      item.append(link);
+      return item;
+    });
+    $("boards").replaceChildren(...links);
+    $("boards-nav").hidden = links.length === 0;
   }
 
   // ---- the stream ----
