@@ -33,6 +33,9 @@ DEPLOYMENT = """
         timezone: America/New_York
         weekly:
           mon-fri: 08:00-18:00
+    boards:
+      office:
+        name: Office
     """
 MESSAGE = """
     flow: message
@@ -148,6 +151,7 @@ DSL_DEPLOYMENT = """
       schedule office
         timezone America/New_York
         weekly mon-fri 08:00-18:00
+      board office "Office"
     """
 DSL_MESSAGE = """
     flow message

@@ -27,7 +27,7 @@ DSL = [
     ("S103", 8, 5, "unknown field 'fallbak' in entry '+12125550101'", "did you mean 'fallback'?"),
     ("S108", 10, 25, "number +12125550103 enters flow 'err', which does not exist",
      "did you mean 'er'?"),
-    ("S108", 18, 10, "no target named 'desc' (in the fallback of flow 'er')",
+    ("S108", 18, 17, "no target named 'desc' (in the fallback of flow 'er')",
      "did you mean 'desk'?"),
 ]  # fmt: skip
 
