@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from routing_engine.core.durations import Duration, DurationUnit
 from routing_engine.core.nodes import (
+    BOUNDED_KINDS,
+    EXHAUSTED,
     KIND_NAMES,
     NODE_KINDS,
     OPTIONAL_OUTCOMES,
@@ -20,6 +22,7 @@ from routing_engine.core.nodes import (
     RING_OUTCOMES,
     Arg,
     Assignment,
+    Bound,
     Branch,
     Case,
     Condition,
@@ -46,6 +49,8 @@ from routing_engine.core.spans import NOWHERE, Ref, Span
 __all__ = [
     "KIND_NAMES",
     "MODULE_UNIT",
+    "BOUNDED_KINDS",
+    "EXHAUSTED",
     "NODE_KINDS",
     "NOWHERE",
     "OPTIONAL_OUTCOMES",
@@ -55,6 +60,7 @@ __all__ = [
     "RING_OUTCOMES",
     "Arg",
     "Assignment",
+    "Bound",
     "Branch",
     "Case",
     "Condition",

@@ -24,6 +24,12 @@ class Edge:
     outcome: str
     to: Ref
     label: str = ""
+    # where the edge is written: the handler's, option's or case's line, else the name it leads to
+    span: Span = field(default=NOWHERE, compare=False)
+
+    def at(self) -> Span:
+        """Where the edge is written: its own span, else its target's name."""
+        return self.to.span if self.span == NOWHERE else self.span
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,26 @@ class MenuOption:
     digits: str
     to: Ref
     span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """`attempts: N` and `exhausted: NODE` on a menu, ring or queue: the call enters the node at
+    most N times; entering it once more sends it to `exhausted` instead. Every loop of a flow
+    must pass through a bound (G203), so that a call always ends."""
+
+    attempts: int
+    exhausted: Ref
+    span: Span = field(default=NOWHERE, compare=False)  # of `attempts`
+
+
+EXHAUSTED = "exhausted"  # the outcome, and the edge, of a bound used up
+BOUNDED_KINDS = frozenset({"menu", "ring", "queue"})  # the kinds that may carry a bound
+
+
+def _exhausted(bound: Bound | None) -> Iterator[Edge]:
+    if bound is not None:
+        yield Edge(EXHAUSTED, bound.exhausted, EXHAUSTED, bound.span)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +72,16 @@ class Menu:
     timeout: Duration
     max_digits: int
     span: Span = field(default=NOWHERE, compare=False)
+    bound: Bound | None = None
 
     def outcomes(self) -> tuple[str, ...]:
         return (*(f"digit:{o.digits}" for o in self.options), "fallback")
 
     def edges(self) -> Iterator[Edge]:
         for option in self.options:
-            yield Edge(f"digit:{option.digits}", option.to, option.digits)
+            yield Edge(f"digit:{option.digits}", option.to, option.digits, option.span)
         yield Edge("fallback", self.fallback, "fallback")
+        yield from _exhausted(self.bound)
 
 
 class RingStrategy(enum.Enum):
@@ -95,13 +123,15 @@ class Ring:
     handlers: tuple[Handler, ...]
     prefer: Preference | None = None
     span: Span = field(default=NOWHERE, compare=False)
+    bound: Bound | None = None
 
     def outcomes(self) -> tuple[str, ...]:
         return (*RING_OUTCOMES, *self.reports)
 
     def edges(self) -> Iterator[Edge]:
         for handler in self.handlers:
-            yield Edge(handler.outcome, handler.to, handler.outcome)
+            yield Edge(handler.outcome, handler.to, handler.outcome, handler.span)
+        yield from _exhausted(self.bound)
 
 
 QUEUE_OUTCOMES = ("answered", "timeout")
@@ -121,13 +151,15 @@ class Queue:
     handlers: tuple[Handler, ...]
     region: str = ""  # agents' region: "", "caller", or a region such as US-NY
     span: Span = field(default=NOWHERE, compare=False)
+    bound: Bound | None = None
 
     def outcomes(self) -> tuple[str, ...]:
         return (*QUEUE_OUTCOMES, *self.reports)
 
     def edges(self) -> Iterator[Edge]:
         for handler in self.handlers:
-            yield Edge(handler.outcome, handler.to, handler.outcome)
+            yield Edge(handler.outcome, handler.to, handler.outcome, handler.span)
+        yield from _exhausted(self.bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +196,7 @@ class Branch:
 
     def edges(self) -> Iterator[Edge]:
         for i, case in enumerate(self.cases):
-            yield Edge(f"case:{i + 1}", case.to, case.when.source)
+            yield Edge(f"case:{i + 1}", case.to, case.when.source, case.span)
         yield Edge("else", self.otherwise, "else")
 
 
@@ -319,7 +351,7 @@ class Use:
 
     def edges(self) -> Iterator[Edge]:
         for handler in self.exits:
-            yield Edge(handler.outcome, handler.to, handler.outcome)
+            yield Edge(handler.outcome, handler.to, handler.outcome, handler.span)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from routing_engine.core.compiled import (
     CVoicemail,
     TargetInfo,
 )
-from routing_engine.core.nodes import require_every_kind
+from routing_engine.core.nodes import EXHAUSTED, require_every_kind
 from routing_engine.core.schedules import HOLIDAY, OPEN
 from routing_engine.core.walk import LoopGuard, Walk
 
@@ -50,6 +50,11 @@ def go(walk: Walk, node: CNode | None, why: str) -> None:
         walk.steps += 1
         if walk.steps > walk.compiled.max_steps:
             raise LoopGuard
+        if node.attempts and not walk.admit(node):  # entered `attempts` times already
+            kind = "menu" if isinstance(node, CMenu) else "ring" if isinstance(node, CRing) else "queue"
+            why = f"{kind} {node.id}: {EXHAUSTED} ({node.attempts} attempts used up)"
+            node = node.exhausted
+            continue
         walk.trace.append(f"{why} -> {node.label}")
         walk.node, walk.attempt = node, 0
         if node.flow != walk.flow_now:

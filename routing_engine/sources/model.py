@@ -36,6 +36,12 @@ class MenuSpec(Spec):
     timeout: DurationText = Field(
         Duration(5, DurationUnit.SECONDS), description="how long to wait for digits"
     )
+    attempts: int | None = Field(
+        None, ge=1, le=99, description="enter this node at most so many times in one call"
+    )
+    exhausted: Name | None = Field(
+        None, description="where the call goes on entering the node once more than `attempts`"
+    )
 
 
 class PreferSpec(Spec):
@@ -59,6 +65,12 @@ class RingSpec(Spec):
     prefer: PreferSpec | None = Field(
         None, description="ring the available targets with these skills and region instead, if any"
     )
+    attempts: int | None = Field(
+        None, ge=1, le=99, description="enter this node at most so many times in one call"
+    )
+    exhausted: Name | None = Field(
+        None, description="where the call goes on entering the node once more than `attempts`"
+    )
 
 
 class QueueSpec(Spec):
@@ -71,6 +83,12 @@ class QueueSpec(Spec):
     region: str = Field("", description="agents' region: `caller` or a region such as US-NY")
     reports: list[Name] = Field(default_factory=list)
     on: dict[Name, Name] = Field(default_factory=dict, description="outcome -> node or flow")
+    attempts: int | None = Field(
+        None, ge=1, le=99, description="enter this node at most so many times in one call"
+    )
+    exhausted: Name | None = Field(
+        None, description="where the call goes on entering the node once more than `attempts`"
+    )
 
 
 class CaseSpec(Spec):

@@ -210,6 +210,14 @@ def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
             f"{pad}{dsl_value(outcome)} -> {dsl_value(target)}",
             [(*path, str(group)), (*path, str(group), outcome)],
         )
+    if "attempts" in rest or "exhausted" in rest:  # `attempts N -> NODE`, one line for both
+        line, bound = f"{pad}attempts", [(*path, "attempts")]
+        if "attempts" in rest:
+            line += f" {dsl_value(rest.pop('attempts'))}"
+        if "exhausted" in rest:
+            line += f" -> {dsl_value(rest.pop('exhausted'))}"
+            bound.append((*path, "exhausted"))
+        yield line, bound
     for key, value in rest.items():
         if key == "escalate" and kind in ("ticket", "voicemail") and isinstance(value, list):
             yield from _escalations(value, (*path, key))
@@ -248,7 +256,9 @@ _YAML_SPECIAL = re.compile(
 
 
 # Fields whose value is a number or a boolean: written bare, as editors' schemas expect.
-_TYPED_FIELDS = frozenset({"max_steps", "retries", "priority", "capacity", "available"})
+_TYPED_FIELDS = frozenset(
+    {"max_steps", "retries", "priority", "capacity", "available", "attempts"}
+)
 
 
 def yaml_scalar(value: Any) -> str:

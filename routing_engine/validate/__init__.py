@@ -7,6 +7,7 @@ from routing_engine.core.context import Context
 from routing_engine.core.diagnostics import Diagnostic
 from routing_engine.validate import (  # noqa: F401  (importing a rule module registers its rules)
     graph,
+    loops,
     modules,
     references,
     structure,
