@@ -71,6 +71,8 @@ def paths_command(
         else "complete"
     )
     typer.echo(f"{len(report.paths)} path(s){where}, {state}")
+    for wait in report.waits:
+        typer.echo(f"worst wait: {wait.line()}")
 
 
 def _path_lines(number: int, path: CallPath) -> list[str]:

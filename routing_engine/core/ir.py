@@ -285,6 +285,8 @@ class Deployment:
     broken: bool = field(default=False, compare=False)
     # A file of the deployment could not be read (reported): what it held is unknown.
     incomplete: bool = field(default=False, compare=False)
+    # Whether a number whose worst wait passes `caller_max_wait` fails (G205) or warns (W302).
+    caller_max_wait_severity: str = "error"
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from routing_engine.core import ir
 from routing_engine.core.analysis import Index, NodeKey, build_index
@@ -34,8 +34,9 @@ from routing_engine.core.compile import (
     CVoicemail,
 )
 
-if TYPE_CHECKING:
-    pass
+from routing_engine.core.context import Context
+from routing_engine.core.waits import Wait, Waits, say_seconds
+from routing_engine.core.waits import to_json as wait_json
 
 # Moves a node makes whatever happens: they do not tell one path from another.
 FORCED = frozenset({"next", "enter", "recorded", "end"})
@@ -85,15 +86,47 @@ class CallPath:
 
 
 @dataclass(frozen=True, slots=True)
+class WorstWait:
+    """The longest a caller of a number (or of a flow, entered at its start) may ring, queue
+    and listen unanswered, by the deployment's bounds (see core/waits.py)."""
+
+    entry: str  # the dialed number; "" for a flow's own figure
+    flow: str
+    wait: Wait
+
+    def line(self) -> str:
+        where = f"{self.entry} -> {self.flow}" if self.entry else f"flow {self.flow}"
+        return f"{where}: a caller waits at most {say_seconds(self.wait.seconds)} unanswered"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entry": self.entry or None, "flow": self.flow, **wait_json(self.wait)}
+
+
+def worst_waits(compiled: CompiledDeployment, number: str | None = None) -> tuple[WorstWait, ...]:
+    """Each entry's worst wait (or `number`'s alone), then each flow's (for all entries)."""
+    waits = Waits(Context.of(compiled.deployment))
+    found = [
+        WorstWait(entry.number, entry.flow.name, wait)
+        for entry, wait in waits.entries()
+        if number is None or entry.number == number
+    ]
+    if number is None:
+        found.extend(WorstWait("", name, wait) for name, wait in waits.flows())
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
 class PathReport:
     paths: tuple[CallPath, ...]
     truncated: bool  # True when a bound cut the enumeration short
+    waits: tuple[WorstWait, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "paths": [path.to_json() for path in self.paths],
             "count": len(self.paths),
             "truncated": self.truncated,
+            "waits": [wait.to_json() for wait in self.waits],
         }
 
 
@@ -155,6 +188,13 @@ def _dial_moves(on: Mapping[str, CNode]) -> list[_Move]:
 
 
 def _moves(node: CNode, reports: tuple[str, ...]) -> list[_Move]:
+    moves = _kind_moves(node, reports)
+    if node.exhausted is not None:  # entered once more than its attempts
+        moves.append(_Move(f"exhausted (after {node.attempts} attempts)", node.exhausted))
+    return moves
+
+
+def _kind_moves(node: CNode, reports: tuple[str, ...]) -> list[_Move]:
     match node:
         case CSay() | CSet():
             return [_Move("next", node.next)]
@@ -291,7 +331,7 @@ def enumerate_paths(
                 truncated = True
                 partial = replace(partial, node=None, end=STOPPED)
             if len(paths) >= max_paths:
-                return PathReport(tuple(paths), True)
+                return PathReport(tuple(paths), True, worst_waits(compiled, number))
             outcome = _outcome(partial.effects, partial.end)
             paths.append(CallPath(dialed, flow, partial.steps, outcome))
-    return PathReport(tuple(paths), truncated)
+    return PathReport(tuple(paths), truncated, worst_waits(compiled, number))

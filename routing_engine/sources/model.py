@@ -369,7 +369,10 @@ class DeploymentDocument(Spec):
     ring_cadence: DurationText = Field(Duration(6, DurationUnit.SECONDS))
     caller_max_wait: DurationText = Field(
         Duration(2, DurationUnit.MINUTES),
-        description="longest a caller should ring or wait unanswered",
+        description="longest a caller may ring, queue and listen unanswered (G205)",
+    )
+    caller_max_wait_severity: Literal["error", "warning"] = Field(
+        "error", description="`warning`: a number over `caller_max_wait` warns (W302), not fails"
     )
     max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
     fallback: FallbackSpec

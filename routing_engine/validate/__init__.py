@@ -8,6 +8,7 @@ from routing_engine.core.diagnostics import Diagnostic
 from routing_engine.validate import (  # noqa: F401  (importing a rule module registers its rules)
     graph,
     loops,
+    waits,
     modules,
     references,
     structure,
