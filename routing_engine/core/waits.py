@@ -179,7 +179,7 @@ class Waits:
         """Each dialed number's worst wait, in the deployment's order."""
         for entry in self.ctx.deployment.entries:
             key = (ENTRY, entry.number)
-            if key in self.part_of:
+            if key in self.part_of and self.ctx.index.start_of(entry.flow.name) is not None:
                 yield entry, self.of(key)
 
     def flows(self) -> Iterator[tuple[str, Wait]]:

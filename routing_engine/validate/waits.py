@@ -51,6 +51,13 @@ def ring_budget(ctx: Context) -> Iterator[Finding]:
 
 
 def _over_limit(ctx: Context) -> Iterator[Finding]:
+    if (
+        ctx.deployment.broken
+        or ctx.deployment.incomplete
+        or any(unit.broken for _, unit in ctx.index.units())
+        or any(t is None for _, _, t in ctx.index.edges())
+    ):
+        return  # past a broken node or a misspelt name, the worst way is not known
     cadence = ctx.deployment.ring_cadence.seconds(6.0)
     limit = ctx.deployment.caller_max_wait.seconds(cadence)
     waits = Waits(ctx)
