@@ -24,11 +24,10 @@ class Edge:
     outcome: str
     to: Ref
     label: str = ""
-    # where the edge is written: the handler's, option's or case's line, else the name it leads to
-    span: Span = field(default=NOWHERE, compare=False)
+    span: Span = field(default=NOWHERE, compare=False)  # its handler's, option's or case's line
 
     def at(self) -> Span:
-        """Where the edge is written: its own span, else its target's name."""
+        """Where the edge is written: its own line, else the name it leads to (`next`)."""
         return self.to.span if self.span == NOWHERE else self.span
 
 
@@ -55,8 +54,7 @@ BOUNDED_KINDS = frozenset({"menu", "ring", "queue"})  # the kinds that may carry
 
 
 def _exhausted(bound: Bound | None) -> Iterator[Edge]:
-    if bound is not None:
-        yield Edge(EXHAUSTED, bound.exhausted, EXHAUSTED, bound.span)
+    yield from () if bound is None else (Edge(EXHAUSTED, bound.exhausted, EXHAUSTED, bound.span),)
 
 
 @dataclass(frozen=True, slots=True)
