@@ -17,6 +17,7 @@ from routing_engine.core.conditions import CALLER_FIELDS, ROOTS
 from routing_engine.core.functions import FUNCTIONS
 from routing_engine.sources import model
 from routing_engine.sources.convert import convert_text
+from routing_engine.review.docs_loops import loops_section
 from routing_engine.validate import RULES
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "language.md"
@@ -25,7 +26,7 @@ DEPLOYMENT = """
 deployment: hospital
 description: Mercy General Hospital
 ring_cadence: 6s             # one ring; "2 rings" = 12 s
-caller_max_wait: 2m
+caller_max_wait: 2m          # longest a caller may wait unanswered (G205)
 max_steps: 100
 modules: [../../flows]
 fallback:
@@ -224,6 +225,7 @@ def render() -> str:
         _deployment,
         _flows,
         _node_kinds,
+        _loops,
         _escalation,
         _durations,
         _conditions,
@@ -289,6 +291,10 @@ def _node_kinds() -> list[str]:
         "",
         *(_node_doc(kind) for kind in model.NODE_SPECS),
     ]
+
+
+def _loops() -> list[str]:
+    return loops_section(_pair)
 
 
 def _escalation() -> list[str]:

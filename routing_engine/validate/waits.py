@@ -29,7 +29,9 @@ def wait_over_limit(ctx: Context) -> Iterator[Finding]:
     words a minute); a loop counts as often as its `attempts` let it. Someone answering ends
     the wait. It is reported at the ring or queue where the wait passes the limit (in the
     module's file when that node is a module's), and `validate --verbose` and `paths` show
-    every number's figure. With `caller_max_wait_severity: warning` it is W302 instead.
+    every number's figure. With `caller_max_wait_severity: warning` it is W302 instead. It is
+    not reported while a name of the map is unknown or a node broken (the worst way is not
+    known then), nor for a loop without a bound (G203 reports that).
     Example: `caller_max_wait: 60s`, and a number that rings the office 4 rings (24 s), then
     the offshore center 60 s: 84 s.
     """
