@@ -47,6 +47,8 @@ def _never_waits(ctx: Context, reported: Component) -> Iterator[Finding]:
     )
     for component in nx.strongly_connected_components(immediate):
         first = min(component, key=lambda k: (k[0], _order(ctx, k)))
+        if _a_module_copy(ctx, component):
+            continue  # reported on the module's own nodes, in its file
         if len(component) > 1 or immediate.has_edge(first, first):
             reported |= component
             yield Finding(
@@ -70,6 +72,8 @@ def _no_way_out(ctx: Context, reported: Component) -> Iterator[Finding]:
         first = min(component, key=lambda k: (k[0], _order(ctx, k)))
         if first[0] == ENTRY or first in can_finish or component & reported:
             continue  # a loop already reported as never waiting is not reported twice
+        if _a_module_copy(ctx, component):
+            continue
         if len(component) > 1 or graph.has_edge(first, first):
             reported |= component
             yield Finding(
