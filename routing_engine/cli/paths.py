@@ -70,9 +70,9 @@ def paths_command(
         if report.truncated
         else "complete"
     )
-    typer.echo(f"{len(report.paths)} path(s){where}, {state}")
     for wait in report.waits:
         typer.echo(f"worst wait: {wait.line()}")
+    typer.echo(f"{len(report.paths)} path(s){where}, {state}")
 
 
 def _path_lines(number: int, path: CallPath) -> list[str]:

@@ -188,13 +188,6 @@ def _dial_moves(on: Mapping[str, CNode]) -> list[_Move]:
 
 
 def _moves(node: CNode, reports: tuple[str, ...]) -> list[_Move]:
-    moves = _kind_moves(node, reports)
-    if node.exhausted is not None:  # entered once more than its attempts
-        moves.append(_Move(f"exhausted (after {node.attempts} attempts)", node.exhausted))
-    return moves
-
-
-def _kind_moves(node: CNode, reports: tuple[str, ...]) -> list[_Move]:
     match node:
         case CSay() | CSet():
             return [_Move("next", node.next)]
@@ -270,9 +263,13 @@ def _outcome(effects: tuple[str, ...], end: str) -> str:
 def _children(index: Index, partial: _Partial, node: CNode) -> Iterator[_Partial]:
     ir_node = index.nodes[node.key]
     reports = ir_node.reports if isinstance(ir_node, (ir.Ring, ir.Queue)) else ()
-    visits = {**partial.visits, node.key: partial.visits.get(node.key, 0) + 1}
+    entered = partial.visits.get(node.key, 0)
+    visits = {**partial.visits, node.key: entered + 1}
     detail = _detail(node)
-    for move in _moves(node, reports):
+    moves = _moves(node, reports)
+    if node.exhausted is not None and entered >= node.attempts:  # its attempts are used up
+        moves = [_Move(f"exhausted (after {node.attempts} attempts)", node.exhausted)]
+    for move in moves:
         steps = (*partial.steps, Step(node.label, ir_node.KIND, move.choice, detail))
         effects = (*partial.effects, move.effect) if move.effect else partial.effects
         if move.end or move.to is None:
@@ -324,7 +321,9 @@ def enumerate_paths(
         while stack:
             partial = stack.pop()
             node = partial.node
-            if node is not None and partial.visits.get(node.key, 0) < max_visits:
+            entered = 0 if node is None else partial.visits.get(node.key, 0)
+            used_up = node is not None and node.exhausted is not None and entered >= node.attempts
+            if node is not None and (entered < max_visits or used_up):
                 stack.extend(reversed(list(_children(index, partial, node))))
                 continue
             if node is not None:  # entered too often on this path: it stops here
