@@ -88,7 +88,7 @@ class CallState(NamedTuple):
     deadlines: tuple[Mapping[str, Any], ...] = ()
     # How many times the call entered each bounded node (`attempts`), by `flow/id`. A state
     # stored before bounds existed has none: it loads as entered nowhere.
-    entered: Mapping[str, int] = {}  # noqa: RUF012 - never changed in place: replaced whole
+    entered: Mapping[str, int] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {

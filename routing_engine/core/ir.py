@@ -47,10 +47,10 @@ from routing_engine.core.nodes import (
 from routing_engine.core.spans import NOWHERE, Ref, Span
 
 __all__ = [
-    "KIND_NAMES",
-    "MODULE_UNIT",
     "BOUNDED_KINDS",
     "EXHAUSTED",
+    "KIND_NAMES",
+    "MODULE_UNIT",
     "NODE_KINDS",
     "NOWHERE",
     "OPTIONAL_OUTCOMES",

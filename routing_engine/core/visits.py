@@ -39,6 +39,9 @@ AWAIT_VOICEMAIL = ("recording.done", "hangup")
 AWAIT_CONNECTED = ("hangup",)
 AWAIT_REPORTING = ("outcome", "hangup")
 
+# The word a bounded node's kind has in the trace.
+BOUNDED: dict[type[CNode], str] = {CMenu: "menu", CRing: "ring", CQueue: "queue"}
+
 # Where a walk goes from a node: the next node (None: the flow ends) and why, or None when the
 # call stops at this node (it waits for an event, or has ended).
 Moved = tuple[CNode | None, str] | None
@@ -51,7 +54,7 @@ def go(walk: Walk, node: CNode | None, why: str) -> None:
         if walk.steps > walk.compiled.max_steps:
             raise LoopGuard
         if node.attempts and not walk.admit(node):  # entered `attempts` times already
-            kind = "menu" if isinstance(node, CMenu) else "ring" if isinstance(node, CRing) else "queue"
+            kind = BOUNDED[type(node)]
             why = f"{kind} {node.id}: {EXHAUSTED} ({node.attempts} attempts used up)"
             node = node.exhausted
             continue

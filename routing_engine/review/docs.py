@@ -15,9 +15,9 @@ from pathlib import Path
 
 from routing_engine.core.conditions import CALLER_FIELDS, ROOTS
 from routing_engine.core.functions import FUNCTIONS
+from routing_engine.review.docs_loops import loops_section
 from routing_engine.sources import model
 from routing_engine.sources.convert import convert_text
-from routing_engine.review.docs_loops import loops_section
 from routing_engine.validate import RULES
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "language.md"

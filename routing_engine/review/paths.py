@@ -33,7 +33,6 @@ from routing_engine.core.compile import (
     CUse,
     CVoicemail,
 )
-
 from routing_engine.core.context import Context
 from routing_engine.core.waits import Wait, Waits, say_seconds
 from routing_engine.core.waits import to_json as wait_json

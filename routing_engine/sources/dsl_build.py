@@ -315,7 +315,9 @@ class Node:
         if goes_to is not None:
             self.put("exhausted", text(goes_to), word, goes_to)
         elif count is None:
-            raise DslError("'attempts' needs a number and '-> NODE'", word, "write: attempts 3 -> NODE")
+            raise DslError(
+                "'attempts' needs a number and '-> NODE'", word, "write: attempts 3 -> NODE"
+            )
 
     def setting(self, line: Tree[Token]) -> None:
         self.builder.settings([line], self.body, self.path)

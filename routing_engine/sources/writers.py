@@ -263,9 +263,7 @@ _YAML_SPECIAL = re.compile(
 
 
 # Fields whose value is a number or a boolean: written bare, as editors' schemas expect.
-_TYPED_FIELDS = frozenset(
-    {"max_steps", "retries", "priority", "capacity", "available", "attempts"}
-)
+_TYPED_FIELDS = frozenset({"max_steps", "retries", "priority", "capacity", "available", "attempts"})
 
 
 def yaml_scalar(value: Any) -> str:

@@ -8,10 +8,10 @@ from routing_engine.core.diagnostics import Diagnostic
 from routing_engine.validate import (  # noqa: F401  (importing a rule module registers its rules)
     graph,
     loops,
-    waits,
     modules,
     references,
     structure,
+    waits,
     warnings,
 )
 from routing_engine.validate.registry import RULES, Finding, Rule, reader_rule, rule, run_rules

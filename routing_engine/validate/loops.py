@@ -193,5 +193,3 @@ def _order(ctx: Context, key: tuple[str, str]) -> int:
         if node.id == key[1]:
             return i
     return 0
-
-

@@ -86,7 +86,11 @@ def run_rules(context: Context) -> list[Diagnostic]:
         for finding in rule_.check(context):
             out.append(
                 Diagnostic(
-                    rule_.code, rule_.severity, finding.message, finding.span, finding.hint_for_file()
+                    rule_.code,
+                    rule_.severity,
+                    finding.message,
+                    finding.span,
+                    finding.hint_for_file(),
                 )
             )
     return out

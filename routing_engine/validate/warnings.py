@@ -9,6 +9,7 @@ from routing_engine.core.context import Context
 from routing_engine.core.diagnostics import Severity
 from routing_engine.validate.registry import Finding, rule
 
+
 @rule("W301", "shadowed-option", Severity.WARNING)
 def shadowed_options(ctx: Context) -> Iterator[Finding]:
     """A menu option that is the start of a longer one (`1` and `12`).

@@ -167,6 +167,7 @@ def test_worst_waits_add_rings_prompts_menus_and_bounded_loops(tmp_path: Path) -
     assert result.ok, result.diagnostics
     assert result.context is not None
     [(entry, wait)] = list(Waits(result.context).entries())
+    assert entry.number == "+12125550100"
     greet = prompt_seconds("Welcome to the clinic, please hold.")  # 6 words: 2.4 s
     menu = (5 + prompt_seconds("Press one for the desk.")) * 2  # 5 words: (5 + 2) x 2
     both = 2 * 12.0  # two targets one by one, 2 rings of 6 s each

@@ -77,7 +77,11 @@ def test_a_bounded_loop_counts_its_entries_across_stored_requests(tmp_path: Path
                 decisions.append(reply.json())
 
     asyncio.run(main())
-    rung = [d["actions"][0]["targets"][0]["name"] for d in decisions if d["actions"][0]["type"] == "ring"]
+    rung = [
+        d["actions"][0]["targets"][0]["name"]
+        for d in decisions
+        if d["actions"][0]["type"] == "ring"
+    ]
     assert rung == ["desk", "nurse", "desk", "nurse"]
     assert decisions[-1]["node"] == "bye"
     assert decisions[-1]["actions"] == [{"type": "hangup", "reason": "nobody answered"}]

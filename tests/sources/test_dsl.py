@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, ROOT, run_cli
@@ -250,8 +251,7 @@ def test_a_graph_rules_hint_is_written_in_the_syntax_of_the_file_it_points_at(
         "  target office\n    uri sip:office@x.example\n"
     )
     (tmp_path / "main.flow").write_text(
-        "flow main\n  ring-office: ring office for 2 rings\n    busy -> bye\n"
-        '  bye: hangup "done"\n'
+        'flow main\n  ring-office: ring office for 2 rings\n    busy -> bye\n  bye: hangup "done"\n'
     )
     result = run_cli("validate", str(tmp_path), "--format", "json")
     found = [r for r in json.loads(result.stdout) if r["code"] == "G204"]

@@ -13,8 +13,7 @@ def test_loop_mistakes_in_dsl_files_are_reported_at_their_line_and_column() -> N
     result = run_cli("validate", str(FIXTURES / "dsl-loops"), "--format", "json")
     assert result.returncode == 1
     found = {
-        (Path(r["file"]).name, r["code"], r["line"], r["column"])
-        for r in json.loads(result.stdout)
+        (Path(r["file"]).name, r["code"], r["line"], r["column"]) for r in json.loads(result.stdout)
     }
     assert found == {
         ("flows.flow", "G203", 6, 5),  # by-busy: busy -> ring-desk closes the loop
@@ -30,7 +29,10 @@ def test_loop_mistakes_in_dsl_files_are_reported_at_their_line_and_column() -> N
 def test_an_unbounded_loops_hint_is_in_the_syntax_of_its_file() -> None:
     dsl = run_cli("validate", str(FIXTURES / "dsl-loops"), "--format", "json")
     hints = {r["hint"] for r in json.loads(dsl.stdout) if r["code"] == "G203"}
-    assert "add a line 'attempts 3 -> <node>' under 'ring-desk', where <node> is outside the loop" in hints
+    assert (
+        "add a line 'attempts 3 -> <node>' under 'ring-desk', where <node> is outside the loop"
+        in hints
+    )
     yaml = run_cli(
         "validate", str(FIXTURES / "diagnostics" / "G203-ring-loop-busy.yaml"), "--format", "json"
     )
