@@ -41,8 +41,7 @@ class MenuOption:
 @dataclass(frozen=True, slots=True)
 class Bound:
     """`attempts: N` and `exhausted: NODE` on a menu, ring or queue: the call enters the node at
-    most N times; entering it once more sends it to `exhausted` instead. Every loop of a flow
-    must pass through a bound (G203), so that a call always ends."""
+    most N times, and once more goes to `exhausted`. Every loop needs one (G203)."""
 
     attempts: int
     exhausted: Ref
@@ -54,7 +53,8 @@ BOUNDED_KINDS = frozenset({"menu", "ring", "queue"})  # the kinds that may carry
 
 
 def _exhausted(bound: Bound | None) -> Iterator[Edge]:
-    yield from () if bound is None else (Edge(EXHAUSTED, bound.exhausted, EXHAUSTED, bound.span),)
+    if bound is not None:
+        yield Edge(EXHAUSTED, bound.exhausted, f"after {bound.attempts} attempts", bound.span)
 
 
 @dataclass(frozen=True, slots=True)

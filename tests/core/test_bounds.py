@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from conftest import run_cli, write_files
 
-from routing_engine import LoadedDeployment, check, load_deployment
+from routing_engine import BadRequest, LoadedDeployment, check, load_deployment
+from routing_engine.core.analysis import build_index
 from routing_engine.core.waits import Waits, prompt_seconds, say_seconds
+from routing_engine.review.render import build
 
 AT = "2026-11-23T10:00:00-05:00"
 CALLER = "+12125550123"
@@ -113,8 +115,6 @@ def test_a_state_stored_before_bounds_existed_still_loads(loop: LoadedDeployment
 
 def test_a_state_with_bad_counts_is_refused_as_a_bad_request(loop: LoadedDeployment) -> None:
     state, _ = loop.start_call({"call_id": "c1", "from": CALLER, "to": "+12125550100", "at": AT})
-    from routing_engine import BadRequest
-
     with pytest.raises(BadRequest, match="entered"):
         no_answer(loop, {**state, "entered": {"main/ring-desk": "three"}}, False)
 
@@ -204,3 +204,9 @@ def test_validate_verbose_and_paths_show_each_numbers_worst_wait(tmp_path: Path)
     assert by_entry[None]["flow"] == "main"
     moves = {step["choice"] for path in report["paths"] for step in path["steps"]}
     assert "exhausted (after 2 attempts)" in moves
+
+
+def test_the_exhausted_edge_is_drawn_with_its_attempts(loop: LoadedDeployment) -> None:
+    graph = build(build_index(loop.compiled.deployment))
+    [edge] = [e for e in graph.edges() if e.attr["label"] == "after 3 attempts"]
+    assert (edge[0], edge[1]) == ("main/ring-desk", "main/voicemail")
