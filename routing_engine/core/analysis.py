@@ -277,7 +277,10 @@ def build_graph(index: Index) -> nx.MultiDiGraph[Any]:
     for source, edge, target in index.edges():
         if target is not None:
             label = edge.label or edge.outcome
-            graph.add_edge(source, target, key=edge.outcome, label=label, span=edge.at())
+            span = edge.at()
+            if source in index.expanded and index.expanded.get(target) != index.expanded[source]:
+                span = edge.to.span  # leaving a use's copy: written at the use's exit mapping
+            graph.add_edge(source, target, key=edge.outcome, label=label, span=span)
     return graph
 
 

@@ -94,3 +94,44 @@ def test_a_wait_over_the_limit_in_a_module_is_reported_at_the_modules_ring(
     assert found(root) == [("G205", "spin.yaml", 7, 3)]
     [diagnostic] = check(root).diagnostics
     assert "1m" in diagnostic.message and "'ring'" in diagnostic.message
+
+
+ASK = """
+    module: ask
+    exits: [again, done]
+    start: choose
+    nodes:
+      choose:
+        menu: Press 1 to go on, 9 to hear this again.
+        options:
+          "1": done
+          "9": again
+        fallback: done
+"""
+
+ASKING = """
+    flow: main
+    start: first
+    nodes:
+      first:
+        use: ask
+        exits:
+          again: first
+          done: bye
+      bye:
+        hangup:
+"""
+
+
+def test_a_loop_through_a_modules_exit_is_reported_at_the_flows_exit_line(
+    tmp_path: Path,
+) -> None:
+    files = {"deployment.yaml": DEPLOYMENT, "main.yaml": ASKING, "modules/ask.yaml": ASK}
+    root = write_files(tmp_path / "d", files)
+    assert found(root) == [("G203", "main.yaml", 7, 14)]  # `again: first`, at `first`
+    [diagnostic] = check(root).diagnostics
+    assert "'choose', 'first'" in diagnostic.message
+    assert diagnostic.hint.startswith("add 'attempts: 3' and 'exhausted: <node>' to 'choose'")
+    bounded = ASK.replace("fallback: done", "fallback: done\n    attempts: 3\n    exhausted: done")
+    write_files(root, {"modules/ask.yaml": bounded})
+    assert found(root) == []
