@@ -167,12 +167,13 @@ class Waits:
         return Wait(self.total[self.part_of[key]], tuple(steps))
 
     def _shown(self, entered: NodeKey, members: set[NodeKey]) -> NodeKey:
-        """Where a loop's wait is shown: the ring or queue entered first, else where entered."""
+        """Where a loop's wait is shown: its first ring or queue (from where the call comes
+        in), else its first menu, else where the call comes in."""
         order = [entered, *sorted(members - {entered})]
-        for key in order:
-            node = self.ctx.index.nodes.get(key)
-            if isinstance(node, (ir.Ring, ir.Queue)):
-                return key
+        for kinds in ((ir.Ring, ir.Queue), (ir.Menu,)):
+            for key in order:
+                if isinstance(self.ctx.index.nodes.get(key), kinds):
+                    return key
         return entered
 
     def entries(self) -> Iterator[tuple[ir.Entry, Wait]]:

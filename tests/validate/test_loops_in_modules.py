@@ -132,6 +132,9 @@ def test_a_loop_through_a_modules_exit_is_reported_at_the_flows_exit_line(
     [diagnostic] = check(root).diagnostics
     assert "'choose', 'first'" in diagnostic.message
     assert diagnostic.hint.startswith("add 'attempts: 3' and 'exhausted: <node>' to 'choose'")
-    bounded = ASK.replace("fallback: done", "fallback: done\n    attempts: 3\n    exhausted: done")
+    bound = "\n        attempts: 3\n        exhausted: done"
+    bounded = ASK.replace("fallback: done", "fallback: done" + bound)
     write_files(root, {"modules/ask.yaml": bounded})
-    assert found(root) == []
+    # bounded, the loop is counted: 3 plays of the menu (5 s and its prompt, 3 times each) are
+    # over the limit of 30 s, which is reported at the menu, in the module's file
+    assert found(root) == [("G205", "ask.yaml", 5, 3)]
