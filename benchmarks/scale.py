@@ -27,6 +27,7 @@ RUNS = {True: {1_000: 3, 10_000: 2}, False: {1_000: 3, 10_000: 5, 100_000: 3}}
 
 HEADER = """deployment: scale
 ring_cadence: 6s
+caller_max_wait: 1h
 fallback:
   ring: t0
   timeout: 30s

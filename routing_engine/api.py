@@ -21,6 +21,7 @@ from typing import Any
 from routing_engine.contract import BadRequest, parse_event, parse_new_call
 from routing_engine.core import ir
 from routing_engine.core.compile import CompiledDeployment, compile_deployment
+from routing_engine.core.context import Context
 from routing_engine.core.diagnostics import Diagnostic, DiagnosticError, sort_key
 from routing_engine.core.runtime import CallState, TargetStates, start, step
 from routing_engine.sources.build import build_deployment
@@ -37,6 +38,7 @@ class CheckResult:
     digest: str
     deployment: ir.Deployment | None = None
     compiled: CompiledDeployment | None = None
+    context: Context | None = None  # the validation's analysis (index, graph), when built
 
     @property
     def ok(self) -> bool:
@@ -63,6 +65,7 @@ def _check(sources: Sources) -> CheckResult:
     result = CheckResult(diagnostics, sources.texts, sources.digest, deployment)
     if deployment is not None:
         context, findings = validate(deployment)
+        result.context = context
         diagnostics.extend(findings)
         if result.ok:
             result.compiled = compile_deployment(context, sources.digest)

@@ -127,9 +127,11 @@ def test_a_long_chain_of_rings_does_not_exhaust_the_stack(tmp_path) -> None:
     nodes = "".join(f"  s{i}: {{say: hi, next: s{i + 1}}}\n" for i in range(600))
     ring = "  r: {ring: desk, on: {no-answer: s0}}\n"
     main = f"flow: main\nstart: r\nnodes:\n{ring}{nodes}  s600: {{hangup: }}\n"
+    # 600 announcements take 4 minutes to play: over the default caller_max_wait (G205)
+    deployment = PLAIN.replace("deployment: test\n", "deployment: test\n    caller_max_wait: 10m\n")
     write_files(
         tmp_path,
-        {"deployment.yaml": PLAIN, "main.yaml": main},
+        {"deployment.yaml": deployment, "main.yaml": main},
     )
     assert check(tmp_path).ok
 

@@ -10,6 +10,7 @@ import typer
 from routing_engine import api
 from routing_engine.cli.common import Format, FormatOption
 from routing_engine.core.diagnostics import render_all_text, render_json, summary_line
+from routing_engine.core.waits import Waits, say_seconds
 from routing_engine.validate import RULES
 
 
@@ -22,6 +23,12 @@ def register(app: typer.Typer) -> None:
 def validate_command(
     paths: Annotated[list[str], typer.Argument(help="deployment directories or flow files")],
     output: FormatOption = Format.text,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="also show each number's worst wait, unanswered (text output)"
+        ),
+    ] = False,
 ) -> None:
     """Check deployments: every problem, with file:line:col, is reported."""
     failed = False
@@ -35,11 +42,23 @@ def validate_command(
         if output is Format.text:
             if result.diagnostics:
                 typer.echo(render_all_text(result.diagnostics, result.sources))
+            if verbose and result.context is not None:
+                for line in wait_lines(Waits(result.context)):
+                    typer.echo(f"{path}: {line}")
             status = "ok" if result.ok else "FAILED"
             typer.echo(f"{path}: {status}: {summary_line(result.diagnostics)}")
     if output is Format.json:
         typer.echo(render_json(all_diagnostics))
     raise typer.Exit(1 if failed else 0)
+
+
+def wait_lines(waits: Waits) -> list[str]:
+    """One line per dialed number: the longest its caller may ring, queue and listen."""
+    return [
+        f"{entry.number} -> {entry.flow.name}: a caller waits at most "
+        f"{say_seconds(wait.seconds)} unanswered"
+        for entry, wait in waits.entries()
+    ]
 
 
 def rules_command(

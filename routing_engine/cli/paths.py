@@ -70,6 +70,8 @@ def paths_command(
         if report.truncated
         else "complete"
     )
+    for wait in report.waits:
+        typer.echo(f"worst wait: {wait.line()}")
     typer.echo(f"{len(report.paths)} path(s){where}, {state}")
 
 

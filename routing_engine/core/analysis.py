@@ -31,7 +31,9 @@ MAX_USE_DEPTH = 8  # modules using modules, at most this deep
 # Kinds that decide at once and go on, without waiting for the caller or the network.
 IMMEDIATE_KINDS = frozenset({"say", "set", "branch", "hours", "ticket", "use"})
 # Fields of IR nodes that name another node (the rest name targets, contacts, schedules).
-NODE_REF_FIELDS = frozenset({"to", "fallback", "otherwise", "open", "closed", "holiday", "next"})
+NODE_REF_FIELDS = frozenset(
+    {"to", "fallback", "otherwise", "open", "closed", "holiday", "next", "exhausted"}
+)
 _PARAM_IN_TEXT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Unit = ir.Flow | ir.Module
@@ -278,10 +280,14 @@ def build_graph(index: Index) -> nx.MultiDiGraph[Any]:
         graph.add_node(entry_key, kind="entry", flow=ENTRY, span=entry.span)
         start = index.start_of(entry.flow.name)
         if start is not None:
-            graph.add_edge(entry_key, start, key="enter", label=entry.number)
+            graph.add_edge(entry_key, start, key="enter", label=entry.number, span=entry.span)
     for source, edge, target in index.edges():
         if target is not None:
-            graph.add_edge(source, target, key=edge.outcome, label=edge.label or edge.outcome)
+            label = edge.label or edge.outcome
+            span = edge.at()
+            if source in index.expanded and index.expanded.get(target) != index.expanded[source]:
+                span = edge.to.span  # leaving a use's copy: written at the use's exit mapping
+            graph.add_edge(source, target, key=edge.outcome, label=label, span=span)
     return graph
 
 

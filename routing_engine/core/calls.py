@@ -87,6 +87,9 @@ class CallState(NamedTuple):
     # "due" (UTC), "notify", "seq" (the decision that entered the flow)}. The store starts a
     # timer for each; it is cancelled once the call is resolved.
     deadlines: tuple[Mapping[str, Any], ...] = ()
+    # How many times the call entered each bounded node (`attempts`), by `flow/id`. A state
+    # stored before bounds existed has none: it loads as entered nowhere.
+    entered: Mapping[str, int] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +114,7 @@ class CallState(NamedTuple):
             "end_reason": self.end_reason,
             "ringing": list(self.ringing),
             "deadlines": [dict(d, notify=list(d["notify"])) for d in self.deadlines],
+            "entered": dict(self.entered),
         }
 
     @classmethod
@@ -141,7 +145,18 @@ class CallState(NamedTuple):
             end_reason=data.get("end_reason", ""),
             ringing=tuple(data.get("ringing", ())),
             deadlines=tuple(dict(d) for d in data.get("deadlines", ())),
+            entered=_counts(data.get("entered", {})),
         )
+
+
+def _counts(data: Any) -> dict[str, int]:
+    """A state's `entered` counts, checked: node label -> a whole number."""
+    if not isinstance(data, Mapping):
+        raise TypeError("'entered' must be a mapping")
+    for name, count in data.items():
+        if not isinstance(name, str) or not isinstance(count, int) or isinstance(count, bool):
+            raise TypeError("'entered' must map node names to whole numbers")
+    return dict(data)
 
 
 class Decision(NamedTuple):

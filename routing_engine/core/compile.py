@@ -198,12 +198,19 @@ def _hangup(node: ir.Hangup, flow: str, lookups: _Lookups) -> CHangup:
 # -- links: where each outcome of a compiled node leads ------------------------------------------
 
 
+def _link_bound(shell: CNode, bound: ir.Bound | None, links: _Links) -> None:
+    if bound is not None:
+        shell.attempts, shell.exhausted = bound.attempts, links.to(bound.exhausted)
+
+
 def _link_menu(shell: CMenu, node: ir.Menu, links: _Links) -> None:
     shell.options = {o.digits: links.to(o.to) for o in node.options}
     shell.fallback = links.to(node.fallback)
+    _link_bound(shell, node.bound, links)
 
 
 def _link_handlers(shell: CRing | CQueue, node: ir.Ring | ir.Queue, links: _Links) -> None:
+    _link_bound(shell, node.bound, links)
     shell.on = {h.outcome: links.to(h.to) for h in node.handlers}
     for outcome, default in ir.OUTCOME_DEFAULTS.items():
         if outcome not in shell.on and default in shell.on:

@@ -45,6 +45,10 @@ class CNode:
     id: str
     span: ir.Span
     label: str = field(init=False, repr=False)  # `flow/id`, as traces and tickets name it
+    # a menu's, ring's or queue's bound: entered at most `attempts` times a call (0: unbounded),
+    # then the call goes to `exhausted` instead
+    attempts: int = field(default=0, kw_only=True)
+    exhausted: CNode | None = field(default=None, kw_only=True, repr=False)
 
     def __post_init__(self) -> None:
         self.label = f"{self.flow}/{self.id}"  # once here, not at each step of each call

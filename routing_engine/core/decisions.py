@@ -131,6 +131,7 @@ def finish(walk: Walk, seq: int) -> tuple[CallState, Decision]:
         walk.end_reason,
         walk.ringing,
         walk.deadlines,
+        walk.entered,
     )
     decision = Decision(
         state.call_id,

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 
 from routing_engine.core.durations import Duration, DurationUnit
+from routing_engine.core.edges import BOUNDED_KINDS, EXHAUSTED, Bound, Edge
 from routing_engine.core.nodes import (
     KIND_NAMES,
     NODE_KINDS,
@@ -23,7 +24,6 @@ from routing_engine.core.nodes import (
     Branch,
     Case,
     Condition,
-    Edge,
     Escalation,
     Handler,
     Hangup,
@@ -44,6 +44,8 @@ from routing_engine.core.nodes import (
 from routing_engine.core.spans import NOWHERE, Ref, Span
 
 __all__ = [
+    "BOUNDED_KINDS",
+    "EXHAUSTED",
     "KIND_NAMES",
     "MODULE_UNIT",
     "NODE_KINDS",
@@ -56,6 +58,7 @@ __all__ = [
     "Arg",
     "Assignment",
     "Board",
+    "Bound",
     "Branch",
     "Case",
     "Condition",
@@ -296,6 +299,8 @@ class Deployment:
     incomplete: bool = field(default=False, compare=False)
     # The boards tickets and voicemails may go to (a reference to another is S108).
     boards: tuple[Board, ...] = ()
+    # Whether a number whose worst wait passes `caller_max_wait` fails (G205) or warns (W302).
+    caller_max_wait_severity: str = "error"
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

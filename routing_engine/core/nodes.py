@@ -14,16 +14,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, get_args
 
 from routing_engine.core.durations import Duration
+from routing_engine.core.edges import Bound, Edge, exhausted_edges
 from routing_engine.core.spans import NOWHERE, Ref, Span
-
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """One way out of a node: the outcome that takes it and where it leads."""
-
-    outcome: str
-    to: Ref
-    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +38,16 @@ class Menu:
     timeout: Duration
     max_digits: int
     span: Span = field(default=NOWHERE, compare=False)
+    bound: Bound | None = None
 
     def outcomes(self) -> tuple[str, ...]:
         return (*(f"digit:{o.digits}" for o in self.options), "fallback")
 
     def edges(self) -> Iterator[Edge]:
         for option in self.options:
-            yield Edge(f"digit:{option.digits}", option.to, option.digits)
+            yield Edge(f"digit:{option.digits}", option.to, option.digits, option.span)
         yield Edge("fallback", self.fallback, "fallback")
+        yield from exhausted_edges(self.bound)
 
 
 class RingStrategy(enum.Enum):
@@ -96,13 +90,15 @@ class Ring:
     handlers: tuple[Handler, ...]
     prefer: Preference | None = None
     span: Span = field(default=NOWHERE, compare=False)
+    bound: Bound | None = None
 
     def outcomes(self) -> tuple[str, ...]:
         return (*RING_OUTCOMES, *self.reports)
 
     def edges(self) -> Iterator[Edge]:
         for handler in self.handlers:
-            yield Edge(handler.outcome, handler.to, handler.outcome)
+            yield Edge(handler.outcome, handler.to, handler.outcome, handler.span)
+        yield from exhausted_edges(self.bound)
 
 
 QUEUE_OUTCOMES = ("answered", "timeout")
@@ -122,13 +118,15 @@ class Queue:
     handlers: tuple[Handler, ...]
     region: str = ""  # agents' region: "", "caller", or a region such as US-NY
     span: Span = field(default=NOWHERE, compare=False)
+    bound: Bound | None = None
 
     def outcomes(self) -> tuple[str, ...]:
         return (*QUEUE_OUTCOMES, *self.reports)
 
     def edges(self) -> Iterator[Edge]:
         for handler in self.handlers:
-            yield Edge(handler.outcome, handler.to, handler.outcome)
+            yield Edge(handler.outcome, handler.to, handler.outcome, handler.span)
+        yield from exhausted_edges(self.bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +163,7 @@ class Branch:
 
     def edges(self) -> Iterator[Edge]:
         for i, case in enumerate(self.cases):
-            yield Edge(f"case:{i + 1}", case.to, case.when.source)
+            yield Edge(f"case:{i + 1}", case.to, case.when.source, case.span)
         yield Edge("else", self.otherwise, "else")
 
 
@@ -320,7 +318,7 @@ class Use:
 
     def edges(self) -> Iterator[Edge]:
         for handler in self.exits:
-            yield Edge(handler.outcome, handler.to, handler.outcome)
+            yield Edge(handler.outcome, handler.to, handler.outcome, handler.span)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,8 @@ def _sentence(compiled: CompiledDeployment, why: str, flow: str) -> str:
     kind, _, node_id = head.partition(" ")
     if rest == "caller hung up":
         return "The caller hung up"
+    if rest.startswith("exhausted ("):
+        return f"{node_id}: tried {rest.split('(')[1].split()[0]} times; passed on"
     if rest.startswith("outcome "):
         return f"They reported: {rest.removeprefix('outcome ')}"
     match kind:

@@ -27,6 +27,7 @@ from routing_engine.core.compiled import (
     CVoicemail,
     TargetInfo,
 )
+from routing_engine.core.edges import EXHAUSTED
 from routing_engine.core.nodes import require_every_kind
 from routing_engine.core.schedules import HOLIDAY, OPEN
 from routing_engine.core.walk import LoopGuard, Walk
@@ -39,6 +40,9 @@ AWAIT_VOICEMAIL = ("recording.done", "hangup")
 AWAIT_CONNECTED = ("hangup",)
 AWAIT_REPORTING = ("outcome", "hangup")
 
+# The word a bounded node's kind has in the trace.
+BOUNDED: dict[type[CNode], str] = {CMenu: "menu", CRing: "ring", CQueue: "queue"}
+
 # Where a walk goes from a node: the next node (None: the flow ends) and why, or None when the
 # call stops at this node (it waits for an event, or has ended).
 Moved = tuple[CNode | None, str] | None
@@ -50,6 +54,11 @@ def go(walk: Walk, node: CNode | None, why: str) -> None:
         walk.steps += 1
         if walk.steps > walk.compiled.max_steps:
             raise LoopGuard
+        if node.attempts and not walk.admit(node):  # entered `attempts` times already
+            kind = BOUNDED[type(node)]
+            why = f"{kind} {node.id}: {EXHAUSTED} ({node.attempts} attempts used up)"
+            node = node.exhausted
+            continue
         walk.trace.append(f"{why} -> {node.label}")
         walk.node, walk.attempt = node, 0
         if node.flow != walk.flow_now:

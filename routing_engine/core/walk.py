@@ -48,6 +48,7 @@ class Walk:
         "compiled",
         "deadlines",
         "end_reason",
+        "entered",
         "flow_now",
         "node",
         "overrides",
@@ -87,6 +88,7 @@ class Walk:
         self.end_reason = state.end_reason
         self.ringing = state.ringing
         self.deadlines = state.deadlines
+        self.entered = state.entered
         self.flow_now = state.flow if state.node else ""  # a new call enters its first flow
         self.caller: CallerInfo | None = None
 
@@ -149,6 +151,14 @@ class Walk:
             "seq": self.state.seq + 1,  # the decision this walk makes
         }
         self.deadlines = (*self.deadlines, deadline)
+
+    def admit(self, node: CNode) -> bool:
+        """Count one more entry into a bounded node: False when its attempts are used up."""
+        count = self.entered.get(node.label, 0)
+        if count >= node.attempts:
+            return False
+        self.entered = {**self.entered, node.label: count + 1}
+        return True
 
     def end(self, reason: str, note: str) -> None:
         """The call ends here, for `reason`; `note` (when given) says why in the trace."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from routing_engine.core import ir
 from routing_engine.core.analysis import Index, NodeKey, build_index
@@ -33,9 +33,9 @@ from routing_engine.core.compile import (
     CUse,
     CVoicemail,
 )
-
-if TYPE_CHECKING:
-    pass
+from routing_engine.core.context import Context
+from routing_engine.core.waits import Wait, Waits, say_seconds
+from routing_engine.core.waits import to_json as wait_json
 
 # Moves a node makes whatever happens: they do not tell one path from another.
 FORCED = frozenset({"next", "enter", "recorded", "end"})
@@ -85,15 +85,47 @@ class CallPath:
 
 
 @dataclass(frozen=True, slots=True)
+class WorstWait:
+    """The longest a caller of a number (or of a flow, entered at its start) may ring, queue
+    and listen unanswered, by the deployment's bounds (see core/waits.py)."""
+
+    entry: str  # the dialed number; "" for a flow's own figure
+    flow: str
+    wait: Wait
+
+    def line(self) -> str:
+        where = f"{self.entry} -> {self.flow}" if self.entry else f"flow {self.flow}"
+        return f"{where}: a caller waits at most {say_seconds(self.wait.seconds)} unanswered"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entry": self.entry or None, "flow": self.flow, **wait_json(self.wait)}
+
+
+def worst_waits(compiled: CompiledDeployment, number: str | None = None) -> tuple[WorstWait, ...]:
+    """Each entry's worst wait (or `number`'s alone), then each flow's (for all entries)."""
+    waits = Waits(Context.of(compiled.deployment))
+    found = [
+        WorstWait(entry.number, entry.flow.name, wait)
+        for entry, wait in waits.entries()
+        if number is None or entry.number == number
+    ]
+    if number is None:
+        found.extend(WorstWait("", name, wait) for name, wait in waits.flows())
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
 class PathReport:
     paths: tuple[CallPath, ...]
     truncated: bool  # True when a bound cut the enumeration short
+    waits: tuple[WorstWait, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "paths": [path.to_json() for path in self.paths],
             "count": len(self.paths),
             "truncated": self.truncated,
+            "waits": [wait.to_json() for wait in self.waits],
         }
 
 
@@ -230,9 +262,13 @@ def _outcome(effects: tuple[str, ...], end: str) -> str:
 def _children(index: Index, partial: _Partial, node: CNode) -> Iterator[_Partial]:
     ir_node = index.nodes[node.key]
     reports = ir_node.reports if isinstance(ir_node, (ir.Ring, ir.Queue)) else ()
-    visits = {**partial.visits, node.key: partial.visits.get(node.key, 0) + 1}
+    entered = partial.visits.get(node.key, 0)
+    visits = {**partial.visits, node.key: entered + 1}
     detail = _detail(node)
-    for move in _moves(node, reports):
+    moves = _moves(node, reports)
+    if node.exhausted is not None and entered >= node.attempts:  # its attempts are used up
+        moves = [_Move(f"exhausted (after {node.attempts} attempts)", node.exhausted)]
+    for move in moves:
         steps = (*partial.steps, Step(node.label, ir_node.KIND, move.choice, detail))
         effects = (*partial.effects, move.effect) if move.effect else partial.effects
         if move.end or move.to is None:
@@ -284,14 +320,16 @@ def enumerate_paths(
         while stack:
             partial = stack.pop()
             node = partial.node
-            if node is not None and partial.visits.get(node.key, 0) < max_visits:
+            entered = 0 if node is None else partial.visits.get(node.key, 0)
+            used_up = node is not None and node.exhausted is not None and entered >= node.attempts
+            if node is not None and (entered < max_visits or used_up):
                 stack.extend(reversed(list(_children(index, partial, node))))
                 continue
             if node is not None:  # entered too often on this path: it stops here
                 truncated = True
                 partial = replace(partial, node=None, end=STOPPED)
             if len(paths) >= max_paths:
-                return PathReport(tuple(paths), True)
+                return PathReport(tuple(paths), True, worst_waits(compiled, number))
             outcome = _outcome(partial.effects, partial.end)
             paths.append(CallPath(dialed, flow, partial.steps, outcome))
-    return PathReport(tuple(paths), truncated)
+    return PathReport(tuple(paths), truncated, worst_waits(compiled, number))

@@ -346,6 +346,7 @@ def _deployment(
         fallback=fallback,
         ring_cadence=duration_at(doc, ("ring_cadence",), spec.ring_cadence),
         caller_max_wait=duration_at(doc, ("caller_max_wait",), spec.caller_max_wait),
+        caller_max_wait_severity=spec.caller_max_wait_severity,
         max_steps=spec.max_steps,
         description=spec.description,
         span=doc.key_span(("deployment",)),

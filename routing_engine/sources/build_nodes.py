@@ -203,6 +203,7 @@ def _menu(at: _At, spec: m.MenuSpec, diags: list[Diagnostic]) -> ir.Menu:
         at.duration("timeout", spec.timeout),
         max((len(o.digits) for o in options), default=1),
         at.span,
+        _bound(at, spec, "menu", diags),
     )
 
 
@@ -227,6 +228,7 @@ def _ring(at: _At, spec: m.RingSpec, diags: list[Diagnostic]) -> ir.Ring:
             tuple(r.span for r in refs_at(at.doc, (*at.base, "prefer"), "skills", prefer.skills)),
         ),
         at.span,
+        _bound(at, spec, "ring", diags),
     )
 
 
@@ -243,7 +245,32 @@ def _queue(at: _At, spec: m.QueueSpec, diags: list[Diagnostic]) -> ir.Queue:
         _handlers(at, spec.on, outcomes, f"queue node '{at.id}'", diags),
         spec.region.strip(),
         at.span,
+        _bound(at, spec, "queue", diags),
     )
+
+
+def _bound(
+    at: _At, spec: m.MenuSpec | m.RingSpec | m.QueueSpec, kind: str, diags: list[Diagnostic]
+) -> ir.Bound | None:
+    """A node's `attempts` and `exhausted`, which come together (S102 when one is alone)."""
+    if spec.attempts is not None and spec.exhausted is not None:
+        span = at.doc.key_span((*at.base, "attempts"))
+        return ir.Bound(spec.attempts, at.ref(spec.exhausted, "exhausted"), span)
+    if spec.attempts is None and spec.exhausted is None:
+        return None
+    given, missing = ("attempts", "exhausted")
+    if spec.attempts is None:
+        given, missing = missing, given
+    if at.doc.file.endswith(".flow"):
+        hint = "write the line as 'attempts N -> NODE': at most N entries, then NODE"
+    elif missing == "exhausted":
+        hint = "add 'exhausted: NODE', where the call goes once the attempts are used up"
+    else:
+        hint = "add 'attempts: N', how many times the call may enter the node"
+    message = f"{kind} node '{at.id}' has '{given}' but no '{missing}': they come together"
+    span = at.doc.key_span((*at.base, given))
+    diags.append(Diagnostic("S102", Severity.ERROR, message, span, hint))
+    return None
 
 
 def _handlers(

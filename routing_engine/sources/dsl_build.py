@@ -43,7 +43,7 @@ MAIN = {
 NEXT_KINDS = frozenset({"say", "set", "ticket", "voicemail"})
 # The keywords of an escalation line: `escalate after 30m notify duty-manager, director`.
 ESCALATION_WORDS = ("after", "notify")
-_LINES = frozenset({"outcome", "case", "assignment", "escalate", "setting", "group"})
+_LINES = frozenset({"outcome", "case", "assignment", "escalate", "setting", "group", "bound"})
 
 
 class DslError(Exception):
@@ -320,6 +320,20 @@ class Node:
                 raise DslError(f"'{key}' needs a value", word, f"write: {key} VALUE")
             self.builder.put(step, here, key, value, word, first)
         steps.append(step)
+
+    def bound(self, line: Tree[Token]) -> None:
+        """`attempts N -> NODE`: the node's `attempts` and `exhausted`."""
+        word = leaf(line)
+        count, token = self.builder.values(tokens(part(line, "value")), False)
+        if count is not None:
+            self.put("attempts", count, word, token)
+        goes_to = target(line)
+        if goes_to is not None:
+            self.put("exhausted", text(goes_to), word, goes_to)
+        elif count is None:
+            raise DslError(
+                "'attempts' needs a number and '-> NODE'", word, "write: attempts 3 -> NODE"
+            )
 
     def setting(self, line: Tree[Token]) -> None:
         self.builder.settings([line], self.body, self.path)

@@ -37,6 +37,12 @@ class MenuSpec(Spec):
     timeout: DurationText = Field(
         Duration(5, DurationUnit.SECONDS), description="how long to wait for digits"
     )
+    attempts: int | None = Field(
+        None, ge=1, le=99, description="enter this node at most so many times in one call"
+    )
+    exhausted: Name | None = Field(
+        None, description="where the call goes on entering the node once more than `attempts`"
+    )
 
 
 class PreferSpec(Spec):
@@ -60,6 +66,12 @@ class RingSpec(Spec):
     prefer: PreferSpec | None = Field(
         None, description="ring the available targets with these skills and region instead, if any"
     )
+    attempts: int | None = Field(
+        None, ge=1, le=99, description="enter this node at most so many times in one call"
+    )
+    exhausted: Name | None = Field(
+        None, description="where the call goes on entering the node once more than `attempts`"
+    )
 
 
 class QueueSpec(Spec):
@@ -72,6 +84,12 @@ class QueueSpec(Spec):
     region: str = Field("", description="agents' region: `caller` or a region such as US-NY")
     reports: list[Name] = Field(default_factory=list)
     on: dict[Name, Name] = Field(default_factory=dict, description="outcome -> node or flow")
+    attempts: int | None = Field(
+        None, ge=1, le=99, description="enter this node at most so many times in one call"
+    )
+    exhausted: Name | None = Field(
+        None, description="where the call goes on entering the node once more than `attempts`"
+    )
 
 
 class CaseSpec(Spec):
@@ -355,7 +373,10 @@ class DeploymentDocument(Spec):
     ring_cadence: DurationText = Field(Duration(6, DurationUnit.SECONDS))
     caller_max_wait: DurationText = Field(
         Duration(2, DurationUnit.MINUTES),
-        description="longest a caller should ring or wait unanswered",
+        description="longest a caller may ring, queue and listen unanswered (G205)",
+    )
+    caller_max_wait_severity: Literal["error", "warning"] = Field(
+        "error", description="`warning`: a number over `caller_max_wait` warns (W302), not fails"
     )
     max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
     fallback: FallbackSpec

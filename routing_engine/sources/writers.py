@@ -224,6 +224,7 @@ def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
             f"{pad}{dsl_value(outcome)} -> {dsl_value(target)}",
             [(*path, str(group)), (*path, str(group), outcome)],
         )
+    yield from _bound(rest, path)
     for key, value in rest.items():
         if key == "escalate" and kind in ("ticket", "voicemail") and isinstance(value, list):
             yield from _escalations(value, (*path, key))
@@ -231,6 +232,20 @@ def _node(node_id: str, body: dict[str, Any]) -> Iterator[Line]:
             yield from _properties({key: value}, 2, path)
     for outcome, target in direct.items():
         yield f"{pad}{outcome} -> {dsl_value(target)}", [(*path, outcome)]
+
+
+def _bound(rest: dict[str, Any], path: Path) -> Iterator[Line]:
+    """`attempts N -> NODE`: a node's `attempts` and `exhausted` on one line (taken from
+    `rest`); either alone is written as it stands, for the builder to report."""
+    if "attempts" not in rest and "exhausted" not in rest:
+        return
+    line, paths = f"{INDENT * 2}attempts", [(*path, "attempts")]
+    if "attempts" in rest:
+        line += f" {dsl_value(rest.pop('attempts'))}"
+    if "exhausted" in rest:
+        line += f" -> {dsl_value(rest.pop('exhausted'))}"
+        paths.append((*path, "exhausted"))
+    yield line, paths
 
 
 def _escalations(steps: list[Any], path: Path) -> Iterator[Line]:
@@ -262,7 +277,7 @@ _YAML_SPECIAL = re.compile(
 
 
 # Fields whose value is a number or a boolean: written bare, as editors' schemas expect.
-_TYPED_FIELDS = frozenset({"max_steps", "retries", "priority", "capacity", "available"})
+_TYPED_FIELDS = frozenset({"max_steps", "retries", "priority", "capacity", "available", "attempts"})
 
 
 def yaml_scalar(value: Any) -> str:

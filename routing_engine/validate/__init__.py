@@ -7,10 +7,12 @@ from routing_engine.core.context import Context
 from routing_engine.core.diagnostics import Diagnostic
 from routing_engine.validate import (  # noqa: F401  (importing a rule module registers its rules)
     graph,
+    loops,
     modules,
     references,
     sla,
     structure,
+    waits,
     warnings,
 )
 from routing_engine.validate.registry import RULES, Finding, Rule, reader_rule, rule, run_rules

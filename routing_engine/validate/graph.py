@@ -1,13 +1,12 @@
-"""G2xx: the shape of the process map: reachability, dead ends, endless loops, outcomes."""
+"""G2xx: the shape of the process map: reachability, dead ends, outcomes (loops are in
+`loops.py`, waits in `waits.py`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import networkx as nx
-
 from routing_engine.core import ir
-from routing_engine.core.analysis import ENTRY, IMMEDIATE_KINDS, Unit, can_end, unit_reachable
+from routing_engine.core.analysis import Unit, unit_reachable
 from routing_engine.core.context import Context
 from routing_engine.validate.registry import Finding, rule
 
@@ -62,66 +61,6 @@ def dead_ends(ctx: Context) -> Iterator[Finding]:
                 node.span,
                 "add 'next: ...', for example a hangup node",
             )
-
-
-@rule("G203", "endless-loop")
-def endless_loops(ctx: Context) -> Iterator[Finding]:
-    """A loop the call can never leave, or a loop that never waits for anything.
-
-    Two shapes are caught: a cycle of nodes that decide at once (say, set, branch, ticket), which
-    would spin within a single decision until the loop guard stops it; and a cycle from which no
-    way leads to an end (a hangup, a connected call, a recorded voicemail).
-    Example: a `say` whose `next` is a `branch` whose every case leads back to the `say`.
-    """
-    graph = ctx.graph
-    immediate = graph.subgraph(
-        n for n, data in graph.nodes(data=True) if data["kind"] in IMMEDIATE_KINDS
-    )
-    reported: set[object] = set()
-    for component in nx.strongly_connected_components(immediate):
-        first = min(component, key=lambda k: (k[0], _order(ctx, k)))
-        if len(component) > 1 or immediate.has_edge(first, first):
-            reported |= component
-            yield Finding(
-                f"{_nodes(ctx, component)} never waits for the caller: an endless loop",
-                ctx.index.nodes[first].span,
-                "put a menu, ring or queue in the loop, or give it a way out",
-            )
-    can_finish = {key for key, node in ctx.index.nodes.items() if can_end(node)}
-    can_finish |= {key for key, data in graph.nodes(data=True) if data["kind"] == "exit"}
-    stack = list(can_finish)
-    while stack:  # everything that leads to an end can finish too
-        for before in graph.predecessors(stack.pop()):
-            if before not in can_finish:
-                can_finish.add(before)
-                stack.append(before)
-    for component in nx.strongly_connected_components(graph):
-        first = min(component, key=lambda k: (k[0], _order(ctx, k)))
-        if first[0] == ENTRY or first in can_finish or component & reported:
-            continue  # a loop already reported as never waiting is not reported twice
-        if len(component) > 1 or graph.has_edge(first, first):
-            yield Finding(
-                f"{_nodes(ctx, component)} has no way out: no path from it ends the call",
-                ctx.index.nodes[first].span,
-                "give one of them a way to a hangup, a person or voicemail",
-            )
-
-
-def _nodes(ctx: Context, component: set[tuple[str, str]]) -> str:
-    names = sorted(ctx.index.nodes[key].id for key in component if key in ctx.index.nodes)
-    if len(names) == 1:
-        return f"the loop of node '{names[0]}' to itself"
-    return "the loop of nodes " + ", ".join(f"'{n}'" for n in names)
-
-
-def _order(ctx: Context, key: tuple[str, str]) -> int:
-    unit = ctx.index.unit(key[0])
-    if unit is None:
-        return 0
-    for i, node in enumerate(unit.nodes):
-        if node.id == key[1]:
-            return i
-    return 0
 
 
 @rule("G204", "unhandled-outcome")

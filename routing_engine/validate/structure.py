@@ -40,7 +40,8 @@ reader_rule(
     A required field is missing.
 
     Why it matters: the node cannot do its job without it.
-    Example: a `menu` node without `fallback`, or a deployment without `fallback`.
+    Example: a `menu` node without `fallback`, or a deployment without `fallback`. A node's
+    `attempts` and `exhausted` come together: one without the other is reported here.
 """,
 )
 reader_rule(

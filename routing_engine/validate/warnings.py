@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-import networkx as nx
+from collections.abc import Iterator
 
 from routing_engine.core import ir
-from routing_engine.core.analysis import IMMEDIATE_KINDS, NodeKey
 from routing_engine.core.context import Context
 from routing_engine.core.diagnostics import Severity
 from routing_engine.validate.registry import Finding, rule
-
-UNANSWERED = frozenset({"no-answer", "busy", "failed", "timeout"})
 
 
 @rule("W301", "shadowed-option", Severity.WARNING)
@@ -36,94 +31,6 @@ def shadowed_options(ctx: Context) -> Iterator[Finding]:
                         "give every option the same number of digits",
                     )
                     break
-
-
-@rule("W302", "ring-budget", Severity.WARNING)
-def ring_budget(ctx: Context) -> Iterator[Finding]:
-    """Unanswered ringing and queueing, one after another, longer than `caller_max_wait`.
-
-    The budget of a ring node is its timeout times the number of targets rung one by one (or
-    once, for `simultaneous`); a queue's is its `max_wait`. Budgets add up along the
-    no-answer / busy / failed / timeout path. Callers hang up long before a long chain ends.
-    Example: office 4 rings, then offshore 60s, with `caller_max_wait: 60s`.
-    """
-    cadence = ctx.deployment.ring_cadence.seconds(6.0)
-    limit = ctx.deployment.caller_max_wait.seconds(cadence)
-
-    def own(node: ir.Node) -> float:
-        match node:
-            case ir.Ring():
-                count = len(node.targets) if node.strategy is ir.RingStrategy.SEQUENTIAL else 1
-                return node.timeout.seconds(cadence) * count
-            case ir.Queue():
-                return node.max_wait.seconds(cadence)
-            case _:
-                return 0.0
-
-    memo = _budgets(ctx, own)
-
-    def budget(key: NodeKey, _visiting: frozenset[NodeKey] = frozenset()) -> float:
-        return memo.get(key, 0.0)
-
-    for key, node in ctx.index.nodes.items():
-        if not isinstance(node, (ir.Ring, ir.Queue)):
-            continue
-        total = budget(key, frozenset())
-        feeders = _feeders(ctx, key) - {key}
-        if total > limit and not any(budget(src, frozenset()) > limit for src in feeders):
-            shown = "endless" if total == float("inf") else f"{total:g}s"
-            yield Finding(
-                f"a caller may ring or wait unanswered {shown} from node '{node.id}', over the "
-                f"caller_max_wait of {limit:g}s",
-                node.span,
-                "shorten the timeouts, ring fewer targets one by one, or raise caller_max_wait",
-            )
-
-
-def _budgets(ctx: Context, own: Callable[[ir.Node], float]) -> dict[NodeKey, float]:
-    """Each node's worst unanswered time from it on: its own wait plus the worst of what its
-    unanswered outcomes (or, for nodes that decide at once, any outcome) lead to. A loop is
-    endless. Worked out over the graph's strongly connected parts, in reverse topological
-    order, so a long chain needs no recursion."""
-    graph: nx.DiGraph[NodeKey] = nx.DiGraph()
-    for key, node in ctx.index.nodes.items():
-        graph.add_node(key)
-        for _, to, outcome in ctx.graph.out_edges(key, keys=True):
-            if to in ctx.index.nodes and (outcome in UNANSWERED or node.KIND in IMMEDIATE_KINDS):
-                graph.add_edge(key, to)
-    parts = nx.condensation(graph)
-    out: dict[NodeKey, float] = {}
-    for part in reversed(list(nx.topological_sort(parts))):
-        members = parts.nodes[part]["members"]
-        key = next(iter(members))
-        if len(members) > 1 or graph.has_edge(key, key):
-            for member in members:
-                out[member] = float("inf")
-            continue
-        node = ctx.index.nodes[key]
-        waits = own(node)
-        rest = max((out[to] for to in graph.successors(key)), default=0.0)
-        out[key] = waits + rest if (waits or node.KIND in IMMEDIATE_KINDS) else 0.0
-    return out
-
-
-def _feeders(ctx: Context, key: NodeKey) -> set[NodeKey]:
-    """The rings and queues whose unanswered outcome leads to `key`, directly or through nodes
-    that decide at once (a `say` between two rings)."""
-    found: set[NodeKey] = set()
-    seen = {key}
-    stack = [key]
-    while stack:
-        for src, _, outcome in ctx.graph.in_edges(stack.pop(), keys=True):
-            node = ctx.index.nodes.get(src)
-            if node is None or src in seen:
-                continue
-            seen.add(src)
-            if node.KIND in IMMEDIATE_KINDS:
-                stack.append(src)
-            elif outcome in UNANSWERED:
-                found.add(src)
-    return found
 
 
 @rule("W303", "unused-flow", Severity.WARNING)

@@ -239,6 +239,7 @@ COND_FLOW = """
 LOOP_DEPLOYMENT = """
     deployment: loop
     max_steps: {max_steps}
+    caller_max_wait: 10m
     fallback:
       ring: desk
       say: Please hold.
@@ -260,6 +261,8 @@ LOOP_FLOW = """
         options:
           "1": one
         fallback: bye
+        attempts: 9  # every loop needs a bound; the guard stops these calls first
+        exhausted: bye
       one:
         say: one
         next: two

@@ -234,6 +234,8 @@ LOOP = """
         retries: 0
         timeout: 5s
         fallback: sorry
+        attempts: 3  # every loop has a bound; the path bound (2 visits) cuts it first
+        exhausted: bye
       sorry:
         say: Sorry.
         next: welcome
@@ -242,6 +244,8 @@ LOOP = """
         timeout: 20s
         'on':
           no-answer: welcome
+      bye:
+        hangup:
 """
 
 

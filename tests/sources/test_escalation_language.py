@@ -147,6 +147,8 @@ def test_a_call_entering_a_second_flow_starts_its_limit_then(tmp_path) -> None:
                   notify manager
                   ring-desk: ring desk
                     no-answer -> billing
+                    attempts 2 -> bye
+                  bye: hangup
                 flow billing
                   resolve_within 1h
                   notify duty, manager
