@@ -31,6 +31,9 @@ DEPLOYMENT = """
         uri: sip:desk@example.com
       nurse:
         uri: sip:nurse@example.com
+    boards:
+      front:
+        name: Front desk
 """
 
 # The desk and the nurse ring each other on no answer; the desk may be entered 3 times.
