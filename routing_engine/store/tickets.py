@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Update, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from routing_engine.core.calls import answered
@@ -113,14 +113,15 @@ def unanswered_call(connection: Connection, call_id: str, now: str) -> None:
     the caller hung up ringing or waiting) and no ticket to follow it up is not resolved, and
     nothing can resolve it later: its time-limit timers fall due now, so their contacts are
     told at once (the delivery says how it ended)."""
-    connection.execute(
-        update(timers)
-        .where(
-            timers.c.call_id == call_id,
-            timers.c.kind == "resolve-within",
-            timers.c.state == "pending",
-        )
-        .values(due_at=_utc(now))
+    connection.execute(_pending_time_limits(call_id).values(due_at=_utc(now)))
+
+
+def _pending_time_limits(call_id: str) -> Update:
+    """An update of a call's pending `resolve_within` timers."""
+    return update(timers).where(
+        timers.c.call_id == call_id,
+        timers.c.kind == "resolve-within",
+        timers.c.state == "pending",
     )
 
 
@@ -156,15 +157,7 @@ def settle_call(connection: Connection, call_id: str) -> None:
         .limit(1)
     )
     if open_ticket.first() is None:
-        connection.execute(
-            update(timers)
-            .where(
-                timers.c.call_id == call_id,
-                timers.c.kind == "resolve-within",
-                timers.c.state == "pending",
-            )
-            .values(state="cancelled")
-        )
+        connection.execute(_pending_time_limits(call_id).values(state="cancelled"))
 
 
 def _raise(
