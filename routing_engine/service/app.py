@@ -85,7 +85,7 @@ class FrontDoor:
                 message = {**message, "headers": [*message.get("headers", ()), served_by]}
             await send(message)
 
-        refused = self.gate.refusal(Request(scope))
+        refused = await self.gate.refusal(Request(scope))
         if refused is not None:
             await refused(scope, receive, send_naming_worker)
             return
@@ -114,12 +114,12 @@ def create_app(
     claim(url, loaded.name, clock)
     store = Store(url, clock)
     service = Service(loaded, store, deadline_s, max_skew_s)
-    gate = Gate(keys or Keys.load(), Sessions.from_env(clock, data_folder(loaded.name)))
+    gate = Gate(keys or Keys.load(), store, Sessions.from_env(clock, data_folder(loaded.name)))
     publisher, notifier = Publisher(service, path), Notifications(service)
     app = FastAPI(
         title="routing-engine",
         version=__version__,
-        lifespan=lifespan(service, publisher, notifier),
+        lifespan=lifespan(service, publisher, notifier, gate),
         summary="Call-routing decisions for telephony systems",
         exception_handlers={Refusal: refused},
         # the routers' routes themselves: `include_router` keeps each router nested and
@@ -132,9 +132,10 @@ def create_app(
 
 
 def lifespan(
-    service: Service, publisher: Publisher, notifier: Notifications
+    service: Service, publisher: Publisher, notifier: Notifications, gate: Gate
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's life: the store opened and the deployment it was made with published, SIGHUP
+    """The app's life: the store opened and the deployment it was made with published, the
+    board sessions of keys no longer configured revoked (keys are read at start only), SIGHUP
     reloading the deployment directory, and this process's notification workers running."""
     loaded, store = service.current, service.store
 
@@ -146,6 +147,7 @@ def lifespan(
             log.error("cannot start: %s", refused)
             raise
         await store.publish(loaded.name, loaded.digest, loaded.sources)
+        await gate.revoke_removed_keys()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # SIGHUP: reload the directory
             loop.add_signal_handler(

@@ -6,7 +6,9 @@ compared in constant time.
 
 Office staff may instead sign in on the board page: their session cookie (sessions.py) then
 stands for their key on the ticket routes, and every change they send must carry the session's
-CSRF token. A bearer key, when sent, is what counts.
+CSRF token. A bearer key, when sent, is what counts. A session is a row in the store
+(`store/board_sessions.py`), checked on every request: signing out revokes it, and so does a
+server started without the key it was issued with, on every server sharing the store.
 
 With no key configured, requests need none, and the server binds only to loopback.
 """
@@ -15,15 +17,32 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from routing_engine.core.diagnostics import did_you_mean
-from routing_engine.service.sessions import COOKIE, CSRF_HEADER, Session, Sessions
+from routing_engine.service.sessions import COOKIE, CSRF_HEADER, MAX_AGE_S, Session, Sessions
+from routing_engine.store.board_sessions import (
+    add_session,
+    live_session,
+    revoke_other_keys,
+    revoke_session,
+)
+from routing_engine.store.database import Store
+from routing_engine.store.tables import iso
+
+log = logging.getLogger("routing_engine.service.auth")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 ROLES = ("telephony", "admin", "staff")
 BOARD_ROLES = frozenset({"staff", "admin"})  # who may sign in on the board
@@ -139,31 +158,93 @@ def _refuse(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
 
 
+class SessionsUnavailable(RuntimeError):
+    """The store that holds the board's sessions cannot be read or written just now."""
+
+
 class Gate:
-    """Who may call what: bearer keys, or a board session with its CSRF token."""
+    """Who may call what: bearer keys, or a board session with its CSRF token. Sessions are
+    rows in `store`, so every worker and server on it agrees on which still count."""
 
-    def __init__(self, keys: Keys, sessions: Sessions | None = None):
+    def __init__(self, keys: Keys, store: Store, sessions: Sessions | None = None):
         self.keys = keys
+        self.store = store
         self.sessions = sessions or Sessions.from_env()
-        self._key_roles: dict[str, str] | None = None
+        self._allowed: frozenset[tuple[str, str]] | None = None
 
-    def session_of(self, request: Request) -> Session | None:
-        """The request's board session, when its cookie is genuine and current, and its key is
-        still configured with the role it had."""
+    @property
+    def allowed(self) -> frozenset[tuple[str, str]]:
+        """The (key id, role) a session may have been issued with: the configured keys', or
+        ('', 'staff') with no keys configured (the name is all the board asks then)."""
+        if self._allowed is None:
+            pairs = {(self.sessions.key_id(d), r) for d, r in self.keys.hashed}
+            self._allowed = frozenset(pairs if self.keys.enabled else {("", "staff")})
+        return self._allowed
+
+    async def _rows(
+        self,
+        change: bool,
+        work: Callable[Concatenate[Any, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`work` on the session rows (a `change` in a transaction, else a read apart from the
+        writer); SessionsUnavailable when the store fails."""
+        run = self.store.transaction if change else self.store.read
+        try:
+            return await run(work, *args, **kwargs)
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("the board's sessions cannot be reached: %s", error)
+            raise SessionsUnavailable("the sessions cannot be checked just now") from None
+
+    def _now(self) -> str:
+        return iso(self.sessions.clock())
+
+    async def session_of(self, request: Request) -> Session | None:
+        """The request's board session, when its cookie is genuine and current, its row in the
+        store not revoked nor expired, and its key still configured with the role it had.
+        SessionsUnavailable when the store cannot say."""
         cookie = request.cookies.get(COOKIE)
         if not cookie:
             return None
         session = self.sessions.read(cookie)
-        if session is None:
+        if session is None or (session.key_id, session.role) not in self.allowed:
             return None
-        if self.keys.enabled:
-            if self._key_roles is None:
-                self._key_roles = {self.sessions.key_id(d): r for d, r in self.keys.hashed}
-            if self._key_roles.get(session.key_id) != session.role:
-                return None
-        elif session.key_id:
+        row = await self._rows(False, live_session, session.sid, self._now())
+        if row is None or (row.key_id, row.role, row.name) != (
+            session.key_id,
+            session.role,
+            session.name,
+        ):
             return None
         return session
+
+    async def sign_in(self, name: str, role: str, key_id: str) -> tuple[str, Session]:
+        """A new session (recorded in the store) and its cookie value."""
+        cookie, session = self.sessions.issue(name, role, key_id)
+        issued = datetime.fromtimestamp(session.issued, UTC)
+        expires = issued + timedelta(seconds=MAX_AGE_S)
+        person = (name, role, key_id)
+        await self._rows(True, add_session, session.sid, person, iso(issued), iso(expires))
+        return cookie, session
+
+    async def sign_out(self, session: Session) -> None:
+        """Revoke the session: its cookie and CSRF token count nowhere any more."""
+        await self._rows(True, revoke_session, session.sid, self._now(), "signed-out")
+
+    async def revoke_removed_keys(self) -> int:
+        """Revoke every session issued with a key this server is not configured with (a key
+        rotated or removed; keys are read at start); how many were. Expired rows go too. A
+        store that cannot be written just now is logged and passed over: the sessions of a key
+        not configured are refused anyway (`session_of`), this only keeps them ended should the
+        key come back."""
+        try:
+            ended = await self._rows(True, revoke_other_keys, self.allowed, self._now())
+        except SessionsUnavailable:
+            return 0
+        if ended:
+            log.info("revoked %d board session(s) of keys no longer configured", ended)
+        return ended
 
     def csrf_refusal(self, request: Request, session: Session) -> Response | None:
         """A 403 for a change sent with a session but without its CSRF token."""
@@ -175,7 +256,7 @@ class Gate:
             403, "csrf-token", "send the session's CSRF token in the X-CSRF-Token header"
         )
 
-    def refusal(self, request: Request) -> Response | None:
+    async def refusal(self, request: Request) -> Response | None:
         """What the caller may not do, as its refusal; None lets the request through. With no
         keys, only requests addressed to this machine by name (localhost, 127.0.0.1, ::1) are
         served: a web page whose name was rebound to 127.0.0.1 must not read or change tickets.
@@ -196,19 +277,26 @@ class Gate:
             and "authorization" not in request.headers
             and COOKIE in request.cookies
         ):
-            session = self.session_of(request)
-            if session is not None:
-                if session.role not in roles:
-                    return _refuse(403, "forbidden", f"a {session.role} session may not do this")
-                refused = self.csrf_refusal(request, session)
-                if refused is None:
-                    request.state.session = session
-                return refused
-            if self.keys.enabled:
-                return _refuse(401, "unauthorized", "the session has ended; sign in again")
+            return await self._by_session(request, roles)
         if not self.keys.enabled:
             return None
         return self._by_key(request, roles)
+
+    async def _by_session(self, request: Request, roles: frozenset[str]) -> Response | None:
+        try:
+            session = await self.session_of(request)
+        except SessionsUnavailable as error:
+            return _refuse(503, "sessions-unavailable", f"{error}; try again in a moment")
+        if session is not None:
+            if session.role not in roles:
+                return _refuse(403, "forbidden", f"a {session.role} session may not do this")
+            refused = self.csrf_refusal(request, session)
+            if refused is None:
+                request.state.session = session
+            return refused
+        if self.keys.enabled:
+            return _refuse(401, "unauthorized", "the session has ended; sign in again")
+        return None
 
     def _by_key(self, request: Request, roles: frozenset[str]) -> Response | None:
         header = request.headers.get("authorization", "")

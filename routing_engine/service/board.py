@@ -4,8 +4,9 @@ tickets live from `/v1/tickets/events`, and lets staff claim and resolve them.
 
 The page holds no data, so it needs no key; its script signs people in here. With keys
 configured, staff sign in with their key (a `staff` or `admin` one) and their name; the
-server keeps both in a signed session cookie and hands the page the CSRF token it must send on
-every change. With no keys, the name is all it asks.
+server records the session in the store, gives the browser a signed cookie naming it, and
+hands the page the CSRF token it must send on every change; signing out revokes the session
+everywhere. With no keys, the name is all it asks.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from routing_engine.contract import Body, parse_as
-from routing_engine.service.auth import BOARD_ROLES, Gate
+from routing_engine.service.auth import BOARD_ROLES, Gate, SessionsUnavailable
 from routing_engine.service.deps import GateDep
 from routing_engine.service.http import Refusal, read_body
 from routing_engine.service.sessions import COOKIE, MAX_AGE_S, Session, clean_name
@@ -76,7 +77,7 @@ async def board_asset(name: str) -> Response:
 @router.get("/board/session")
 async def session_route(request: Request, gate: GateDep) -> JSONResponse:
     """Who is signed in on this browser, and the CSRF token their changes must carry."""
-    return JSONResponse(describe(gate, gate.session_of(request)))
+    return JSONResponse(describe(gate, await current(gate, request)))
 
 
 @router.post("/board/session")
@@ -97,7 +98,10 @@ async def sign_in_route(request: Request, gate: GateDep) -> JSONResponse:
         if role not in BOARD_ROLES:
             raise Refusal(403, "forbidden", f"a {role} key may not sign in to the board")
         key_id = gate.sessions.key_id(digest)
-    cookie, session = gate.sessions.issue(name, role, key_id)
+    try:
+        cookie, session = await gate.sign_in(name, role, key_id)
+    except SessionsUnavailable as error:
+        raise Refusal(503, "sessions-unavailable", f"{error}; try again in a moment") from None
     response = JSONResponse(describe(gate, session))
     response.set_cookie(
         COOKIE,
@@ -113,9 +117,10 @@ async def sign_in_route(request: Request, gate: GateDep) -> JSONResponse:
 
 @router.post("/board/signout")
 async def sign_out_route(request: Request, gate: GateDep) -> Response:
-    """Sign out: the session cookie goes (the session's CSRF token is needed; without a
-    session there is nothing to sign out of, and another site cannot sign staff out)."""
-    session = gate.session_of(request)
+    """Sign out: the session is revoked (its cookie and CSRF token count nowhere any more) and
+    the cookie goes. The session's CSRF token is needed; without a session there is nothing to
+    sign out of, and another site cannot sign staff out."""
+    session = await current(gate, request)
     if session is None:
         return JSONResponse(
             {"error": "not-signed-in", "message": "there is no session to sign out of"},
@@ -124,6 +129,10 @@ async def sign_out_route(request: Request, gate: GateDep) -> Response:
     refused = gate.csrf_refusal(request, session)
     if refused is not None:
         return refused
+    try:
+        await gate.sign_out(session)
+    except SessionsUnavailable as error:
+        raise Refusal(503, "sessions-unavailable", f"{error}; try again in a moment") from None
     response = JSONResponse(describe(gate, None))
     response.delete_cookie(
         COOKIE, path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict"
@@ -136,6 +145,14 @@ async def sign_out_route(request: Request, gate: GateDep) -> Response:
 async def office_page(office: str = Path(max_length=64)) -> Response:
     """One office's open tickets."""
     return _html()
+
+
+async def current(gate: Gate, request: Request) -> Session | None:
+    """The request's session, as `Gate.session_of`; a 503 when the store cannot say."""
+    try:
+        return await gate.session_of(request)
+    except SessionsUnavailable as error:
+        raise Refusal(503, "sessions-unavailable", f"{error}; try again in a moment") from None
 
 
 def describe(gate: Gate, session: Session | None) -> dict[str, Any]:

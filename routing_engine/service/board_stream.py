@@ -9,8 +9,10 @@ opens with a `retry:` hint; FastAPI adds a keep-alive comment after 15 quiet sec
 
 One poller per process reads the store (so changes made by other workers and servers sharing
 it show too) and fans each batch out to the streams connected to that process; it runs only
-while someone listens. On SIGTERM or SIGINT every stream ends at once, so the server's graceful
-shutdown does not wait on browsers that never hang up.
+while someone listens. Every `SESSION_CHECK_S` it also looks up the board sessions the streams
+were opened with, in one query, and ends the streams whose session no longer counts (signed
+out on any server, its key removed, or expired). On SIGTERM or SIGINT every stream ends at
+once, so the server's graceful shutdown does not wait on browsers that never hang up.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from routing_engine.core.clock import Clock
+from routing_engine.store.board_sessions import live_of
 from routing_engine.store.tables import iso, narrowed, ticket_events, tickets
 from routing_engine.store.tickets import events_after, ticket_json
 
@@ -41,6 +44,7 @@ RETRY_MS = 1000  # what browsers wait before reconnecting
 PAGE = 500  # events read from the store at a time
 BACKLOG_LIMIT = 5000  # events a slow stream may fall behind before it is ended (it resumes)
 SNAPSHOT_LIMIT = 5000
+SESSION_CHECK_S = 1.0  # how soon a stream ends after its session is revoked
 
 
 @dataclass(eq=False, slots=True)
@@ -49,7 +53,9 @@ class Listener:
 
     pending: deque[dict[str, Any]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    ended: bool = False  # the server is stopping, or this stream fell too far behind
+    ended: bool = False  # the server is stopping, this stream fell too far behind, or its
+    # session ended
+    session: str | None = None  # the board session's id it was opened with, if any
 
     def push(self, batch: list[dict[str, Any]]) -> None:
         if len(self.pending) + len(batch) > BACKLOG_LIMIT:
@@ -78,10 +84,18 @@ class Listener:
 class Hub:
     """The process's poller and the streams it feeds."""
 
-    def __init__(self, engine: AsyncEngine, clock: Clock, poll_s: float = POLL_S):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        poll_s: float = POLL_S,
+        session_check_s: float = SESSION_CHECK_S,
+    ):
         self.engine = engine
-        self.clock = clock  # the server's time, which a snapshot gives the page to count by
+        self.clock = clock  # the server's time: a snapshot's, and whether sessions expired
         self.poll_s = poll_s
+        self.session_check_s = session_check_s
+        self._sessions_checked = 0.0  # the loop's time of the last session check
         self.listeners: set[Listener] = set()
         self.cursor = 0  # the newest event handed to the listeners
         self.stopping = False
@@ -90,11 +104,12 @@ class Hub:
         self._hooked = False
 
     @contextlib.asynccontextmanager
-    async def listen(self) -> AsyncIterator[Listener]:
-        """A listener for the duration of a stream; the poller runs while there is one. Every
-        event after the cursor at the start reaches the listener: the ones up to it are in the
-        store, for the stream's own first read."""
-        listener = Listener()
+    async def listen(self, session: str | None = None) -> AsyncIterator[Listener]:
+        """A listener for the duration of a stream (opened with the board session `session`,
+        if any); the poller runs while there is one. Every event after the cursor at the start
+        reaches the listener: the ones up to it are in the store, for the stream's own first
+        read."""
+        listener = Listener(session=session)
         async with self._lock:
             if self._task is None:
                 self.cursor = await latest_event_id(self.engine)
@@ -115,6 +130,7 @@ class Hub:
                 self._task = None  # no await since the check: a new listener starts a new poller
                 return
             try:
+                await self._check_sessions()
                 batch = await read_after(self.engine, self.cursor)
             except Exception:  # the store hiccuped: say so, try again at the next tick
                 log.warning("the board's poller could not read the store", exc_info=True)
@@ -123,6 +139,21 @@ class Hub:
                 self.cursor = batch[-1]["event_id"]
                 for listener in list(self.listeners):
                     listener.push(batch)
+
+    async def _check_sessions(self) -> None:
+        """End the streams whose board session no longer counts, every `session_check_s`."""
+        now = asyncio.get_running_loop().time()
+        if now - self._sessions_checked < self.session_check_s:
+            return
+        self._sessions_checked = now
+        bound = {listener.session for listener in self.listeners if listener.session}
+        if not bound:
+            return
+        async with self.engine.connect() as connection:
+            live = await connection.run_sync(live_of, bound, iso(self.clock()))
+        for listener in list(self.listeners):
+            if listener.session is not None and listener.session not in live:
+                listener.end()
 
     def stop(self) -> None:
         """End every stream now (the server is shutting down)."""
@@ -201,14 +232,15 @@ def change_message(event: Mapping[str, Any]) -> ServerSentEvent:
 
 
 async def stream(
-    hub: Hub, board: str | None, last_id: int | None
+    hub: Hub, board: str | None, last_id: int | None, session: str | None = None
 ) -> AsyncIterator[ServerSentEvent]:
     """A board's messages: after `last_id` when the store has it, else a snapshot first; then
-    every change as the poller reads it, each once, until the client or the server leaves."""
+    every change as the poller reads it, each once, until the client or the server leaves, or
+    the board session the stream was opened with (`session`) ends."""
     yield ServerSentEvent(retry=RETRY_MS, comment="ticket changes")
     if hub.stopping:
         return
-    async with hub.listen() as listener:
+    async with hub.listen(session) as listener:
         newest = await latest_event_id(hub.engine)
         far_behind = last_id is not None and newest - last_id > BACKLOG_LIMIT
         if last_id is None or last_id > newest or far_behind:  # new, another store's id, or

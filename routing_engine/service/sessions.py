@@ -3,11 +3,12 @@ has, and a CSRF token derived from it that the page sends back on every change.
 
 The cookie is `payload.signature`, both base64url: the payload is JSON (name, role, which key,
 a random session id, when issued); the signature is an HMAC-SHA256 with a server-side secret.
-Nothing is stored server-side, so any worker (and a restarted server) reads any session. The
-secret comes from $ROUTING_SESSION_SECRET (at least 32 characters), else from a file in the
-deployment's folder of the data directory, made on first use; changing it signs everyone out.
-A session names its key by an HMAC of the key's hash, so removing the key from the
-configuration ends its sessions too.
+The session itself is a row in the store (`store/board_sessions.py`, checked by the gate in
+`auth.py`), so signing out ends it on every worker and server sharing the store, and a
+restarted server still honours it. The secret comes from $ROUTING_SESSION_SECRET (at least 32
+characters), else from a file in the deployment's folder of the data directory, made on first
+use (0600, in a 0700 folder); changing it signs everyone out. A session names its key by an
+HMAC of the key's hash, so removing the key from the configuration ends its sessions too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from routing_engine.core.clock import Clock, system_clock
+from routing_engine.store.private import private_folder, warn_if_shared
 
 COOKIE = "routing_session"
 CSRF_HEADER = "x-csrf-token"
@@ -69,12 +71,13 @@ def secret_from(folder: Path) -> bytes:
         except FileNotFoundError:
             pass
         else:
+            warn_if_shared(path)
             if len(found) < MIN_SECRET_LENGTH:
                 raise ValueError(
                     f"{path}: a session secret needs at least {MIN_SECRET_LENGTH} characters"
                 )
             return found
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         draft = folder / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="ascii") as handle:

@@ -45,9 +45,11 @@ async def ticket_events_route(
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: a `snapshot` of the open and claimed tickets (or, given
     Last-Event-ID, the changes after it), then each `change` as it happens, with the ticket
-    as it is now. Event ids are the changes' ids."""
+    as it is now. Event ids are the changes' ids. A stream opened with a board session ends
+    once the session is revoked (signed out, or its key removed) or expires."""
     resume = parse_event_id(request.headers.get("last-event-id") or last_event_id)
-    async for message in stream(hub, board, resume):
+    session: Session | None = getattr(request.state, "session", None)
+    async for message in stream(hub, board, resume, None if session is None else session.sid):
         yield message
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from routing_engine.core.clock import Clock, system_clock
 from routing_engine.store.call_rows import StoredCall, read_call, read_targets
+from routing_engine.store.private import private_file, private_folder
 from routing_engine.store.sqlite_writer import Writer, immediate_engine
 from routing_engine.store.tables import (
     calls,
@@ -56,10 +57,11 @@ T = TypeVar("T")
 
 
 def sqlite_url(folder: str | Path) -> str:
-    """A store in `folder` (created when missing): the SQLite file `routing.db`. The default
-    store is the one in the deployment's own folder of the data directory."""
+    """A store in `folder` (created when missing, private: `store/private.py`): the SQLite
+    file `routing.db`. The default store is the one in the deployment's own folder of the data
+    directory."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     return f"sqlite+aiosqlite:///{folder / 'routing.db'}"
 
 
@@ -173,6 +175,9 @@ class Store:
         self.writer: Writer | None = None  # a SQLite file's transactions, in a thread
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            file = Path(str(parsed.database))
+            if file.parent.is_dir():  # else SQLite's own error names it
+                private_file(file)  # before SQLite makes it 0644 (and its -wal, -shm alike)
             self.writer = Writer(immediate_engine(parsed, _sqlite_pragmas))
 
     async def transaction(

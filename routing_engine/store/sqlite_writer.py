@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -155,7 +156,8 @@ class Writer:
 
     def _serve(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
         stopping = False
-        with open(f"{self.engine.url.database}-writers.lock", "a+b") as turns:  # see _turn
+        lock = f"{self.engine.url.database}-writers.lock"  # private, as the store (0600)
+        with open(lock, "a+b", opener=lambda path, flags: os.open(path, flags, 0o600)) as turns:
             while not stopping:
                 batch, stopping = _take(jobs)
                 if not all(

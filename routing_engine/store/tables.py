@@ -160,6 +160,22 @@ target_states = Table(
     Column("skills", Text, nullable=True),  # a JSON list, or NULL: as declared
     Column("updated_at", String(40), nullable=False),
 )
+# The board's sign-in sessions: a cookie is honoured only while its row says so, so signing
+# out, a removed key or an expiry ends it on every server sharing the store. `id` is the
+# SHA-256 of the cookie's random session id (never the id itself); `key_id` names the key by
+# an HMAC (never the key nor its hash).
+board_sessions = Table(
+    "board_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),  # the person, as changes record them
+    Column("role", String(16), nullable=False),
+    Column("key_id", String(32), nullable=False, index=True),  # '' when no keys are configured
+    Column("issued_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False, index=True),
+    Column("revoked_at", String(40), nullable=True),
+    Column("revoked_why", String(32), nullable=True),  # signed-out, key-removed
+)
 # Whose store this is: one row, the deployment that claimed it when a server first opened it
 # (see `database.Store.open`). A store holds one deployment's calls, tickets, versions, timers
 # and deliveries, so no row below needs to name its deployment.
