@@ -33,6 +33,7 @@ from routing_engine.core.diagnostics import did_you_mean
 from routing_engine.service.sessions import COOKIE, CSRF_HEADER, MAX_AGE_S, Session, Sessions
 from routing_engine.store.board_sessions import (
     add_session,
+    any_live,
     live_session,
     revoke_other_keys,
     revoke_session,
@@ -238,7 +239,9 @@ class Gate:
         store that cannot be written just now is logged and passed over: the sessions of a key
         not configured are refused anyway (`session_of`), this only keeps them ended should the
         key come back."""
-        try:
+        try:  # most starts find no session: no write then, and no secret made for nothing
+            if not await self._rows(False, any_live, self._now()):
+                return 0
             ended = await self._rows(True, revoke_other_keys, self.allowed, self._now())
         except SessionsUnavailable:
             return 0

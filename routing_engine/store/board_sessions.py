@@ -81,6 +81,16 @@ def live_of(connection: Connection, sids: Collection[str], now: str) -> set[str]
     return {ids[found_id] for found_id in found}
 
 
+def any_live(connection: Connection, now: str) -> bool:
+    """Whether any session still counts at `now`."""
+    found = connection.execute(
+        select(board_sessions.c.id)
+        .where(board_sessions.c.revoked_at.is_(None), board_sessions.c.expires_at > now)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def revoke_session(connection: Connection, sid: str, at: str, why: str) -> bool:
     """End one session; False when it had already ended."""
     result = connection.execute(
