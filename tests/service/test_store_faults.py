@@ -62,20 +62,25 @@ def test_a_locked_store_answers_every_event_within_the_deadline(tmp_path: Path) 
     """The deadline counts from the request's arrival and includes the read of the call for
     its line's fallback and the time to send it: measured at the client, every answer is in
     within the deadline and a small scheduling tolerance."""
-    database, deadline_s, count = tmp_path / "locked.db", 0.4, 24
+    database, deadline_s, count, wave = tmp_path / "locked.db", 0.5, 24, 8
     server = Server(database, deadline_ms=int(deadline_s * 1000))
     try:
         calls = [f"er-{n}" for n in range(count)]
         for call_id in calls:
             assert new_call(server, call_id, ER).json()["node"] == "ring-nurse"
-        with locked(database):
-            answers = timed_events(server, calls, 1, "late")
+        with locked(database):  # in waves of `wave` events sent at once
+            answers = [
+                answer
+                for first in range(0, count, wave)
+                for answer in timed_events(server, calls[first : first + wave], 1, "late")
+            ]
         ratios = sorted(seconds / deadline_s for seconds, _ in answers)
         shown = (
             f"answer time / deadline ({deadline_s * 1000:g} ms) for {count} events: "
             f"min {ratios[0]:.2f}, median {statistics.median(ratios):.2f}, "
             f"p90 {ratios[int(count * 0.9)]:.2f}, max {ratios[-1]:.2f}"
         )
+        print(shown)  # the figures, shown with -s
         for _, response in answers:
             decision = response.json()
             assert response.status_code == 200, response.text
