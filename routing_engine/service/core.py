@@ -214,9 +214,7 @@ class Service:
             task = asyncio.ensure_future(work())
             read = await self._within(task, budget, call_id, asked)
             if task.done():
-                if read is not None:
-                    read.cancel()
-                decided = self._outcome(task, compiled, started, call_id)
+                decided = self._outcome(task, compiled, started, call_id, read)
                 if decided is not None:
                     return decided
                 reason = "internal-error"
@@ -294,7 +292,7 @@ class Service:
         if read is None:
             read = self._read_standing(call_id, asked)
         done, _ = await asyncio.wait({read}, timeout=Budget.left(budget.end))
-        if read not in done:
+        if read not in done or read.cancelled():
             read.cancel()
             return None
         try:
@@ -325,16 +323,22 @@ class Service:
         compiled: CompiledDeployment,
         started: float,
         call_id: str,
+        read: asyncio.Future[Standing] | None,
     ) -> dict[str, Any] | None:
-        """The work's decision, counted; a Refusal raised; None for a fault (logged)."""
+        """The work's decision, counted; a Refusal raised; None for a fault (logged). The
+        read made for a fallback is dropped unless the fault needs it."""
         try:
             decision = task.result()
         except Refusal as refusal:
             REFUSALS.labels(refusal.error).inc()
+            if read is not None:
+                read.cancel()
             raise
         except Exception:  # every fault still gets a decision
             log.exception("fault while deciding for call %s", call_id, extra={"call_id": call_id})
             return None
+        if read is not None:
+            read.cancel()
         self.count(decision, compiled)
         LATENCY.observe(time.perf_counter() - started)
         return decision

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 
 from routing_engine.contract import EventRequest, NewCallRequest
@@ -98,7 +99,6 @@ class Ledger:
         self.store = store
         self.kept: OrderedDict[str, Kept] = OrderedDict()
         self.writing: asyncio.Task[None] | None = None
-        self.failed: str | None = None  # why the last write failed (None once one commits)
 
     def replay(self, call_id: str, asked: Asked) -> dict[str, Any] | None:
         """The fallback kept for a retry of what it answered; a Refusal (409) for another
@@ -151,14 +151,14 @@ class Ledger:
             call_id, kept = next(iter(self.kept.items()))
             try:
                 written = await self._write(call_id, kept)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the store cannot commit yet: try again later
-                self.failed = f"{type(error).__name__}: {error}"
+            except (SQLAlchemyError, OSError):  # the store cannot commit yet: try again later
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, RETRY_S[1])
                 continue
-            self.failed, wait = None, RETRY_S[0]
+            except Exception:  # a call this cannot end (not a store fault): leave it be
+                log.exception("cannot store the fallback answered to call %s", call_id)
+                written = True
+            wait = RETRY_S[0]
             if not written:
                 log.warning(
                     "the fallback answered to call %s was not stored: the store had decided "
