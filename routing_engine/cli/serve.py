@@ -127,11 +127,14 @@ def _store_or_exit(database: str | None, deployment: str, clock: Clock) -> str:
     except (StoreClaimed, StoreOutdated, StoreUrlError) as refused:
         typer.echo(f"error: cannot start: {refused}", err=True)
         raise typer.Exit(2) from None
-    except (SQLAlchemyError, OSError) as failed:
+    except (SQLAlchemyError, OSError) as failed:  # served anyway: fallbacks until it opens
         reason = getattr(failed, "orig", None) or failed
         shown = make_url(url).render_as_string(hide_password=True)
-        typer.echo(f"error: cannot start: cannot open the store {shown}: {reason}", err=True)
-        raise typer.Exit(2) from None
+        typer.echo(
+            f"warning: the store {shown} cannot be opened for writing ({reason}): serving "
+            "every call its fallback decision until it can (/readyz answers 503 meanwhile)",
+            err=True,
+        )
     return url
 
 

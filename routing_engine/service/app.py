@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -41,11 +42,13 @@ from routing_engine.service.auth import Gate, Keys
 from routing_engine.service.board_stream import Hub
 from routing_engine.service.core import DEFAULT_DEADLINE_S, Service
 from routing_engine.service.deps import provide
+from routing_engine.service.fallbacks import ARRIVED
 from routing_engine.service.http import Refusal
 from routing_engine.service.notifications import Notifications
 from routing_engine.service.observability import configure_logging
 from routing_engine.service.publishing import Publisher
 from routing_engine.service.sessions import Sessions
+from routing_engine.service.store_health import UNOPENABLE, announce_down, reopen
 from routing_engine.store.database import Store, StoreClaimed, StoreOutdated, claim, sqlite_url
 
 log = logging.getLogger("routing_engine.server")
@@ -78,6 +81,7 @@ class FrontDoor:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope[ARRIVED] = time.perf_counter()  # the deadline counts from here
         served_by = (b"x-served-by", str(os.getpid()).encode())
 
         async def send_naming_worker(message: Message) -> None:
@@ -111,9 +115,15 @@ def create_app(
     loaded = deployment if isinstance(deployment, LoadedDeployment) else load_deployment(deployment)
     path = directory if isinstance(deployment, LoadedDeployment) else deployment
     url = database_url or sqlite_url(data_folder(loaded.name))
-    claim(url, loaded.name, clock)
+    try:
+        claim(url, loaded.name, clock)
+        unopenable = None
+    except UNOPENABLE as error:  # serve fallbacks until it opens (store_health.py)
+        unopenable = error
     store = Store(url, clock)
     service = Service(loaded, store, deadline_s, max_skew_s)
+    if unopenable is not None:
+        announce_down(service.health, store.shown, unopenable)
     gate = Gate(keys or Keys.load(), store, Sessions.from_env(clock, data_folder(loaded.name)))
     publisher, notifier = Publisher(service, path), Notifications(service)
     app = FastAPI(
@@ -139,15 +149,26 @@ def lifespan(
     reloading the deployment directory, and this process's notification workers running."""
     loaded, store = service.current, service.store
 
+    async def opening() -> None:
+        await store.open(loaded.name)
+        await store.publish(loaded.name, loaded.digest, loaded.sources)
+        await store.probe()  # opened is not enough: a read-only file opens
+        await gate.revoke_removed_keys()
+
     @asynccontextmanager
     async def running(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            await store.open(loaded.name)
-        except (StoreOutdated, StoreClaimed) as refused:
-            log.error("cannot start: %s", refused)
-            raise
-        await store.publish(loaded.name, loaded.digest, loaded.sources)
-        await gate.revoke_removed_keys()
+        if service.health.down is None:
+            try:
+                await opening()
+            except (StoreOutdated, StoreClaimed) as refused:
+                log.error("cannot start: %s", refused)
+                raise
+            except UNOPENABLE as error:
+                announce_down(service.health, store.shown, error)
+        if service.health.down is not None:
+            service.background.add(
+                asyncio.ensure_future(reopen(service.health, store.shown, opening))
+            )
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # SIGHUP: reload the directory
             loop.add_signal_handler(
@@ -157,6 +178,7 @@ def lifespan(
         await notifier.start(app)  # this process's timer runner and delivery worker
         yield
         await notifier.stop()
+        await service.ledger.close()
         await store.close()
 
     return running

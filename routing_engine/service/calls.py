@@ -17,6 +17,7 @@ from routing_engine.contract import (
     parse_new_call,
 )
 from routing_engine.service.deps import ServiceDep, service_of
+from routing_engine.service.fallbacks import Asked, arrival
 from routing_engine.service.http import problem, read_body
 
 router = APIRouter(tags=["calls"])
@@ -42,7 +43,13 @@ async def new_call(request: Request) -> JSONResponse:
     compiled = service.current.compiled
     call = await read_body(request, parse_new_call)
     decision = await service.decision(
-        lambda: service.start_call(call, compiled), call.call_id, 1, compiled, call.dialed
+        lambda: service.start_call(call, compiled),
+        call.call_id,
+        1,
+        compiled,
+        call.dialed,
+        asked=Asked(call=call),
+        arrived=arrival(request),
     )
     return JSONResponse(decision)
 
@@ -56,7 +63,12 @@ async def call_event(call_id: str, request: Request) -> JSONResponse:
     event = await read_body(request, parse_event)
     compiled = service.current.compiled
     decision = await service.decision(
-        lambda: service.apply_event(call_id, event), call_id, event.seq + 1, compiled
+        lambda: service.apply_event(call_id, event),
+        call_id,
+        event.seq + 1,
+        compiled,
+        asked=Asked(event=event),
+        arrived=arrival(request),
     )
     return JSONResponse(decision)
 

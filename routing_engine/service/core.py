@@ -21,6 +21,7 @@ from routing_engine.core.clock import DEFAULT_MAX_SKEW_S
 from routing_engine.core.compile import CompiledDeployment
 from routing_engine.core.runtime import Where, fallback_decision
 from routing_engine.service import transactions
+from routing_engine.service.fallbacks import Asked, Budget, Kept, Ledger
 from routing_engine.service.http import Refusal
 from routing_engine.service.observability import (
     DECISIONS,
@@ -28,12 +29,15 @@ from routing_engine.service.observability import (
     LATENCY,
     REFUSALS,
 )
+from routing_engine.service.store_health import StoreHealth
+from routing_engine.store.call_rows import StoredCall
 from routing_engine.store.database import Store
 from routing_engine.store.tables import iso
 
 log = logging.getLogger("routing_engine.server")
 DEFAULT_DEADLINE_S = 0.5
-FALLBACK_READ_S = 0.1  # how long a fallback waits for the call's row, past the deadline
+# Where a call stands as stored: the call (None: not stored) and an event's stored answer.
+Standing = tuple[StoredCall | None, tuple[dict[str, Any], dict[str, Any]] | None]
 
 
 @dataclass
@@ -71,6 +75,8 @@ class Service:
         self.locks: dict[str, _CallLock] = {}  # only calls being decided now
         self.fallbacks = 0
         self.background = Background()  # work left running: past its deadline, reloads
+        self.health = StoreHealth()  # whether the store could be opened for writing
+        self.ledger = Ledger(store)  # fallbacks answered for what the store could not commit
 
     async def version(self, digest: str) -> CompiledDeployment | None:
         """A deployment version by its hash: in memory, else rebuilt from the store's copy of
@@ -131,7 +137,7 @@ class Service:
         version loaded, then the event applied (the seq check keeps that safe)."""
         now = self.clock()
         self.checked_at(event.at, now)
-        request = event.model_dump(mode="json", by_alias=True, exclude={"at"})
+        request = transactions.event_request(event)
         async with self.lock(call_id):
             while True:
                 try:
@@ -179,39 +185,168 @@ class Service:
         seq: int,
         compiled: CompiledDeployment,
         dialed: str | None = None,
+        *,
+        asked: Asked | None = None,
+        arrived: float | None = None,
     ) -> dict[str, Any]:
-        """Run `work` within the deadline; any fault answers the call's fallback decision (its
+        """Run `work` within the deadline, counted from `arrived` (the request's arrival, on
+        `time.perf_counter`; else now); any fault answers the call's fallback decision (its
         line's: for a new call, `dialed`, the number it dialed; for an event, the call as
         stored). A Refusal (4xx) passes through, counted, for the app's handler to answer.
 
-        At the deadline the answer goes out at once: the work is abandoned and cancelled in
-        the background (a database blocked in a lock wait cannot be interrupted, only left
-        behind), and its transaction rolls back when it wakes. Unless the store refuses to
-        abandon it (`Store.abandon`): its decision is kept and committing with its batch, so
-        it is awaited (moments more) and answered, never a fallback for a stored decision."""
-        started = time.perf_counter()
-        task = asyncio.ensure_future(work())
-        done, _ = await asyncio.wait({task}, timeout=self.deadline_s)
-        if task not in done and not self.store.abandon(task):
-            done, _ = await asyncio.wait({task})
-        if task in done:
-            try:
-                decision = task.result()
-                self.count(decision, compiled)
-                LATENCY.observe(time.perf_counter() - started)
-                return decision
-            except Refusal as refusal:
-                REFUSALS.labels(refusal.error).inc()
-                raise
-            except Exception:  # every fault still gets a decision
-                log.exception(
-                    "fault while deciding for call %s", call_id, extra={"call_id": call_id}
-                )
-                reason = "internal-error"
+        The answer leaves within the deadline (`Budget`: less the time to read the call for
+        its fallback, read meanwhile, and to send it). Then the work is abandoned, cancelled
+        in the background (a database in a lock wait can only be left behind), and its
+        transaction rolls back when it wakes; unless the store refuses (`Store.abandon`): its
+        decision is committing, so it is awaited (moments more) and answered. A fallback for
+        what the store could not commit is kept (`fallbacks.Ledger`, given `asked`): a retry
+        gets it again. A store not open for writing gets no work: the fallback answers."""
+        started = time.perf_counter() if arrived is None else arrived
+        budget = Budget.of(started, self.deadline_s, reads=dialed is None or asked is not None)
+        if asked is not None:
+            replayed = self.ledger.replay(call_id, asked)
+            if replayed is not None:
+                return replayed
+        read: asyncio.Future[Standing] | None = None
+        if self.health.down is not None:
+            reason = "store-unavailable"
         else:
-            task.cancel()
-            self.background.add(task)
-            reason = "deadline"
+            task = asyncio.ensure_future(work())
+            read = await self._within(task, budget, call_id, asked)
+            if task.done():
+                decided = self._outcome(task, compiled, started, call_id, read)
+                if decided is not None:
+                    return decided
+                reason = "internal-error"
+            else:
+                task.cancel()
+                self.background.add(task)
+                reason = "deadline"
+        standing = None
+        if dialed is None or asked is not None:  # a new call's fallback needs no read
+            standing = await self._standing(read, call_id, asked, budget)
+        if standing is not None and asked is not None and reason != "internal-error":
+            found = self._settled(standing, asked)
+            if found is not None:
+                return found
+        decision = self._fallback(compiled, call_id, seq, reason, dialed, standing)
+        if asked is not None and reason != "internal-error":
+            kept = self.ledger.keep(call_id, Kept(decision, asked, compiled))
+            if kept.decision is not decision:  # another request's fallback was kept first
+                return self.decision_kept(call_id, asked)
+        self.count_fallback(call_id, reason, compiled, started)
+        return decision
+
+    def _fallback(
+        self,
+        compiled: CompiledDeployment,
+        call_id: str,
+        seq: int,
+        reason: str,
+        dialed: str | None,
+        standing: Standing | None,
+    ) -> dict[str, Any]:
+        """The fallback of the call's line: a new call's by the number it dialed, an event's
+        by the call as stored (on the version it is pinned to, when loaded); else the
+        deployment's."""
+        if dialed is not None:
+            return fallback_decision(
+                compiled, call_id, seq, reason, Where.of_new_call(compiled, dialed)
+            )
+        stored = None if standing is None else standing[0]
+        if stored is None:
+            return fallback_decision(compiled, call_id, seq, reason)
+        pinned = self.versions.get(stored.digest, compiled)
+        return fallback_decision(pinned, call_id, seq, reason, Where.of_state(stored.state))
+
+    async def _within(
+        self,
+        task: asyncio.Task[dict[str, Any]],
+        budget: Budget,
+        call_id: str,
+        asked: Asked | None,
+    ) -> asyncio.Future[Standing] | None:
+        """Await `task` until the budget's end; from its `read_at` on, read where the call
+        stands meanwhile (for its fallback), and return that read."""
+        read = None
+        await asyncio.wait({task}, timeout=Budget.left(budget.read_at))
+        if not task.done() and budget.read_at < budget.end:
+            read = self._read_standing(call_id, asked)
+            await asyncio.wait({task}, timeout=Budget.left(budget.end))
+        if not task.done() and not self.store.abandon(task):
+            await asyncio.wait({task})
+        return read
+
+    def _read_standing(self, call_id: str, asked: Asked | None) -> asyncio.Future[Standing]:
+        event_id = None if asked is None else asked.event_id
+        return asyncio.ensure_future(self.store.read(transactions.read_standing, call_id, event_id))
+
+    async def _standing(
+        self,
+        read: asyncio.Future[Standing] | None,
+        call_id: str,
+        asked: Asked | None,
+        budget: Budget,
+    ) -> Standing | None:
+        """Where the call stands as stored, read by the budget's end; None when unknown."""
+        if read is None:
+            read = self._read_standing(call_id, asked)
+        done, _ = await asyncio.wait({read}, timeout=Budget.left(budget.end))
+        if read not in done or read.cancelled():
+            read.cancel()
+            return None
+        try:
+            return read.result()
+        except Exception as error:  # a fallback is answered whatever the store does
+            log.warning("cannot read call %s for its fallback: %r", call_id, error)
+            return None
+
+    def _settled(self, standing: Standing, asked: Asked) -> dict[str, Any] | None:
+        """The store's answer when a read tells it (`transactions.settled`): a retry's stored
+        decision, or a refusal (a stale or future seq stays 409 when the store is slow)."""
+        try:
+            return transactions.settled(standing, asked.event, asked.call, self.clock())
+        except Refusal as refusal:
+            REFUSALS.labels(refusal.error).inc()
+            raise
+
+    def decision_kept(self, call_id: str, asked: Asked) -> dict[str, Any]:
+        """The fallback kept for the call, for `asked` (or its refusal)."""
+        kept = self.ledger.replay(call_id, asked)
+        if kept is None:
+            raise RuntimeError(f"no fallback kept for call {call_id}")
+        return kept
+
+    def _outcome(
+        self,
+        task: asyncio.Future[dict[str, Any]],
+        compiled: CompiledDeployment,
+        started: float,
+        call_id: str,
+        read: asyncio.Future[Standing] | None,
+    ) -> dict[str, Any] | None:
+        """The work's decision, counted; a Refusal raised; None for a fault (logged). The
+        read made for a fallback is dropped unless the fault needs it."""
+        try:
+            decision = task.result()
+        except Refusal as refusal:
+            REFUSALS.labels(refusal.error).inc()
+            if read is not None:
+                read.cancel()
+            raise
+        except Exception:  # every fault still gets a decision
+            log.exception("fault while deciding for call %s", call_id, extra={"call_id": call_id})
+            return None
+        if read is not None:
+            read.cancel()
+        self.count(decision, compiled)
+        LATENCY.observe(time.perf_counter() - started)
+        return decision
+
+    def count_fallback(
+        self, call_id: str, reason: str, compiled: CompiledDeployment, started: float
+    ) -> None:
+        """Count and log a fallback answered."""
         self.fallbacks += 1
         FALLBACKS.labels(reason).inc()
         DECISIONS.labels("fallback", "fallback").inc()
@@ -222,28 +357,6 @@ class Service:
             reason,
             extra={"call_id": call_id, "reason": reason, "version": compiled.version},
         )
-        if dialed is not None:
-            return fallback_decision(
-                compiled, call_id, seq, reason, Where.of_new_call(compiled, dialed)
-            )
-        return await self.event_fallback(compiled, call_id, seq, reason)
-
-    async def event_fallback(
-        self, compiled: CompiledDeployment, call_id: str, seq: int, reason: str
-    ) -> dict[str, Any]:
-        """An event's fallback decision: its line's, from the call as stored (on the version it
-        is pinned to, when loaded). The read is bounded (FALLBACK_READ_S; readers do not wait
-        for a stuck writer in WAL mode or PostgreSQL); a call that cannot be read in time gets
-        the deployment's fallback."""
-        try:
-            stored = await asyncio.wait_for(self.store.call(call_id), FALLBACK_READ_S)
-        except Exception:  # a fallback is answered whatever the store does
-            log.exception("cannot read call %s for its fallback", call_id)
-            stored = None
-        if stored is None:
-            return fallback_decision(compiled, call_id, seq, reason)
-        pinned = self.versions.get(stored.digest, compiled)
-        return fallback_decision(pinned, call_id, seq, reason, Where.of_state(stored.state))
 
     def count(self, decision: dict[str, Any], compiled: CompiledDeployment) -> None:
         """Count a decision by its node's kind, and log it."""

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from routing_engine.service.deps import ServiceDep
 from routing_engine.service.http import problem
 from routing_engine.service.observability import metrics_payload
+from routing_engine.service.store_health import PROBE_S, why
 
 router = APIRouter(tags=["health"])
 
@@ -28,13 +29,25 @@ async def healthz(service: ServiceDep) -> dict[str, Any]:
 
 @router.get("/readyz")
 async def readyz(service: ServiceDep) -> JSONResponse:
-    """Readiness: the store answers and a deployment is loaded."""
+    """Readiness: a deployment is loaded and the store commits. 503 with the reason when the
+    store cannot be opened for writing (the server answers every call its fallback), does not
+    answer, or does not commit a probe write within PROBE_S (locked, read-only, full)."""
+    shown = service.store.shown
+    if service.health.down is not None:
+        message = f"the store {shown} cannot be opened for writing ({service.health.down}): "
+        return problem(503, "store-unwritable", message + "every call gets its fallback")
     try:
         await asyncio.wait_for(service.store.ping(), timeout=2)
     except Exception as error:  # the store is down: not ready, say why
         return problem(
             503, "store-unavailable", f"the store does not answer: {type(error).__name__}"
         )
+    try:
+        await asyncio.wait_for(service.store.probe(), timeout=PROBE_S)
+    except Exception as error:  # answered reads, cannot commit: decisions fall back
+        reason = "no commit within the time" if isinstance(error, TimeoutError) else why(error)
+        message = f"the store {shown} cannot commit ({reason}): decisions fall back"
+        return problem(503, "store-cannot-commit", message)
     return JSONResponse(
         {
             "status": "ready",

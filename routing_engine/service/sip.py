@@ -17,6 +17,7 @@ from routing_engine.contract import (
     parse_as,
 )
 from routing_engine.service.deps import ServiceDep
+from routing_engine.service.fallbacks import Asked, arrival
 from routing_engine.service.http import problem, read_body
 
 router = APIRouter(tags=["calls"])
@@ -31,16 +32,26 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
     call = NewCallRequest.model_validate(
         {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
     )
+    arrived = arrival(request)
     if asked.failure is None:
         decision = await service.decision(
-            lambda: service.start_call(call, compiled), asked.call_id, 1, compiled, call.dialed
+            lambda: service.start_call(call, compiled),
+            asked.call_id,
+            1,
+            compiled,
+            call.dialed,
+            asked=Asked(call=call),
+            arrived=arrived,
         )
     else:
-        stored = await service.store.call(asked.call_id)
-        if stored is None:
+        try:
+            stored = await service.store.call(asked.call_id)
+            seq = asked.failure.seq or (None if stored is None else stored.seq)
+        except Exception:  # the store cannot be read: the decision below falls back
+            seq = asked.failure.seq or 1
+        if seq is None:
             message = f"no call '{asked.call_id}'; route it first without 'failure'"
             return problem(404, "unknown-call", message)
-        seq = asked.failure.seq or stored.seq
         event = EventRequest.model_validate(
             {
                 "event_id": f"route-{seq}",
@@ -54,6 +65,8 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
             asked.call_id,
             seq + 1,
             compiled,
+            asked=Asked(event=event),
+            arrived=arrived,
         )
     return JSONResponse(rtjson(decision))
 

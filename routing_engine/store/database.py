@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -252,6 +254,11 @@ class Store:
         async with self.engine.connect() as connection:
             await connection.execute(select(1))
 
+    async def probe(self) -> None:
+        """Commit a write that changes nothing, the way a decision commits (raises when the
+        store cannot commit now): what /readyz asks of a store that answers reads."""
+        await self.transaction(_touch_owner)
+
     async def publish(self, name: str, digest: str, sources: dict[str, str]) -> None:
         """Record a deployment version (its files' text); publishing it again, or in another
         worker at the same moment, changes nothing. StoreClaimed for another deployment's
@@ -359,9 +366,32 @@ def _url_problem(url: str, error: Exception) -> str:
     )
 
 
+WAL_TRIES_S = 10.0  # how long a connection retries turning a new file to WAL mode
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """Each SQLite connection's settings: busy_timeout first, then WAL mode. Turning a new
+    file to WAL takes an exclusive lock that SQLite does not wait for (no busy handler):
+    several servers started at once on a new data folder got `database is locked` there, so
+    it is retried for a while. A file that cannot be written (read-only) keeps its mode: its
+    readers still read it."""
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    give_up = time.monotonic() + WAL_TRIES_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except Exception as error:  # sqlite3's OperationalError, or the async driver's copy
+            if "readonly" in str(error):
+                break
+            if "locked" not in str(error) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.01 + random.random() * 0.04)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _touch_owner(connection: Connection) -> None:
+    """A write that changes nothing: the owner row set to itself."""
+    connection.execute(update(owner).values(claimed_at=owner.c.claimed_at))

@@ -156,15 +156,32 @@ class Writer:
 
     def _serve(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
         stopping = False
-        lock = f"{self.engine.url.database}-writers.lock"  # private, as the store (0600)
-        with open(lock, "a+b", opener=lambda path, flags: os.open(path, flags, 0o600)) as turns:
+        turns: BinaryIO | None = None  # the lock file beside the database (see _turn)
+        try:
             while not stopping:
                 batch, stopping = _take(jobs)
                 if not all(
                     job.state is _State.ABANDONED or job.future.cancelled() for job in batch
                 ):
-                    self._run(batch, turns)
+                    turns = turns or self._turns(batch)
+                    if turns is not None:
+                        self._run(batch, turns)
                 _deliver(batch)
+        finally:
+            if turns is not None:
+                turns.close()
+
+    def _turns(self, batch: list[_Job]) -> BinaryIO | None:
+        """The lock file the writers take turns by, opened; None when it cannot be (its folder
+        is missing or read-only): the batch fails with that error, and the next batch tries
+        again, so the thread keeps serving and a store that comes back is written again."""
+        try:
+            lock = f"{self.engine.url.database}-writers.lock"  # private, as the store (0600)
+            return open(lock, "a+b", opener=lambda path, flags: os.open(path, flags, 0o600))
+        except OSError as error:
+            for job in batch:
+                job.ok, job.outcome = False, error
+            return None
 
     def _run(self, batch: list[_Job], turns: BinaryIO) -> None:
         """The jobs in one transaction, each in a savepoint; all fail if it is lost."""

@@ -39,7 +39,9 @@ class Server:
     restart). Its clock starts at `now` and runs on from there; `now=None` serves on the
     machine's clock, for a test that sends no time and whose flows read none (only durations
     count, never the date). `database` is a SQLite file, a URL given as it is, or None: the
-    deployment's default store (in $ROUTING_DATA_DIR, which `env` should then set)."""
+    deployment's default store (in $ROUTING_DATA_DIR, which `env` should then set). It is up
+    when `up` answers 200 (within `start_s`): /readyz, or /healthz for a server whose store
+    cannot commit."""
 
     def __init__(
         self,
@@ -50,6 +52,8 @@ class Server:
         port: int | None = None,
         env: dict[str, str | None] | None = None,
         now: str | None = AT,
+        up: str = "/readyz",
+        start_s: float = 30,
     ):
         self.port = port or free_port()
         self.database = database
@@ -81,10 +85,10 @@ class Server:
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=self.log
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_s
         while True:
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{up}", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

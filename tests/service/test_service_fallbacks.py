@@ -44,12 +44,15 @@ def test_when_the_engine_cannot_decide_the_er_falls_back_to_its_nurses(tmp_path:
             "sip:er-nurse@mercy.example",
             "sip:er-nurse-backup@mercy.example",
         ]
+        # er-1 ended with the fallback it was answered (kept: a retry gets it again), so the
+        # fault is shown on a call started now
+        assert new_call(server, "er-4", ER).json()["node"] == "ring-nurse"
         with sqlite3.connect(database) as db:  # a state the runtime cannot read: a fault
             db.execute(
                 "UPDATE calls SET state = json_set(state, '$.status', 'garbled') "
-                "WHERE call_id = 'er-1'"
+                "WHERE call_id = 'er-4'"
             )
-        faulted = event(server, "er-1", "e1", 1, "dial.no-answer").json()
+        faulted = event(server, "er-4", "e1", 1, "dial.no-answer").json()
         assert faulted["fallback_reason"] == "internal-error"
         assert rung(faulted) == NURSES and faulted["node"] == "ring-nurse"
     finally:
