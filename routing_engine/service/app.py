@@ -115,7 +115,8 @@ def create_app(
     store = Store(url, clock)
     service = Service(loaded, store, deadline_s, max_skew_s)
     gate = Gate(keys or Keys.load(), Sessions.from_env(clock, data_folder(loaded.name)))
-    publisher, notifier = Publisher(service, path), Notifications(service)
+    publisher = Publisher(service, path)
+    notifier = Notifications(service, folder=data_folder(loaded.name))
     app = FastAPI(
         title="routing-engine",
         version=__version__,

@@ -55,6 +55,7 @@ NameList = Annotated[
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
+
 # A network webhooks may reach though it is internal (`allow_webhook_networks`).
 NetworkText = Annotated[
     str,
