@@ -38,12 +38,12 @@ from routing_engine.store.notify import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    DeliveryWorker,
     NotifySettings,
     kept_secret,
     shown_address,
     verify,
 )
+from routing_engine.store.outbox import DeliveryWorker
 from routing_engine.store.senders import Senders
 from routing_engine.store.tables import deliveries, inbox, iso, narrowed
 from routing_engine.store.timers import TimerRunner

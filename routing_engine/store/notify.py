@@ -17,26 +17,17 @@ Without the variable, the secret is the one kept in the deployment's data folder
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from routing_engine.core.clock import Clock, system_clock
-from routing_engine.store.tables import deliveries, iso, tickets
-from routing_engine.store.tickets import ENGINE, record
 
 log = logging.getLogger("routing_engine.store.notify")
 
@@ -206,175 +197,3 @@ class Attempt:
     detail: str  # "HTTP 200", "HTTP 500", "ConnectError: ...", "sent"
     status: int | None = None
     final: bool = False  # not worth retrying (an address the policy refuses)
-
-
-# --- the delivery worker -------------------------------------------------------------------------
-
-
-class DeliveryWorker:
-    """Leases due deliveries, sends them (up to `settings.concurrency` at once), and records
-    each attempt."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        settings: NotifySettings,
-        send: Callable[[Any, datetime], Awaitable[Attempt]],
-        worker: str,
-        clock: Clock = system_clock,
-        on_free: Callable[[], None] = lambda: None,
-    ):
-        self.engine = engine
-        self.settings = settings
-        self.send = send
-        self.worker = worker
-        self.clock = clock
-        self.on_free = on_free  # told when a delivery is done: a slot is free for the next
-        self.sending: set[asyncio.Task[None]] = set()
-
-    async def tick(self) -> int:
-        """Send what is due now, up to the free slots, and wait for those attempts; returns
-        how many were made."""
-        started = await self.fill()
-        if started:
-            await asyncio.gather(*started)
-        return len(started)
-
-    async def fill(self) -> list[asyncio.Task[None]]:
-        """Lease what is due, as many as there are free slots, and start sending each; the
-        attempts run on after this returns (`on_free` is told as each ends)."""
-        free = self.settings.concurrency - len(self.sending)
-        if free <= 0:
-            return []
-        now = self.clock()
-        stamp = iso(now)
-        query = (
-            select(deliveries.c.id)
-            .where(
-                deliveries.c.status == "pending",
-                deliveries.c.next_attempt_at <= stamp,
-                or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < stamp),
-            )
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(free)
-        )
-        async with self.engine.connect() as connection:
-            due = [row.id for row in await connection.execute(query)]
-        started = []
-        for delivery in due:
-            if await self._lease(delivery, now):
-                task = asyncio.create_task(self._attempt(delivery))
-                self.sending.add(task)
-                task.add_done_callback(self._done)
-                started.append(task)
-        return started
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.sending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a delivery's attempt failed", exc_info=task.exception())
-        self.on_free()
-
-    async def drain(self, timeout: float) -> None:
-        """Wait (up to `timeout` seconds) for the attempts in hand, then cancel the rest: their
-        leases lapse and another process, or the next start, sends them."""
-        if self.sending:
-            _, pending = await asyncio.wait(set(self.sending), timeout=timeout)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-    async def _lease(self, delivery: int, now: datetime) -> bool:
-        stamp = iso(now)
-        until = iso(now + timedelta(seconds=self.settings.lease_s))
-        async with self.engine.begin() as connection:
-            taken = await connection.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id == delivery,
-                    deliveries.c.status == "pending",
-                    or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < stamp),
-                )
-                .values(lease_until=until, leased_by=self.worker)
-            )
-            return bool(taken.rowcount == 1)
-
-    async def _attempt(self, delivery: int) -> None:
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(select(deliveries).where(deliveries.c.id == delivery))
-            ).one()
-        attempt = await self.send(row, self.clock())
-        now = self.clock()
-        attempts = row.attempts + 1
-        if attempt.ok:
-            status, result = "delivered", "delivered"
-        elif attempt.final or attempts >= self.settings.max_attempts:
-            status, result = "failed", "failed"
-        else:
-            status, result = "pending", "retry"
-        retry_at = now + timedelta(seconds=self.settings.backoff(attempts))
-        async with self.engine.begin() as connection:
-            done = await connection.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery, deliveries.c.leased_by == self.worker)
-                .values(
-                    status=status,
-                    attempts=attempts,
-                    lease_until=None,
-                    leased_by=None,
-                    last_error=None if attempt.ok else attempt.detail,
-                    delivered_at=iso(now) if attempt.ok else None,
-                    next_attempt_at=iso(retry_at) if result == "retry" else row.next_attempt_at,
-                )
-            )
-            if done.rowcount != 1:  # the lease lapsed and another process took it over
-                return
-            if row.ticket_id is not None:
-                await self._record(connection, row, attempt, attempts, result, retry_at)
-        NOTIFICATIONS.labels(row.channel, result).inc()
-        level = logging.INFO if attempt.ok else logging.WARNING
-        log.log(
-            level,
-            "notification %s %s to %s (%s, attempt %d): %s",
-            row.event,
-            result,
-            row.contact,
-            row.channel,
-            attempts,
-            attempt.detail,
-            extra={"call_id": row.call_id, "status": result},
-        )
-
-    async def _record(
-        self,
-        connection: Any,
-        row: Any,
-        attempt: Attempt,
-        attempts: int,
-        result: str,
-        retry_at: datetime,
-    ) -> None:
-        found = (
-            await connection.execute(select(tickets.c.board).where(tickets.c.id == row.ticket_id))
-        ).first()
-        if found is None:
-            return
-        detail: dict[str, Any] = {
-            "delivery": row.id,
-            "event": row.event,
-            "contact": row.contact,
-            "channel": row.channel,
-            "to": shown_address(row.channel, row.address),
-            "attempt": attempts,
-        }
-        detail["status" if attempt.status is not None else "error"] = (
-            attempt.status if attempt.status is not None else attempt.detail
-        )
-        if result == "retry":
-            detail["next_attempt_at"] = iso(retry_at)
-        if result == "failed":
-            detail["gave_up"] = True
-        kind = "notified" if attempt.ok else "notify-failed"
-        ticket = {"id": row.ticket_id, "board": found.board}
-        await record(connection, ticket, kind, ENGINE, iso(self.clock()), detail)
