@@ -23,12 +23,14 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from routing_engine.contract import ErrorResponse
 from routing_engine.core import ir
 from routing_engine.core.outbound import Network, networks
 from routing_engine.service.core import Service
@@ -163,7 +165,13 @@ class Notifications:
 router = APIRouter(tags=["notifications"])
 
 
-@router.post(INBOX, status_code=202)
+INBOX_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "kept: `signature` says how it was vouched for (`valid`, `key`)"},
+    **{code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422)},
+}
+
+
+@router.post(INBOX, status_code=202, responses=INBOX_RESPONSES)
 async def inbox_route(
     request: Request, service: ServiceDep, settings: NotifyDep, gate: GateDep
 ) -> JSONResponse:
