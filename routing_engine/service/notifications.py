@@ -38,6 +38,7 @@ from routing_engine.service.deps import GateDep, NotifyDep, ServiceDep
 from routing_engine.service.http import Refusal
 from routing_engine.store.notify import (
     DELIVERY_HEADER,
+    SECRET_ENV,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     NotifySettings,
@@ -92,8 +93,7 @@ class Notifications:
         in process. Without $ROUTING_WEBHOOK_SECRET, the secret kept in the data folder (made
         now if missing) signs every webhook, and the inbox checks it."""
         if self.settings.secret is None:
-            secret = await asyncio.to_thread(kept_secret, self.folder)
-            self.settings = replace(self.settings, secret=secret)
+            self.settings = replace(self.settings, secret=await self._kept_secret())
             app.state.notify = self.settings  # what the inbox checks signatures with
         self.worker = _worker_id()  # the process serving, if forked
         self.stopping, self.wake = asyncio.Event(), asyncio.Event()
@@ -108,6 +108,21 @@ class Notifications:
             asyncio.create_task(self._loop("timers", runner.tick, None, self.wake)),
             asyncio.create_task(self._loop("deliveries", self._fill, self.wake, None)),
         ]
+
+    async def _kept_secret(self) -> bytes:
+        """The secret kept in the data folder; when it can be neither read nor made (a
+        read-only folder), one for this process alone, so that the server still starts and
+        signs (its own inbox verifies; other receivers cannot until the variable is set)."""
+        try:
+            return await asyncio.to_thread(kept_secret, self.folder)
+        except (OSError, ValueError) as error:
+            log.error(
+                "cannot keep a webhook secret (%s): signing with one for this process only; "
+                "set $%s",
+                error,
+                SECRET_ENV,
+            )
+            return secrets.token_hex(32).encode("ascii")
 
     def _deployment(self) -> ir.Deployment:
         """The current deployment: its contacts' addresses are where notifications go."""

@@ -46,9 +46,11 @@ def inbox_deployment(tmp_path: Path, hooks: str = "") -> Path:
 
 
 @asynccontextmanager
-async def running(deployment: Path, keys: str = "") -> AsyncIterator[Client]:
+async def running(
+    deployment: Path, keys: str = "", database: str | None = None
+) -> AsyncIterator[Client]:
     """The app started (its workers running), and a client on this machine."""
-    app = create_app(deployment, keys=Keys.parse(keys, "test"))
+    app = create_app(deployment, database, keys=Keys.parse(keys, "test"))
     transport = httpx.ASGITransport(app=app)  # from 127.0.0.1
     async with (
         app.router.lifespan_context(app),
@@ -78,6 +80,22 @@ async def listed(client: Client) -> list[dict[str, Any]]:
     return response.json()  # type: ignore[no-any-return]
 
 
+async def missed_sla(client: Client) -> list[dict[str, Any]]:
+    """A call raising an office ticket whose 1 s SLA passes: what the inbox then lists."""
+    start = {"call_id": "c1", "from": "+12125550123", "to": OFFICE}
+    assert (await client.post("/v1/calls", json=start)).status_code == 200
+    for seq, (kind, data) in enumerate(
+        [("dial.answered", {}), ("outcome", {"outcome": "needs-office"})], start=1
+    ):
+        body = {"event_id": f"e{seq}", "seq": seq, "type": kind, "data": data}
+        assert (await client.post("/v1/calls/c1/events", json=body)).status_code == 200
+    for _ in range(300):
+        if await listed(client):
+            break
+        await asyncio.sleep(0.05)
+    return await listed(client)
+
+
 def test_without_a_secret_one_is_kept_in_the_data_folder_and_signs_every_notification(
     tmp_path: Path,
 ) -> None:
@@ -86,18 +104,7 @@ def test_without_a_secret_one_is_kept_in_the_data_folder_and_signs_every_notific
 
     async def scenario() -> None:
         async with running(deployment) as client:
-            start = {"call_id": "c1", "from": "+12125550123", "to": OFFICE}
-            assert (await client.post("/v1/calls", json=start)).status_code == 200
-            for seq, (kind, data) in enumerate(
-                [("dial.answered", {}), ("outcome", {"outcome": "needs-office"})], start=1
-            ):
-                body = {"event_id": f"e{seq}", "seq": seq, "type": kind, "data": data}
-                assert (await client.post("/v1/calls/c1/events", json=body)).status_code == 200
-            for _ in range(300):
-                if await listed(client):
-                    break
-                await asyncio.sleep(0.05)
-            (entry,) = await listed(client)
+            (entry,) = await missed_sla(client)
             assert (entry["event"], entry["signature"]) == ("sla-missed", "valid")
             # unsigned, from this very machine: refused all the same, and not listed
             forged = await client.post("/notifications/inbox", json={"event": "forged"})
@@ -178,5 +185,22 @@ def test_the_inbox_is_off_when_no_contact_uses_it(tmp_path: Path) -> None:
             answer = await client.post("/notifications/inbox", content=body, headers=headers)
             assert answer.status_code == 404
             assert await listed(client) == []
+
+    run(scenario)
+
+
+def test_a_data_folder_that_cannot_keep_the_secret_does_not_stop_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder cannot be made (a file stands where it would be): the server starts all the
+    same, signing with a secret of its own, and its inbox takes what it delivers."""
+    deployment = inbox_deployment(tmp_path)
+    (tmp_path / "data").write_text("not a folder")
+    database = f"sqlite+aiosqlite:///{tmp_path / 'n.db'}"
+
+    async def scenario() -> None:
+        async with running(deployment, database=database) as client:
+            (entry,) = await missed_sla(client)
+            assert (entry["event"], entry["signature"]) == ("sla-missed", "valid")
 
     run(scenario)
