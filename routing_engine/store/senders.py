@@ -89,10 +89,12 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self,
         allowed: Callable[[], tuple[Network, ...]],
         resolver: Resolver = system_resolver,
+        connections: int = 100,
     ):
         self.allowed = allowed
         self.resolver = resolver
-        self.inner = httpx.AsyncHTTPTransport()
+        # no proxy from the environment: a proxy would connect where it likes
+        self.inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=connections))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -123,11 +125,8 @@ class Senders:
     ):
         self.settings = settings
         limits = httpx.Timeout(settings.timeout_s)
-        pool = httpx.Limits(max_connections=max(settings.concurrency, 1))
-        transport = GuardedTransport(allowed, resolver)
-        self.http = httpx.AsyncClient(
-            timeout=limits, follow_redirects=False, transport=transport, limits=pool
-        )
+        transport = GuardedTransport(allowed, resolver, max(settings.concurrency, 1))
+        self.http = httpx.AsyncClient(timeout=limits, follow_redirects=False, transport=transport)
         self.local = (
             None
             if local_app is None

@@ -234,3 +234,10 @@ def test_a_burst_drains_concurrently_and_each_delivery_is_sent_once(tmp_path: Pa
     for hooks in (prompt, slow):
         ids = sorted(int(r.headers["X-Routing-Delivery"]) for r in hooks.received)
         assert ids == list(range(1, count + 1))  # each exactly once
+
+
+def test_the_concurrency_comes_from_the_environment() -> None:
+    assert NotifySettings.from_env({}).concurrency == 16
+    assert NotifySettings.from_env({"ROUTING_NOTIFY_CONCURRENCY": "4"}).concurrency == 4
+    with pytest.raises(ValueError, match="ROUTING_NOTIFY_CONCURRENCY must be at least 1"):
+        NotifySettings.from_env({"ROUTING_NOTIFY_CONCURRENCY": "0"})
