@@ -29,12 +29,19 @@ class Received:
         return json.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a burst of deliveries connects at once
+
+
 @dataclass
 class WebhookReceiver:
-    """Answers each POST with the next of `statuses` (then 200) and records it."""
+    """Answers each POST with the next of `statuses` (then 200), `delay_s` after it arrived,
+    and records it."""
 
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -49,6 +56,7 @@ class WebhookReceiver:
                         Received(self.path, dict(self.headers.items()), body, time.time())
                     )
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                time.sleep(receiver.delay_s)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -56,7 +64,7 @@ class WebhookReceiver:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -142,6 +150,7 @@ def free_port() -> int:
 
 DEPLOYMENT = """
     deployment: alarms
+    allow_webhook_networks: [127.0.0.0/8]  # the test receivers listen on this machine
     fallback:
       ring: desk
     entries:

@@ -192,6 +192,7 @@ class Contact:
     email: str
     webhook: str
     span: Span = field(default=NOWHERE, compare=False)
+    webhook_span: Span = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +302,8 @@ class Deployment:
     boards: tuple[Board, ...] = ()
     # Whether a number whose worst wait passes `caller_max_wait` fails (G205) or warns (W302).
     caller_max_wait_severity: str = "error"
+    # Internal networks webhooks may reach (`10.20.0.0/16`); every other one is refused.
+    allow_webhook_networks: tuple[str, ...] = ()
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

@@ -125,7 +125,8 @@ def create_app(
     if unopenable is not None:
         announce_down(service.health, store.shown, unopenable)
     gate = Gate(keys or Keys.load(), store, Sessions.from_env(clock, data_folder(loaded.name)))
-    publisher, notifier = Publisher(service, path), Notifications(service)
+    publisher = Publisher(service, path)
+    notifier = Notifications(service, folder=data_folder(loaded.name))
     app = FastAPI(
         title="routing-engine",
         version=__version__,

@@ -332,7 +332,14 @@ def _deployment(
         for name, t in spec.targets.items()
     )
     contacts = tuple(
-        ir.Contact(name, c.name, c.email, c.webhook, doc.key_span(("contacts", name)))
+        ir.Contact(
+            name,
+            c.name,
+            c.email,
+            c.webhook,
+            doc.key_span(("contacts", name)),
+            doc.value_span(("contacts", name, "webhook")),
+        )
         for name, c in spec.contacts.items()
     )
     fallback = build_fallback(doc, (), spec.fallback)
@@ -348,6 +355,7 @@ def _deployment(
         caller_max_wait=duration_at(doc, ("caller_max_wait",), spec.caller_max_wait),
         caller_max_wait_severity=spec.caller_max_wait_severity,
         max_steps=spec.max_steps,
+        allow_webhook_networks=tuple(spec.allow_webhook_networks),
         description=spec.description,
         span=doc.key_span(("deployment",)),
         boards=tuple(

@@ -22,6 +22,7 @@ from routing_engine.sources.raw import Path, RawDocument
 # Settings whose value is a list (written `a, b, c`).
 LIST_FIELDS = frozenset(
     {"skills", "reports", "managers", "modules", "exits", "closed", "open", "ring", "notify"}
+    | {"allow_webhook_networks"}
 )
 # The sections of a deployment (`target NAME` and its block), and the mapping each fills.
 SECTIONS = {"target": "targets", "contact": "contacts", "schedule": "schedules", "board": "boards"}

@@ -189,6 +189,9 @@ def _invalid_value(
             f"{shown} is not a valid name ({kind} of {what})",
             "names use letters, digits, '-', '_' and '.', and start with a letter or digit",
         )
+    if err["type"] == "value_error":  # a validator's own words (they name the value)
+        named = next((p for p in reversed(loc) if isinstance(p, str)), field_name)
+        return f"{err['ctx']['error']} ('{named}' of {what})", ""
     message = str(err["msg"])
     message = message[0].lower() + message[1:]
     return f"'{field_name}' of {what}: {message}, got {shown}", ""

@@ -19,6 +19,7 @@ from routing_engine.sources.model_values import (
     Name,
     NameList,
     NameOrParam,
+    NetworkText,
     ParamName,
     Spec,
 )
@@ -393,6 +394,7 @@ class DeploymentDocument(Spec):
     modules: list[str] = Field(
         default_factory=list, description="folders or files of modules, relative to this file"
     )
+    allow_webhook_networks: list[NetworkText] = Field(default_factory=list)
 
 
 DOCUMENT_KINDS = ("deployment", "flow", "module")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from routing_engine.core.durations import DURATION_PATTERN, PARAM_REF, parse_duration
 from routing_engine.core.ir import Duration
+from routing_engine.core.outbound import network_text
 
 DurationText = Annotated[
     Duration,
@@ -53,3 +54,16 @@ NameList = Annotated[
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+
+# A network webhooks may reach though it is internal (`allow_webhook_networks`).
+NetworkText = Annotated[
+    str,
+    BeforeValidator(network_text),
+    WithJsonSchema({
+        "type": "string",
+        "description": "a network webhooks may reach though it is internal (loopback, private, "
+        "link-local or reserved addresses are refused otherwise): `10.20.0.0/16`, `fd00::/8`",
+        "examples": ["10.20.0.0/16", "127.0.0.0/8"],
+    }),
+]  # fmt: skip

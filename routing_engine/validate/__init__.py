@@ -14,6 +14,7 @@ from routing_engine.validate import (  # noqa: F401  (importing a rule module re
     structure,
     waits,
     warnings,
+    webhooks,
 )
 from routing_engine.validate.registry import RULES, Finding, Rule, reader_rule, rule, run_rules
 

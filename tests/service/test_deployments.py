@@ -118,7 +118,8 @@ def test_two_deployments_served_from_one_folder_never_see_each_other(
     assert {v["name"] for v in dental.client.get("/v1/flows/versions").json()} == {"dental"}
     assert {v["name"] for v in hospital.client.get("/v1/flows/versions").json()} == {"hospital"}
 
-    # default data paths are per deployment: the stores, and the board's session secrets
+    # default data paths are per deployment: the stores, the board's session secrets and the
+    # webhook secrets
     for server in (hospital, dental):
         signed = httpx.post(f"{server.url}/board/session", json={"name": "Alice"})
         assert signed.status_code == 200, signed.text
@@ -130,8 +131,10 @@ def test_two_deployments_served_from_one_folder_never_see_each_other(
     assert stored == {
         "dental/routing.db",
         "dental/session-secret",
+        "dental/webhook-secret",
         "hospital/routing.db",
         "hospital/session-secret",
+        "hospital/webhook-secret",
         "routing.db",  # the earlier version's, untouched
     }
     assert (data / "routing.db").read_bytes() == b""

@@ -23,7 +23,8 @@ from routing_engine.core.compile import CompiledDeployment
 from routing_engine.core.runtime import start, step
 from routing_engine.store.call_rows import insert_call, update_call
 from routing_engine.store.database import Store
-from routing_engine.store.notify import Attempt, DeliveryWorker, NotifySettings, sign, verify
+from routing_engine.store.notify import Attempt, NotifySettings, sign, verify
+from routing_engine.store.outbox import DeliveryWorker
 from routing_engine.store.tables import iso
 from routing_engine.store.tickets import change_ticket, get_ticket
 from routing_engine.store.timers import TimerRunner
@@ -197,7 +198,7 @@ def test_a_lapsed_lease_lets_another_process_take_the_delivery(tmp_path: Path) -
         world.clock.advance(60)
         await world.runner().tick()
         crashed = world.worker("crashed")
-        assert await crashed._lease(1, world.clock())  # leased, then its process died
+        assert await crashed._lease([1], world.clock())  # leased, then its process died
         assert await world.worker("b").tick() == 0  # the lease holds
         world.clock.advance(world.settings.lease_s + 1)
         assert await world.worker("b").tick() == 1
