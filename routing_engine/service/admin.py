@@ -16,7 +16,13 @@ from routing_engine.core.analysis import build_index
 from routing_engine.review.render import build, path_from_trace, render_with_timeout
 from routing_engine.service.core import Service
 from routing_engine.service.deps import PublisherDep, ServiceDep
-from routing_engine.service.http import Refusal, json_body, problem, read_body
+from routing_engine.service.http import (
+    MAX_FILES_BODY_BYTES,
+    Refusal,
+    json_body,
+    problem,
+    read_body,
+)
 from routing_engine.service.publishing import publish_options
 
 DIAGRAM_SECONDS = 20.0
@@ -33,7 +39,7 @@ async def reload_route(publisher: PublisherDep) -> JSONResponse:
 async def checked_files(request: Request) -> tuple[dict[str, Any], CheckResult]:
     """The request's body, and the check of the deployment it sends as file texts (off the
     event loop)."""
-    body = await json_body(request)
+    body = await json_body(request, MAX_FILES_BODY_BYTES)
     files = body.get("files") if isinstance(body, dict) else None
     if (
         not isinstance(files, dict)

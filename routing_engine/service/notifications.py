@@ -28,7 +28,7 @@ from routing_engine.core import ir
 from routing_engine.service.auth import LOOPBACK
 from routing_engine.service.core import Service
 from routing_engine.service.deps import NotifyDep, ServiceDep
-from routing_engine.service.http import Refusal
+from routing_engine.service.http import MAX_ID, Refusal, parse_json, raw_body
 from routing_engine.store.notify import (
     DELIVERY_HEADER,
     SECRET_ENV,
@@ -131,7 +131,7 @@ router = APIRouter(tags=["notifications"])
 async def inbox_route(request: Request, service: ServiceDep, settings: NotifyDep) -> JSONResponse:
     """The built-in webhook receiver: checks the signature, keeps what arrived."""
     engine, clock = service.store.engine, service.store.clock
-    body = await _body(request)
+    body = await raw_body(request, MAX_INBOX_BODY)  # the signature is over these bytes
     signature = request.headers.get(SIGNATURE_HEADER, "")
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
     if settings.secret is not None:
@@ -146,10 +146,7 @@ async def inbox_route(request: Request, service: ServiceDep, settings: NotifyDep
             message = f"unsigned notifications come from this machine only; set ${SECRET_ENV}"
             raise Refusal(401, "unsigned", message)
         checked = "unsigned"
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Refusal(400, "malformed-json", "the body is not valid JSON") from None
+    payload = parse_json(body)
     if not isinstance(payload, dict):
         raise Refusal(422, "bad-request", "a notification is a JSON object")
     contact = payload.get("contact")
@@ -182,7 +179,7 @@ async def inbox_list(service: ServiceDep, limit: int = Query(100, ge=1, le=1000)
 @router.get("/v1/notifications")
 async def outbox_list(
     service: ServiceDep,
-    ticket_id: int | None = None,
+    ticket_id: int | None = Query(None, ge=1, le=MAX_ID),
     call_id: str | None = Query(None, max_length=128),
     status: str | None = Query(None, pattern="^(pending|delivered|failed)$"),
     limit: int = Query(200, ge=1, le=2000),
@@ -201,14 +198,3 @@ async def outbox_list(
         row["address"] = shown_address(row["channel"], row["address"])
     return JSONResponse(rows)
 
-
-async def _body(request: Request) -> bytes:
-    """The body as sent, up to `MAX_INBOX_BODY`: the signature is over these exact bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_INBOX_BODY:
-            raise Refusal(413, "body-too-large", f"the body is over {MAX_INBOX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
