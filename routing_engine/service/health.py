@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from routing_engine.service.deps import ServiceDep
-from routing_engine.service.http import problem
+from routing_engine.service.http import problem, refusals
 from routing_engine.service.observability import metrics_payload
 
 router = APIRouter(tags=["health"])
@@ -26,7 +26,7 @@ async def healthz(service: ServiceDep) -> dict[str, Any]:
     }
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=refusals(503))
 async def readyz(service: ServiceDep) -> JSONResponse:
     """Readiness: the store answers and a deployment is loaded."""
     try:

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from routing_engine.contract import BadRequest
+from routing_engine.contract import BadRequest, ErrorResponse
 
 Parsed = TypeVar("Parsed")
 MAX_BODY_BYTES = 64 * 1024  # a call, an event, a ticket change, a sign-in: small
@@ -21,6 +23,7 @@ MAX_FILES_BODY_BYTES = 8 * 1024 * 1024  # a deployment's flow files, sent whole
 MAX_JSON_DEPTH = 32  # the contract's bodies nest 3 deep; the parser recurses on each level
 MAX_ID = 2**63 - 1  # what a store's INTEGER holds (SQLite's is signed 64-bit)
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="the ticket's id")]
+JSON_BODY = (400, 413, 415, 422)  # what reading a JSON body (`json_body`, `read_body`) refuses
 
 _BRACKETS = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -35,6 +38,52 @@ def problem(
     if problems:
         body["problems"] = problems
     return JSONResponse(body, status_code=status)
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route that may refuse with these statuses, each with the
+    problem body (the gate's 401, 403 and 421 are added to every route it guards: see
+    `openapi.py`)."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+def body_of(model: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body (as a route's `openapi_extra`) of a route that reads its JSON
+    body itself, by `read_body` or `json_body`: the model's schema, with the models it uses
+    written in place (FastAPI does not know them, so a reference to them would not resolve)."""
+    schema = model if isinstance(model, dict) else model.model_json_schema(by_alias=True)
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inlined(schema, schema.get("$defs", {}))}},
+        }
+    }
+
+
+def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:
+    """`schema` with each `$ref` to one of `definitions` replaced by that definition."""
+    if isinstance(schema, list):
+        return [_inlined(item, definitions) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    reference = schema.get("$ref", "")
+    if reference.startswith("#/$defs/"):
+        return _inlined(definitions[reference.removeprefix("#/$defs/")], definitions)
+    return {key: _inlined(value, definitions) for key, value in schema.items() if key != "$defs"}
+
+
+async def invalid_parameters(_request: Request, error: RequestValidationError) -> JSONResponse:
+    """A path, query or header parameter that does not fit (a ticket id beyond what the store
+    holds, a limit out of range): 422 in the problem shape, naming the parameter."""
+    problems = [
+        {
+            "field": ".".join(str(part) for part in item["loc"][1:]) or str(item["loc"][0]),
+            "problem": str(item["msg"]),
+        }
+        for item in error.errors()
+    ]
+    message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+    return problem(422, "bad-request", message or "the request does not fit", problems)
 
 
 class Refusal(Exception):
@@ -67,8 +116,12 @@ def nested_deeper(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return bool(brackets)
 
 
+class _OutOfRange(ValueError):
+    """A number in a body that JSON or Python cannot carry."""
+
+
 def _not_finite(text: str) -> NoReturn:
-    raise ValueError(f"{text} is not a JSON number")
+    raise _OutOfRange(f"{text} is not a number JSON carries")
 
 
 def _finite(text: str) -> float:
@@ -95,8 +148,11 @@ def parse_json(raw: bytes, limit: int = MAX_JSON_DEPTH) -> Any:
         raise Refusal(400, "malformed-json", f"the body is not valid JSON{where}") from None
     except UnicodeDecodeError:
         raise Refusal(400, "malformed-json", "the body is not UTF-8 JSON") from None
-    except (ValueError, RecursionError) as error:  # a number out of range
+    except _OutOfRange as error:
         raise Refusal(400, "malformed-json", f"the body is not valid JSON: {error}") from None
+    except ValueError:  # Python's own bound on the digits of an integer it converts
+        message = "the body holds an integer of thousands of digits; no field takes one"
+        raise Refusal(400, "malformed-json", message) from None
 
 
 async def raw_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:

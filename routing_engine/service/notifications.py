@@ -28,7 +28,7 @@ from routing_engine.core import ir
 from routing_engine.service.auth import LOOPBACK
 from routing_engine.service.core import Service
 from routing_engine.service.deps import NotifyDep, ServiceDep
-from routing_engine.service.http import MAX_ID, Refusal, parse_json, raw_body
+from routing_engine.service.http import MAX_ID, Refusal, body_of, parse_json, raw_body, refusals
 from routing_engine.store.notify import (
     DELIVERY_HEADER,
     SECRET_ENV,
@@ -127,7 +127,12 @@ class Notifications:
 router = APIRouter(tags=["notifications"])
 
 
-@router.post(INBOX, status_code=202)
+@router.post(
+    INBOX,
+    status_code=202,
+    responses=refusals(400, 401, 413, 422),
+    openapi_extra=body_of({"type": "object", "description": "a notification, as sent"}),
+)
 async def inbox_route(request: Request, service: ServiceDep, settings: NotifyDep) -> JSONResponse:
     """The built-in webhook receiver: checks the signature, keeps what arrived."""
     engine, clock = service.store.engine, service.store.clock
@@ -197,4 +202,3 @@ async def outbox_list(
     for row in rows:
         row["address"] = shown_address(row["channel"], row["address"])
     return JSONResponse(rows)
-
