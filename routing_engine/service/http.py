@@ -131,6 +131,10 @@ def _finite(text: str) -> float:
     return number
 
 
+# made once: `json.loads` with these hooks would build a decoder for every body
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_not_finite)
+
+
 def parse_json(raw: bytes, limit: int = MAX_JSON_DEPTH) -> Any:
     """A JSON text as Python values; a Refusal (400) naming the problem for one nested more
     than `limit` deep, not JSON, or holding a number Python or JSON cannot carry (NaN,
@@ -142,7 +146,8 @@ def parse_json(raw: bytes, limit: int = MAX_JSON_DEPTH) -> Any:
             f"the body nests arrays and objects more than {limit} deep (or leaves them open)",
         )
     try:
-        return json.loads(raw, parse_constant=_not_finite, parse_float=_finite)
+        # the encodings `json.loads` reads bytes in (UTF-8, else UTF-16 or UTF-32 by their BOM)
+        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except json.JSONDecodeError as error:
         where = f" at line {error.lineno}, column {error.colno}"
         raise Refusal(400, "malformed-json", f"the body is not valid JSON{where}") from None
