@@ -16,15 +16,49 @@ from routing_engine.core.analysis import build_index
 from routing_engine.review.render import build, path_from_trace, render_with_timeout
 from routing_engine.service.core import Service
 from routing_engine.service.deps import PublisherDep, ServiceDep
-from routing_engine.service.http import Refusal, json_body, problem, read_body
+from routing_engine.service.http import (
+    JSON_BODY,
+    MAX_FILES_BODY_BYTES,
+    Refusal,
+    body_of,
+    json_body,
+    problem,
+    read_body,
+    refusals,
+)
 from routing_engine.service.publishing import publish_options
 
 DIAGRAM_SECONDS = 20.0
+# The bodies the flow routes read themselves (`checked_files`, `publish_options`), as documented.
+_FILES = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": {"type": "string"},
+    "description": "each file of the deployment: its name (e.g. flows/er.yaml) and its text",
+}
+_HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+FILES_BODY = {"type": "object", "required": ["files"], "properties": {"files": _FILES}}
+PUBLISH_BODY = {
+    **FILES_BODY,
+    "additionalProperties": False,
+    "properties": {
+        "files": _FILES,
+        "dry_run": {"type": "boolean", "description": "answer the diff; publish nothing"},
+        "confirm": {**_HASH, "description": "the files' hash, as a dry run gave it"},
+        "base": {**_HASH, "description": "the current version's hash, as a dry run gave it"},
+    },
+}
+ROLLBACK_BODY = {
+    "type": "object",
+    "properties": {
+        "hash": {"type": "string", "description": "a published version's hash or the start of it"}
+    },
+}
 
 router = APIRouter()
 
 
-@router.post("/v1/flows/reload", tags=["flows"])
+@router.post("/v1/flows/reload", tags=["flows"], responses=refusals(409, 422))
 async def reload_route(publisher: PublisherDep) -> JSONResponse:
     """Re-read the deployment directory and publish it (as on SIGHUP)."""
     return await publisher.reload()
@@ -33,7 +67,7 @@ async def reload_route(publisher: PublisherDep) -> JSONResponse:
 async def checked_files(request: Request) -> tuple[dict[str, Any], CheckResult]:
     """The request's body, and the check of the deployment it sends as file texts (off the
     event loop)."""
-    body = await json_body(request)
+    body = await json_body(request, MAX_FILES_BODY_BYTES)
     files = body.get("files") if isinstance(body, dict) else None
     if (
         not isinstance(files, dict)
@@ -49,7 +83,12 @@ async def checked_files(request: Request) -> tuple[dict[str, Any], CheckResult]:
     return body, await asyncio.to_thread(check_texts, files)
 
 
-@router.post("/v1/flows/validate", tags=["flows"])
+@router.post(
+    "/v1/flows/validate",
+    tags=["flows"],
+    responses=refusals(*JSON_BODY),
+    openapi_extra=body_of(FILES_BODY),
+)
 async def validate_route(request: Request) -> JSONResponse:
     """Check a deployment given as file texts, without publishing it."""
     _, result = await checked_files(request)
@@ -62,7 +101,12 @@ async def validate_route(request: Request) -> JSONResponse:
     )
 
 
-@router.post("/v1/flows/publish", tags=["flows"])
+@router.post(
+    "/v1/flows/publish",
+    tags=["flows"],
+    responses=refusals(*JSON_BODY, 409),
+    openapi_extra=body_of(PUBLISH_BODY),
+)
 async def publish_route(request: Request, publisher: PublisherDep) -> JSONResponse:
     """Check a deployment given as file texts and, when it has no errors, publish it; the
     answer holds the diff against the version it replaced. `"dry_run": true` publishes
@@ -85,7 +129,12 @@ async def versions_route(service: ServiceDep) -> JSONResponse:
     return JSONResponse(listed)
 
 
-@router.post("/v1/flows/rollback", tags=["flows"])
+@router.post(
+    "/v1/flows/rollback",
+    tags=["flows"],
+    responses=refusals(*JSON_BODY, 404, 409),
+    openapi_extra=body_of(ROLLBACK_BODY),
+)
 async def rollback_route(
     request: Request, service: ServiceDep, publisher: PublisherDep
 ) -> JSONResponse:
@@ -134,7 +183,12 @@ async def targets_route(service: ServiceDep) -> JSONResponse:
     )
 
 
-@router.patch("/v1/targets/{name}", tags=["targets"])
+@router.patch(
+    "/v1/targets/{name}",
+    tags=["targets"],
+    responses=refusals(*JSON_BODY, 404),
+    openapi_extra=body_of(TargetChange),
+)
 async def patch_target(name: str, request: Request, service: ServiceDep) -> JSONResponse:
     """Change a target's availability and/or skills; the next decisions use it, in every
     process that shares the store."""
@@ -147,7 +201,7 @@ async def patch_target(name: str, request: Request, service: ServiceDep) -> JSON
     return JSONResponse(target_view(service, name, await service.store.target_states()))
 
 
-@router.get("/v1/flows/{name}/diagram.svg", tags=["flows"])
+@router.get("/v1/flows/{name}/diagram.svg", tags=["flows"], responses=refusals(404, 503))
 async def diagram(name: str, service: ServiceDep, call_id: str | None = None) -> Response:
     """The flow's diagram (current version), drawn outside the request's event loop with a
     time limit; `?call_id=` draws that call's path bold (on the version it is pinned to)."""

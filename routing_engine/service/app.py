@@ -25,6 +25,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,9 +44,10 @@ from routing_engine.service.board_stream import Hub
 from routing_engine.service.core import DEFAULT_DEADLINE_S, Service
 from routing_engine.service.deps import provide
 from routing_engine.service.fallbacks import ARRIVED
-from routing_engine.service.http import Refusal
+from routing_engine.service.http import Refusal, invalid_parameters
 from routing_engine.service.notifications import Notifications
 from routing_engine.service.observability import configure_logging
+from routing_engine.service.openapi import openapi_of
 from routing_engine.service.publishing import Publisher
 from routing_engine.service.sessions import Sessions
 from routing_engine.service.store_health import UNOPENABLE, announce_down, reopen
@@ -132,11 +134,12 @@ def create_app(
         version=__version__,
         lifespan=lifespan(service, publisher, notifier, gate),
         summary="Call-routing decisions for telephony systems",
-        exception_handlers={Refusal: refused},
+        exception_handlers={Refusal: refused, RequestValidationError: invalid_parameters},
         # the routers' routes themselves: `include_router` keeps each router nested and
         # matches it again on every request, some 13 µs more on each call
         routes=[route for router in ROUTERS for route in router.routes],
     )
+    app.openapi = openapi_of(app)  # type: ignore[method-assign]  # every status, truthfully
     provide(app, service, gate, Hub(store.engine, clock), publisher, notifier.settings)
     app.add_middleware(FrontDoor, gate=gate)
     return app

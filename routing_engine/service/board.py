@@ -22,7 +22,7 @@ from pydantic import Field
 from routing_engine.contract import Body, parse_as
 from routing_engine.service.auth import BOARD_ROLES, Gate, SessionsUnavailable
 from routing_engine.service.deps import GateDep
-from routing_engine.service.http import Refusal, read_body
+from routing_engine.service.http import JSON_BODY, Refusal, body_of, read_body, refusals
 from routing_engine.service.sessions import COOKIE, MAX_AGE_S, Session, clean_name
 
 ASSETS = {"board.css": "text/css; charset=utf-8", "board.js": "text/javascript; charset=utf-8"}
@@ -80,7 +80,9 @@ async def session_route(request: Request, gate: GateDep) -> JSONResponse:
     return JSONResponse(describe(gate, await current(gate, request)))
 
 
-@router.post("/board/session")
+@router.post(
+    "/board/session", responses=refusals(*JSON_BODY, 401, 403), openapi_extra=body_of(SignIn)
+)
 async def sign_in_route(request: Request, gate: GateDep) -> JSONResponse:
     """Sign in (`{"name": ..., "key": ...}`): sets the session cookie. A wrong key is 401,
     a key of another role 403."""
@@ -115,7 +117,7 @@ async def sign_in_route(request: Request, gate: GateDep) -> JSONResponse:
     return response
 
 
-@router.post("/board/signout")
+@router.post("/board/signout", responses=refusals(401, 403))
 async def sign_out_route(request: Request, gate: GateDep) -> Response:
     """Sign out: the session is revoked (its cookie and CSRF token count nowhere any more) and
     the cookie goes. The session's CSRF token is needed; without a session there is nothing to

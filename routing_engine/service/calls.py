@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 
 from routing_engine.contract import (
     DecisionResponse,
-    ErrorResponse,
     EventRequest,
     NewCallRequest,
     parse_event,
@@ -18,22 +17,14 @@ from routing_engine.contract import (
 )
 from routing_engine.service.deps import ServiceDep, service_of
 from routing_engine.service.fallbacks import Asked, arrival
-from routing_engine.service.http import problem, read_body
+from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
 
 router = APIRouter(tags=["calls"])
 
 DOCUMENTED: dict[int | str, dict[str, Any]] = {
     200: {"model": DecisionResponse, "description": "the decision"},
-    **{code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)},
+    **refusals(*JSON_BODY, 404, 409),
 }
-
-
-def body_of(model: Any) -> dict[str, Any]:
-    """The OpenAPI request body of a route that reads its body itself (by a contract parser,
-    for its own error messages), from the contract's model."""
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
-    schema.pop("$defs", None)
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 @router.post("/v1/calls", responses=DOCUMENTED, openapi_extra=body_of(NewCallRequest))
@@ -73,7 +64,7 @@ async def call_event(call_id: str, request: Request) -> JSONResponse:
     return JSONResponse(decision)
 
 
-@router.get("/v1/calls/{call_id}")
+@router.get("/v1/calls/{call_id}", responses=refusals(404))
 async def get_call(call_id: str, service: ServiceDep) -> JSONResponse:
     """A call's state, pinned version, full trace and every decision made for it."""
     stored = await service.store.call(call_id)

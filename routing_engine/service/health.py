@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from routing_engine.service.deps import ServiceDep
-from routing_engine.service.http import problem
+from routing_engine.service.http import problem, refusals
 from routing_engine.service.observability import metrics_payload
 from routing_engine.service.store_health import PROBE_S, why
 
@@ -27,7 +27,7 @@ async def healthz(service: ServiceDep) -> dict[str, Any]:
     }
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=refusals(503))
 async def readyz(service: ServiceDep) -> JSONResponse:
     """Readiness: a deployment is loaded and the store commits. 503 with the reason when the
     store cannot be opened for writing (the server answers every call its fallback), does not

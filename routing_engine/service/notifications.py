@@ -35,7 +35,7 @@ from routing_engine.core import ir
 from routing_engine.core.outbound import Network, networks
 from routing_engine.service.core import Service
 from routing_engine.service.deps import GateDep, NotifyDep, ServiceDep
-from routing_engine.service.http import Refusal
+from routing_engine.service.http import MAX_ID, Refusal, body_of, parse_json, raw_body
 from routing_engine.store.notify import (
     DELIVERY_HEADER,
     SECRET_ENV,
@@ -186,7 +186,12 @@ INBOX_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(INBOX, status_code=202, responses=INBOX_RESPONSES)
+@router.post(
+    INBOX,
+    status_code=202,
+    responses=INBOX_RESPONSES,
+    openapi_extra=body_of({"type": "object", "description": "a notification, as sent"}),
+)
 async def inbox_route(
     request: Request, service: ServiceDep, settings: NotifyDep, gate: GateDep
 ) -> JSONResponse:
@@ -194,12 +199,9 @@ async def inbox_route(
     arrived, within its bounds."""
     if not _inbox_in_use(service):
         raise Refusal(404, "not-found", f"no contact of this deployment has the webhook {INBOX}")
-    body = await _body(request)
+    body = await raw_body(request, MAX_INBOX_BODY)  # the signature is over these bytes
     checked = _inbox_sender(request, body, settings, gate, service.store.clock().timestamp())
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Refusal(400, "malformed-json", "the body is not valid JSON") from None
+    payload = parse_json(body)
     if not isinstance(payload, dict):
         raise Refusal(422, "bad-request", "a notification is a JSON object")
     contact = payload.get("contact")
@@ -277,7 +279,7 @@ async def inbox_list(service: ServiceDep, limit: int = Query(100, ge=1, le=1000)
 @router.get("/v1/notifications")
 async def outbox_list(
     service: ServiceDep,
-    ticket_id: int | None = None,
+    ticket_id: int | None = Query(None, ge=1, le=MAX_ID),
     call_id: str | None = Query(None, max_length=128),
     status: str | None = Query(None, pattern="^(pending|delivered|failed)$"),
     limit: int = Query(200, ge=1, le=2000),
@@ -295,15 +297,3 @@ async def outbox_list(
     for row in rows:
         row["address"] = shown_address(row["channel"], row["address"])
     return JSONResponse(rows)
-
-
-async def _body(request: Request) -> bytes:
-    """The body as sent, up to `MAX_INBOX_BODY`: the signature is over these exact bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_INBOX_BODY:
-            raise Refusal(413, "body-too-large", f"the body is over {MAX_INBOX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -18,12 +18,14 @@ from routing_engine.contract import (
 )
 from routing_engine.service.deps import ServiceDep
 from routing_engine.service.fallbacks import Asked, arrival
-from routing_engine.service.http import problem, read_body
+from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
 
 router = APIRouter(tags=["calls"])
 
 
-@router.post("/v1/route")
+@router.post(
+    "/v1/route", responses=refusals(*JSON_BODY, 404, 409), openapi_extra=body_of(RouteRequest)
+)
 async def route(request: Request, service: ServiceDep) -> JSONResponse:
     """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
     shape; report a failed leg (`failure.code`) to get the next routes."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -16,7 +16,7 @@ from routing_engine.contract import TicketChange, parse_as
 from routing_engine.service.board_stream import parse_event_id, stream
 from routing_engine.service.core import Service
 from routing_engine.service.deps import HubDep, ServiceDep
-from routing_engine.service.http import Refusal, read_body
+from routing_engine.service.http import JSON_BODY, Refusal, TicketId, body_of, read_body, refusals
 from routing_engine.service.sessions import Session
 from routing_engine.store.tables import iso
 from routing_engine.store.tickets import (
@@ -31,6 +31,11 @@ Status = Literal["open", "claimed", "resolved"]
 
 
 router = APIRouter(tags=["tickets"])
+# what a change of a ticket reads and may refuse
+CHANGE: dict[str, Any] = {
+    "responses": refusals(*JSON_BODY, 404, 409),
+    "openapi_extra": body_of(TicketChange),
+}
 
 
 # before /v1/tickets/{ticket_id}, which would take "events" for an id
@@ -77,8 +82,8 @@ async def tickets_route(
     return JSONResponse(found)
 
 
-@router.get("/v1/tickets/{ticket_id}")
-async def ticket_route(ticket_id: int, service: ServiceDep) -> JSONResponse:
+@router.get("/v1/tickets/{ticket_id}", responses=refusals(404))
+async def ticket_route(ticket_id: TicketId, service: ServiceDep) -> JSONResponse:
     """A ticket and its history: every change, who made it and when."""
     try:
         return JSONResponse(await get_ticket(service.store.engine, ticket_id))
@@ -86,25 +91,27 @@ async def ticket_route(ticket_id: int, service: ServiceDep) -> JSONResponse:
         raise Refusal(404, "unknown-ticket", f"no ticket {ticket_id}") from None
 
 
-@router.post("/v1/tickets/{ticket_id}/claim")
-async def claim_route(ticket_id: int, request: Request, service: ServiceDep) -> JSONResponse:
+@router.post("/v1/tickets/{ticket_id}/claim", **CHANGE)
+async def claim_route(ticket_id: TicketId, request: Request, service: ServiceDep) -> JSONResponse:
     """Take a ticket (`{"by": NAME}`); 409 when someone else has it or it is resolved."""
     return await change(service, ticket_id, "claim", request)
 
 
-@router.post("/v1/tickets/{ticket_id}/release")
-async def release_route(ticket_id: int, request: Request, service: ServiceDep) -> JSONResponse:
+@router.post("/v1/tickets/{ticket_id}/release", **CHANGE)
+async def release_route(ticket_id: TicketId, request: Request, service: ServiceDep) -> JSONResponse:
     """Give a claimed ticket back to the board (`{"by": NAME}`)."""
     return await change(service, ticket_id, "release", request)
 
 
-@router.post("/v1/tickets/{ticket_id}/resolve")
-async def resolve_route(ticket_id: int, request: Request, service: ServiceDep) -> JSONResponse:
+@router.post("/v1/tickets/{ticket_id}/resolve", **CHANGE)
+async def resolve_route(ticket_id: TicketId, request: Request, service: ServiceDep) -> JSONResponse:
     """Close a ticket (`{"by": NAME, "note": "what was done"}`); its timers stop."""
     return await change(service, ticket_id, "resolve", request)
 
 
-async def change(service: Service, ticket_id: int, action: str, request: Request) -> JSONResponse:
+async def change(
+    service: Service, ticket_id: TicketId, action: str, request: Request
+) -> JSONResponse:
     """Change a ticket as the request's body asks, recorded as made by the person signed in
     (a board session), else by the body's `by`."""
     body = await read_body(request, partial(parse_as, TicketChange))

@@ -268,6 +268,22 @@ def test_events_that_do_not_fit_the_call(server: Server) -> None:
         ),
         (
             "/v1/calls",
+            b"[" * 30000,  # a parser that recurses would answer 500
+            {"content-type": "application/json"},
+            400,
+            "too-deep",
+            None,
+        ),
+        (
+            "/board/session",
+            b'{"name": ' * 40 + b'"x"' + b"}" * 40,
+            {"content-type": "application/json"},
+            400,
+            "too-deep",
+            None,
+        ),
+        (
+            "/v1/calls",
             b'{"pad": "' + b"x" * 70000 + b'"}',
             {"content-type": "application/json"},
             413,
