@@ -92,8 +92,7 @@ class Server:
     """A `cli.py serve` process on 127.0.0.1, its log in a file, stopped by its PID.
 
     `database` is a SQLite file (or None: the deployment's default store in $ROUTING_DATA_DIR,
-    which `env` should then set); `keys` configures API keys (`KEYS`); `user` runs it as
-    another user (a read-only store when this suite runs as root)."""
+    which `env` should then set); `keys` configures API keys (`KEYS`)."""
 
     def __init__(
         self,
@@ -105,7 +104,6 @@ class Server:
         port: int | None = None,
         keys: bool = False,
         env: Mapping[str, str] | None = None,
-        user: int | None = None,
         ready_s: float = 30.0,
     ) -> None:
         self.database = database
@@ -126,7 +124,7 @@ class Server:
             os.chmod(name, 0o644)
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log,
-                start_new_session=True, user=user, group=user,
+                start_new_session=True
             )  # fmt: skip
         self.pid = self.process.pid
         self.client = httpx.Client(base_url=self.url, timeout=30)

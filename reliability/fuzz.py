@@ -45,10 +45,14 @@ NASTY = ["\x00", "\t", "\r", "\ufeff", "\u2028", ":", "- ", "&a", "*a", "!!pytho
 
 
 def deployment_texts(folder: Path) -> dict[str, str]:
-    """The flow files of a deployment folder, by their name in it (scenarios left out)."""
-    return {str(p.relative_to(folder)): p.read_text(encoding="utf-8")
-            for p in sorted(folder.rglob("*")) if p.suffix in (".yaml", ".flow")
-            and "scenarios" not in p.parts}  # fmt: skip
+    """The flow files of a deployment folder, by their name in it (scenarios left out), and
+    the shared modules it uses (`flows/`) as `modules/NAME`: what `/v1/flows/validate` takes."""
+    texts = {str(p.relative_to(folder)): p.read_text(encoding="utf-8")
+             for p in sorted(folder.rglob("*")) if p.suffix in (".yaml", ".flow")
+             and "scenarios" not in p.parts}  # fmt: skip
+    modules = {f"modules/{p.name}": p.read_text(encoding="utf-8")
+               for p in sorted((ROOT / "flows").glob("*.yaml"))}  # fmt: skip
+    return texts | modules
 
 
 def tokens(texts: dict[str, str]) -> list[str]:
@@ -174,6 +178,10 @@ def fuzz(
 
 def targets() -> list[tuple[str, st.SearchStrategy[str], Callable[[str], list[Diagnostic]]]]:
     yaml_base, dsl_base = deployment_texts(YAML_DIR), deployment_texts(DSL_DIR)
+    for base in (yaml_base, dsl_base):  # the edits start from a deployment that checks clean
+        problems = [d for d in check_texts(base).diagnostics if d.is_error]
+        if problems:
+            raise RuntimeError(f"the fuzzing's base deployment has errors: {problems[0]}")
     return [
         ("YAML reader, edited files", edited(yaml_base, tokens(yaml_base)),
          read_and_check(".yaml", yaml_base)),

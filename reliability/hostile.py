@@ -24,12 +24,15 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from reliability.common import (
+    KEYS,
     ROOT,
     Figure,
     Server,
@@ -48,6 +51,17 @@ HUGE = "9223372036854775808"  # 2**63: one more than SQLite's largest integer
 SSRF = ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:8000/x",
         "http://[::1]:22/", "http://user:pass@10.0.0.1:6379/", "http://0x7f000001/"]  # fmt: skip
 DEADLINE_MS = 500
+CSRF = "x-csrf-token"
+
+
+def ask(server: Server, method: str, path: str, **options: Any) -> httpx.Response | None:
+    """One request on a connection of its own (a probe that breaks a connection spoils no
+    other); None when no answer came."""
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            return client.request(method, path, **options)
+    except httpx.HTTPError:
+        return None
 
 
 def client_error(response: httpx.Response | None) -> bool:
@@ -80,8 +94,7 @@ def deep_json(server: Server) -> list[Figure]:
     figures = []
     for path, role in routes:
         headers = {"content-type": "application/json", **(server.headers(role) if role else {})}
-        response, _ = timed(lambda p=path, h=headers: server.client.post(p, content=DEEP,  # type: ignore[misc]
-                                                                          headers=h))  # fmt: skip
+        response = ask(server, "POST", path, content=DEEP, headers=headers)
         figures.append(Figure(probe, f"POST {path}", status(response), "4xx",
                               client_error(response)))  # fmt: skip
     return figures
@@ -91,20 +104,23 @@ def huge_ids(server: Server) -> list[Figure]:
     probe = "ids too large for SQLite (2**63)"
     staff, admin = server.headers("staff"), server.headers("admin")
     asks = [("GET", f"/v1/tickets/{HUGE}", staff, None),
-            ("POST", f"/v1/tickets/{HUGE}/claim", staff, {"name": "probe"}),
+            ("POST", f"/v1/tickets/{HUGE}/claim", staff, {"by": "probe"}),
             ("GET", f"/v1/notifications?ticket_id={HUGE}", admin, None)]  # fmt: skip
     figures = []
     for method, path, headers, body in asks:
-        response, _ = timed(lambda m=method, p=path, h=headers, b=body:  # type: ignore[misc]
-                            server.client.request(m, p, headers=h, json=b))  # fmt: skip
+        response = ask(server, method, path, headers=headers, json=body)
         figures.append(Figure(probe, f"{method} {path.split('?')[0]}", status(response), "4xx",
                               client_error(response)))  # fmt: skip
     return figures
 
 
 def deployment_files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): p.read_text(encoding="utf-8")
-            for p in sorted(folder.rglob("*.yaml")) if "scenarios" not in p.parts}  # fmt: skip
+    """The deployment as `/v1/flows/validate` takes it: its files and its modules."""
+    files = {str(p.relative_to(folder)): p.read_text(encoding="utf-8")
+             for p in sorted(folder.rglob("*.yaml")) if "scenarios" not in p.parts}  # fmt: skip
+    modules = folder.parent.parent / "flows"
+    return files | {f"modules/{p.name}": p.read_text(encoding="utf-8")
+                    for p in sorted(modules.glob("*.yaml"))}  # fmt: skip
 
 
 def ssrf(server: Server, folder: Path) -> list[Figure]:
@@ -115,10 +131,11 @@ def ssrf(server: Server, folder: Path) -> list[Figure]:
     for address in SSRF:
         changed = files["deployment.yaml"].replace("webhook: /notifications/inbox",
                                                    f'webhook: "{address}"', 1)  # fmt: skip
-        response = server.client.post("/v1/flows/validate", headers=server.headers("admin"),
-                                      json={"files": {**files, "deployment.yaml": changed}})  # fmt: skip
-        body = response.json() if response.status_code == 200 else {}
-        if response.status_code == 422 or (response.status_code == 200 and not body.get("ok")):
+        response = ask(server, "POST", "/v1/flows/validate", headers=server.headers("admin"),
+                       json={"files": {**files, "deployment.yaml": changed}})  # fmt: skip
+        answer = response.status_code if response is not None else 0
+        body = response.json() if response is not None and answer == 200 else {}
+        if answer == 422 or (answer == 200 and not body.get("ok")):
             refused += 1
         else:
             accepted.append(address)
@@ -128,25 +145,25 @@ def ssrf(server: Server, folder: Path) -> list[Figure]:
 
 def duplicate_keys(server: Server) -> list[Figure]:
     probe = "duplicate keys in one flow file"
-    keys = 11000
+    keys = 9000  # under the body limit (64 KiB) as JSON
     text = "flow: dup\n" + "a: 1\n" * keys
-    response = server.client.post("/v1/flows/validate", headers=server.headers("admin"),
-                                  json={"files": {"flows/dup.yaml": text}})  # fmt: skip
-    found = len(response.json().get("diagnostics", [])) if response.status_code == 200 else 0
-    return [info(probe, "duplicate keys (answer)", f"{keys} ({response.status_code})"),
+    response = ask(server, "POST", "/v1/flows/validate", headers=server.headers("admin"),
+                   json={"files": {"flows/dup.yaml": text}})  # fmt: skip
+    ok = response is not None and response.status_code == 200
+    found = len(response.json().get("diagnostics", [])) if response is not None and ok else 0
+    return [Figure(probe, "answered (keys)", f"{status(response)} ({keys})", "an answer",
+                   response is not None),  # fmt: skip
             count(probe, "diagnostics given", found, at_most=1000)]  # fmt: skip
 
 
 def inbox(server: Server) -> list[Figure]:
     probe = "unsigned inbox posts (API keys configured)"
     payload = {"event": "sla-missed", "contact": {"name": "forged"}, "text": "x" * 60000}
-    answers = [server.client.post("/notifications/inbox", json=payload) for _ in range(5)]
-    listed = server.client.get("/v1/notifications/inbox", headers=server.headers("admin"))
-    forged = sum(
-        entry.get("contact") == "forged"
-        for entry in (listed.json().get("notifications", []) if listed.status_code == 200 else [])
-        if isinstance(entry, dict)
-    )  # fmt: skip
+    answers = [ask(server, "POST", "/notifications/inbox", json=payload) for _ in range(5)]
+    listed = ask(server, "GET", "/v1/notifications/inbox", headers=server.headers("admin"))
+    body = listed.json() if listed is not None and listed.status_code == 200 else []
+    rows = body if isinstance(body, list) else body.get("notifications", [])
+    forged = sum(isinstance(row, dict) and row.get("contact") == "forged" for row in rows)
     return [share(probe, "unsigned posts refused", sum(client_error(a) for a in answers),
                   len(answers)),  # fmt: skip
             count(probe, "forged notifications listed", forged)]  # fmt: skip
@@ -154,14 +171,15 @@ def inbox(server: Server) -> list[Figure]:
 
 def session_reuse(server: Server) -> list[Figure]:
     probe = "board session after sign-out"
-    signed = server.client.post("/board/session", json={"name": "probe", "key": "reliability-staff-key-0001"})
-    if signed.status_code != 200:
-        return [info(probe, "sign-in", f"failed: {signed.status_code}")]
-    cookie, csrf = dict(server.client.cookies), signed.json().get("csrf", "")
-    out = server.client.post("/board/signout", headers={"x-csrf-token": csrf})
-    with httpx.Client(base_url=server.url, cookies=cookie, timeout=10) as old:
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        signed = browser.post("/board/session", json={"name": "probe", "key": KEYS["staff"]})
+        if signed.status_code != 200:
+            return [info(probe, "sign-in", f"failed: {signed.status_code}")]
+        cookies, csrf = dict(browser.cookies), signed.json().get("csrf", "")
+        out = browser.post("/board/signout", headers={CSRF: csrf})
+    with httpx.Client(base_url=server.url, cookies=cookies, timeout=10) as old:
         listed = old.get("/v1/tickets")
-        claimed = old.post("/v1/tickets/1/claim", headers={"x-csrf-token": csrf}, json={})
+        claimed = old.post("/v1/tickets/1/claim", headers={CSRF: csrf}, json={"by": "probe"})
     return [
         info(probe, "sign-out", out.status_code),
         Figure(probe, "old cookie lists tickets", status(listed), "401", listed.status_code == 401),
@@ -173,6 +191,8 @@ def session_reuse(server: Server) -> list[Figure]:
 def amplification(server: Server, folder: Path, documents: int) -> list[Figure]:
     """Many empty YAML documents in one file, then a reload, while calls keep arriving."""
     probe = f"flow-file amplification ({documents:,} empty documents, reload)"
+    version = ask(server, "GET", "/healthz")
+    before_version = version.json().get("version") if version is not None else None
     (folder / "flows" / "bomb.yaml").write_text("---\n" * documents, encoding="utf-8")
     before, peak = rss_mb(server.pid), [0.0]
     done = threading.Event()
@@ -195,15 +215,20 @@ def amplification(server: Server, folder: Path, documents: int) -> list[Figure]:
     threads = [threading.Thread(target=sample), threading.Thread(target=call_meanwhile)]
     for thread in threads:
         thread.start()
-    reload, seconds = timed(lambda: server.client.post("/v1/flows/reload", timeout=120,
-                                                       headers=server.headers("admin")))  # fmt: skip
+    started = time.perf_counter()
+    reload = ask(server, "POST", "/v1/flows/reload", headers=server.headers("admin"))
+    seconds = time.perf_counter() - started
     done.set()
     for thread in threads:
         thread.join()
     on_time = sum(r is not None and r.status_code == 200 and s <= DEADLINE_MS / 1000 * 1.1
                   and not r.json().get("fallback_reason") for r, s in calls)  # fmt: skip
+    version = ask(server, "GET", "/healthz")
+    after_version = version.json().get("version") if version is not None else None
     return [
         Figure(probe, "reload answer", status(reload), "4xx (refused)", client_error(reload)),
+        Figure(probe, "serving version after the reload", "unchanged" if before_version ==
+               after_version else "changed", "unchanged", before_version == after_version),  # fmt: skip
         info(probe, "reload seconds", f"{seconds:.1f}"),
         ratio(probe, "server RSS peak / before", peak[0] / max(before, 1.0), 1.5),
         share(probe, "calls meanwhile decided in time, no fallback", on_time, len(calls)),
@@ -212,18 +237,28 @@ def amplification(server: Server, folder: Path, documents: int) -> list[Figure]:
 
 def run(quick: bool) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="reliability-hostile-") as scratch:
-        folder = Path(scratch) / "hospital"
+        folder = Path(scratch) / "examples" / "hospital"  # its modules: ../../flows
         shutil.copytree(ROOT / "examples" / "hospital", folder)
+        shutil.copytree(ROOT / "flows", Path(scratch) / "flows")
         data = Path(scratch) / "data"
         server = Server(None, deployment=folder, keys=True, env={"ROUTING_DATA_DIR": str(data)})
         try:
             if not server.ready:
                 return [info("hostile inputs", "server", f"did not start: {server.log_tail()}")]
             figures = file_modes(data)
-            for probe in (deep_json, huge_ids, duplicate_keys, inbox, session_reuse):
-                figures += probe(server)
-            figures += ssrf(server, folder)
-            figures += amplification(server, folder, 100_000 if quick else 250_000)
+            documents = 100_000 if quick else 250_000
+            probes: list[Callable[[], list[Figure]]] = [
+                *(partial(probe, server) for probe in (deep_json, huge_ids, duplicate_keys,
+                                                        inbox, session_reuse)),
+                partial(ssrf, server, folder), partial(amplification, server, folder, documents),
+            ]  # fmt: skip
+            for probe in probes:
+                try:
+                    figures += probe()
+                except httpx.HTTPError as error:  # the server dropped the request: a finding
+                    name = getattr(probe, "func", probe).__name__
+                    figures.append(Figure(name, "answered", f"no answer ({error!r})",
+                                          "an answer", False))  # fmt: skip
             errors = server.log_path.read_text(errors="replace").count("Traceback")
             figures.append(count("hostile inputs", "tracebacks in the server's log", errors))
             return figures

@@ -131,13 +131,16 @@ def lock_down(folder: Path, on: bool) -> bool:
     """Make the store's folder and files unwritable (or writable again). File modes do not stop
     root: then the immutable attribute (chattr) does, where the file system has it."""
     paths = [folder, *folder.iterdir()]
-    if os.geteuid() == 0:
-        flag = "+i" if on else "-i"
-        done = subprocess.run(["chattr", flag, *map(str, paths)], capture_output=True)
-        if done.returncode != 0 and on:
-            return False
+    root = os.geteuid() == 0
+    if root and not on:
+        subprocess.run(["chattr", "-i", *map(str, paths)], capture_output=True)
     for path in paths:
         path.chmod((0o555 if path.is_dir() else 0o444) if on else 0o755)
+    if root and on:
+        done = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True)
+        if done.returncode != 0:
+            lock_down(folder, on=False)
+            return False
     return True
 
 
