@@ -110,10 +110,20 @@ class Server:
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.deadline_s = deadline_ms / 1000
-        command = [sys.executable, str(ROOT / "cli.py"), "serve", str(deployment),
-                   "--host", HOST, "--port", str(self.port), "--deadline-ms", str(deadline_ms),
-                   *(["--database", f"sqlite+aiosqlite:///{database}"] if database else []),
-                   *(["--now", now] if now else [])]  # fmt: skip
+        command = [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "serve",
+            str(deployment),
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--deadline-ms",
+            str(deadline_ms),
+            *(["--database", f"sqlite+aiosqlite:///{database}"] if database else []),
+            *(["--now", now] if now else []),
+        ]
         environment = {**os.environ, **(env or {})}
         environment.pop("ROUTING_API_KEYS", None)
         if keys:
@@ -123,9 +133,13 @@ class Server:
         with os.fdopen(handle, "wb") as log:
             os.chmod(name, 0o644)
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log,
-                start_new_session=True
-            )  # fmt: skip
+                command,
+                cwd=ROOT,
+                env=environment,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
         self.pid = self.process.pid
         self.client = httpx.Client(base_url=self.url, timeout=30)
         self.ready = self._wait_ready(ready_s)
@@ -195,8 +209,9 @@ def new_call(call_id: str, to: str = OFFICE_LINE, caller: str = CALLER) -> dict[
 def show(figures: list[Figure]) -> None:
     """Print figures as a table (a probe module run on its own)."""
     for figure in figures:
-        print(f"{figure.probe} | {figure.measure} | {figure.value} | {figure.goal} | "
-              f"{figure.verdict}")  # fmt: skip
+        print(
+            f"{figure.probe} | {figure.measure} | {figure.value} | {figure.goal} | {figure.verdict}"
+        )
 
 
 def event(event_id: str, seq: int, kind: str, **data: Any) -> dict[str, Any]:

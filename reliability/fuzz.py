@@ -40,18 +40,48 @@ from routing_engine.sources.yaml_reader import read_yaml
 YAML_DIR = ROOT / "examples" / "hospital"
 DSL_DIR = ROOT / "examples" / "hospital-dsl"
 FLOW = {".yaml": "flows/cardiology.yaml", ".flow": "flows/cardiology.flow"}
-NASTY = ["\x00", "\t", "\r", "\ufeff", "\u2028", ":", "- ", "&a", "*a", "!!python/object", "{",
-         "[", "'", '"', "#", "|", ">", "\\", "%", "@", "`", "  ", "\n", "-1e999", "0x", "é"]  # fmt: skip
+NASTY = [
+    "\x00",
+    "\t",
+    "\r",
+    "\ufeff",
+    "\u2028",
+    ":",
+    "- ",
+    "&a",
+    "*a",
+    "!!python/object",
+    "{",
+    "[",
+    "'",
+    '"',
+    "#",
+    "|",
+    ">",
+    "\\",
+    "%",
+    "@",
+    "`",
+    "  ",
+    "\n",
+    "-1e999",
+    "0x",
+    "é",
+]
 
 
 def deployment_texts(folder: Path) -> dict[str, str]:
     """The flow files of a deployment folder, by their name in it (scenarios left out), and
     the shared modules it uses (`flows/`) as `modules/NAME`: what `/v1/flows/validate` takes."""
-    texts = {str(p.relative_to(folder)): p.read_text(encoding="utf-8")
-             for p in sorted(folder.rglob("*")) if p.suffix in (".yaml", ".flow")
-             and "scenarios" not in p.parts}  # fmt: skip
-    modules = {f"modules/{p.name}": p.read_text(encoding="utf-8")
-               for p in sorted((ROOT / "flows").glob("*.yaml"))}  # fmt: skip
+    texts = {
+        str(p.relative_to(folder)): p.read_text(encoding="utf-8")
+        for p in sorted(folder.rglob("*"))
+        if p.suffix in (".yaml", ".flow") and "scenarios" not in p.parts
+    }
+    modules = {
+        f"modules/{p.name}": p.read_text(encoding="utf-8")
+        for p in sorted((ROOT / "flows").glob("*.yaml"))
+    }
     return texts | modules
 
 
@@ -86,12 +116,26 @@ def raw_text() -> st.SearchStrategy[str]:
 
 def conditions() -> st.SearchStrategy[str]:
     """Expressions of the condition language, mostly well formed, some not."""
-    names = st.sampled_from(["caller.region", "caller.country", "dialed", "vars.x",
-                             "attributes.vip", "call.attempts", "caller", "nope.deep.path"])  # fmt: skip
-    literals = st.one_of(st.integers(-(10**18), 10**18).map(str), st.sampled_from(
-        ['"US-NY"', "'x'", "true", "false", "1.5", '""', '"\\n"', "-0"]))  # fmt: skip
-    calls = st.tuples(st.sampled_from(["available", "open", "holiday", "in_region", "len",
-                                       "unknown_fn"]), st.sampled_from(['"er-nurse"', '"x"', ""]))
+    names = st.sampled_from(
+        [
+            "caller.region",
+            "caller.country",
+            "dialed",
+            "vars.x",
+            "attributes.vip",
+            "call.attempts",
+            "caller",
+            "nope.deep.path",
+        ]
+    )
+    literals = st.one_of(
+        st.integers(-(10**18), 10**18).map(str),
+        st.sampled_from(['"US-NY"', "'x'", "true", "false", "1.5", '""', '"\\n"', "-0"]),
+    )
+    calls = st.tuples(
+        st.sampled_from(["available", "open", "holiday", "in_region", "len", "unknown_fn"]),
+        st.sampled_from(['"er-nurse"', '"x"', ""]),
+    )
     atom = st.one_of(names, literals, calls.map(lambda c: f"{c[0]}({c[1]})"))
 
     def grow(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -104,8 +148,12 @@ def conditions() -> st.SearchStrategy[str]:
         )
 
     structured = st.recursive(atom, grow, max_leaves=30)
-    return st.one_of(structured, structured.map(lambda x: x[: len(x) // 2]), raw_text(),
-                     st.integers(1, 2000).map(lambda n: "(" * n + "1" + ")" * n))  # fmt: skip
+    return st.one_of(
+        structured,
+        structured.map(lambda x: x[: len(x) // 2]),
+        raw_text(),
+        st.integers(1, 2000).map(lambda n: "(" * n + "1" + ")" * n),
+    )
 
 
 @dataclass(slots=True)
@@ -123,8 +171,10 @@ class Tally:
             found = action()
         except Exception as error:  # the finding itself: what escaped the engine
             where = traceback.extract_tb(error.__traceback__)[-1]
-            self.crashes.append(f"{type(error).__name__} at {Path(where.filename).name}:"
-                                f"{where.lineno} on {text[:60]!r}")  # fmt: skip
+            self.crashes.append(
+                f"{type(error).__name__} at {Path(where.filename).name}:"
+                f"{where.lineno} on {text[:60]!r}"
+            )
             return
         self.diagnostics += len(found)
         for diagnostic in found:
@@ -165,8 +215,14 @@ def fuzz(
     tally = Tally()
     stop_at = time.monotonic() + budget_s
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=seed is None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=seed is None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(strategy)
     def case(text: str) -> None:
         if time.monotonic() < stop_at:
@@ -183,14 +239,20 @@ def targets() -> list[tuple[str, st.SearchStrategy[str], Callable[[str], list[Di
         if problems:
             raise RuntimeError(f"the fuzzing's base deployment has errors: {problems[0]}")
     return [
-        ("YAML reader, edited files", edited(yaml_base, tokens(yaml_base)),
-         read_and_check(".yaml", yaml_base)),
+        (
+            "YAML reader, edited files",
+            edited(yaml_base, tokens(yaml_base)),
+            read_and_check(".yaml", yaml_base),
+        ),
         ("YAML reader, raw text", raw_text(), read_and_check(".yaml", yaml_base)),
-        ("DSL reader, edited files", edited(dsl_base, tokens(dsl_base)),
-         read_and_check(".flow", dsl_base)),
+        (
+            "DSL reader, edited files",
+            edited(dsl_base, tokens(dsl_base)),
+            read_and_check(".flow", dsl_base),
+        ),
         ("DSL reader, raw text", raw_text(), read_and_check(".flow", dsl_base)),
         ("condition language", conditions(), one_condition),
-    ]  # fmt: skip
+    ]
 
 
 def run(quick: bool, seed: int | None = None, budget_s: float | None = None) -> list[Figure]:
@@ -207,8 +269,12 @@ def run(quick: bool, seed: int | None = None, budget_s: float | None = None) -> 
         figures += [
             info(name, "cases run (seconds)", f"{tally.cases} ({seconds:.0f} s)"),
             count(name, "crashes (an exception other than a diagnostic)", len(tally.crashes)),
-            share(name, "diagnostics with a position (file, line, column)",
-                  tally.diagnostics - len(tally.unplaced), tally.diagnostics),  # fmt: skip
+            share(
+                name,
+                "diagnostics with a position (file, line, column)",
+                tally.diagnostics - len(tally.unplaced),
+                tally.diagnostics,
+            ),
         ]
         figures += [info(name, "first crash", crash) for crash in tally.crashes[:3]]
         figures += [info(name, "a diagnostic without a position", d) for d in tally.unplaced[:3]]

@@ -48,8 +48,13 @@ from reliability.common import (
 
 DEEP = b"[" * 30000
 HUGE = "9223372036854775808"  # 2**63: one more than SQLite's largest integer
-SSRF = ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:8000/x",
-        "http://[::1]:22/", "http://user:pass@10.0.0.1:6379/", "http://0x7f000001/"]  # fmt: skip
+SSRF = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://127.0.0.1:8000/x",
+    "http://[::1]:22/",
+    "http://user:pass@10.0.0.1:6379/",
+    "http://0x7f000001/",
+]
 DEADLINE_MS = 500
 CSRF = "x-csrf-token"
 
@@ -88,39 +93,57 @@ def file_modes(data: Path) -> list[Figure]:
 
 def deep_json(server: Server) -> list[Figure]:
     probe = "deeply nested JSON (30,000 '[')"
-    routes = [("/v1/calls", "telephony"), ("/v1/route", "telephony"),
-              ("/v1/flows/validate", "admin"), ("/board/session", None),
-              ("/notifications/inbox", None)]  # fmt: skip
+    routes = [
+        ("/v1/calls", "telephony"),
+        ("/v1/route", "telephony"),
+        ("/v1/flows/validate", "admin"),
+        ("/board/session", None),
+        ("/notifications/inbox", None),
+    ]
     figures = []
     for path, role in routes:
         headers = {"content-type": "application/json", **(server.headers(role) if role else {})}
         response = ask(server, "POST", path, content=DEEP, headers=headers)
-        figures.append(Figure(probe, f"POST {path}", status(response), "4xx",
-                              client_error(response)))  # fmt: skip
+        figures.append(
+            Figure(probe, f"POST {path}", status(response), "4xx", client_error(response))
+        )
     return figures
 
 
 def huge_ids(server: Server) -> list[Figure]:
     probe = "ids too large for SQLite (2**63)"
     staff, admin = server.headers("staff"), server.headers("admin")
-    asks = [("GET", f"/v1/tickets/{HUGE}", staff, None),
-            ("POST", f"/v1/tickets/{HUGE}/claim", staff, {"by": "probe"}),
-            ("GET", f"/v1/notifications?ticket_id={HUGE}", admin, None)]  # fmt: skip
+    asks = [
+        ("GET", f"/v1/tickets/{HUGE}", staff, None),
+        ("POST", f"/v1/tickets/{HUGE}/claim", staff, {"by": "probe"}),
+        ("GET", f"/v1/notifications?ticket_id={HUGE}", admin, None),
+    ]
     figures = []
     for method, path, headers, body in asks:
         response = ask(server, method, path, headers=headers, json=body)
-        figures.append(Figure(probe, f"{method} {path.split('?')[0]}", status(response), "4xx",
-                              client_error(response)))  # fmt: skip
+        figures.append(
+            Figure(
+                probe,
+                f"{method} {path.split('?')[0]}",
+                status(response),
+                "4xx",
+                client_error(response),
+            )
+        )
     return figures
 
 
 def deployment_files(folder: Path) -> dict[str, str]:
     """The deployment as `/v1/flows/validate` takes it: its files and its modules."""
-    files = {str(p.relative_to(folder)): p.read_text(encoding="utf-8")
-             for p in sorted(folder.rglob("*.yaml")) if "scenarios" not in p.parts}  # fmt: skip
+    files = {
+        str(p.relative_to(folder)): p.read_text(encoding="utf-8")
+        for p in sorted(folder.rglob("*.yaml"))
+        if "scenarios" not in p.parts
+    }
     modules = folder.parent.parent / "flows"
-    return files | {f"modules/{p.name}": p.read_text(encoding="utf-8")
-                    for p in sorted(modules.glob("*.yaml"))}  # fmt: skip
+    return files | {
+        f"modules/{p.name}": p.read_text(encoding="utf-8") for p in sorted(modules.glob("*.yaml"))
+    }
 
 
 def ssrf(server: Server, folder: Path) -> list[Figure]:
@@ -129,31 +152,51 @@ def ssrf(server: Server, folder: Path) -> list[Figure]:
     files = deployment_files(folder)
     refused, accepted = 0, []
     for address in SSRF:
-        changed = files["deployment.yaml"].replace("webhook: /notifications/inbox",
-                                                   f'webhook: "{address}"', 1)  # fmt: skip
-        response = ask(server, "POST", "/v1/flows/validate", headers=server.headers("admin"),
-                       json={"files": {**files, "deployment.yaml": changed}})  # fmt: skip
+        changed = files["deployment.yaml"].replace(
+            "webhook: /notifications/inbox", f'webhook: "{address}"', 1
+        )
+        response = ask(
+            server,
+            "POST",
+            "/v1/flows/validate",
+            headers=server.headers("admin"),
+            json={"files": {**files, "deployment.yaml": changed}},
+        )
         answer = response.status_code if response is not None else 0
         body = response.json() if response is not None and answer == 200 else {}
         if answer == 422 or (answer == 200 and not body.get("ok")):
             refused += 1
         else:
             accepted.append(address)
-    return [share(probe, "refused by validation", refused, len(SSRF)),
-            *[info(probe, "accepted", address) for address in accepted]]  # fmt: skip
+    return [
+        share(probe, "refused by validation", refused, len(SSRF)),
+        *[info(probe, "accepted", address) for address in accepted],
+    ]
 
 
 def duplicate_keys(server: Server) -> list[Figure]:
     probe = "duplicate keys in one flow file"
     keys = 9000  # under the body limit (64 KiB) as JSON
     text = "flow: dup\n" + "a: 1\n" * keys
-    response = ask(server, "POST", "/v1/flows/validate", headers=server.headers("admin"),
-                   json={"files": {"flows/dup.yaml": text}})  # fmt: skip
+    response = ask(
+        server,
+        "POST",
+        "/v1/flows/validate",
+        headers=server.headers("admin"),
+        json={"files": {"flows/dup.yaml": text}},
+    )
     ok = response is not None and response.status_code == 200
     found = len(response.json().get("diagnostics", [])) if response is not None and ok else 0
-    return [Figure(probe, "answered (keys)", f"{status(response)} ({keys})", "an answer",
-                   response is not None),  # fmt: skip
-            count(probe, "diagnostics given", found, at_most=1000)]  # fmt: skip
+    return [
+        Figure(
+            probe,
+            "answered (keys)",
+            f"{status(response)} ({keys})",
+            "an answer",
+            response is not None,
+        ),
+        count(probe, "diagnostics given", found, at_most=1000),
+    ]
 
 
 def inbox(server: Server) -> list[Figure]:
@@ -164,9 +207,10 @@ def inbox(server: Server) -> list[Figure]:
     body = listed.json() if listed is not None and listed.status_code == 200 else []
     rows = body if isinstance(body, list) else body.get("notifications", [])
     forged = sum(isinstance(row, dict) and row.get("contact") == "forged" for row in rows)
-    return [share(probe, "unsigned posts refused", sum(client_error(a) for a in answers),
-                  len(answers)),  # fmt: skip
-            count(probe, "forged notifications listed", forged)]  # fmt: skip
+    return [
+        share(probe, "unsigned posts refused", sum(client_error(a) for a in answers), len(answers)),
+        count(probe, "forged notifications listed", forged),
+    ]
 
 
 def session_reuse(server: Server) -> list[Figure]:
@@ -183,8 +227,13 @@ def session_reuse(server: Server) -> list[Figure]:
     return [
         info(probe, "sign-out", out.status_code),
         Figure(probe, "old cookie lists tickets", status(listed), "401", listed.status_code == 401),
-        Figure(probe, "old cookie and CSRF token claim a ticket", status(claimed), "401 or 403",
-               claimed.status_code in (401, 403)),  # fmt: skip
+        Figure(
+            probe,
+            "old cookie and CSRF token claim a ticket",
+            status(claimed),
+            "401 or 403",
+            claimed.status_code in (401, 403),
+        ),
     ]
 
 
@@ -205,7 +254,9 @@ def amplification(server: Server, folder: Path, documents: int) -> list[Figure]:
     calls: list[tuple[httpx.Response | None, float]] = []
 
     def call_meanwhile() -> None:
-        with httpx.Client(base_url=server.url, timeout=30, headers=server.headers("telephony")) as c:
+        with httpx.Client(
+            base_url=server.url, timeout=30, headers=server.headers("telephony")
+        ) as c:
             n = 0
             while not done.is_set() and n < 200:
                 calls.append(timed(lambda n=n: c.post("/v1/calls", json=new_call(f"amp-{n}"))))  # type: ignore[misc]
@@ -221,14 +272,24 @@ def amplification(server: Server, folder: Path, documents: int) -> list[Figure]:
     done.set()
     for thread in threads:
         thread.join()
-    on_time = sum(r is not None and r.status_code == 200 and s <= DEADLINE_MS / 1000 * 1.1
-                  and not r.json().get("fallback_reason") for r, s in calls)  # fmt: skip
+    on_time = sum(
+        r is not None
+        and r.status_code == 200
+        and s <= DEADLINE_MS / 1000 * 1.1
+        and not r.json().get("fallback_reason")
+        for r, s in calls
+    )
     version = ask(server, "GET", "/healthz")
     after_version = version.json().get("version") if version is not None else None
     return [
         Figure(probe, "reload answer", status(reload), "4xx (refused)", client_error(reload)),
-        Figure(probe, "serving version after the reload", "unchanged" if before_version ==
-               after_version else "changed", "unchanged", before_version == after_version),  # fmt: skip
+        Figure(
+            probe,
+            "serving version after the reload",
+            "unchanged" if before_version == after_version else "changed",
+            "unchanged",
+            before_version == after_version,
+        ),
         info(probe, "reload seconds", f"{seconds:.1f}"),
         ratio(probe, "server RSS peak / before", peak[0] / max(before, 1.0), 1.5),
         share(probe, "calls meanwhile decided in time, no fallback", on_time, len(calls)),
@@ -248,17 +309,21 @@ def run(quick: bool) -> list[Figure]:
             figures = file_modes(data)
             documents = 100_000 if quick else 250_000
             probes: list[Callable[[], list[Figure]]] = [
-                *(partial(probe, server) for probe in (deep_json, huge_ids, duplicate_keys,
-                                                        inbox, session_reuse)),
-                partial(ssrf, server, folder), partial(amplification, server, folder, documents),
-            ]  # fmt: skip
+                *(
+                    partial(probe, server)
+                    for probe in (deep_json, huge_ids, duplicate_keys, inbox, session_reuse)
+                ),
+                partial(ssrf, server, folder),
+                partial(amplification, server, folder, documents),
+            ]
             for probe in probes:
                 try:
                     figures += probe()
                 except httpx.HTTPError as error:  # the server dropped the request: a finding
                     name = getattr(probe, "func", probe).__name__
-                    figures.append(Figure(name, "answered", f"no answer ({error!r})",
-                                          "an answer", False))  # fmt: skip
+                    figures.append(
+                        Figure(name, "answered", f"no answer ({error!r})", "an answer", False)
+                    )
             errors = server.log_path.read_text(errors="replace").count("Traceback")
             figures.append(count("hostile inputs", "tracebacks in the server's log", errors))
             return figures

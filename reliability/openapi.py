@@ -21,12 +21,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -37,8 +37,13 @@ from schemathesis.specs.openapi.checks import (
 from reliability.common import Figure, Server, count, info, share, show
 from routing_engine.service.auth import PERMISSIONS
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 SKIPPED = {("GET", "/v1/tickets/events")}  # an endless event stream
 PREFERRED = ("telephony", "staff", "admin")  # the narrowest role a route allows, first
 
@@ -75,19 +80,24 @@ def exercise(operation: Any, server: Server, examples: int, stop_at: float, tall
     method, path = operation.method.upper(), operation.path
     role = role_for(method, path)
     headers = server.headers(role) if role else {}
-    session = requests.Session()
 
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(operation.as_strategy(generation_mode=mode))
-        def case(generated: Case) -> None:
+        def case(generated: Case[Any]) -> None:
             if time.monotonic() > stop_at:
                 return
             try:
-                response = generated.call(session=session, headers=headers, timeout=15)
-            except requests.RequestException as error:
+                response = generated.call(headers=headers, timeout=15)
+            except OSError as error:  # requests' errors are OSErrors: no answer came
                 tally.cases += 1
                 tally.server_errors += 1
                 tally.note(f"{method} {path}: no answer ({type(error).__name__})")
@@ -128,12 +138,11 @@ def run(quick: bool) -> list[Figure]:
             tally, operations, broken = Tally(), 0, 0
             stop_at = time.monotonic() + budget_s
             for result in schema.get_all_operations():
-                try:
-                    operation = result.ok()
-                except Exception as error:  # an operation the schema cannot describe
+                if isinstance(result, Err):  # an operation the schema cannot describe
                     broken += 1
-                    tally.note(f"not loadable: {' '.join(str(error).split())[:160]}")
+                    tally.note(f"not loadable: {error_text(result.err())}")
                     continue
+                operation = result.ok()
                 if (operation.method.upper(), operation.path) in SKIPPED:
                     continue
                 operations += 1

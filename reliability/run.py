@@ -66,7 +66,10 @@ def _cell(text: str) -> str:
 
 
 def report(
-    figures: dict[str, list[Figure]], failures: dict[str, str], quick: bool, seconds: dict[str, float]
+    figures: dict[str, list[Figure]],
+    failures: dict[str, str],
+    quick: bool,
+    seconds: dict[str, float],
 ) -> str:
     command = "python -m reliability.run" + (" --quick" if quick else "")
     lines = [
@@ -90,8 +93,10 @@ def report(
         goals = [f for f in figures.get(family, []) if f.met is not None]
         met = sum(bool(f.met) for f in goals)
         verdict = "not run" if family in failures else ("met" if met == len(goals) else "MISSED")
-        lines.append(f"| {title} | {len(goals)} | {met} | {len(goals) - met} | "
-                     f"{seconds.get(family, 0):.0f} | {verdict} |")  # fmt: skip
+        lines.append(
+            f"| {title} | {len(goals)} | {met} | {len(goals) - met} | "
+            f"{seconds.get(family, 0):.0f} | {verdict} |"
+        )
     for family, title in FAMILIES.items():
         if family not in figures and family not in failures:
             continue
@@ -100,8 +105,11 @@ def report(
             lines.append(f"Not run: {_cell(failures[family])}")
             continue
         lines += ["| probe | figure | value | goal | verdict |", "|---|---|---|---|---|"]
-        lines += [f"| {_cell(f.probe)} | {_cell(f.measure)} | {_cell(f.value)} | {_cell(f.goal)} "
-                  f"| {f.verdict} |" for f in figures[family]]  # fmt: skip
+        lines += [
+            f"| {_cell(f.probe)} | {_cell(f.measure)} | {_cell(f.value)} | {_cell(f.goal)} "
+            f"| {f.verdict} |"
+            for f in figures[family]
+        ]
     return "\n".join(lines) + "\n"
 
 

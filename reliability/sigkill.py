@@ -54,9 +54,11 @@ def script(call_id: str, office: bool) -> list[Step]:
     calls, events = "/v1/calls", f"/v1/calls/{call_id}/events"
     if office:  # cardiology office: no answer, the offshore center, a ticket for the office
         kinds: list[tuple[str, dict[str, Any]]] = [
-            ("digits", {"digits": "1"}), ("dial.no-answer", {}), ("dial.answered", {}),
+            ("digits", {"digits": "1"}),
+            ("dial.no-answer", {}),
+            ("dial.answered", {}),
             ("outcome", {"outcome": "needs-office"}),
-        ]  # fmt: skip
+        ]
         first = new_call(call_id)
     else:  # the ER: nobody answers, the caller hangs up: the call's resolve_within falls due
         kinds = [("dial.no-answer", {}), ("hangup", {})]
@@ -186,8 +188,9 @@ def replay(url: str, load: Load) -> int:
     return changed
 
 
-def run(quick: bool) -> list[Figure]:
-    calls = 40 if quick else 150
+def run(quick: bool, calls: int | None = None) -> list[Figure]:
+    """The load (`calls` calls; by default 40 quick, 150 full), the kill, the restarts."""
+    calls = calls or (40 if quick else 150)
     scripts = {f"k{n:04d}": script(f"k{n:04d}", office=n % 3 != 0) for n in range(calls)}
     total = sum(len(steps) for steps in scripts.values())
     with tempfile.TemporaryDirectory(prefix="reliability-kill-") as scratch:
@@ -208,11 +211,19 @@ def run(quick: bool) -> list[Figure]:
         counts = store_counts(database, scripts)
         figures = [
             info("SIGKILL under load", "calls / requests", f"{calls} / {total}"),
-            share("SIGKILL under load", "requests answered (retried across the kill)",
-                  load.acknowledged, total),  # fmt: skip
+            share(
+                "SIGKILL under load",
+                "requests answered (retried across the kill)",
+                load.acknowledged,
+                total,
+            ),
             info("SIGKILL under load", "requests cut by the kill and retried", load.retried),
-            share("SIGKILL under load", "answers 200",
-                  sum(status == 200 for status, _ in load.answers.values()), total),  # fmt: skip
+            share(
+                "SIGKILL under load",
+                "answers 200",
+                sum(status == 200 for status, _ in load.answers.values()),
+                total,
+            ),
             count("SIGKILL under load", "lost transitions (store)", counts["lost"]),
             count("SIGKILL under load", "doubled transitions (store)", counts["doubled"]),
             count("SIGKILL under load", "retries answered differently", changed),
@@ -237,17 +248,31 @@ def fire_timers(database: Path) -> list[Figure]:
     again.stop()
     after = timer_counts(database)
     return [
-        share(probe, "timers fired (of all due)", before["fired"],
-              before["fired"] + before["pending"]),  # fmt: skip
-        count(probe, "timer firings doubled (ticket history)",
-              abs(before["recorded"] - before["ticket_timers"])),  # fmt: skip
-        count(probe, "timers or deliveries added by a second SIGKILL and restart",
-              after["fired"] - before["fired"] + after["deliveries"] - before["deliveries"]),
-        Figure(probe, f"delivery burst drained ({before['deliveries']} deliveries), s",
-               "not within 60 s" if drained_s is None else f"{drained_s:.1f}", "<= 30",
-               drained_s is not None and drained_s <= 30),  # fmt: skip
-        info(probe, "seconds until every due timer fired",
-             "not within 30 s" if fired_s is None else f"{fired_s:.1f}"),  # fmt: skip
+        share(
+            probe, "timers fired (of all due)", before["fired"], before["fired"] + before["pending"]
+        ),
+        count(
+            probe,
+            "timer firings doubled (ticket history)",
+            abs(before["recorded"] - before["ticket_timers"]),
+        ),
+        count(
+            probe,
+            "timers or deliveries added by a second SIGKILL and restart",
+            after["fired"] - before["fired"] + after["deliveries"] - before["deliveries"],
+        ),
+        Figure(
+            probe,
+            f"delivery burst drained ({before['deliveries']} deliveries), s",
+            "not within 60 s" if drained_s is None else f"{drained_s:.1f}",
+            "<= 30",
+            drained_s is not None and drained_s <= 30,
+        ),
+        info(
+            probe,
+            "seconds until every due timer fired",
+            "not within 30 s" if fired_s is None else f"{fired_s:.1f}",
+        ),
     ]
 
 

@@ -6,8 +6,9 @@
   byte; `/readyz` must say the store cannot commit meanwhile; and once the lock is gone, the
   same requests sent again must get the answers they got (a fallback is recorded).
 - Read-only: the store's file and folder cannot be written (file modes, and the immutable
-  attribute when this suite runs as root, whom file modes do not stop). The server must start, answer every
-  call with a decision within the deadline and say in `/readyz` that its store is read-only.
+  attribute when this suite runs as root, whom file modes do not stop). The server must
+  start, answer every call with a decision within the deadline and say in `/readyz` that its
+  store is read-only.
 
     python -m reliability.store_faults [--quick]
 """
@@ -109,20 +110,25 @@ def locked(quick: bool) -> list[Figure]:
         finally:
             server.stop()
     worst = max(seconds for _, seconds in answers) / (DEADLINE_MS / 1000)
-    fallbacks = sum(bool(_json(r) and isinstance(_json(r), dict) and
-                         _json(r).get("fallback_reason")) for r, _ in answers)  # fmt: skip
+    fallbacks = sum(
+        bool(_json(r) and isinstance(_json(r), dict) and _json(r).get("fallback_reason"))
+        for r, _ in answers
+    )
     changed = sum(_json(a) != _json(b) for (a, _), (b, _) in zip(answers, again, strict=True))
     return [
         info(probe, "requests while locked (deadline)", f"{len(answers)} ({DEADLINE_MS} ms)"),
-        share(probe, "decided (a decision or 409)", sum(decided(r) for r, _ in answers),
-              len(answers)),  # fmt: skip
-        share(probe, "decided within the deadline",
-              sum(decided(r) and s <= SLACK * DEADLINE_MS / 1000 for r, s in answers),
-              len(answers)),  # fmt: skip
+        share(
+            probe, "decided (a decision or 409)", sum(decided(r) for r, _ in answers), len(answers)
+        ),
+        share(
+            probe,
+            "decided within the deadline",
+            sum(decided(r) and s <= SLACK * DEADLINE_MS / 1000 for r, s in answers),
+            len(answers),
+        ),
         ratio(probe, "max answer time / deadline (client side)", worst, SLACK),
         info(probe, "fallback answers", fallbacks),
-        Figure(probe, "/readyz while the store cannot commit", str(ready), "503",
-               ready == 503),  # fmt: skip
+        Figure(probe, "/readyz while the store cannot commit", str(ready), "503", ready == 503),
         count(probe, "retries after the lock answered differently", changed),
     ]
 
@@ -159,9 +165,15 @@ def read_only(quick: bool) -> list[Figure]:
         try:
             if not server.ready:
                 return [
-                    Figure(probe, "server starts and serves", "exited at start" if
-                           server.process.poll() is not None else "not ready in 20 s",
-                           "starts", False),  # fmt: skip
+                    Figure(
+                        probe,
+                        "server starts and serves",
+                        "exited at start"
+                        if server.process.poll() is not None
+                        else "not ready in 20 s",
+                        "starts",
+                        False,
+                    ),
                     info(probe, "its log", server.log_tail(300)),
                 ]
             answers = send_all(server, [("/v1/calls", new_call(f"ro-{n}")) for n in range(calls)])
@@ -172,9 +184,12 @@ def read_only(quick: bool) -> list[Figure]:
     worst = max(seconds for _, seconds in answers) / (DEADLINE_MS / 1000)
     return [
         Figure(probe, "server starts and serves", "yes", "starts", True),
-        share(probe, "calls decided within the deadline",
-              sum(decided(r) and s <= SLACK * DEADLINE_MS / 1000 for r, s in answers),
-              len(answers)),  # fmt: skip
+        share(
+            probe,
+            "calls decided within the deadline",
+            sum(decided(r) and s <= SLACK * DEADLINE_MS / 1000 for r, s in answers),
+            len(answers),
+        ),
         ratio(probe, "max answer time / deadline (client side)", worst, SLACK),
         Figure(probe, "/readyz with a read-only store", str(ready), "503", ready == 503),
     ]
