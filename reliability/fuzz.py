@@ -260,7 +260,7 @@ def run(quick: bool, seed: int | None = None, budget_s: float | None = None) -> 
     if seed is None and not quick:
         seed = random.SystemRandom().randrange(2**32)
     examples = 60 if quick else 5000
-    budget = budget_s if budget_s is not None else (8.0 if quick else 30.0)
+    budget = budget_s if budget_s is not None else (8.0 if quick else 20.0)
     figures = [info("fuzzing", "seed", "fixed (derandomized)" if seed is None else seed)]
     for name, strategy, action in targets():
         started = time.monotonic()

@@ -128,7 +128,7 @@ def exercise(operation: Any, server: Server, examples: int, stop_at: float, tall
 
 def run(quick: bool) -> list[Figure]:
     probe = "schemathesis, whole OpenAPI"
-    examples, budget_s = (4, 60.0) if quick else (25, 240.0)
+    examples, budget_s = (4, 60.0) if quick else (25, 200.0)
     with tempfile.TemporaryDirectory(prefix="reliability-openapi-") as scratch:
         server = Server(None, keys=True, env={"ROUTING_DATA_DIR": str(Path(scratch) / "data")})
         try:
