@@ -125,6 +125,10 @@ class Server:
             *(["--now", now] if now else []),
         ]
         environment = {**os.environ, **(env or {})}
+        if database is not None and "ROUTING_DATA_DIR" not in (env or {}):
+            # what the server keeps in its data folder (secrets) stays beside its store, and
+            # outlives a restart on it
+            environment["ROUTING_DATA_DIR"] = str(database.parent / "data")
         environment.pop("ROUTING_API_KEYS", None)
         if keys:
             environment["ROUTING_API_KEYS"] = ",".join(f"{r} {k}" for r, k in KEYS.items())

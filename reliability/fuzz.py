@@ -22,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -232,6 +233,7 @@ def fuzz(
     return tally
 
 
+@cache
 def targets() -> list[tuple[str, st.SearchStrategy[str], Callable[[str], list[Diagnostic]]]]:
     yaml_base, dsl_base = deployment_texts(YAML_DIR), deployment_texts(DSL_DIR)
     for base in (yaml_base, dsl_base):  # the edits start from a deployment that checks clean

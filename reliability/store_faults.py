@@ -157,11 +157,12 @@ def read_only(quick: bool) -> list[Figure]:
         folder = Path(scratch) / "store"
         folder.mkdir()
         database = folder / "routing.db"
-        made = Server(database)  # a store made by a normal start, then made read-only
+        data = {"ROUTING_DATA_DIR": str(Path(scratch) / "data")}  # writable: the store is not
+        made = Server(database, env=data)  # a store made by a normal start, then read-only
         made.stop()
         if not lock_down(folder, on=True):
             return [info(probe, "not measured", "running as root where chattr +i is refused")]
-        server = Server(database, deadline_ms=DEADLINE_MS, ready_s=20)
+        server = Server(database, deadline_ms=DEADLINE_MS, ready_s=20, env=data)
         try:
             if not server.ready:
                 return [
