@@ -148,7 +148,7 @@ def conditions() -> st.SearchStrategy[str]:
             st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]"),
         )
 
-    structured = st.recursive(atom, grow, max_leaves=30)
+    structured = st.recursive(atom, lambda inner: grow(inner), max_leaves=30)
     return st.one_of(
         structured,
         structured.map(lambda x: x[: len(x) // 2]),

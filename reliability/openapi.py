@@ -67,8 +67,37 @@ class Tally:
     def note(self, what: str) -> None:
         """Keep the first finding of each operation and answer status."""
         key = what.split(":", 1)[0]
-        if len(self.examples) < 16 and not any(e.split(":", 1)[0] == key for e in self.examples):
+        if len(self.examples) < 24 and not any(e.split(":", 1)[0] == key for e in self.examples):
             self.examples.append(what)
+
+
+def unresolved_references(spec: Any) -> list[str]:
+    """Every local `$ref` of the OpenAPI that points at nothing."""
+    found: list[str] = []
+
+    def resolve(reference: str) -> bool:
+        node = spec
+        for part in reference.removeprefix("#/").split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            reference = str(node.get("$ref", ""))
+            local = reference.startswith("#/")
+            if local and not resolve(reference) and reference not in found:
+                found.append(reference)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    return found
 
 
 def error_text(error: BaseException) -> str:
@@ -134,6 +163,7 @@ def run(quick: bool) -> list[Figure]:
         try:
             if not server.ready:
                 return [info(probe, "server", f"did not start: {server.log_tail()}")]
+            unresolved = unresolved_references(server.client.get("/openapi.json").json())
             schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
             tally, operations, broken = Tally(), 0, 0
             stop_at = time.monotonic() + budget_s
@@ -158,6 +188,8 @@ def run(quick: bool) -> list[Figure]:
         count(probe, "server errors (5xx or no answer)", tally.server_errors),
         count(probe, "schema mismatches (status, content type, body, headers)", tally.mismatches),
         count(probe, "operations that cannot be loaded", broken),
+        count(probe, "references ($ref) that resolve to nothing", len(unresolved)),
+        *[info(probe, "unresolved reference", reference) for reference in unresolved],
         count(probe, "tracebacks in the server's log", tracebacks),
         share(probe, "time budget kept", int(time.monotonic() <= stop_at + 30), 1),
         *[info(probe, "example", example) for example in tally.examples],
