@@ -114,7 +114,7 @@ def locked(quick: bool) -> list[Figure]:
         bool(_json(r) and isinstance(_json(r), dict) and _json(r).get("fallback_reason"))
         for r, _ in answers
     )
-    changed = sum(_json(a) != _json(b) for (a, _), (b, _) in zip(answers, again, strict=True))
+    changed = [_json(a) != _json(b) for (a, _), (b, _) in zip(answers, again, strict=True)]
     return [
         info(probe, "requests while locked (deadline)", f"{len(answers)} ({DEADLINE_MS} ms)"),
         share(
@@ -129,7 +129,8 @@ def locked(quick: bool) -> list[Figure]:
         ratio(probe, "max answer time / deadline (client side)", worst, SLACK),
         info(probe, "fallback answers", fallbacks),
         Figure(probe, "/readyz while the store cannot commit", str(ready), "503", ready == 503),
-        count(probe, "retries after the lock answered differently", changed),
+        count(probe, "events retried after the lock answered differently", sum(changed[1::2])),
+        count(probe, "new calls retried after the lock answered differently", sum(changed[::2])),
     ]
 
 
