@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,10 +82,6 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-class ServerFailed(RuntimeError):
-    """The server did not become ready; the message holds the end of its log."""
 
 
 class Server:
@@ -170,6 +166,7 @@ class Server:
             os.kill(self.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
         self.client.close()
+        self.log_path.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """SIGTERM by PID; SIGKILL when it does not stop within 20 s."""
@@ -182,18 +179,6 @@ class Server:
                 self.process.kill()
                 self.process.wait(timeout=30)
         self.log_path.unlink(missing_ok=True)
-
-
-@contextmanager
-def serving(database: Path | None, **options: Any) -> Iterator[Server]:
-    """A server for the length of a block; ServerFailed when it does not become ready."""
-    server = Server(database, **options)
-    try:
-        if not server.ready:
-            raise ServerFailed(f"the server did not start: {server.log_tail()}")
-        yield server
-    finally:
-        server.stop()
 
 
 def timed(send: Callable[[], httpx.Response]) -> tuple[httpx.Response | None, float]:
