@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-any-day upgrade check fmt schemas docs diagram area-codes bench bench-quick clean
+.PHONY: run test test-any-day upgrade check fmt schemas docs diagram area-codes bench bench-quick \
+	reliability reliability-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,7 +56,7 @@ upgrade: $(VENV)/.installed-dev
 check: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict routing_engine benchmarks
+	$(BIN)/mypy --strict routing_engine benchmarks reliability
 
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
@@ -79,6 +80,14 @@ bench: $(VENV)/.installed-dev
 
 bench-quick: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run --quick
+
+# Fuzzing, schemathesis, SIGKILL under load, store faults and hostile inputs against real servers
+# on 127.0.0.1, each bounded in time and requests; writes RELIABILITY.md, fails on a missed goal.
+reliability: $(VENV)/.installed-dev
+	$(BIN)/python -m reliability.run
+
+reliability-quick: $(VENV)/.installed-dev
+	$(BIN)/python -m reliability.run --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
