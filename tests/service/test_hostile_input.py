@@ -28,9 +28,12 @@ from routing_engine.service.http import (
     MAX_JSON_DEPTH,
     nested_deeper,
 )
+from routing_engine.store.notify import SECRET_ENV, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 AT = "2026-11-23T10:00:00-05:00"
 JSON = {"content-type": "application/json"}
+INBOX = "/notifications/inbox"
+SECRET = b"hostile-input-webhook-secret-0123456789"
 NEW_CALL = {"call_id": "c1", "from": "+12125550123", "to": "+12125550100"}
 # Every route that reads a JSON body, with the limit its body has.
 BODY_ROUTES = [
@@ -45,7 +48,7 @@ BODY_ROUTES = [
     ("POST", "/v1/tickets/{ticket_id}/release", MAX_BODY_BYTES),
     ("POST", "/v1/tickets/{ticket_id}/resolve", MAX_BODY_BYTES),
     ("POST", "/board/session", MAX_BODY_BYTES),
-    ("POST", "/notifications/inbox", MAX_BODY_BYTES),
+    ("POST", INBOX, MAX_BODY_BYTES),
 ]
 VALUES = {"call_id": "c1", "name": "er-nurse", "ticket_id": "1"}
 
@@ -71,7 +74,12 @@ class App:
             ):
                 answers = []
                 for method, route, path, body in requests:
-                    answer = await client.request(method, path, content=body, headers=JSON)
+                    headers = dict(JSON)
+                    if route == INBOX:  # vouched for, so that its body is read
+                        stamp = str(int(datetime.fromisoformat(AT).timestamp()))
+                        headers[TIMESTAMP_HEADER] = stamp
+                        headers[SIGNATURE_HEADER] = sign(SECRET, stamp, body or b"")
+                    answer = await client.request(method, path, content=body, headers=headers)
                     self.seen.append((method, route, answer.status_code))
                     answers.append(answer)
                 return answers
@@ -80,7 +88,10 @@ class App:
 
 
 @pytest.fixture
-def served(hospital: LoadedDeployment, tmp_path: Path) -> Iterator[App]:
+def served(
+    hospital: LoadedDeployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[App]:
+    monkeypatch.setenv(SECRET_ENV, SECRET.decode())  # the inbox's: notifications it takes
     app = App(hospital, tmp_path)
     yield app
     documented = app.app.openapi()["paths"]
