@@ -8,8 +8,9 @@ is crossed; the loader counts the same way over the whole deployment.
 
 The limits are sized far above real deployments: the hospital example is 150 KB in 30 files,
 about 3,000 values; the scale benchmark's generated 100,000-node deployment (`benchmarks/
-scale.py`) is 8.2 MB in 981 files, about 963,000 values, at most 2,300 in one file, and still
-checks within them. They are constants, not settings: a deployment past them is generated or
+scale.py`) is 8.2 MB in 981 files, about 963,000 values, at most 2,300 in one file (its
+deployment.yaml, with an entry per flow), and still checks within them. Per file, the limits
+stop a hostile file early: refusing one costs less per byte than checking a real deployment. They are constants, not settings: a deployment past them is generated or
 hostile, and a telephony service is better refusing it than swapping.
 """
 
@@ -19,9 +20,9 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 """Bytes of one file (UTF-8)."""
 MAX_DOCUMENTS_PER_FILE = 1_000
 """Documents of one file (YAML documents between `---`, DSL deployments, flows and modules)."""
-MAX_KEYS_PER_FILE = 50_000
+MAX_KEYS_PER_FILE = 20_000
 """Mapping entries of one file (YAML keys; DSL statements, one a line)."""
-MAX_NODES_PER_FILE = 100_000
+MAX_NODES_PER_FILE = 40_000
 """Values of one file: scalars, mappings and lists, keys not counted (in the DSL, statements
 and the items of their comma-separated lists)."""
 MAX_DEPLOYMENT_BYTES = 32 * 1024 * 1024

@@ -198,7 +198,8 @@ def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hash
             )
         )
         return
-    hasher.update(key.encode() + b"\0" + data + b"\0")
+    for part in (key.encode(), b"\0", data, b"\0"):  # the same hash, the file not copied
+        hasher.update(part)
     sources.texts[display] = text.removeprefix(BOM)  # shown under diagnostics, as read
     _take(sources, *reader(text, display))
 

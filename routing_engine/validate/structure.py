@@ -27,7 +27,7 @@ reader_rule(
     """
     The file was refused before reading: too large, nested too deeply, not UTF-8 text, or using
     YAML anchors, aliases or tags; or it crossed a limit while being read: over 1,000
-    documents, 50,000 keys or 100,000 values in one file, or over 32 MiB or 2,000,000 values
+    documents, 20,000 keys or 40,000 values in one file, or over 32 MiB or 2,000,000 values
     in the whole deployment (module folders included). The diagnostic points where the limit
     was crossed.
 
