@@ -36,7 +36,7 @@ from routing_engine.sources.dsl_build import DslError
 from routing_engine.sources.dsl_documents import build_documents
 from routing_engine.sources.dsl_errors import explain
 from routing_engine.sources.dsl_mistakes import Problem
-from routing_engine.sources.limits import GENERATED_HINT, Tally
+from routing_engine.sources.limits import GENERATED_HINT, MAX_NODES_PER_FILE, Tally
 from routing_engine.sources.raw import BOM, RawDocument
 
 MAX_DEPTH = 32
@@ -83,8 +83,8 @@ def _split_lines(source: str) -> Iterator[str]:
 def _indentation(source: str) -> Problem | None:
     """Check the blocks' indentation before parsing, and count the file against its limits
     (`sources/limits.py`): a line at the margin opens a document, every statement line is a
-    key, and its values are one plus the commas of its lists (a comma in a quoted text counts
-    too: the count only bounds)."""
+    key, and its values are its words and the commas of its lists (a value of several words,
+    or a comma in a quoted text, counts more than once: the count only bounds what is built)."""
     stack = [0]
     tally = Tally()
     for number, line in enumerate(_split_lines(source), start=1):
@@ -92,11 +92,9 @@ def _indentation(source: str) -> Problem | None:
         if not stripped or stripped.startswith("#"):
             continue
         indent = len(line) - len(stripped)
-        crossed = (
-            (tally.document() if indent == 0 else None)
-            or tally.key()
-            or tally.node(1 + stripped.count(","))
-        )
+        budget = MAX_NODES_PER_FILE - tally.nodes + 1  # no line is split further than that
+        words = len(stripped.split(None, budget)) + stripped.count(",")
+        crossed = (tally.document() if indent == 0 else None) or tally.key() or tally.node(words)
         if crossed is not None:
             return Problem(crossed, number, indent + 1, GENERATED_HINT, "S101")
         if "\t" in line[:indent]:

@@ -23,8 +23,8 @@ MAX_DOCUMENTS_PER_FILE = 1_000
 MAX_KEYS_PER_FILE = 20_000
 """Mapping entries of one file (YAML keys; DSL statements, one a line)."""
 MAX_NODES_PER_FILE = 40_000
-"""Values of one file: scalars, mappings and lists, keys not counted (in the DSL, statements
-and the items of their comma-separated lists)."""
+"""Values of one file: scalars, mappings and lists, keys not counted (in the DSL, the words of
+its statements and the commas of their lists, which bounds the values and the parser's tokens)."""
 MAX_DEPLOYMENT_BYTES = 32 * 1024 * 1024
 """Bytes of all the files a deployment reads, module folders included."""
 MAX_DEPLOYMENT_NODES = 2_000_000

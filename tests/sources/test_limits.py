@@ -124,6 +124,10 @@ def test_each_limit_of_a_dsl_file_is_refused_where_it_is_crossed() -> None:
     _, found = read_dsl(listed, "f.flow")
     assert [(d.code, d.span.line, d.span.column) for d in found] == [("S101", 3, 5)]
     assert "values in one file" in found[0].message
+    # a value of many words: each word would be a token of the parser (a million took minutes)
+    worded = "deployment a\n  ring_cadence " + "x " * 1_000_000 + "\n"
+    _, found = read_dsl(worded, "f.flow")
+    assert [(d.code, d.span.line, d.span.column) for d in found] == [("S101", 2, 3)]
 
 
 def test_a_files_diagnostics_are_capped_with_one_and_n_more(tmp_path: Path) -> None:
