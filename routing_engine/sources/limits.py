@@ -9,9 +9,10 @@ is crossed; the loader counts the same way over the whole deployment.
 The limits are sized far above real deployments: the hospital example is 150 KB in 30 files,
 about 3,000 values; the scale benchmark's generated 100,000-node deployment (`benchmarks/
 scale.py`) is 8.2 MB in 981 files, about 963,000 values, at most 2,300 in one file (its
-deployment.yaml, with an entry per flow), and still checks within them. Per file, the limits
-stop a hostile file early: refusing one costs less per byte than checking a real deployment. They are constants, not settings: a deployment past them is generated or
-hostile, and a telephony service is better refusing it than swapping.
+deployment.yaml, with an entry per flow), and still checks within them. Per file, they stop a
+hostile file early: refusing one costs less than checking a normal deployment (the tests hold
+it to that). They are constants, not settings: a deployment past them is generated or hostile,
+and a telephony service is better off refusing it than swapping.
 """
 
 from __future__ import annotations

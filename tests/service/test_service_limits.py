@@ -86,7 +86,8 @@ def test_a_hostile_reload_and_publish_are_refused_and_calls_keep_their_decisions
         for text, code in (("---\n" * 5_000, "S101"), ("a: 1\n" * 7_000, "S107")):
             sent = {**files, "flows/hostile.yaml": text}
             response, seen = calls_meanwhile(
-                server, lambda: server.client.post("/v1/flows/publish", json={"files": sent})
+                server,
+                lambda sent=sent: server.client.post("/v1/flows/publish", json={"files": sent}),
             )
             decisions += seen
             assert refused(response, code)[0]["file"] == "flows/hostile.yaml"
