@@ -160,7 +160,10 @@ def render_json(diagnostics: Iterable[Diagnostic]) -> str:
 
 
 def summary_line(diagnostics: Iterable[Diagnostic]) -> str:
-    items = list(diagnostics)
-    errors = sum(1 for d in items if d.is_error)
-    warnings = len(items) - errors
+    """How many errors and warnings, those left out of the list (S115) included."""
+    errors = warnings = 0
+    for d in diagnostics:
+        count = d.count if isinstance(d, Omitted) else 1
+        errors += count if d.is_error else 0
+        warnings += 0 if d.is_error else count
     return f"{errors} error(s), {warnings} warning(s)"

@@ -15,7 +15,14 @@ from conftest import copy_hospital, write_files
 from benchmarks.scale import generate
 from routing_engine import check
 from routing_engine.api import CheckResult
-from routing_engine.core.diagnostics import MAX_PER_FILE, Diagnostic, Omitted, Severity, capped
+from routing_engine.core.diagnostics import (
+    MAX_PER_FILE,
+    Diagnostic,
+    Omitted,
+    Severity,
+    capped,
+    summary_line,
+)
 from routing_engine.core.ir import Span
 from routing_engine.sources import loader
 from routing_engine.sources.dsl_reader import read_dsl
@@ -161,6 +168,7 @@ def test_capping_folds_every_files_rest_into_one_diagnostic() -> None:
         ("S103", "b", 1),
     ]
     assert isinstance(found[3], Omitted) and found[3].count == 4 + 10
+    assert summary_line(found) == "18 error(s), 0 warning(s)"  # the ones left out counted
     assert "and 14 more" in found[3].message
     warnings = capped([problem("c", line, Severity.WARNING) for line in range(5)], limit=2)
     assert warnings[-1].severity is Severity.WARNING  # only warnings left out: a warning
