@@ -22,7 +22,7 @@ from routing_engine.contract import BadRequest, parse_event, parse_new_call
 from routing_engine.core import ir
 from routing_engine.core.compile import CompiledDeployment, compile_deployment
 from routing_engine.core.context import Context
-from routing_engine.core.diagnostics import Diagnostic, DiagnosticError, sort_key
+from routing_engine.core.diagnostics import Diagnostic, DiagnosticError, capped
 from routing_engine.core.runtime import CallState, TargetStates, start, step
 from routing_engine.sources.build import build_deployment
 from routing_engine.sources.loader import Sources, load_sources, texts_to_sources
@@ -69,7 +69,7 @@ def _check(sources: Sources) -> CheckResult:
         diagnostics.extend(findings)
         if result.ok:
             result.compiled = compile_deployment(context, sources.digest)
-    diagnostics.sort(key=sort_key)
+    result.diagnostics = capped(diagnostics)  # in order; at most MAX_PER_FILE a file
     return result
 
 

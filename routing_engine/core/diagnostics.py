@@ -66,6 +66,58 @@ class DiagnosticError(Exception):
         super().__init__(summary)
 
 
+MAX_PER_FILE = 100
+"""Diagnostics shown per file; the rest are folded into one closing S116 "and N more"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Omitted(Diagnostic):
+    """The closing diagnostic of a file with more than `MAX_PER_FILE`: how many are not shown."""
+
+    count: int = 0
+
+
+class PerFile:
+    """A file's diagnostics as they are collected: the first `limit` kept, the rest counted
+    (an `Omitted` one adds its count), so a file with a hundred thousand problems costs a
+    hundred records."""
+
+    __slots__ = ("error", "first_omitted", "kept", "limit", "omitted")
+
+    def __init__(self, limit: int = MAX_PER_FILE) -> None:
+        self.limit = limit
+        self.kept: list[Diagnostic] = []
+        self.omitted = 0
+        self.first_omitted: Span | None = None
+        self.error = False
+
+    def append(self, diagnostic: Diagnostic) -> None:
+        if isinstance(diagnostic, Omitted) or len(self.kept) >= self.limit:
+            self.omitted += diagnostic.count if isinstance(diagnostic, Omitted) else 1
+            self.first_omitted = self.first_omitted or diagnostic.span
+            self.error = self.error or diagnostic.is_error
+        else:
+            self.kept.append(diagnostic)
+
+    def result(self) -> list[Diagnostic]:
+        """The kept diagnostics, then one `Omitted` (S116) when any were left out."""
+        if not self.omitted or self.first_omitted is None:
+            return list(self.kept)
+        severity = Severity.ERROR if self.error else Severity.WARNING
+        message = f"and {self.omitted:,} more problem(s) in this file, not shown"
+        hint = f"only the first {self.limit} of a file are shown: fix these and check again"
+        more = Omitted("S116", severity, message, self.first_omitted, hint, self.omitted)
+        return [*self.kept, more]
+
+
+def capped(diagnostics: Iterable[Diagnostic], limit: int = MAX_PER_FILE) -> list[Diagnostic]:
+    """Diagnostics in order, at most `limit` per file, each file's rest folded into one S116."""
+    files: dict[str, PerFile] = {}
+    for diagnostic in sorted(diagnostics, key=sort_key):
+        files.setdefault(diagnostic.span.file, PerFile(limit)).append(diagnostic)
+    return sorted((d for per_file in files.values() for d in per_file.result()), key=sort_key)
+
+
 def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int, str]:
     span = diagnostic.span
     return (span.file, span.line, span.column, diagnostic.code)
@@ -108,7 +160,10 @@ def render_json(diagnostics: Iterable[Diagnostic]) -> str:
 
 
 def summary_line(diagnostics: Iterable[Diagnostic]) -> str:
-    items = list(diagnostics)
-    errors = sum(1 for d in items if d.is_error)
-    warnings = len(items) - errors
+    """How many errors and warnings, those left out of the list (S116) included."""
+    errors = warnings = 0
+    for d in diagnostics:
+        count = d.count if isinstance(d, Omitted) else 1
+        errors += count if d.is_error else 0
+        warnings += 0 if d.is_error else count
     return f"{errors} error(s), {warnings} warning(s)"

@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from routing_engine.contract import E164, EventTypeName
-from routing_engine.core.diagnostics import Diagnostic, Severity, did_you_mean
+from routing_engine.core.diagnostics import Diagnostic, Severity, capped, did_you_mean
 from routing_engine.core.durations import DURATION_PATTERN, parse_duration
 from routing_engine.core.ir import Duration, Span
 from routing_engine.sources.build_nodes import typed_value
@@ -312,7 +312,7 @@ def read_scenarios(path: Path, display: str) -> tuple[list[Scenario], list[Diagn
         if names.count(scenario.name) > 1 and scenario is not _first(scenarios, scenario.name):
             message = f"another scenario in this file is named '{scenario.name}'"
             diagnostics.append(Diagnostic("S107", Severity.ERROR, message, scenario.span))
-    return scenarios, diagnostics, text
+    return scenarios, capped(diagnostics), text
 
 
 def _first(scenarios: list[Scenario], name: str) -> Scenario:

@@ -46,6 +46,7 @@ class Problem:
     line: int
     column: int
     hint: str = ""
+    code: str = "S100"  # S101 when the file is refused (a limit), not unreadable
 
     @classmethod
     def at(cls, token: Token, message: str, hint: str = "") -> Problem:

@@ -21,6 +21,7 @@ defaults or checks fields: the one builder does that for both syntaxes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from typing import ClassVar
@@ -35,6 +36,7 @@ from routing_engine.sources.dsl_build import DslError
 from routing_engine.sources.dsl_documents import build_documents
 from routing_engine.sources.dsl_errors import explain
 from routing_engine.sources.dsl_mistakes import Problem
+from routing_engine.sources.limits import GENERATED_HINT, MAX_NODES_PER_FILE, Tally
 from routing_engine.sources.raw import BOM, RawDocument
 
 MAX_DEPTH = 32
@@ -68,14 +70,33 @@ def parser() -> Lark:
     )
 
 
+def _split_lines(source: str) -> Iterator[str]:
+    """`source.split("\\n")`, one line at a time: a file refused at its thousandth line need not
+    be cut into millions of strings first."""
+    start = 0
+    while (end := source.find("\n", start)) >= 0:
+        yield source[start:end]
+        start = end + 1
+    yield source[start:]
+
+
 def _indentation(source: str) -> Problem | None:
-    """Check the blocks' indentation before parsing."""
+    """Check the blocks' indentation before parsing, and count the file against its limits
+    (`sources/limits.py`): a line at the margin opens a document, every statement line is a
+    key, and its values are its words and the commas of its lists (a value of several words,
+    or a comma in a quoted text, counts more than once: the count only bounds what is built)."""
     stack = [0]
-    for number, line in enumerate(source.split("\n"), start=1):
+    tally = Tally()
+    for number, line in enumerate(_split_lines(source), start=1):
         stripped = line.lstrip(" \t")
         if not stripped or stripped.startswith("#"):
             continue
         indent = len(line) - len(stripped)
+        budget = MAX_NODES_PER_FILE - tally.nodes + 1  # no line is split further than that
+        words = len(stripped.split(None, budget)) + stripped.count(",")
+        crossed = (tally.document() if indent == 0 else None) or tally.key() or tally.node(words)
+        if crossed is not None:
+            return Problem(crossed, number, indent + 1, GENERATED_HINT, "S101")
         if "\t" in line[:indent]:
             return Problem("a tab in the indentation", number, 1, "indent with spaces")
         if indent > stack[-1]:
@@ -120,5 +141,5 @@ def read_dsl(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]
     read = _read(source, file)
     if isinstance(read, Problem):
         span = Span(file, read.line, read.column)
-        return [], [Diagnostic("S100", Severity.ERROR, read.message, span, read.hint)]
+        return [], [Diagnostic(read.code, Severity.ERROR, read.message, span, read.hint)]
     return read, []

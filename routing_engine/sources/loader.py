@@ -11,10 +11,15 @@ from pathlib import Path
 from routing_engine.core.diagnostics import Diagnostic, Severity
 from routing_engine.core.ir import Span
 from routing_engine.sources.dsl_reader import read_dsl
+from routing_engine.sources.limits import (
+    MAX_DEPLOYMENT_BYTES,
+    MAX_DEPLOYMENT_NODES,
+    MAX_FILE_BYTES,
+)
 from routing_engine.sources.raw import BOM, RawDocument
 from routing_engine.sources.yaml_reader import read_yaml
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
+_LARGE_HINT = "a deployment this large looks generated or hostile; nothing of it was checked"
 DEPLOYMENT_FILE = "deployment.yaml"
 # Folders of a deployment that hold other things than flows.
 SKIPPED_DIRS = frozenset({"scenarios", "__pycache__", "node_modules"})
@@ -32,6 +37,45 @@ class Sources:
     texts: dict[str, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     digest: str = ""
+    # what the deployment has read so far, against its limits (`sources/limits.py`); once one
+    # is crossed the deployment is refused: no more files are read, no documents kept
+    read_bytes: int = 0
+    nodes: int = 0
+    refused: bool = False
+
+
+def _admit(sources: Sources, display: str, size: int) -> bool:
+    """Whether a file of `size` bytes may still be read into the deployment; refuses the
+    deployment at that file when its bytes would cross `MAX_DEPLOYMENT_BYTES`."""
+    if sources.refused:
+        return False
+    sources.read_bytes += size
+    if sources.read_bytes <= MAX_DEPLOYMENT_BYTES:
+        return True
+    message = f"the deployment's files are over {MAX_DEPLOYMENT_BYTES:,} bytes together"
+    _refuse(sources, Diagnostic("S101", Severity.ERROR, message, Span(display, 1, 1), _LARGE_HINT))
+    return False
+
+
+def _take(sources: Sources, documents: list[RawDocument], diagnostics: list[Diagnostic]) -> None:
+    """Add a file's documents; refuses the deployment at the value where its values cross
+    `MAX_DEPLOYMENT_NODES`."""
+    sources.diagnostics.extend(diagnostics)
+    for doc in documents:
+        count = len(doc.value_spans)
+        if sources.nodes + count > MAX_DEPLOYMENT_NODES:
+            where = list(doc.value_spans.values())[MAX_DEPLOYMENT_NODES - sources.nodes]
+            message = f"the deployment's files hold over {MAX_DEPLOYMENT_NODES:,} values together"
+            _refuse(sources, Diagnostic("S101", Severity.ERROR, message, where, _LARGE_HINT))
+            return
+        sources.nodes += count
+        sources.documents.append(doc)
+
+
+def _refuse(sources: Sources, diagnostic: Diagnostic) -> None:
+    sources.refused = True
+    sources.documents.clear()
+    sources.diagnostics.append(diagnostic)
 
 
 def deployment_files(path: Path) -> list[Path]:
@@ -85,11 +129,11 @@ def texts_to_sources(files: Mapping[str, str]) -> Sources:
                 )
             )
             continue
+        if not _admit(sources, name, len(text.encode("utf-8"))):
+            break
         hasher.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
         sources.texts[name] = text
-        documents, diagnostics = reader(text, name)
-        sources.documents.extend(documents)
-        sources.diagnostics.extend(diagnostics)
+        _take(sources, *reader(text, name))
     sources.digest = hasher.hexdigest()
     return sources
 
@@ -127,6 +171,8 @@ def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hash
                 )
             )
             return
+        if not _admit(sources, display, size):
+            return
         data = path.read_bytes()
     except OSError as error:
         sources.diagnostics.append(
@@ -152,11 +198,10 @@ def read_file(path: Path, display: str, key: str, sources: Sources, hasher: hash
             )
         )
         return
-    hasher.update(key.encode() + b"\0" + data + b"\0")
+    for part in (key.encode(), b"\0", data, b"\0"):  # the same hash, the file not copied
+        hasher.update(part)
     sources.texts[display] = text.removeprefix(BOM)  # shown under diagnostics, as read
-    documents, diagnostics = reader(text, display)
-    sources.documents.extend(documents)
-    sources.diagnostics.extend(diagnostics)
+    _take(sources, *reader(text, display))
 
 
 def _module_paths(sources: Sources) -> list[tuple[Path, RawDocument, int]]:

@@ -22,7 +22,13 @@ never reaches it. If something in the process lowered it (`yaml._yaml._set_max_n
 text it stops before ours does is still refused as S101, at the library's position, naming the
 library's limit rather than ours. PyYAML has no size limit a flow file can reach (200 MiB read
 on 6.0.1 and 6.0.4 alike; libyaml's "input is too long" is at SIZE_MAX / 2): the size cap is
-the loader's `MAX_FILE_BYTES`.
+`MAX_FILE_BYTES` (`sources/limits.py`), applied by the loader.
+
+Events are built as they come, never held for a whole document, and each document, key and
+value is counted against the file's limits (`sources/limits.py`) before it is built: a file of
+a million empty documents, or of a few hundred thousand keys, is refused (S101) where it crosses
+the limit, having built no more than the limit allows. Duplicate keys are kept to the first
+hundred diagnostics of the file, then one "and N more" (S116).
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from typing import Any
 
 import yaml
 
-from routing_engine.core.diagnostics import Diagnostic, Severity
+from routing_engine.core.diagnostics import Diagnostic, PerFile, Severity
 from routing_engine.core.ir import Span
+from routing_engine.sources.limits import GENERATED_HINT, Tally
 from routing_engine.sources.raw import BOM, Path, RawDocument
 
 try:  # libyaml's parser: 20x faster, and its event stream copes with deep nesting
@@ -43,6 +50,7 @@ except AttributeError:  # pragma: no cover - pyyaml built without libyaml
     _Loader = yaml.SafeLoader
 
 MAX_DEPTH = 32
+_NODES = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _DEEP_HINT = "flow files are shallow; this looks like generated or hostile input"
 # How PyYAML's parsers word their own nesting limit: libyaml 0.2.6's scanner says "exceeded
@@ -109,24 +117,22 @@ def _check_event(event: Any) -> None:
 
 
 class _Builder:
-    """Builds one document from its events (between DocumentStart and DocumentEnd): values
-    placed in their containers with their spans, duplicate keys reported as S107."""
+    """Builds one document from its events (between DocumentStart and DocumentEnd), fed one by
+    one: values placed in their containers with their spans, duplicate keys reported as S107."""
 
-    def __init__(self, start: Any, file: str, diagnostics: list[Diagnostic], text: str):
+    def __init__(self, start: Any, file: str, diagnostics: PerFile, text: str):
         self.file = file
         self.diagnostics = diagnostics
         self.doc = RawDocument(file=file, data=None, span=_span(file, start.start_mark), text=text)
         self.stack: list[_Frame] = []
 
-    def build(self, events: list[Any]) -> RawDocument:
-        for event in events:
-            if isinstance(event, yaml.ScalarEvent):
-                self.scalar(event)
-            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                self.open(event)
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                self.close(event)
-        return self.doc
+    def feed(self, event: Any) -> None:
+        if isinstance(event, yaml.ScalarEvent):
+            self.scalar(event)
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            self.open(event)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            self.close(event)
 
     def place(self, value: Any, span: Span) -> Path:
         """Put a value where the document stands (the root, a list, a key's value)."""
@@ -221,13 +227,6 @@ class _Builder:
         )
 
 
-def _document(
-    events: list[Any], file: str, diagnostics: list[Diagnostic], text: str
-) -> RawDocument:
-    """Build one document from its events (between DocumentStart and DocumentEnd)."""
-    return _Builder(events[0], file, diagnostics, text).build(events[1:])
-
-
 def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
     """Read every document of a YAML text; never raises for bad input. A byte order mark at the
     start is no character of the text: columns on the first line are counted without it."""
@@ -245,19 +244,22 @@ def read_yaml(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]
 
 
 def _read(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
-    """Read the documents; raises `_Refused` where we refuse, YAMLError where the library stops."""
+    """Read the documents; raises `_Refused` where we refuse, YAMLError where the library stops.
+    Each event is checked (and counted against the file's limits) before it is built."""
     documents: list[RawDocument] = []
-    diagnostics: list[Diagnostic] = []
-    current: list[Any] | None = None
+    diagnostics = PerFile()
+    tally = Tally()
+    builder: _Builder | None = None
     depth = 0
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.DocumentStartEvent):
-            current = [event]
+            _limit(tally.document(), event)
+            builder = _Builder(event, file, diagnostics, text)
         elif isinstance(event, yaml.DocumentEndEvent):
-            if current is not None:
-                documents.append(_document(current, file, diagnostics, text))
-            current = None
-        elif current is not None:
+            if builder is not None:
+                documents.append(builder.doc)
+            builder = None
+        elif builder is not None:
             _check_event(event)
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
@@ -270,8 +272,17 @@ def _read(text: str, file: str) -> tuple[list[RawDocument], list[Diagnostic]]:
                     )
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
-            current.append(event)
-    return documents, diagnostics
+            if isinstance(event, _NODES):
+                is_key = builder.awaiting_key() is not None
+                _limit(tally.key() if is_key else tally.node(), event)
+            builder.feed(event)
+    return documents, diagnostics.result()
+
+
+def _limit(crossed: str | None, event: Any) -> None:
+    """Refuse the file where a limit of `sources/limits.py` is crossed."""
+    if crossed is not None:
+        raise _Refused("S101", crossed, event.start_mark, GENERATED_HINT)
 
 
 def _stopped(text: str, file: str, error: yaml.MarkedYAMLError) -> Diagnostic:

@@ -26,11 +26,16 @@ reader_rule(
     "refused-input",
     """
     The file was refused before reading: too large, nested too deeply, not UTF-8 text, or using
-    YAML anchors, aliases or tags.
+    YAML anchors, aliases or tags; or it crossed a limit while being read: over 1,000
+    documents, 20,000 keys or 40,000 values in one file, or over 32 MiB or 2,000,000 values
+    in the whole deployment (module folders included). The diagnostic points where the limit
+    was crossed.
 
     Why it matters: flow files are data. Aliases can expand a tiny file into gigabytes, tags can
-    ask a YAML loader to build objects, and deep nesting crashes parsers.
-    Example: `defaults: &d {timeout: 20s}` (an anchor).
+    ask a YAML loader to build objects, and deep nesting crashes parsers. Four bytes (`---`)
+    make a YAML document and a few more a key, each worth hundreds of bytes once read: the
+    limits keep a hostile file from costing the service gigabytes and seconds.
+    Example: `defaults: &d {timeout: 20s}` (an anchor), or a file of a million `---` lines.
 """,
 )
 reader_rule(
@@ -109,6 +114,19 @@ reader_rule(
     and `timeout`.
     Example: `on: {no-anwser: voicemail}`, or `on: {needs-office: ...}` without
     `reports: [needs-office]`.
+""",
+)
+reader_rule(
+    "S116",
+    "more-problems",
+    """
+    The file has more problems than are shown: only its first 100 diagnostics are listed, then
+    this one counts the rest ("and N more").
+
+    Why it matters: a generated or broken file (a hundred thousand duplicate keys) would bury
+    the first, useful problems under a wall of the same one, and cost memory and time to
+    report. Fix the ones shown and check again. It is an error when any problem left out is.
+    Example: a file with 150 duplicate keys shows 100 S107 diagnostics and "and 50 more".
 """,
 )
 

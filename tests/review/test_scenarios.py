@@ -236,6 +236,13 @@ def test_a_file_that_is_not_a_scenario_file(hospital: LoadedDeployment, tmp_path
     assert [d.code for d in broken.problems] == ["S100"]
 
 
+def test_a_scenario_files_problems_are_capped(hospital: LoadedDeployment, tmp_path: Path) -> None:
+    broken = "".join(f"  - name: s{i}\n    call: {{from: x}}\n" for i in range(150))
+    report = run(hospital, tmp_path, "scenarios:\n" + broken)
+    assert len(report.problems) == 101 and report.problems[-1].code == "S116"
+    assert "more problem(s) in this file" in report.problems[-1].message
+
+
 # --- coverage ---------------------------------------------------------------------------------
 
 SMALL = {
