@@ -7,6 +7,7 @@ connection is a figure that misses its goal, not a crash of the suite.
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -193,6 +194,13 @@ def timed(send: Callable[[], httpx.Response]) -> tuple[httpx.Response | None, fl
 
 def new_call(call_id: str, to: str = OFFICE_LINE, caller: str = CALLER) -> dict[str, Any]:
     return {"call_id": call_id, "from": caller, "to": to, "at": AT}
+
+
+def probe_main(run: Callable[[bool], list[Figure]], description: str | None) -> None:
+    """A probe module run on its own (`python -m reliability.NAME [--quick]`): its figures."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    show(run(parser.parse_args().quick))
 
 
 def show(figures: list[Figure]) -> None:

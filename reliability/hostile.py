@@ -18,7 +18,6 @@ deployment's default one in a fresh data folder ($ROUTING_DATA_DIR). In order:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import stat
 import tempfile
@@ -39,10 +38,10 @@ from reliability.common import (
     count,
     info,
     new_call,
+    probe_main,
     ratio,
     rss_mb,
     share,
-    show,
     timed,
 )
 
@@ -331,11 +330,5 @@ def run(quick: bool) -> list[Figure]:
             server.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    show(run(parser.parse_args().quick))
-
-
 if __name__ == "__main__":
-    main()
+    probe_main(run, __doc__)

@@ -14,7 +14,6 @@ response) is left out.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from collections import Counter
@@ -34,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from reliability.common import Figure, Server, count, info, share, show
+from reliability.common import Figure, Server, count, info, probe_main, share
 from routing_engine.service.auth import PERMISSIONS
 
 CHECKS = [
@@ -196,11 +195,5 @@ def run(quick: bool) -> list[Figure]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    show(run(parser.parse_args().quick))
-
-
 if __name__ == "__main__":
-    main()
+    probe_main(run, __doc__)

@@ -17,7 +17,6 @@ starts on the same store and port, and the clients' retries carry on. Then:
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import tempfile
 import threading
@@ -37,8 +36,8 @@ from reliability.common import (
     event,
     info,
     new_call,
+    probe_main,
     share,
-    show,
 )
 
 ER_LINE = "+12125550100"
@@ -276,11 +275,5 @@ def fire_timers(database: Path) -> list[Figure]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    show(run(parser.parse_args().quick))
-
-
 if __name__ == "__main__":
-    main()
+    probe_main(run, __doc__)

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import subprocess
@@ -35,9 +34,9 @@ from reliability.common import (
     event,
     info,
     new_call,
+    probe_main,
     ratio,
     share,
-    show,
     timed,
 )
 
@@ -201,11 +200,5 @@ def run(quick: bool) -> list[Figure]:
     return locked(quick) + read_only(quick)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    show(run(parser.parse_args().quick))
-
-
 if __name__ == "__main__":
-    main()
+    probe_main(run, __doc__)
