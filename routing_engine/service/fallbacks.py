@@ -32,7 +32,7 @@ from routing_engine.service.http import Refusal
 from routing_engine.store.database import Store
 
 log = logging.getLogger("routing_engine.server")
-FALLBACK_READ_S = 0.1  # at most this much of the deadline goes to reading the call's row
+READ_SHARE = 5  # a fifth of the deadline goes to reading the call's row, for its fallback
 SEND_S = 0.015  # at most this much of the deadline is left to build and send the answer
 KEPT_MAX = 10_000  # fallbacks kept unwritten at most (the store down for long): oldest go
 RETRY_S = (0.05, 5.0)  # the first and the longest wait between tries to write a fallback
@@ -60,7 +60,7 @@ class Budget:
         """The budget of a request that arrived at `arrived`: the deadline less the time to
         send the answer and, when the fallback `reads` the call, less that read's."""
         end = arrived + deadline_s - min(SEND_S, deadline_s / 10)
-        return cls(end, end - (min(FALLBACK_READ_S, deadline_s / 5) if reads else 0.0))
+        return cls(end, end - (deadline_s / READ_SHARE if reads else 0.0))
 
     @staticmethod
     def left(until: float) -> float:

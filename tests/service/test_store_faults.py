@@ -70,7 +70,7 @@ def test_a_locked_store_answers_every_event_with_its_lines_fallback(tmp_path: Pa
     reliability suite (`make reliability`, RELIABILITY.md), not of a timed test here: these
     machines are shared, and a loaded one delays any answer; `test_the_budget_*` below checks
     the arithmetic that makes the answer leave within the deadline."""
-    database, deadline_s, count, wave = tmp_path / "locked.db", 0.5, 24, 8
+    database, deadline_s, count, wave = tmp_path / "locked.db", 2.0, 24, 8
     server = Server(database, deadline_ms=int(deadline_s * 1000))
     try:
         calls = [f"er-{n}" for n in range(count)]
@@ -106,6 +106,8 @@ def test_the_budget_counts_from_arrival_and_keeps_the_read_and_the_send_inside_i
     assert budget.read_at == pytest.approx(budget.end - 0.1)
     short = Budget.of(100.0, 0.05, reads=True)  # a short deadline: the reserves shrink with it
     assert short.end == pytest.approx(100.045) and short.read_at == pytest.approx(100.035)
+    long = Budget.of(100.0, 2.0, reads=True)  # a long one leaves the read a fifth of it
+    assert long.end == pytest.approx(101.985) and long.read_at == pytest.approx(101.585)
     new_call_budget = Budget.of(100.0, 0.5, reads=False)  # a new call's fallback reads nothing
     assert new_call_budget.read_at == new_call_budget.end
     assert Budget.left(time.perf_counter() - 1.0) == 0.0  # past its end: nothing left
