@@ -57,7 +57,15 @@ async def readyz(service: ServiceDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus' text exposition format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/metrics", response_class=Response, responses=METRICS_RESPONSES)
 async def metrics(service: ServiceDep) -> Response:
     """Prometheus metrics: decisions by result and node kind, fallbacks by reason, decision
     latency, open calls (every worker's, with $PROMETHEUS_MULTIPROC_DIR)."""

@@ -248,3 +248,11 @@ def test_every_refusal_is_documented_with_the_problem_body(served: App) -> None:
             if path.startswith("/v1/"):  # guarded by keys
                 assert {"401", "403", "421"} <= set(operation["responses"]), (path, method)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_the_metrics_route_documents_the_text_it_answers(served: App) -> None:
+    """/metrics answers Prometheus' text format; the OpenAPI said JSON (schemathesis ST105)."""
+    (answer,) = served.run(("GET", "/metrics", "/metrics", None))
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    documented = served.app.openapi()["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(documented) == ["text/plain"]
