@@ -20,9 +20,10 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,13 +45,19 @@ from routing_engine.service.board_stream import Hub
 from routing_engine.service.core import DEFAULT_DEADLINE_S, Service
 from routing_engine.service.deps import provide
 from routing_engine.service.fallbacks import ARRIVED
-from routing_engine.service.http import Refusal, invalid_parameters
+from routing_engine.service.http import Refusal, invalid_parameters, problem
 from routing_engine.service.notifications import Notifications
 from routing_engine.service.observability import configure_logging
 from routing_engine.service.openapi import openapi_of
 from routing_engine.service.publishing import Publisher
 from routing_engine.service.sessions import Sessions
-from routing_engine.service.store_health import UNOPENABLE, announce_down, reopen
+from routing_engine.service.store_health import (
+    STORE_ERRORS,
+    UNOPENABLE,
+    Outage,
+    announce_down,
+    reopen,
+)
 from routing_engine.store.database import Store, StoreClaimed, StoreOutdated, claim, sqlite_url
 
 log = logging.getLogger("routing_engine.server")
@@ -134,7 +141,11 @@ def create_app(
         version=__version__,
         lifespan=lifespan(service, publisher, notifier, gate),
         summary="Call-routing decisions for telephony systems",
-        exception_handlers={Refusal: refused, RequestValidationError: invalid_parameters},
+        exception_handlers={
+            Refusal: refused,
+            RequestValidationError: invalid_parameters,
+            **dict.fromkeys(STORE_ERRORS, store_failed(Outage("requests"))),
+        },
         # the routers' routes themselves: `include_router` keeps each router nested and
         # matches it again on every request, some 13 µs more on each call
         routes=[route for router in ROUTERS for route in router.routes],
@@ -198,6 +209,22 @@ def data_folder(deployment: str) -> Path:
 async def refused(_request: Request, refusal: Refusal) -> Response:
     """A route refuses by raising Refusal; it answers as its 4xx problem response."""
     return refusal.response
+
+
+def store_failed(outage: Outage) -> Callable[[Request, Any], Coroutine[Any, Any, Response]]:
+    """What a route that is not a decision answers when the store fails under it (cannot be
+    opened, locked past its timeout, gone): 503 `store-unavailable` with the reason and a
+    Retry-After, never a 500; the log says it once per outage (decisions fall back instead:
+    they never get here)."""
+
+    async def answer(_request: Request, error: Exception) -> Response:
+        outage.failed(error)
+        message = f"the store cannot be reached just now ({outage.reason}); try again"
+        response = problem(503, "store-unavailable", message)
+        response.headers["Retry-After"] = "1"
+        return response
+
+    return answer
 
 
 def app_from_env() -> FastAPI:

@@ -36,6 +36,7 @@ from routing_engine.core.outbound import Network, networks
 from routing_engine.service.core import Service
 from routing_engine.service.deps import GateDep, NotifyDep, ServiceDep
 from routing_engine.service.http import MAX_ID, Refusal, body_of, parse_json, raw_body
+from routing_engine.service.store_health import STORE_ERRORS, Outage
 from routing_engine.store.notify import (
     DELIVERY_HEADER,
     SECRET_ENV,
@@ -162,15 +163,20 @@ class Notifications:
         then_wake: asyncio.Event | None,
     ) -> None:
         """Run `tick` about every interval (sooner when `wait_for` is set) until stopped; a
-        failed tick is logged and the next one tries again."""
+        failed tick is logged and the next one tries again: a store that cannot be reached is
+        said once (and its recovery), anything else with its traceback."""
+        outage = Outage(name)
         while not self.stopping.is_set():
             if wait_for is not None:
                 wait_for.clear()  # before the tick: what is set during it wakes the next wait
             try:
                 done = await tick()
+                outage.recovered()
                 if done and then_wake is not None:
                     then_wake.set()
-            except Exception:  # the store was busy or down: try again at the next tick
+            except STORE_ERRORS as error:  # busy or down: try again at the next tick
+                outage.failed(error)
+            except Exception:  # not the store: a fault worth its traceback
                 log.exception("%s: a round failed; trying again", name)
             event = wait_for or self.stopping
             with contextlib.suppress(TimeoutError):

@@ -27,8 +27,19 @@ REASONS = {
     415: "Unsupported Media Type: send JSON",
     421: "Misdirected Request: a server without keys answers only requests to localhost",
     422: "Unprocessable Content: a field or parameter that does not fit, named",
-    503: "Service Unavailable",
+    503: "Service Unavailable: the store cannot be reached just now (`store-unavailable`, with "
+    "a Retry-After), or a board session cannot be checked (`sessions-unavailable`); try again",
 }
+# The routes that never answer 503: liveness reads no store, and a decision route answers its
+# fallback decision (200, marked) when the store fails. Every other route reads the store.
+NEVER_UNAVAILABLE = frozenset(
+    {
+        ("get", "/healthz"),
+        ("post", "/v1/calls"),
+        ("post", "/v1/calls/{call_id}/events"),
+        ("post", "/v1/route"),
+    }
+)
 
 
 def problem_response(status: int) -> dict[str, Any]:
@@ -40,10 +51,11 @@ def problem_response(status: int) -> dict[str, Any]:
 
 
 def gate_statuses(method: str, path: str) -> tuple[int, ...]:
-    """What the gate may answer for a route before the route sees the request: 421 on any
+    """What the gate (and the app) may answer for a route whatever the route does: 421 on any
     (without keys, to a request not addressed to localhost); 401 and 403 where a role is
-    required."""
-    return (421,) if required_roles(method.upper(), path) is None else (401, 403, 421)
+    required; 503 where the store is read (`NEVER_UNAVAILABLE` are not)."""
+    gate = (421,) if required_roles(method.upper(), path) is None else (401, 403, 421)
+    return gate if (method, path) in NEVER_UNAVAILABLE else (*gate, 503)
 
 
 def _documented(operation: dict[str, Any], method: str, path: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,29 @@ def why(error: BaseException) -> str:
 
 # What a store that cannot be opened raises (not a refusal: those stop the server).
 UNOPENABLE = (SQLAlchemyError, OSError)
+# What a store that cannot be reached just now raises to a route or a background round.
+STORE_ERRORS = (SQLAlchemyError, sqlite3.Error)
+
+
+class Outage:
+    """Says once, in a line, that `what` cannot reach the store (again only when the reason
+    changes), and once that it can again: a store down for an hour is two lines in the log,
+    not a traceback a second."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.reason: str | None = None
+
+    def failed(self, error: BaseException) -> None:
+        reason = why(error)
+        if reason != self.reason:
+            log.error("%s: the store cannot be reached (%s); trying again", self.what, reason)
+        self.reason = reason
+
+    def recovered(self) -> None:
+        if self.reason is not None:
+            log.warning("%s: the store answers again", self.what)
+        self.reason = None
 
 
 async def reopen(health: StoreHealth, shown: str, opening: Callable[[], Awaitable[None]]) -> None:

@@ -141,6 +141,9 @@ def claim(url: str, deployment: str, clock: Clock = system_clock) -> None:
         store = Store(url, clock)
         try:
             await store.open(deployment)
+        except BaseException:  # aiosqlite stops a failed connection without waiting for it:
+            await asyncio.sleep(0.1)  # let its thread report before asyncio.run ends the loop
+            raise
         finally:
             await store.close()
 

@@ -28,6 +28,7 @@ from routing_engine.service.http import (
     MAX_JSON_DEPTH,
     nested_deeper,
 )
+from routing_engine.service.openapi import NEVER_UNAVAILABLE
 from routing_engine.store.notify import SECRET_ENV, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 AT = "2026-11-23T10:00:00-05:00"
@@ -247,6 +248,9 @@ def test_every_refusal_is_documented_with_the_problem_body(served: App) -> None:
                     assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, status)
             if path.startswith("/v1/"):  # guarded by keys
                 assert {"401", "403", "421"} <= set(operation["responses"]), (path, method)
+            deciding = (method, path) in NEVER_UNAVAILABLE
+            assert ("503" in operation["responses"]) is not deciding, (path, method)
+    assert len(NEVER_UNAVAILABLE) == 4  # liveness and the three routes that decide
     assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 

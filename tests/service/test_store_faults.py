@@ -303,3 +303,43 @@ def test_five_servers_started_at_once_on_a_new_data_folder_all_come_up(tmp_path:
     finally:
         for server in servers:
             server.stop()
+
+
+def test_routes_that_are_not_decisions_answer_503_while_the_store_cannot_be_reached(
+    tmp_path: Path,
+) -> None:
+    """With the store unopenable, every route that reads it answers 503 `store-unavailable`
+    with the reason and a Retry-After (it was a 500 with a traceback), and the background
+    rounds (timers, deliveries) and the routes each say so once in the log, not every tick;
+    /healthz stays 200 and a call still gets its fallback."""
+    folder = tmp_path / "data"
+    folder.write_text("not a folder")
+    server = Server(folder / "routing.db", up="/healthz")
+    asked = [
+        ("GET", "/v1/calls/er-1", None),
+        ("GET", "/v1/tickets", None),
+        ("GET", "/v1/tickets/1", None),
+        ("POST", "/v1/tickets/1/claim", {"by": "Alice"}),
+        ("POST", "/v1/tickets/1/resolve", {"by": "Alice"}),
+        ("GET", "/v1/notifications", None),
+        ("GET", "/v1/notifications/inbox", None),
+        ("POST", "/v1/flows/reload", None),
+        ("GET", "/v1/targets", None),
+        ("GET", "/metrics", None),
+    ]
+    try:
+        assert new_call(server, "er-1", ER).json()["fallback_reason"] == "store-unavailable"
+        for method, path, body in asked * 2:
+            answer = server.client.request(method, path, json=body)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.json()["error"] == "store-unavailable", path
+            assert "unable to open database file" in answer.json()["message"], path
+            assert answer.headers["retry-after"] == "1"
+        assert server.client.get("/healthz").status_code == 200
+        time.sleep(3)  # three rounds of the timers and the deliveries (one a second)
+    finally:
+        server.stop()
+    log = server.stderr_text
+    assert "Traceback" not in log and "Exception in" not in log
+    for what in ("timers", "deliveries", "requests"):
+        assert log.count(f"{what}: the store cannot be reached") == 1, what
