@@ -113,7 +113,9 @@ GOALS = (
 )
 
 
-def machine() -> list[str]:
+def machine(packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """The lines a report opens with: the machine, who runs it, the versions of `packages`,
+    the commit and when (the reliability suite's report opens with them too)."""
     cpus = os.cpu_count() or 0
     memory = ""
     meminfo = Path("/proc/meminfo")
@@ -121,7 +123,7 @@ def machine() -> list[str]:
         total_kb = int(meminfo.read_text().split("\n", 1)[0].split()[1])
         memory = f", {total_kb / 1024 / 1024:.0f} GiB"
     versions = []
-    for package in PACKAGES:
+    for package in packages:
         try:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
@@ -131,7 +133,7 @@ def machine() -> list[str]:
     ).stdout.strip()
     return [
         f"- machine: {platform.machine()}, {cpus} cores{memory}, {platform.system()} "
-        f"{platform.release()}",
+        f"{platform.release()}; running as {'root' if os.geteuid() == 0 else 'a user'}",
         f"- Python {platform.python_version()}; " + ", ".join(versions),
         f"- commit {commit or 'unknown'}, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
     ]

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
+from benchmarks.run import machine
 from reliability.common import ROOT, Figure
 
 REPORT = ROOT / "RELIABILITY.md"
@@ -35,30 +31,6 @@ FAMILIES = {
     "hostile": "Hostile inputs",
 }
 PACKAGES = ("hypothesis", "schemathesis", "fastapi", "uvicorn", "sqlalchemy", "aiosqlite")
-
-
-def machine() -> list[str]:
-    cpus = os.cpu_count() or 0
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        total_kb = int(meminfo.read_text().split("\n", 1)[0].split()[1])
-        memory = f", {total_kb / 1024 / 1024:.0f} GiB"
-    versions = []
-    for package in PACKAGES:
-        try:
-            versions.append(f"{package} {metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{package} (not installed)")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    return [
-        f"- machine: {platform.machine()}, {cpus} cores{memory}, {platform.system()} "
-        f"{platform.release()}; running as {'root' if os.geteuid() == 0 else 'a user'}",
-        f"- Python {platform.python_version()}; " + ", ".join(versions),
-        f"- commit {commit or 'unknown'}, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-    ]
 
 
 def _cell(text: str) -> str:
@@ -80,7 +52,7 @@ def report(
         "uvicorn, SQLite in a temporary folder); a verdict is `met` or `MISSED` against its "
         "goal, `-` for a figure given for information.",
         "",
-        *machine(),
+        *machine(PACKAGES),
         "",
         "## Summary",
         "",
