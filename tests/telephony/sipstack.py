@@ -130,17 +130,23 @@ class Engine:
     url: str
     process: subprocess.Popen[str]
     log: Path
+    key: str
+
+    def get(self, path: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=5)
 
     def call(self, call_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/v1/calls/{call_id}", timeout=5)
+        response = self.get(f"/v1/calls/{call_id}")
         assert response.status_code == 200, response.text
         found: dict[str, Any] = response.json()
         return found
 
 
 @contextmanager
-def engine(deployment: Path, work: Path, now: str) -> Iterator[Engine]:
-    """The engine serving `deployment` on a free port, as if it were `now` at start."""
+def engine(deployment: Path, work: Path, now: str, key: str) -> Iterator[Engine]:
+    """The engine serving `deployment` on a free port, as if it were `now` at start, with
+    `key` its one `telephony` API key (none: no keys)."""
     port = free_port(socket.SOCK_STREAM)
     log = work / f"engine-{port}.log"
     with log.open("w") as out:
@@ -148,7 +154,11 @@ def engine(deployment: Path, work: Path, now: str) -> Iterator[Engine]:
             [sys.executable, "cli.py", "serve", str(deployment), "--host", "127.0.0.1"]
             + ["--port", str(port), "--now", now, "--database", f"sqlite:///{work / f'e{port}.db'}"],
             cwd=ROOT,
-            env={**os.environ, "ROUTING_DATA_DIR": str(work / "data")},
+            env={
+                **{name: value for name, value in os.environ.items() if name != "ROUTING_API_KEYS"},
+                "ROUTING_DATA_DIR": str(work / "data"),
+                **({"ROUTING_API_KEYS": f"telephony {key}"} if key else {}),
+            },
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
@@ -160,12 +170,12 @@ def engine(deployment: Path, work: Path, now: str) -> Iterator[Engine]:
             if process.poll() is not None:
                 raise AssertionError(f"the engine did not start: {log.read_text()}")
             try:
-                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+                return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
             except httpx.TransportError:
                 return False
 
         wait_until(up, "the engine", 40)
-        yield Engine(url, process, log)
+        yield Engine(url, process, log, key)
     finally:
         stop(process)
 
@@ -178,8 +188,9 @@ class Proxy:
 
 
 @contextmanager
-def kamailio(work: Path, engine_url: str, fallback_uri: str) -> Iterator[Proxy]:
-    """Kamailio with the shipped configuration; only its addresses are set (-A)."""
+def kamailio(work: Path, engine_url: str, key: str, fallback_uri: str) -> Iterator[Proxy]:
+    """Kamailio with the shipped configuration; only its addresses (and the engine's key) are
+    set (-A)."""
     binary = need("kamailio")
     port = free_port()
     run = work / f"kamailio-{port}"
@@ -188,6 +199,7 @@ def kamailio(work: Path, engine_url: str, fallback_uri: str) -> Iterator[Proxy]:
     defines = {
         "LISTEN": f"udp:127.0.0.1:{port}",
         "ENGINE_URL": f'"{engine_url}"',
+        "ENGINE_KEY": f'"{key}"',
         "FALLBACK_URI": f'"{fallback_uri}"',
     }
     command = [binary, "-f", str(KAMAILIO_CFG), "-DD", "-E", "-Y", str(run), "-w", str(run)]
