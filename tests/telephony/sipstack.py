@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import httpx
 from conftest import ROOT, copy_hospital
 
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+SERVE = (sys.executable, "cli.py", "serve")
 KAMAILIO_CFG = ROOT / "examples" / "telephony" / "kamailio" / "kamailio.cfg"
 # The hospital's targets by the user part of their URIs (sip:USER@mercy.example), and the
 # voicemail server the tests add.
@@ -43,7 +44,9 @@ PHONES = (*TARGETS.values(), "offshore-center", "voicemail")
 
 def need(program: str) -> str:
     """The program's path; fails (never skips) when it is not installed."""
-    path = shutil.which(program) or (f"/usr/sbin/{program}" if Path(f"/usr/sbin/{program}").exists() else None)
+    path = shutil.which(program) or (
+        f"/usr/sbin/{program}" if Path(f"/usr/sbin/{program}").exists() else None
+    )
     if path is None:
         raise AssertionError(
             f"{program} is not installed: run `bash scripts/test-deps.sh` (as root), which "
@@ -71,11 +74,8 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
 def udp_bound(port: int) -> bool:
     """Whether something listens on UDP 127.0.0.1:port (read from /proc, binding nothing)."""
     wanted = f"0100007F:{port:04X}"
-    for table in ("/proc/net/udp",):
-        with open(table) as lines:
-            if any(line.split()[1] == wanted for line in list(lines)[1:]):
-                return True
-    return False
+    with open("/proc/net/udp") as table:
+        return any(line.split()[1] == wanted for line in list(table)[1:])
 
 
 def wait_until(test: Any, what: str, seconds: float = 20.0) -> None:
@@ -151,8 +151,18 @@ def engine(deployment: Path, work: Path, now: str, key: str) -> Iterator[Engine]
     log = work / f"engine-{port}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "cli.py", "serve", str(deployment), "--host", "127.0.0.1"]
-            + ["--port", str(port), "--now", now, "--database", f"sqlite:///{work / f'e{port}.db'}"],
+            [
+                *SERVE,
+                str(deployment),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--now",
+                now,
+                "--database",
+                f"sqlite:///{work / f'e{port}.db'}",
+            ],
             cwd=ROOT,
             env={
                 **{name: value for name, value in os.environ.items() if name != "ROUTING_API_KEYS"},
@@ -192,6 +202,11 @@ def kamailio(work: Path, engine_url: str, key: str, fallback_uri: str) -> Iterat
     """Kamailio with the shipped configuration; only its addresses (and the engine's key) are
     set (-A)."""
     binary = need("kamailio")
+    for module in ("http_client", "jansson", "rtjson"):
+        if not list(Path("/usr/lib").glob(f"*/kamailio/modules/{module}.so")):
+            raise AssertionError(
+                f"Kamailio's {module} module is not installed: run `bash scripts/test-deps.sh`"
+            )
     port = free_port()
     run = work / f"kamailio-{port}"
     run.mkdir()
@@ -230,7 +245,6 @@ class Sipp:
     process: subprocess.Popen[str]
     messages: Path
     output: Path
-    started: float = field(default_factory=time.monotonic)
 
     def finish(self, seconds: float = 60) -> int:
         try:
@@ -251,9 +265,7 @@ class Sipp:
         ]
 
 
-def sipp(
-    work: Path, name: str, scenario: str, port: int, *args: str, calls: int = 1
-) -> Sipp:
+def sipp(work: Path, name: str, scenario: str, port: int, *args: str, calls: int = 1) -> Sipp:
     binary = need("sipp")
     messages = work / f"{name}-{port}.messages"
     output = work / f"{name}-{port}.out"
@@ -283,7 +295,12 @@ def sipp(
     ]
     with output.open("w") as out:
         process = subprocess.Popen(
-            command, cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, text=True
+            command,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     return Sipp(name, scenario, port, process, messages, output)
 
@@ -292,9 +309,7 @@ def sipp(
 def phones(work: Path, ports: dict[str, int], plays: dict[str, str]) -> Iterator[dict[str, Sipp]]:
     """A SIPp phone for each target in `plays` (its scenario: answer, no-answer, busy) on its
     port; the others are not there. Stopped (by PID) on leaving."""
-    started = {
-        name: sipp(work, name, scenario, ports[name]) for name, scenario in plays.items()
-    }
+    started = {name: sipp(work, name, scenario, ports[name]) for name, scenario in plays.items()}
     try:
         for phone in started.values():
             wait_until(lambda phone=phone: _listening(phone), f"the phone {phone.name}")
