@@ -14,6 +14,7 @@ from routing_engine.contract import (
     EventRequest,
     NewCallRequest,
     RouteRequest,
+    RouteResponse,
     dial_event,
     parse_as,
 )
@@ -31,7 +32,12 @@ FIRST_REPLY_MS = 5000
 
 
 @router.post(
-    "/v1/route", responses=refusals(*JSON_BODY, 404, 409), openapi_extra=body_of(RouteRequest)
+    "/v1/route",
+    responses={
+        200: {"model": RouteResponse, "description": "the routes, in rtjson"},
+        **refusals(*JSON_BODY, 404, 409),
+    },
+    openapi_extra=body_of(RouteRequest),
 )
 async def route(request: Request, service: ServiceDep) -> JSONResponse:
     """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson

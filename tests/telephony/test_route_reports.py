@@ -17,6 +17,7 @@ import httpx
 import pytest
 from conftest import HOSPITAL
 
+from routing_engine.contract import RouteResponse
 from routing_engine.core.clock import ManualClock
 from routing_engine.core.compiled import TargetInfo
 from routing_engine.service.app import create_app
@@ -63,6 +64,11 @@ def extra(route: dict[str, Any]) -> dict[str, str]:
 def test_answered_and_hangup_reports_put_the_whole_path_in_the_call_record(tmp_path: Path) -> None:
     async def scenario(client: Client) -> None:
         first = (await ask(client, "r-1", CARDIOLOGY)).json()
+        RouteResponse.model_validate(first)  # the shape the OpenAPI documents
+        documented = (await client.get("/openapi.json")).json()["paths"]["/v1/route"]["post"]
+        assert documented["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/RouteResponse"
+        }
         assert extra(first["routes"][0])["X-Routing-Call"] == "r-1"
         assert "dial.answered" in first["await"]
         # the decision's own fallback, for the proxy to keep: the line's (the front desk)
@@ -78,6 +84,7 @@ def test_answered_and_hangup_reports_put_the_whole_path_in_the_call_record(tmp_p
         assert connected["await"] == ["outcome", "hangup"]
         again = await ask(client, "r-1", CARDIOLOGY, report={"type": "dial.answered", "seq": 2})
         assert again.json() == connected  # a retried report: the same answer, nothing changes
+        RouteResponse.model_validate(connected)
         ended = (await ask(client, "r-1", CARDIOLOGY, report={"type": "hangup"})).json()
         assert (ended["seq"], ended["await"]) == (4, [])  # no seq: the call's last decision
         record = (await client.get("/v1/calls/r-1")).json()
