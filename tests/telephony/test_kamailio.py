@@ -265,3 +265,16 @@ def test_an_engine_that_stops_answering_mid_call_gets_the_decisions_own_fallback
     [backup] = rung["er-nurse-backup"].invites()
     assert header(backup, "X-Route-Fallback") == "unreachable"
     assert header(backup, "X-Routing-Call") == "sip-er-hung"
+
+
+def test_a_request_user_that_is_no_number_rings_the_fallback_without_asking_the_engine(
+    open_hours: Site,
+) -> None:
+    """What would not be a number in the engine's request (here `reception`; a quote could
+    add JSON fields of its own) never reaches it: the configured fallback rings."""
+    site = open_hours
+    rung = place(site, "sip-odd-1", NEW_YORKER, "reception", {"front-desk-office": "answer"})
+    [invite] = rung["front-desk-office"].invites()
+    assert header(invite, "X-Route-Fallback") == "unreachable"
+    assert site.engine is not None
+    assert site.engine.get("/v1/calls/sip-odd-1").status_code == 404
