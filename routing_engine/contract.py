@@ -7,7 +7,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 from routing_engine.core.runtime import Event, EventType, NewCall
 
@@ -116,14 +124,34 @@ class RouteFailure(Body):
     reason: str = Field("", max_length=200)
 
 
+class RouteReport(Body):
+    """What became of the routes (`seq`) a proxy rang, other than a failure: a leg answered,
+    or the call ended (a BYE, or the caller's CANCEL)."""
+
+    type: Literal["dial.answered", "hangup"]
+    seq: int | None = Field(
+        None, ge=1, description="the seq of the routes it answers (X-Call-Seq); default: the last"
+    )
+
+
 class RouteRequest(Body):
-    """For SIP proxies: the first destinations of a call, or the next after a failure."""
+    """For SIP proxies: the first destinations of a call, the next after a failure, or a
+    report of what became of the call (at most one of `failure` and `report`)."""
 
     call_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
     caller: str = Field(alias="from", pattern=E164 + r"|^anonymous$")
     dialed: str = Field(alias="to", pattern=E164)
     at: AwareDatetime | None = None
     failure: RouteFailure | None = None
+    report: RouteReport | None = Field(
+        None, description="a leg answered or the call ended; the answer has no routes to ring"
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RouteRequest:
+        if self.failure is not None and self.report is not None:
+            raise ValueError("give 'failure' or 'report', not both")
+        return self
 
 
 def dial_event(code: int) -> str:
@@ -250,6 +278,41 @@ class DecisionResponse(BaseModel):
     fallback: FallbackPlan
     fallback_reason: str | None = Field(description="set when this decision is the fallback itself")
     trace: list[str]
+
+
+class RtjsonHeaders(BaseModel):
+    extra: str = Field(
+        description="headers for the leg, each ending in CRLF: X-Route-Target, X-Routing-Call, "
+        "X-Call-Seq, and when they apply X-Route-Fallback, X-Outcomes, X-Disposition-URL, "
+        "X-Voicemail-Board, X-Voicemail-Max-Length"
+    )
+
+
+class RtjsonRoute(BaseModel):
+    uri: str = Field(description="the SIP URI to ring")
+    fr_timer: int = Field(description="ms to wait for the leg's first reply")
+    fr_inv_timer: int = Field(description="ms the leg rings before it counts as no answer")
+    headers: RtjsonHeaders
+
+
+class RtjsonRoutes(BaseModel):
+    version: Literal["1.0"]
+    routing: Literal["serial", "parallel"]
+    routes: list[RtjsonRoute]
+
+
+class RouteResponse(RtjsonRoutes):
+    """A decision as Kamailio's rtjson routing document, with the engine's fields beside it."""
+
+    call_id: str
+    seq: int = Field(description="the decision's seq: send it back with a failure or a report")
+    final: bool = Field(description="no routes: the call ends here")
+    await_: list[str] = Field(alias="await", description="the events the decision awaits")
+    fallback_reason: str | None = Field(description="set when this answer is the fallback")
+    fallback: RtjsonRoutes = Field(
+        description="the decision's precomputed fallback (its line's): what to ring if the "
+        "engine cannot be reached later in the call"
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -1,29 +1,53 @@
 #!/usr/bin/env bash
-# What the browser tests need beyond the Python packages: Debian's Chromium, which Python
-# playwright drives (the tests never download a browser build of their own). Installs it only
-# when it is missing; quiet unless it fails; safe to run again. Installing needs root (or sudo).
+# What the suite needs beyond the Python packages, from Debian, installed only when missing;
+# quiet unless it fails; safe to run again. Installing needs root (or sudo).
+#
+# - Chromium, which Python playwright drives for the browser tests (they never download a
+#   browser build of their own). Without it those tests are skipped.
+# - Kamailio with the modules examples/telephony/kamailio/kamailio.cfg loads (http_client is in
+#   kamailio-utils-modules, jansson in kamailio-extra-modules; rtjson, tm, sl and the rest are
+#   in kamailio) and SIPp (sip-tester), for the telephony tests (`pytest -m telephony`). These
+#   are never skipped: a failed install fails this script; where nothing can be installed (no
+#   apt-get, not root) the suite runs and those tests fail, saying what is missing.
 set -euo pipefail
 
-if command -v chromium >/dev/null 2>&1; then
+missing_chromium=()
+command -v chromium >/dev/null 2>&1 || missing_chromium=(chromium)
+missing_telephony=()
+command -v sipp >/dev/null 2>&1 || missing_telephony+=(sip-tester)
+[ -x /usr/sbin/kamailio ] || command -v kamailio >/dev/null 2>&1 || missing_telephony+=(kamailio)
+has_module() { compgen -G "/usr/lib/*/kamailio/modules/$1.so" >/dev/null; }
+has_module http_client || missing_telephony+=(kamailio-utils-modules)
+has_module jansson || missing_telephony+=(kamailio-extra-modules)
+
+if [ ${#missing_chromium[@]} -eq 0 ] && [ ${#missing_telephony[@]} -eq 0 ]; then
     exit 0
 fi
-skip() {
-    echo "test-deps: chromium is missing and $1; the browser tests will be skipped" >&2
+cannot() { # the reason nothing can be installed: the suite still runs, and says what is missing
+    if [ ${#missing_telephony[@]} -gt 0 ]; then
+        echo "test-deps: ${missing_telephony[*]} missing and $1; the telephony tests will fail" >&2
+    fi
+    if [ ${#missing_chromium[@]} -gt 0 ]; then
+        echo "test-deps: chromium is missing and $1; the browser tests will be skipped" >&2
+    fi
     exit 0
 }
-command -v apt-get >/dev/null 2>&1 || skip "apt-get is not here"
+command -v apt-get >/dev/null 2>&1 || cannot "apt-get is not here"
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || skip "we are not root"
+    command -v sudo >/dev/null 2>&1 || cannot "we are not root"
     SUDO=(sudo -n)
 fi
-echo "test-deps: installing Debian's chromium for the browser tests" >&2
+packages=("${missing_chromium[@]}" "${missing_telephony[@]}")
+echo "test-deps: installing Debian's ${packages[*]} for the browser and telephony tests" >&2
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-export DEBIAN_FRONTEND=noninteractive
-if ! { "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq \
-    --no-install-recommends chromium; } >"$log" 2>&1; then
+# the packages' services are not started (Kamailio would take port 5060): the tests start
+# their own on free ports
+apt_get=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
+if ! { "${apt_get[@]}" update -qq && "${apt_get[@]}" install -y -qq \
+    --no-install-recommends "${packages[@]}"; } >"$log" 2>&1; then
     cat "$log" >&2
-    echo "test-deps: could not install chromium" >&2
+    echo "test-deps: could not install ${packages[*]}" >&2
     exit 1
 fi

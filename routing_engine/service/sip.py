@@ -1,5 +1,6 @@
 """The single-shot route for SIP proxies: destinations per INVITE in Kamailio's rtjson shape,
-and the next leg after a reported failure."""
+the next leg after a reported failure, and reports of what became of the call (a leg answered,
+the call ended) so the engine's record shows the whole path."""
 
 from __future__ import annotations
 
@@ -13,29 +14,42 @@ from routing_engine.contract import (
     EventRequest,
     NewCallRequest,
     RouteRequest,
+    RouteResponse,
     dial_event,
     parse_as,
 )
+from routing_engine.core.compiled import TargetInfo
+from routing_engine.service.core import Service
 from routing_engine.service.deps import ServiceDep
 from routing_engine.service.fallbacks import Asked, arrival
 from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
 
 router = APIRouter(tags=["calls"])
 
+# How long a proxy waits for a voicemail server to answer, and for any leg's first reply.
+VOICEMAIL_RING_MS = 30000
+FIRST_REPLY_MS = 5000
+
 
 @router.post(
-    "/v1/route", responses=refusals(*JSON_BODY, 404, 409), openapi_extra=body_of(RouteRequest)
+    "/v1/route",
+    responses={
+        200: {"model": RouteResponse, "description": "the routes, in rtjson"},
+        **refusals(*JSON_BODY, 404, 409),
+    },
+    openapi_extra=body_of(RouteRequest),
 )
 async def route(request: Request, service: ServiceDep) -> JSONResponse:
     """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
-    shape; report a failed leg (`failure.code`) to get the next routes."""
+    shape; report a failed leg (`failure.code`) to get the next routes, and a leg answered or
+    the call's end (`report`) so the call's record shows it."""
     asked = await read_body(request, partial(parse_as, RouteRequest))
     compiled = service.current.compiled
-    call = NewCallRequest.model_validate(
-        {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
-    )
     arrived = arrival(request)
-    if asked.failure is None:
+    if asked.failure is None and asked.report is None:
+        call = NewCallRequest.model_validate(
+            {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
+        )
         decision = await service.decision(
             lambda: service.start_call(call, compiled),
             asked.call_id,
@@ -45,60 +59,146 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
             asked=Asked(call=call),
             arrived=arrived,
         )
+        return JSONResponse(rtjson(decision, compiled.targets))
+    if asked.failure is not None:
+        kind, wanted = dial_event(asked.failure.code), asked.failure.seq
     else:
-        try:
-            stored = await service.store.call(asked.call_id)
-            seq = asked.failure.seq or (None if stored is None else stored.seq)
-        except Exception:  # the store cannot be read: the decision below falls back
-            seq = asked.failure.seq or 1
-        if seq is None:
-            message = f"no call '{asked.call_id}'; route it first without 'failure'"
-            return problem(404, "unknown-call", message)
-        event = EventRequest.model_validate(
-            {
-                "event_id": f"route-{seq}",
-                "seq": seq,
-                "type": dial_event(asked.failure.code),
-                "at": asked.at,
-            }
-        )
-        decision = await service.decision(
-            lambda: service.apply_event(asked.call_id, event),
-            asked.call_id,
-            seq + 1,
-            compiled,
-            asked=Asked(event=event),
-            arrived=arrived,
-        )
-    return JSONResponse(rtjson(decision))
+        assert asked.report is not None  # the request model allows one of the two
+        kind, wanted = asked.report.type, asked.report.seq
+    seq = wanted or await _last_seq(service, asked.call_id)
+    if seq is None:
+        message = f"no call '{asked.call_id}'; route it first without 'failure' or 'report'"
+        return problem(404, "unknown-call", message)
+    event = EventRequest.model_validate(
+        {"event_id": f"route-{seq}", "seq": seq, "type": kind, "at": asked.at}
+    )
+    decision = await service.decision(
+        lambda: service.apply_event(asked.call_id, event),
+        asked.call_id,
+        seq + 1,
+        compiled,
+        asked=Asked(event=event),
+        arrived=arrived,
+    )
+    return JSONResponse(rtjson(decision, compiled.targets, connected=asked.report is not None))
 
 
-def rtjson(decision: dict[str, Any]) -> dict[str, Any]:
-    """A decision as Kamailio's rtjson routing document. A proxy can only ring: a decision
-    that plays a menu or takes a message becomes its fallback's routes (its line's)."""
-    rings = [a for a in decision["actions"] if a["type"] == "ring"]
-    final = not decision["await"]
-    if not rings and not final:
-        rings = [a for a in decision["fallback"]["actions"] if a["type"] == "ring"]
-    routes = [
-        {
-            "uri": target["uri"],
-            "fr_timer": 5000,
-            "fr_inv_timer": int(action["timeout_s"] * 1000),
-            "headers": {
-                "extra": f"X-Route-Target: {target['name']}\r\nX-Call-Seq: {decision['seq']}\r\n"
-            },
-        }
-        for action in rings
-        for target in action["targets"]
-    ]
-    parallel = any(action.get("strategy") == "simultaneous" for action in rings)
+async def _last_seq(service: Service, call_id: str) -> int | None:
+    """The seq of the call's last decision; None for no such call (1 when the store cannot be
+    read: the decision then falls back)."""
+    try:
+        stored = await service.store.call(call_id)
+    except Exception:  # the store cannot be read: the decision falls back
+        return 1
+    return None if stored is None else stored.seq
+
+
+def rtjson(
+    decision: dict[str, Any],
+    targets: dict[str, TargetInfo] | None = None,
+    *,
+    connected: bool = False,
+) -> dict[str, Any]:
+    """A decision as Kamailio's rtjson routing document. A proxy can only ring: a voicemail
+    rings the voicemail server the deployment names (target `voicemail-BOARD`, else
+    `voicemail`); any other decision that plays media (a menu, a voicemail with no such
+    target) becomes its fallback's routes (its line's). `connected` (an answer to a report):
+    the routes are only what the decision rings, never its fallback's.
+
+    Besides rtjson's fields: `call_id`, `seq`, `final` (no routes), `await` (the events the
+    decision expects), `fallback_reason` (set on a fallback answer), and `fallback`, the
+    decision's precomputed fallback as an rtjson document of its own, for the proxy to keep
+    and ring when the engine cannot be reached later in the call."""
+    actions = decision["actions"]
+    routes = _ring_routes(actions, decision)
+    if not routes and not connected:
+        routes = _voicemail_routes(actions, decision, targets or {})
+        if not routes and decision["await"]:
+            routes = _ring_routes(decision["fallback"]["actions"], decision)
+    fallback_routes = _ring_routes(decision["fallback"]["actions"], decision, fallback=True)
     return {
         "version": "1.0",
-        "routing": "parallel" if parallel else "serial",
+        "routing": _routing(actions if routes else decision["fallback"]["actions"]),
         "routes": routes,
         "call_id": decision["call_id"],
         "seq": decision["seq"],
         "final": not routes,
+        "await": list(decision["await"]),
         "fallback_reason": decision.get("fallback_reason"),
+        "fallback": {
+            "version": "1.0",
+            "routing": _routing(decision["fallback"]["actions"]),
+            "routes": fallback_routes,
+        },
     }
+
+
+def _routing(actions: list[dict[str, Any]]) -> str:
+    simultaneous = any(a.get("strategy") == "simultaneous" for a in actions)
+    return "parallel" if simultaneous else "serial"
+
+
+def _ring_routes(
+    actions: list[dict[str, Any]], decision: dict[str, Any], *, fallback: bool = False
+) -> list[dict[str, Any]]:
+    """One route per target rung. Headers for the leg: its target, the call and seq to report
+    with, the fallback's reason (on a fallback answer, or `unreachable` on the precomputed
+    fallback), and what an agent may report and where (a ring's `reports`, `disposition_url`)."""
+    reason = "unreachable" if fallback else decision.get("fallback_reason")
+    routes = []
+    for action in actions:
+        if action["type"] != "ring":
+            continue
+        extra = _headers(decision, reason)
+        if action.get("reports"):
+            extra["X-Outcomes"] = ",".join(str(name) for name in action["reports"])
+        if action.get("disposition_url"):
+            extra["X-Disposition-URL"] = str(action["disposition_url"])
+        for target in action["targets"]:
+            headers = {"X-Route-Target": target["name"], **extra}
+            routes.append(_route(target["uri"], int(action["timeout_s"] * 1000), headers))
+    return routes
+
+
+def _voicemail_routes(
+    actions: list[dict[str, Any]], decision: dict[str, Any], targets: dict[str, TargetInfo]
+) -> list[dict[str, Any]]:
+    """A voicemail decision as a leg to the voicemail server the deployment names, with the
+    board, the prompt's length bound and the call to report `recording.done` for."""
+    for action in actions:
+        if action["type"] != "voicemail":
+            continue
+        board = str(action.get("board") or "")
+        target = targets.get(f"voicemail-{board}") or targets.get("voicemail")
+        if target is None:
+            return []
+        headers = {
+            "X-Route-Target": target.name,
+            **_headers(decision, decision.get("fallback_reason")),
+            "X-Voicemail-Board": board,
+            "X-Voicemail-Max-Length": str(int(action.get("max_length_s") or 0)),
+        }
+        return [_route(target.uri, VOICEMAIL_RING_MS, headers)]
+    return []
+
+
+def _headers(decision: dict[str, Any], fallback_reason: str | None) -> dict[str, str]:
+    headers = {"X-Routing-Call": str(decision["call_id"]), "X-Call-Seq": str(decision["seq"])}
+    if fallback_reason:
+        headers["X-Route-Fallback"] = str(fallback_reason)
+    return headers
+
+
+def _route(uri: str, ring_ms: int, headers: dict[str, str]) -> dict[str, Any]:
+    extra = "".join(f"{name}: {_one_line(value)}\r\n" for name, value in headers.items())
+    return {
+        "uri": uri,
+        "fr_timer": FIRST_REPLY_MS,
+        "fr_inv_timer": ring_ms,
+        "headers": {"extra": extra},
+    }
+
+
+def _one_line(value: str) -> str:
+    """A header value as one line: a CR or LF would let a value add headers of its own."""
+    return " ".join(value.split())
