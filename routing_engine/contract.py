@@ -140,7 +140,12 @@ def dial_event(code: int) -> str:
 
 class TargetRef(BaseModel):
     name: str
-    uri: str
+    uri: str = Field(description="the target's SIP URI, or its E.164 number")
+    sip_uri: str | None = Field(
+        None,
+        description="for a number dialed through one of the deployment's trunks: the SIP URI "
+        "that dials it (what `/v1/route` answers a proxy); absent otherwise",
+    )
 
 
 class RingAction(BaseModel):
@@ -250,6 +255,33 @@ class DecisionResponse(BaseModel):
     fallback: FallbackPlan
     fallback_reason: str | None = Field(description="set when this decision is the fallback itself")
     trace: list[str]
+
+
+class SipRoute(BaseModel):
+    uri: str = Field(
+        description="a SIP or SIPS URI the proxy dials: a line's own, or a number through its "
+        "trunk (a target it could not dial is never answered)"
+    )
+    fr_timer: int = Field(description="ms to wait for a provisional reply")
+    fr_inv_timer: int = Field(description="ms to let this leg ring")
+    headers: dict[str, Any] = Field(description="SIP headers the proxy adds (`extra`)")
+
+
+class RouteResponse(BaseModel):
+    """Kamailio's rtjson routing document for this INVITE (or failed leg), with the engine's
+    call id and seq, and whether it is a fallback."""
+
+    version: str
+    routing: Literal["serial", "parallel"]
+    routes: list[SipRoute]
+    call_id: str
+    seq: int
+    final: bool = Field(description="no routes: nothing more to dial")
+    fallback: bool = Field(description="the routes are a fallback, not the flow's decision")
+    fallback_reason: str | None = Field(
+        description="why, when `fallback`: the engine's own reason (`deadline`, ...), or "
+        "`needs-media` when the flow's decision is a menu or voicemail a proxy cannot play"
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -13,18 +13,24 @@ from routing_engine.contract import (
     EventRequest,
     NewCallRequest,
     RouteRequest,
+    RouteResponse,
     dial_event,
     parse_as,
 )
 from routing_engine.service.deps import ServiceDep
-from routing_engine.service.fallbacks import Asked, arrival
+from routing_engine.service.fallbacks import FALLBACK_HEADERS, Asked, arrival, routing_answer
 from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
 
 router = APIRouter(tags=["calls"])
 
 
 @router.post(
-    "/v1/route", responses=refusals(*JSON_BODY, 404, 409), openapi_extra=body_of(RouteRequest)
+    "/v1/route",
+    responses={
+        200: {"model": RouteResponse, "description": "the routes", "headers": FALLBACK_HEADERS},
+        **refusals(*JSON_BODY, 404, 409),
+    },
+    openapi_extra=body_of(RouteRequest),
 )
 async def route(request: Request, service: ServiceDep) -> JSONResponse:
     """For SIP proxies that want destinations per INVITE: the routes in Kamailio's rtjson
@@ -70,19 +76,28 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
             asked=Asked(event=event),
             arrived=arrived,
         )
-    return JSONResponse(rtjson(decision))
+    answer = rtjson(decision)
+    return routing_answer(answer, answer["fallback_reason"])
+
+
+# What a proxy cannot play: a decision of these (and no ring) gets its fallback's routes.
+NEEDS_MEDIA = frozenset({"menu", "say", "voicemail", "queue"})
+SIP_SCHEMES = ("sip:", "sips:")
 
 
 def rtjson(decision: dict[str, Any]) -> dict[str, Any]:
     """A decision as Kamailio's rtjson routing document. A proxy can only ring: a decision
-    that plays a menu or takes a message becomes its fallback's routes (its line's)."""
+    that plays a menu or takes a message and waits becomes its fallback's routes (its
+    line's), marked as a fallback (`needs-media`). Every route is a SIP URI (`dial_uri`)."""
     rings = [a for a in decision["actions"] if a["type"] == "ring"]
-    final = not decision["await"]
-    if not rings and not final:
+    reason = decision.get("fallback_reason")
+    waits = bool(decision["await"])  # a final decision (say, hang up) stays final
+    if not rings and waits and any(a["type"] in NEEDS_MEDIA for a in decision["actions"]):
         rings = [a for a in decision["fallback"]["actions"] if a["type"] == "ring"]
+        reason = reason or "needs-media"
     routes = [
         {
-            "uri": target["uri"],
+            "uri": uri,
             "fr_timer": 5000,
             "fr_inv_timer": int(action["timeout_s"] * 1000),
             "headers": {
@@ -91,6 +106,7 @@ def rtjson(decision: dict[str, Any]) -> dict[str, Any]:
         }
         for action in rings
         for target in action["targets"]
+        if (uri := dial_uri(target)) is not None
     ]
     parallel = any(action.get("strategy") == "simultaneous" for action in rings)
     return {
@@ -100,5 +116,18 @@ def rtjson(decision: dict[str, Any]) -> dict[str, Any]:
         "call_id": decision["call_id"],
         "seq": decision["seq"],
         "final": not routes,
-        "fallback_reason": decision.get("fallback_reason"),
+        "fallback": reason is not None,
+        "fallback_reason": reason,
     }
+
+
+def dial_uri(target: dict[str, Any]) -> str | None:
+    """What a proxy dials for a decision's target: a number's SIP URI through its trunk (the
+    compiler works it out, `core/trunks.py`), else its own URI when that is a SIP URI (S118
+    has checked its syntax); None for a number without a trunk (a deployment that declares
+    no trunks dials numbers only where the platform can, as Twilio does)."""
+    sip_uri = target.get("sip_uri")
+    if sip_uri:
+        return str(sip_uri)
+    uri = str(target["uri"])
+    return uri if uri[:5].lower().startswith(SIP_SCHEMES) else None
