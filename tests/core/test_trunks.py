@@ -125,3 +125,12 @@ def test_the_dsl_gets_the_same_checks_with_hints_in_its_own_words() -> None:
     assert typo == [("S108", 11, 11, "did you mean 'carrier'?")]
     none = problems("", "trunk carrier")
     assert none[0][:3] == ("S108", 10, 11) and "trunk NAME" in none[0][3]
+
+
+def test_an_unquoted_template_with_parameters_is_told_to_be_quoted_in_the_dsl() -> None:
+    """A SIP URI's `;transport=tls` holds '=', which the DSL reads as `name = value`."""
+    (code, line, column, hint), *more = problems(
+        "trunk carrier\n    uri sip:{number}@gw.example;transport=tls"
+    )
+    assert (code, line, column, more) == ("S100", 6, 42, [])
+    assert hint.startswith("quote a value that holds '='")
