@@ -15,7 +15,8 @@ from collections.abc import Mapping
 
 from routing_engine.core import ir
 
-PLACEHOLDERS = {"{number}": lambda number: number, "{digits}": lambda number: number[1:]}
+# Each placeholder, and how much of the E.164 number it takes: all of it, or past its '+'.
+PLACEHOLDERS = {"{number}": 0, "{digits}": 1}
 SAMPLE_NUMBER = "+15555550100"  # what a template is checked with
 TRANSPORTS = frozenset({"udp", "tcp", "tls", "sctp", "ws", "wss"})
 
@@ -86,8 +87,8 @@ def template_problem(template: str) -> str | None:
 
 def fill(template: str, number: str) -> str:
     """The template with the number put in."""
-    for placeholder, form in PLACEHOLDERS.items():
-        template = template.replace(placeholder, form(number))
+    for placeholder, skip in PLACEHOLDERS.items():
+        template = template.replace(placeholder, number[skip:])
     return template
 
 
