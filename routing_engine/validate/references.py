@@ -196,21 +196,26 @@ def _fallback_targets(ctx: Context) -> Iterator[Finding]:
 def _trunk_references(ctx: Context) -> Iterator[Finding]:
     """The trunk each target names, and the deployment's `default_trunk`."""
     trunks = [trunk.name for trunk in ctx.deployment.trunks]
-    named = [(t.trunk, f"target '{t.name}'") for t in ctx.deployment.targets if t.trunk]
-    if ctx.deployment.default_trunk is not None:
-        named.append((ctx.deployment.default_trunk, "default_trunk"))
+    named: list[tuple[ir.Ref | None, str]] = [
+        (t.trunk, f"target '{t.name}'") for t in ctx.deployment.targets
+    ]
+    named.append((ctx.deployment.default_trunk, "default_trunk"))
     for ref, user in named:
-        if ref is not None and ref.name not in trunks:
-            yield Finding(
-                f"no trunk named '{ref.name}' (in {user})",
-                ref.span,
-                did_you_mean(ref.name, trunks)
-                or f"the deployment's trunks: {_some(trunks)}"
-                + ("" if trunks else "; declare it under 'trunks' with its uri template"),
-                did_you_mean(ref.name, trunks)
-                or f"the deployment's trunks: {_some(trunks)}"
-                + ("" if trunks else "; declare it in the deployment: trunk NAME, its uri below"),
-            )
+        if ref is None or ref.name in trunks:
+            continue
+        message = f"no trunk named '{ref.name}' (in {user})"
+        if trunks:
+            hint = did_you_mean(ref.name, trunks) or f"the deployment's trunks: {_some(trunks)}"
+            yield Finding(message, ref.span, hint)
+            continue
+        yield Finding(
+            message,
+            ref.span,
+            "the deployment declares no trunks; declare this one: "
+            f"trunks: {{{ref.name}: {{uri: 'sip:{{number}}@gateway.example'}}}}",
+            f"the deployment declares no trunks; declare this one in it: trunk {ref.name}, "
+            'with uri "sip:{number}@gateway.example" in its block',
+        )
 
 
 def _target(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:

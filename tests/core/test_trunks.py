@@ -124,7 +124,7 @@ def test_the_dsl_gets_the_same_checks_with_hints_in_its_own_words() -> None:
     typo = problems('trunk carrier\n    uri "sip:{number}@c.example"', "trunk carier")
     assert typo == [("S108", 11, 11, "did you mean 'carrier'?")]
     none = problems("", "trunk carrier")
-    assert none[0][:3] == ("S108", 10, 11) and "trunk NAME" in none[0][3]
+    assert none[0][:3] == ("S108", 10, 11) and "trunk carrier, with uri" in none[0][3]
 
 
 def test_an_unquoted_template_with_parameters_is_told_to_be_quoted_in_the_dsl() -> None:
