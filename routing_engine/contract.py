@@ -168,7 +168,12 @@ def dial_event(code: int) -> str:
 
 class TargetRef(BaseModel):
     name: str
-    uri: str
+    uri: str = Field(description="the target's SIP URI, or its E.164 number")
+    sip_uri: str | None = Field(
+        None,
+        description="for a number dialed through one of the deployment's trunks: the SIP URI "
+        "that dials it (what `/v1/route` answers a proxy); absent otherwise",
+    )
 
 
 class RingAction(BaseModel):
@@ -289,7 +294,10 @@ class RtjsonHeaders(BaseModel):
 
 
 class RtjsonRoute(BaseModel):
-    uri: str = Field(description="the SIP URI to ring")
+    uri: str = Field(
+        description="a SIP or SIPS URI the proxy dials: a line's own, or a number through its "
+        "trunk (a target it could not dial is never answered)"
+    )
     fr_timer: int = Field(description="ms to wait for the leg's first reply")
     fr_inv_timer: int = Field(description="ms the leg rings before it counts as no answer")
     headers: RtjsonHeaders
@@ -308,7 +316,11 @@ class RouteResponse(RtjsonRoutes):
     seq: int = Field(description="the decision's seq: send it back with a failure or a report")
     final: bool = Field(description="no routes: the call ends here")
     await_: list[str] = Field(alias="await", description="the events the decision awaits")
-    fallback_reason: str | None = Field(description="set when this answer is the fallback")
+    fallback_reason: str | None = Field(
+        description="set when this answer is a fallback, not the flow's decision (so is the "
+        "X-Routing-Fallback header): the engine's own reason (`deadline`, ...), or "
+        "`needs-media` when the flow's decision is a menu or voicemail a proxy cannot play"
+    )
     fallback: RtjsonRoutes = Field(
         description="the decision's precomputed fallback (its line's): what to ring if the "
         "engine cannot be reached later in the call"

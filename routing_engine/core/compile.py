@@ -34,6 +34,7 @@ from routing_engine.core.compiled import (
 )
 from routing_engine.core.ir import MODULE_UNIT as MODULE
 from routing_engine.core.nodes import require_every_kind
+from routing_engine.core.trunks import dial_uris
 
 if TYPE_CHECKING:
     from routing_engine.core.analysis import Index, NodeKey
@@ -340,9 +341,18 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
     """Compile a deployment that passed validation (no errors: every reference resolves)."""
     deployment, index = context.deployment, context.index
     cadence = deployment.ring_cadence.seconds(6.0)
+    sip = dial_uris(deployment)  # numbers through their trunks, worked out once
     targets = {
         t.name: TargetInfo(
-            t.name, t.uri, t.kind.value, t.site, t.region, t.skills, t.capacity, t.available
+            t.name,
+            t.uri,
+            t.kind.value,
+            t.site,
+            t.region,
+            t.skills,
+            t.capacity,
+            t.available,
+            sip.get(t.name, ""),
         )
         for t in index.targets.values()
     }

@@ -32,8 +32,11 @@ class TargetInfo:
     skills: tuple[str, ...]
     capacity: int
     available: bool
+    sip_uri: str = ""  # a number's SIP URI through its trunk (core/trunks.py); "": none
 
     def to_json(self) -> dict[str, Any]:
+        if self.sip_uri:
+            return {"name": self.name, "uri": self.uri, "sip_uri": self.sip_uri}
         return {"name": self.name, "uri": self.uri}
 
 

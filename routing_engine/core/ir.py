@@ -94,6 +94,7 @@ __all__ = [
     "TargetKind",
     "Ticket",
     "TimeRange",
+    "Trunk",
     "Use",
     "Voicemail",
 ]
@@ -170,7 +171,8 @@ class TargetKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A named destination: a line (SIP URI), a queue, or an external number."""
+    """A named destination: a line (SIP URI), a queue, or an external number (dialed over SIP
+    through its `trunk`, else the deployment's default one; see `core/trunks.py`)."""
 
     name: str
     kind: TargetKind
@@ -181,6 +183,19 @@ class Target:
     capacity: int
     available: bool
     span: Span = field(default=NOWHERE, compare=False)
+    trunk: Ref | None = None
+    uri_span: Span = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Trunk:
+    """A SIP trunk or gateway that numbers are dialed through: `uri` is a SIP URI template in
+    which `{number}` stands for the E.164 number (`{digits}`: without its '+')."""
+
+    name: str
+    uri: str
+    span: Span = field(default=NOWHERE, compare=False)
+    uri_span: Span = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +319,10 @@ class Deployment:
     caller_max_wait_severity: str = "error"
     # Internal networks webhooks may reach (`10.20.0.0/16`); every other one is refused.
     allow_webhook_networks: tuple[str, ...] = ()
+    # The SIP trunks numbers are dialed through, and the one a number target without its own
+    # `trunk` takes (None: the only trunk, if there is one).
+    trunks: tuple[Trunk, ...] = ()
+    default_trunk: Ref | None = None
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

@@ -115,6 +115,15 @@ def _deployment() -> list[str]:
         "node, and every module value for a `board` parameter, names a declared board; any other",
         "name is an error (S108), so no ticket goes to a board nobody opens.",
         "",
+        "A trunk is how a SIP proxy dials a phone number (`/v1/route` answers SIP URIs only): its",
+        "`uri` is a SIP URI template in which `{number}` stands for the E.164 number with its",
+        "'+' (`{digits}`: without it), as the user part (`sip:{number}@gateway.example`; quoted",
+        "in the DSL when it holds `=`). A target whose `uri` is a number goes through its",
+        "`trunk`, else the deployment's `default_trunk`, else its only trunk; a bad template is",
+        "an error (S117), and so is a number with several trunks and none chosen, or a `uri`",
+        "that is neither a SIP URI nor a number (S118). A deployment without trunks dials numbers",
+        "where the platform can (Twilio, Amazon Connect), and `/v1/route` leaves them out.",
+        "",
     ]
 
 

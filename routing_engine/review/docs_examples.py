@@ -28,6 +28,10 @@ targets:
     kind: external
     uri: "+443005550100"
     capacity: 40
+    trunk: carrier           # how a SIP proxy dials the number
+trunks:
+  carrier:
+    uri: "sip:{number}@gateway.mercy.example;transport=tls"
 contacts:
   billing-manager:
     name: Billing office manager

@@ -16,13 +16,13 @@ from routing_engine.contract import (
     parse_new_call,
 )
 from routing_engine.service.deps import ServiceDep, service_of
-from routing_engine.service.fallbacks import Asked, arrival
+from routing_engine.service.fallbacks import FALLBACK_HEADERS, Asked, arrival, routing_answer
 from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
 
 router = APIRouter(tags=["calls"])
 
 DOCUMENTED: dict[int | str, dict[str, Any]] = {
-    200: {"model": DecisionResponse, "description": "the decision"},
+    200: {"model": DecisionResponse, "description": "the decision", "headers": FALLBACK_HEADERS},
     **refusals(*JSON_BODY, 404, 409),
 }
 
@@ -42,7 +42,7 @@ async def new_call(request: Request) -> JSONResponse:
         asked=Asked(call=call),
         arrived=arrival(request),
     )
-    return JSONResponse(decision)
+    return routing_answer(decision, decision.get("fallback_reason"))
 
 
 @router.post(
@@ -61,7 +61,7 @@ async def call_event(call_id: str, request: Request) -> JSONResponse:
         asked=Asked(event=event),
         arrived=arrival(request),
     )
-    return JSONResponse(decision)
+    return routing_answer(decision, decision.get("fallback_reason"))
 
 
 @router.get("/v1/calls/{call_id}", responses=refusals(404))

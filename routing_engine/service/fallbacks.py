@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 
@@ -39,6 +41,25 @@ RETRY_S = (0.05, 5.0)  # the first and the longest wait between tries to write a
 
 
 ARRIVED = "routing_engine.arrived"  # the ASGI scope's key for when a request arrived
+# Every routing answer that is a fallback says so in this header, with its reason, as well as
+# in its body: a platform that reads headers only (a proxy's HTTP client) still knows.
+FALLBACK_HEADER = "X-Routing-Fallback"
+FALLBACK_HEADERS = {
+    FALLBACK_HEADER: {
+        "description": "set when the answer is a fallback, not the flow's own decision: why "
+        "(`deadline`, `store-unavailable`, `internal-error`, `loop-guard`, `no-entry`, ...; "
+        "on /v1/route also `needs-media`: a menu or voicemail a proxy cannot play)",
+        "schema": {"type": "string"},
+    }
+}
+_NOT_TOKEN = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def routing_answer(body: dict[str, Any], reason: str | None) -> JSONResponse:
+    """A routing endpoint's answer, with `X-Routing-Fallback: REASON` when it is a fallback."""
+    if not reason:
+        return JSONResponse(body)
+    return JSONResponse(body, headers={FALLBACK_HEADER: _NOT_TOKEN.sub("-", reason)})
 
 
 def arrival(request: Request) -> float | None:

@@ -21,11 +21,17 @@ from routing_engine.contract import (
 from routing_engine.core.compiled import TargetInfo
 from routing_engine.service.core import Service
 from routing_engine.service.deps import ServiceDep
-from routing_engine.service.fallbacks import Asked, arrival
+from routing_engine.service.fallbacks import FALLBACK_HEADERS, Asked, arrival, routing_answer
 from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
 
 router = APIRouter(tags=["calls"])
 
+# What a proxy cannot play: a waiting decision of these (and no ring) gets its fallback's
+# routes, marked `needs-media` (a voicemail rings the deployment's voicemail server instead,
+# when it names one).
+NEEDS_MEDIA = frozenset({"menu", "say", "voicemail", "queue"})
+NEEDS = "needs-media"
+SIP_SCHEMES = ("sip:", "sips:")
 # How long a proxy waits for a voicemail server to answer, and for any leg's first reply.
 VOICEMAIL_RING_MS = 30000
 FIRST_REPLY_MS = 5000
@@ -34,7 +40,11 @@ FIRST_REPLY_MS = 5000
 @router.post(
     "/v1/route",
     responses={
-        200: {"model": RouteResponse, "description": "the routes, in rtjson"},
+        200: {
+            "model": RouteResponse,
+            "description": "the routes, in rtjson",
+            "headers": FALLBACK_HEADERS,
+        },
         **refusals(*JSON_BODY, 404, 409),
     },
     openapi_extra=body_of(RouteRequest),
@@ -59,7 +69,7 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
             asked=Asked(call=call),
             arrived=arrived,
         )
-        return JSONResponse(rtjson(decision, compiled.targets))
+        return answered(rtjson(decision, compiled.targets))
     if asked.failure is not None:
         kind, wanted = dial_event(asked.failure.code), asked.failure.seq
     else:
@@ -80,7 +90,12 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
         asked=Asked(event=event),
         arrived=arrived,
     )
-    return JSONResponse(rtjson(decision, compiled.targets, connected=asked.report is not None))
+    return answered(rtjson(decision, compiled.targets, connected=asked.report is not None))
+
+
+def answered(document: dict[str, Any]) -> JSONResponse:
+    """The rtjson answer, with `X-Routing-Fallback` when it is a fallback."""
+    return routing_answer(document, document["fallback_reason"])
 
 
 async def _last_seq(service: Service, call_id: str) -> int | None:
@@ -105,16 +120,21 @@ def rtjson(
     target) becomes its fallback's routes (its line's). `connected` (an answer to a report):
     the routes are only what the decision rings, never its fallback's.
 
-    Besides rtjson's fields: `call_id`, `seq`, `final` (no routes), `await` (the events the
-    decision expects), `fallback_reason` (set on a fallback answer), and `fallback`, the
+    Every route is a SIP URI (`dial_uri`: a number through its trunk). Besides rtjson's
+    fields: `call_id`, `seq`, `final` (no routes), `await` (the events the decision expects),
+    `fallback_reason` (set on a fallback answer: the engine's reason, or `needs-media` when
+    the line's fallback stands in for media a proxy cannot play), and `fallback`, the
     decision's precomputed fallback as an rtjson document of its own, for the proxy to keep
     and ring when the engine cannot be reached later in the call."""
     actions = decision["actions"]
+    reason = decision.get("fallback_reason")
     routes = _ring_routes(actions, decision)
     if not routes and not connected:
         routes = _voicemail_routes(actions, decision, targets or {})
-        if not routes and decision["await"]:
-            routes = _ring_routes(decision["fallback"]["actions"], decision)
+        waits = bool(decision["await"])  # a final decision (say, hang up) stays final
+        if not routes and waits and any(a["type"] in NEEDS_MEDIA for a in actions):
+            routes = _ring_routes(decision["fallback"]["actions"], decision, reason=NEEDS)
+            reason = reason or NEEDS
     fallback_routes = _ring_routes(decision["fallback"]["actions"], decision, fallback=True)
     return {
         "version": "1.0",
@@ -124,7 +144,7 @@ def rtjson(
         "seq": decision["seq"],
         "final": not routes,
         "await": list(decision["await"]),
-        "fallback_reason": decision.get("fallback_reason"),
+        "fallback_reason": reason,
         "fallback": {
             "version": "1.0",
             "routing": _routing(decision["fallback"]["actions"]),
@@ -139,12 +159,16 @@ def _routing(actions: list[dict[str, Any]]) -> str:
 
 
 def _ring_routes(
-    actions: list[dict[str, Any]], decision: dict[str, Any], *, fallback: bool = False
+    actions: list[dict[str, Any]],
+    decision: dict[str, Any],
+    *,
+    fallback: bool = False,
+    reason: str | None = None,
 ) -> list[dict[str, Any]]:
     """One route per target rung. Headers for the leg: its target, the call and seq to report
     with, the fallback's reason (on a fallback answer, or `unreachable` on the precomputed
     fallback), and what an agent may report and where (a ring's `reports`, `disposition_url`)."""
-    reason = "unreachable" if fallback else decision.get("fallback_reason")
+    reason = "unreachable" if fallback else (decision.get("fallback_reason") or reason)
     routes = []
     for action in actions:
         if action["type"] != "ring":
@@ -155,8 +179,11 @@ def _ring_routes(
         if action.get("disposition_url"):
             extra["X-Disposition-URL"] = str(action["disposition_url"])
         for target in action["targets"]:
+            uri = dial_uri(target)
+            if uri is None:  # a number without a trunk: not for a proxy
+                continue
             headers = {"X-Route-Target": target["name"], **extra}
-            routes.append(_route(target["uri"], int(action["timeout_s"] * 1000), headers))
+            routes.append(_route(uri, int(action["timeout_s"] * 1000), headers))
     return routes
 
 
@@ -178,7 +205,7 @@ def _voicemail_routes(
             "X-Voicemail-Board": board,
             "X-Voicemail-Max-Length": str(int(action.get("max_length_s") or 0)),
         }
-        return [_route(target.uri, VOICEMAIL_RING_MS, headers)]
+        return [_route(target.sip_uri or target.uri, VOICEMAIL_RING_MS, headers)]
     return []
 
 
@@ -202,3 +229,15 @@ def _route(uri: str, ring_ms: int, headers: dict[str, str]) -> dict[str, Any]:
 def _one_line(value: str) -> str:
     """A header value as one line: a CR or LF would let a value add headers of its own."""
     return " ".join(value.split())
+
+
+def dial_uri(target: dict[str, Any]) -> str | None:
+    """What a proxy dials for a decision's target: a number's SIP URI through its trunk (the
+    compiler works it out, `core/trunks.py`), else its own URI when that is a SIP URI (S118
+    has checked its syntax); None for a number without a trunk (a deployment that declares
+    no trunks dials numbers only where the platform can, as Twilio does)."""
+    sip_uri = target.get("sip_uri")
+    if sip_uri:
+        return str(sip_uri)
+    uri = str(target["uri"])
+    return uri if uri[:5].lower().startswith(SIP_SCHEMES) else None

@@ -313,11 +313,9 @@ def _entry(doc: RawDocument, number: str, entry: EntrySpec) -> ir.Entry:
     return ir.Entry(number, flow, doc.key_span(here), fallback)
 
 
-def _deployment(
-    doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow], diags: list[Diagnostic]
-) -> ir.Deployment:
-    entries = tuple(_entry(doc, number, entry) for number, entry in spec.entries.items())
-    targets = tuple(
+def _targets(doc: RawDocument, spec: m.DeploymentDocument) -> tuple[ir.Target, ...]:
+    """The targets, each with the trunk its number goes through when it names one."""
+    return tuple(
         ir.Target(
             name,
             ir.TargetKind(t.kind),
@@ -328,9 +326,18 @@ def _deployment(
             t.capacity,
             t.available,
             doc.key_span(("targets", name)),
+            None if t.trunk is None else ref_at(doc, ("targets", name, "trunk"), t.trunk),
+            doc.value_span(("targets", name, "uri")),
         )
         for name, t in spec.targets.items()
     )
+
+
+def _deployment(
+    doc: RawDocument, spec: m.DeploymentDocument, flows: list[ir.Flow], diags: list[Diagnostic]
+) -> ir.Deployment:
+    entries = tuple(_entry(doc, number, entry) for number, entry in spec.entries.items())
+    targets = _targets(doc, spec)
     contacts = tuple(
         ir.Contact(
             name,
@@ -361,5 +368,16 @@ def _deployment(
         boards=tuple(
             ir.Board(name, b.name, doc.key_span(("boards", name)))
             for name, b in spec.boards.items()
+        ),
+        trunks=tuple(
+            ir.Trunk(
+                name, t.uri, doc.key_span(("trunks", name)), doc.value_span(("trunks", name, "uri"))
+            )
+            for name, t in spec.trunks.items()
+        ),
+        default_trunk=(
+            None
+            if spec.default_trunk is None
+            else ref_at(doc, ("default_trunk",), spec.default_trunk)
         ),
     )

@@ -25,7 +25,13 @@ LIST_FIELDS = frozenset(
     | {"allow_webhook_networks"}
 )
 # The sections of a deployment (`target NAME` and its block), and the mapping each fills.
-SECTIONS = {"target": "targets", "contact": "contacts", "schedule": "schedules", "board": "boards"}
+SECTIONS = {
+    "target": "targets",
+    "contact": "contacts",
+    "trunk": "trunks",
+    "schedule": "schedules",
+    "board": "boards",
+}
 # Where a kind's outcome lines go: under a mapping of the node, or each as a key of its own.
 GROUPS = {"menu": "options", "ring": "on", "queue": "on", "use": "exits"}
 DIRECT = {"menu": ("fallback",), "hours": ("open", "closed", "holiday"), "branch": ("else",)}

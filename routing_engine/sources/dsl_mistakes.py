@@ -155,7 +155,11 @@ def value(tokens: Sequence[Token], as_list: bool) -> Problem | None:
     """A value's words: no '=' among them, and no comma where one value belongs."""
     equals = next((t for t in tokens if t.type == "EQUALS"), None)
     if equals is not None:
-        hint = "'name = value' lines belong under set and use nodes"
+        hint = (
+            "'name = value' lines belong under set and use nodes"
+            if equals is tokens[0]
+            else "quote a value that holds '=': uri \"sip:{number}@gateway.example;transport=tls\""
+        )
         return Problem.at(equals, "unexpected '='", hint)
     if not as_list and len(_groups(tokens)) > 1:
         comma = next(t for t in tokens if t.type == "COMMA")

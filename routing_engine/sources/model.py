@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, Wi
 
 from routing_engine.core.ir import Duration, DurationUnit
 from routing_engine.sources.model_fallbacks import EntryValue, FallbackSpec
+from routing_engine.sources.model_targets import TargetSpec, TrunkSpec
 from routing_engine.sources.model_values import (
     DurationText,
     Name,
@@ -296,16 +297,6 @@ class ModuleDocument(Spec):
     nodes: dict[Name, NodeSpec] = Field(min_length=1)
 
 
-class TargetSpec(Spec):
-    kind: Literal["line", "queue", "external"] = "line"
-    uri: str = Field(description="SIP URI or E.164 number", min_length=1)
-    site: str = ""
-    region: str = Field("", description="e.g. US-NY")
-    skills: list[Name] = Field(default_factory=list)
-    capacity: int = Field(1, ge=1, le=100000)
-    available: bool = True
-
-
 WEBHOOK_PATTERN = r"^(https?://[^\s/?#]+[^\s]*|/[^\s]*)?$"
 EMAIL_PATTERN = r"^([^\s@]+@[^\s@]+)?$"
 
@@ -386,6 +377,12 @@ class DeploymentDocument(Spec):
         description="dialed number (E.164, or a prefix ending in *) -> flow, or {flow, fallback}",
     )
     targets: dict[Name, TargetSpec] = Field(default_factory=dict)
+    trunks: dict[Name, TrunkSpec] = Field(
+        default_factory=dict, description="the SIP trunks numbers are dialed through"
+    )
+    default_trunk: Name | None = Field(
+        None, description="the trunk of a number target without its own `trunk`"
+    )
     contacts: dict[Name, ContactSpec] = Field(default_factory=dict)
     schedules: dict[Name, ScheduleSpec] = Field(default_factory=dict)
     boards: dict[Name, BoardSpec] = Field(

@@ -12,6 +12,7 @@ from routing_engine.validate import (  # noqa: F401  (importing a rule module re
     references,
     sla,
     structure,
+    trunks,
     waits,
     warnings,
     webhooks,

@@ -26,8 +26,9 @@ def _names(ctx: Context, flow: str) -> list[str]:
 def unknown_references(ctx: Context) -> Iterator[Finding]:
     """A name that refers to nothing: a node or flow, a module, a target (a node's, a
     fallback's: the deployment's, a flow's or an entry's), a contact (a ticket's managers and
-    escalation steps, a flow's `notify`), a schedule, a board (a ticket's or a voicemail's), or
-    a module's value of the wrong kind (a contact given for a target).
+    escalation steps, a flow's `notify`), a schedule, a board (a ticket's or a voicemail's), a
+    trunk (a target's, the `default_trunk`), or a module's value of the wrong kind (a contact
+    given for a target).
 
     Every reference is resolved when the deployment is loaded, so a typo is found here, not
     when a caller presses 3 at night. A name in a flow means a node of that flow first, else
@@ -61,6 +62,7 @@ def _references(ctx: Context) -> Iterator[Finding]:
                 did_you_mean(entry.flow.name, ctx.index.flows),
             )
     yield from _fallback_targets(ctx)
+    yield from _trunk_references(ctx)
     yield from _condition_references(ctx)
 
 
@@ -189,6 +191,31 @@ def _fallback_targets(ctx: Context) -> Iterator[Finding]:
     for fallback, user in owned:
         for ref in () if fallback is None else fallback.targets:
             yield from _target(ctx, ref, user)
+
+
+def _trunk_references(ctx: Context) -> Iterator[Finding]:
+    """The trunk each target names, and the deployment's `default_trunk`."""
+    trunks = [trunk.name for trunk in ctx.deployment.trunks]
+    named: list[tuple[ir.Ref | None, str]] = [
+        (t.trunk, f"target '{t.name}'") for t in ctx.deployment.targets
+    ]
+    named.append((ctx.deployment.default_trunk, "default_trunk"))
+    for ref, user in named:
+        if ref is None or ref.name in trunks:
+            continue
+        message = f"no trunk named '{ref.name}' (in {user})"
+        if trunks:
+            hint = did_you_mean(ref.name, trunks) or f"the deployment's trunks: {_some(trunks)}"
+            yield Finding(message, ref.span, hint)
+            continue
+        yield Finding(
+            message,
+            ref.span,
+            "the deployment declares no trunks; declare this one: "
+            f"trunks: {{{ref.name}: {{uri: 'sip:{{number}}@gateway.example'}}}}",
+            f"the deployment declares no trunks; declare this one in it: trunk {ref.name}, "
+            'with uri "sip:{number}@gateway.example" in its block',
+        )
 
 
 def _target(ctx: Context, ref: ir.Ref, user: str) -> Iterator[Finding]:

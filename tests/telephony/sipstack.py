@@ -109,11 +109,12 @@ def hospital_for_sip(root: Path, phones: dict[str, int]) -> Path:
         lambda m: f"uri: {phone_uri(TARGETS[m.group(1)], phones)}",
         text,
     )
-    # the offshore center is an external number; here a phone of its own
-    text = text.replace(
-        "kind: external\n    uri: '+443005550100'",
-        f"uri: {phone_uri('offshore-center', phones)}",
-    )
+    # the offshore center is an external number, dialed through the carrier's trunk: here the
+    # trunk is a phone of its own, which takes the number as its user part
+    carrier = "uri: 'sip:{number}@gateway.mercy.example;transport=tls'"
+    assert carrier in text
+    offshore = phones["offshore-center"]
+    text = text.replace(carrier, f"uri: 'sip:{{number}}@127.0.0.1:{offshore}'")
     text = text.replace(
         "targets:\n", f"targets:\n  voicemail:\n    uri: {phone_uri('voicemail', phones)}\n", 1
     )
