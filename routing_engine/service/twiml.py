@@ -80,11 +80,12 @@ def _ring(
     targets = action.get("targets") or []
     if action.get("strategy") == "sequential" and len(targets) > 1:
         attributes["sequential"] = True
-    dial = response.dial(**attributes)
     reports = reports_of(action) if not reason else []
     whisper = None
-    if reports:
+    if reports:  # the agent hears it before being put through; the caller hears ringing
         whisper = links.url("whisper", call=decision["call_id"], seq=seq, reports=",".join(reports))
+        attributes["answer_on_bridge"] = True
+    dial = response.dial(**attributes)
     for target in targets:
         _target(dial, target, whisper, action.get("disposition_url"))
 

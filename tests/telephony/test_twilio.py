@@ -303,3 +303,28 @@ def test_without_a_token_the_webhook_refuses_503(tmp_path: Path) -> None:
         assert response.json()["error"] == "twilio-not-configured"
     finally:
         bare.stop()
+
+
+def test_nobody_at_the_overflow_takes_a_message_through_record(server: Server) -> None:
+    """The office and the overflow ring out: the caller hears the prompt, <Record> takes the
+    message, and its action's RecordingUrl becomes the voicemail ticket's recording."""
+    twilio, call = Twilio(server), sid("voicemail")
+    twilio.post("/v1/twilio/voice", call_params(call))
+    twilio.post("/v1/twilio/gather?seq=1", call_params(call, Digits="2"))
+    twilio.post("/v1/twilio/dial?seq=2", call_params(call, DialCallStatus="no-answer"))
+    message = twiml(
+        twilio.post("/v1/twilio/dial?seq=3", call_params(call, DialCallStatus="failed"))
+    )
+    assert verbs(message) == ["Say", "Record", "Hangup"]
+    record = message[1]
+    assert (record.get("maxLength"), record.get("action")) == (
+        "120",
+        f"{BASE}/v1/twilio/record?seq=4",
+    )
+    recording = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1"
+    done = call_params(call, RecordingUrl=recording, RecordingSid="RE1", RecordingDuration="14")
+    assert verbs(twiml(twilio.post(record.get("action", ""), done))) == ["Hangup"]
+    ticket = [t for t in server.client.get("/v1/tickets").json() if t["call_id"] == call]
+    assert len(ticket) == 1 and ticket[0]["board"] == "radiology"
+    shown = server.client.get(f"/v1/tickets/{ticket[0]['id']}").json()
+    assert shown["recording"] == recording
