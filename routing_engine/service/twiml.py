@@ -86,8 +86,11 @@ def _ring(
         whisper = links.url("whisper", call=decision["call_id"], seq=seq, reports=",".join(reports))
         attributes["answer_on_bridge"] = True
     dial = response.dial(**attributes)
+    link = action.get("disposition_url")
+    if isinstance(link, str) and link.startswith("/"):  # a path: under the public URL
+        link = links.base + link
     for target in targets:
-        _target(dial, target, whisper, action.get("disposition_url"))
+        _target(dial, target, whisper, link)
 
 
 def _menu(response: VoiceResponse, action: dict[str, Any], seq: int, links: Links) -> None:

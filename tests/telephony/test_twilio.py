@@ -289,18 +289,24 @@ def test_every_status_is_documented(server: Server) -> None:
         assert "application/x-www-form-urlencoded" in operation["requestBody"]["content"]
 
 
-def test_without_a_token_the_webhook_refuses_503(tmp_path: Path) -> None:
+def test_without_a_token_the_webhook_refuses_503_and_needs_no_key(tmp_path: Path) -> None:
     """No auth token configured: nothing unsigned is served; Twilio then plays the number's
-    fallback URL ("Primary handler fails")."""
+    fallback URL ("Primary handler fails"). With API keys configured, the webhook needs no
+    bearer key (Twilio sends none; its signature stands for one) while /v1/calls does."""
     env: dict[str, str | None] = {
         "ROUTING_TWILIO_AUTH_TOKEN": None,
         "ROUTING_TWILIO_AUTH_TOKEN_FILE": None,
+        "ROUTING_API_KEYS": "telephony telephony-key-0123456789",
     }
     bare = Server(tmp_path / "bare.db", now=AT, env=env)
     try:
         response = Twilio(bare).post("/v1/twilio/voice", call_params(sid("no-token")))
         assert response.status_code == 503
         assert response.json()["error"] == "twilio-not-configured"
+        keyed = bare.client.post(
+            "/v1/calls", json={"call_id": "k", "from": CALLER, "to": MAIN_LINE}
+        )
+        assert keyed.status_code == 401
     finally:
         bare.stop()
 

@@ -6,11 +6,12 @@ describe: "TwiML Voice: <Dial>" (timeout, action, sequential, answerOnBridge), "
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 from routing_engine.service.twiml import Links, twiml
 
@@ -100,3 +101,39 @@ def test_the_fallback_bins_ring_each_line_without_the_engine() -> None:
     assert every.stdout.count("<Response>") == 7 and "sip:front-desk@mercy.example" in every.stdout
     unknown = run_cli("twilio-fallbacks", "examples/hospital", "--number", "+19999999999")
     assert unknown.returncode == 2 and "no entry +19999999999" in unknown.stderr
+
+
+def test_the_auth_token_comes_from_its_variable_or_a_file(tmp_path: Path) -> None:
+    from routing_engine.service.twilio_auth import TwilioConfigError, TwilioSettings
+
+    assert TwilioSettings.from_env({}) == TwilioSettings(None, "")
+    file = tmp_path / "twilio-token"
+    file.write_text("from-the-file\n", encoding="utf-8")
+    settings = TwilioSettings.from_env(
+        {"ROUTING_TWILIO_AUTH_TOKEN_FILE": str(file), "ROUTING_TWILIO_URL": "https://r.example/"}
+    )
+    assert settings == TwilioSettings("from-the-file", "https://r.example")
+    assert settings.links.url("dial", seq=2) == "https://r.example/v1/twilio/dial?seq=2"
+    given = {"ROUTING_TWILIO_AUTH_TOKEN": "given", "ROUTING_TWILIO_AUTH_TOKEN_FILE": str(file)}
+    assert TwilioSettings.from_env(given).token == "given"
+    with pytest.raises(TwilioConfigError, match="ROUTING_TWILIO_AUTH_TOKEN_FILE"):
+        TwilioSettings.from_env({"ROUTING_TWILIO_AUTH_TOKEN_FILE": str(tmp_path / "none")})
+    with pytest.raises(TwilioConfigError, match="ROUTING_TWILIO_URL"):
+        TwilioSettings.from_env({"ROUTING_TWILIO_URL": "routing.example"})
+
+
+def test_the_shipped_fallback_bins_are_what_the_command_makes(tmp_path: Path) -> None:
+    shipped = ROOT / "examples" / "telephony" / "twilio" / "fallback-bins"
+    result = run_cli("twilio-fallbacks", "examples/hospital", "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    made = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    assert made == {path.name: path.read_text() for path in shipped.iterdir()}
+    assert len(made) == 7
+
+
+def test_a_disposition_link_given_as_a_path_is_made_absolute_for_the_agent() -> None:
+    action = ring("sip:agent@offshore.example", disposition_url="/v1/disposition/CA1?t=x")
+    (dial,) = ET.fromstring(twiml(decision(action), LINKS))
+    (sip,) = dial
+    header = (sip.text or "").partition("?X-Disposition-Url=")[2]
+    assert unquote(header) == "https://routing.example/v1/disposition/CA1?t=x"
