@@ -8,8 +8,8 @@ naming the field; and any fault inside answers 200 with the fallback decision, m
 within the deadline.
 
 Here the app is assembled: the routes are module-level routers (`calls`, `admin`, `sip`,
-`tickets`, `notifications`, `board`, `health`) that reach the service through the dependencies
-of `deps.py`."""
+`twilio`, `tickets`, `notifications`, `board`, `health`) that reach the service through the
+dependencies of `deps.py`."""
 
 from __future__ import annotations
 
@@ -39,7 +39,16 @@ from routing_engine.core.clock import (
     offset_clock,
     system_clock,
 )
-from routing_engine.service import admin, board, calls, health, notifications, sip, tickets
+from routing_engine.service import (
+    admin,
+    board,
+    calls,
+    health,
+    notifications,
+    sip,
+    tickets,
+    twilio,
+)
 from routing_engine.service.auth import Gate, Keys
 from routing_engine.service.board_stream import Hub
 from routing_engine.service.core import DEFAULT_DEADLINE_S, Service
@@ -58,6 +67,7 @@ from routing_engine.service.store_health import (
     announce_down,
     reopen,
 )
+from routing_engine.service.twilio_auth import TwilioSettings
 from routing_engine.store.database import Store, StoreClaimed, StoreOutdated, claim, sqlite_url
 
 log = logging.getLogger("routing_engine.server")
@@ -70,6 +80,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     calls.router,
     admin.router,
     sip.router,
+    twilio.router,
     tickets.router,
     notifications.router,
     board.router,
@@ -152,6 +163,7 @@ def create_app(
     )
     app.openapi = openapi_of(app)  # type: ignore[method-assign]  # every status, truthfully
     provide(app, service, gate, Hub(store.engine, clock), publisher, notifier.settings)
+    app.state.twilio = TwilioSettings.from_env()  # the Twilio webhook's token (twilio_auth.py)
     app.add_middleware(FrontDoor, gate=gate)
     return app
 
