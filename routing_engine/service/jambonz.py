@@ -6,6 +6,8 @@
 - `POST /v1/jambonz/answered?seq=N`: a dial's confirmHook, called when a target answers and
   before the parties are bridged: the engine learns of the answer then, so the agent can
   report an outcome during the call. Always answered `[]` (bridge now).
+- `POST /v1/jambonz/reported?seq=N&reports=A,B`: a dial's dtmfHook: the agent pressed *1,
+  *2... during the call, the outcome the ring node reports first, second...
 - `POST /v1/jambonz/status`: the call status webhook; a call that ends is a `hangup`.
 
 Every event goes through the same `Service.decision` path as `/v1/calls`, with an event id
@@ -171,7 +173,12 @@ async def call_webhook(request: Request) -> JSONResponse:
         asked=Asked(call=call),
         arrived=arrival(request),
     )
-    return JSONResponse(verbs(decision, hook))
+    return JSONResponse(verbs(decision, hook, base_of(request)))
+
+
+def base_of(request: Request) -> str:
+    """This service's URL as jambonz reaches it (for links given as paths)."""
+    return str(request.base_url).rstrip("/")
 
 
 @router.post("/v1/jambonz/action", responses=DOCUMENTED, openapi_extra=HOOK_BODY)
@@ -196,7 +203,7 @@ async def action_hook(
         decision = await _latest(service, hook.call_id, decision)
         if not decision["actions"] and decision["await"]:
             return JSONResponse([{"verb": "hangup"}])
-    return JSONResponse(verbs(decision, hook))
+    return JSONResponse(verbs(decision, hook, base_of(request)))
 
 
 async def _latest(service: Service, call_id: str, decision: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +225,30 @@ async def answered_hook(request: Request, seq: Seq) -> JSONResponse:
     service, hook = await read_hook(request)
     with contextlib.suppress(Refusal):  # past this answer already (an outcome reported)
         await _event(request, service, hook.call_id, seq, "dial.answered")
+    return JSONResponse([])
+
+
+Reports = Annotated[
+    str,
+    Query(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(,[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,8}$",
+        description="the outcomes *1, *2... stand for, in order",
+    ),
+]
+
+
+@router.post("/v1/jambonz/reported", responses=DOCUMENTED, openapi_extra=HOOK_BODY)
+async def reported_hook(request: Request, seq: Seq, reports: Reports) -> JSONResponse:
+    """A dial's dtmfHook: the connected agent pressed *N, the Nth outcome of `reports`. Its
+    decision is played when the bridged call ends (the dial's actionHook answers it)."""
+    service, hook = await read_hook(request)
+    outcomes = reports.split(",")
+    key = hook.dtmf.removeprefix("*")
+    if not key.isdigit() or not 1 <= int(key) <= len(outcomes):
+        problem = {"field": "dtmf", "problem": f"expected *1 to *{len(outcomes)}"}
+        raise Refusal(422, "bad-request", f"dtmf: {problem['problem']}", [problem])
+    outcome = outcomes[int(key) - 1]
+    await _event(request, service, hook.call_id, seq, "outcome", outcome=outcome)
     return JSONResponse([])
 
 

@@ -33,6 +33,7 @@ class Hook(BaseModel):
     dial_call_status: str = Field("", max_length=32)
     reason: str = Field("", max_length=64)
     digits: str = Field("", max_length=64)
+    dtmf: str = Field("", max_length=64)
     customer_data: dict[str, Any] | None = Field(None, alias="customerData")
 
     @property
@@ -86,12 +87,13 @@ def target(uri: str) -> dict[str, str]:
     return {"type": "sip", "sipUri": uri}
 
 
-def _dial(action: dict[str, Any], decision: dict[str, Any], kind: str) -> dict[str, Any]:
+def _dial(action: dict[str, Any], decision: dict[str, Any], kind: str, base: str) -> dict[str, Any]:
     seq = decision["seq"]
     awaits = decision.get("await") or []
     headers = {"X-Call-Seq": str(seq)}
-    if action.get("disposition_url"):
-        headers["X-Disposition-URL"] = str(action["disposition_url"])
+    link = str(action.get("disposition_url") or "")
+    if link:  # the agent's link to report the outcome, absolute
+        headers["X-Disposition-URL"] = base + link if link.startswith("/") else link
     if decision.get("fallback_reason"):
         headers["X-Fallback-Reason"] = str(decision["fallback_reason"])
     if kind == "queue":
@@ -111,7 +113,23 @@ def _dial(action: dict[str, Any], decision: dict[str, Any], kind: str) -> dict[s
     if awaits:  # a fallback ends the call: nothing comes back
         verb["actionHook"] = hook_url(kind, seq)
         verb["confirmHook"] = f"{HOOKS}/answered?{urlencode({'seq': seq})}"
+        verb.update(_keypad(action, seq))
     return verb
+
+
+def _keypad(action: dict[str, Any], seq: int) -> dict[str, Any]:
+    """What the connected agent may report, on the keypad: *1 for the first outcome the ring
+    node `reports`, *2 for the second... (jambonz captures the agent's DTMF sent as SIP INFO
+    during the call, and calls the dtmfHook). The report answers the decision after the
+    answer: seq + 1."""
+    reports = [str(r) for r in action.get("reports") or []][:9]
+    if not reports:
+        return {}
+    query = urlencode({"seq": seq + 1, "reports": ",".join(reports)})
+    return {
+        "dtmfCapture": {"childCall": [f"*{n}" for n in range(1, len(reports) + 1)]},
+        "dtmfHook": f"{HOOKS}/reported?{query}",
+    }
 
 
 def _gather(action: dict[str, Any], seq: int) -> dict[str, Any]:
@@ -151,10 +169,13 @@ def _voicemail(action: dict[str, Any], decision: dict[str, Any]) -> list[dict[st
     return [say, listen]
 
 
-def verbs(decision: dict[str, Any], hook: Hook | None = None) -> list[dict[str, Any]]:
-    """A decision as the verbs jambonz runs, in order. A fallback is tagged on the call
-    (`tag`: `fallback_reason` in the call's customerData, which jambonz shows in later
-    webhooks and its call records) and named in each dial's SIP headers."""
+def verbs(
+    decision: dict[str, Any], hook: Hook | None = None, base: str = ""
+) -> list[dict[str, Any]]:
+    """A decision as the verbs jambonz runs, in order (`base`: this service's URL, for a
+    disposition link given as a path). A fallback is tagged on the call (`tag`:
+    `fallback_reason` in the call's customerData, which jambonz shows in later webhooks and
+    its call records) and named in each dial's SIP headers."""
     out: list[dict[str, Any]] = []
     reason = decision.get("fallback_reason")
     if reason:
@@ -163,9 +184,9 @@ def verbs(decision: dict[str, Any], hook: Hook | None = None) -> list[dict[str, 
     for action in decision.get("actions", []):
         match action.get("type"):
             case "ring":
-                out.append(_dial(action, decision, "dial"))
+                out.append(_dial(action, decision, "dial", base))
             case "queue":
-                out.append(_dial(action, decision, "queue"))
+                out.append(_dial(action, decision, "queue", base))
             case "menu":
                 out.append(_gather(action, decision["seq"]))
             case "say":

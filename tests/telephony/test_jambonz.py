@@ -159,6 +159,50 @@ def test_a_cardiology_call_rings_over_and_the_agent_reports_during_the_call(
     assert call_state(server, sid)["seq"] == 5  # nothing left to end
 
 
+def test_the_agent_reports_on_the_keypad_during_the_call(server: Server) -> None:
+    """*2 on the agent's keypad (jambonz's dtmfHook, the agent's leg) is `needs-office`."""
+    sid = "jz-keypad"
+    body = call_payload(sid, "+12125550120", call_status="in-progress")
+    (office,) = post(server, "/v1/jambonz/call", body).json()
+    (offshore,) = hook(server, office, "actionHook", {**body, "dial_call_status": "no-answer"})
+    agent = {**call_payload("jz-keypad-agent", "+443005550100"), "parent_call_sid": sid}
+    assert hook(server, offshore, "confirmHook", agent) == []
+    keypad = "/v1/jambonz/reported?seq=3&reports=handled,needs-office"  # what the dial carries
+    wrong = post(server, keypad, {**agent, "dtmf": "*5"})
+    assert wrong.status_code == 422 and wrong.json()["problems"][0]["field"] == "dtmf"
+    assert post(server, keypad, {**agent, "dtmf": "*2"}).json() == []
+    state = call_state(server, sid)
+    assert any("outcome needs-office" in step for step in state["trace"]) and state["seq"] == 4
+    ended = {**body, "dial_call_status": "completed"}
+    say, hangup = hook(server, offshore, "actionHook", ended)
+    assert say["text"].startswith("Thank you. The Cardiology office") and hangup["verb"] == "hangup"
+
+
+def test_a_ring_that_reports_outcomes_captures_the_agents_keypad() -> None:
+    decision = {
+        "call_id": "c",
+        "seq": 3,
+        "actions": [
+            {
+                "type": "ring",
+                "targets": [{"name": "offshore-center", "uri": "+443005550100"}],
+                "timeout_s": 30.0,
+                "strategy": "sequential",
+                "reports": ["handled", "needs-office"],
+                "disposition_url": "/v1/dispositions/c?token=abc",
+            }
+        ],
+        "await": ["dial.answered", "dial.no-answer", "dial.busy", "dial.failed", "hangup"],
+    }
+    (dial,) = verbs(decision, base="https://routing.example")
+    assert dial["target"] == [{"type": "phone", "number": "+443005550100"}]
+    assert dial["dtmfCapture"] == {"childCall": ["*1", "*2"]}
+    assert dial["dtmfHook"] == "/v1/jambonz/reported?seq=4&reports=handled%2Cneeds-office"
+    assert dial["headers"]["X-Disposition-URL"] == (
+        "https://routing.example/v1/dispositions/c?token=abc"
+    )
+
+
 def test_a_connected_call_whose_agent_hangs_up_ends_and_the_status_hook_ends_it(
     server: Server,
 ) -> None:
@@ -317,8 +361,28 @@ def test_without_a_recording_websocket_a_message_is_the_prompt_then_hangup(
     assert verbs(decision) == [{"verb": "say", "text": "Leave a message."}, {"verb": "hangup"}]
 
 
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status"),
+    [
+        (b"[" * 40 + b"]" * 40, "application/json", 400),  # nested too deep
+        (b'{"call_sid": "' + b"x" * 70_000 + b'"}', "application/json", 413),
+        (b"call_sid=x", "application/x-www-form-urlencoded", 415),
+        (b"{not json", "application/json", 400),
+    ],
+)
+def test_hostile_bodies_are_refused_before_they_are_parsed(
+    server: Server, raw: bytes, content_type: str, status: int
+) -> None:
+    response = server.client.post(
+        "/v1/jambonz/call",
+        content=raw,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {TELEPHONY}"},
+    )
+    assert response.status_code == status, response.text
+
+
 def test_the_openapi_documents_the_jambonz_routes(server: Server) -> None:
     paths = server.client.get("/openapi.json").json()["paths"]
-    for path in ("call", "action", "answered", "status"):
+    for path in ("call", "action", "answered", "reported", "status"):
         assert f"/v1/jambonz/{path}" in paths
     assert {"401", "403", "422"} <= set(paths["/v1/jambonz/action"]["post"]["responses"])

@@ -196,7 +196,7 @@ def _step(action: dict[str, Any]) -> dict[str, str]:
             "timeout_s": str(round(float(action.get("timeout_s", 30)))),
             "strategy": str(action.get("strategy", "")),
             "reports": ",".join(action.get("reports") or []),
-            "disposition_url": str(action.get("disposition_url") or ""),
+            "disposition_url": _absolute(str(action.get("disposition_url") or "")),
         }
     if kind == "menu":
         return {
@@ -222,6 +222,13 @@ def _step(action: dict[str, Any]) -> dict[str, str]:
             "max_wait_s": str(round(float(action.get("max_wait_s", 60)))),
         }
     return {"action": "hangup"}
+
+
+def _absolute(link: str) -> str:
+    """A link the engine gives as a path, on the engine's URL (the agent opens it)."""
+    if link.startswith("/"):
+        return os.environ.get("ROUTING_ENGINE_URL", "").rstrip("/") + link
+    return link
 
 
 def fallback_number(dialed: str, attributes: dict[str, Any]) -> str:
