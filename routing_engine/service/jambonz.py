@@ -14,7 +14,8 @@ Every event goes through the same `Service.decision` path as `/v1/calls`, with a
 made of its kind and seq: a webhook jambonz retries gets the same decision. jambonz signs
 its webhooks (`Jambonz-Signature`, HMAC-SHA256 of `TIMESTAMP.BODY` with the account's webhook
 secret, $ROUTING_JAMBONZ_SECRET) or sends HTTP basic auth: these routes check either
-themselves (`auth.SELF_CHECKED`), as the gate checks bearer keys elsewhere.
+themselves (their `auth.PERMISSIONS` entry is None), as the gate checks bearer keys
+elsewhere.
 """
 
 from __future__ import annotations
