@@ -8,8 +8,8 @@ naming the field; and any fault inside answers 200 with the fallback decision, m
 within the deadline.
 
 Here the app is assembled: the routes are module-level routers (`calls`, `admin`, `sip`,
-`tickets`, `notifications`, `board`, `health`) that reach the service through the dependencies
-of `deps.py`."""
+`jambonz`, `tickets`, `notifications`, `board`, `health`) that reach the service through the
+dependencies of `deps.py`."""
 
 from __future__ import annotations
 

@@ -97,8 +97,7 @@ def _dial(action: dict[str, Any], decision: dict[str, Any], kind: str, base: str
     if decision.get("fallback_reason"):
         headers["X-Fallback-Reason"] = str(decision["fallback_reason"])
     if kind == "queue":
-        queue = action.get("queue") or {}
-        targets = [target(queue["uri"])] if queue.get("uri") else []
+        targets = [target(action["queue"]["uri"])]
         timeout = action.get("max_wait_s", 60)
     else:
         targets = [target(t["uri"]) for t in action.get("targets", [])]
@@ -185,7 +184,7 @@ def verbs(
         match action.get("type"):
             case "ring":
                 out.append(_dial(action, decision, "dial", base))
-            case "queue":
+            case "queue" if (action.get("queue") or {}).get("uri"):
                 out.append(_dial(action, decision, "queue", base))
             case "menu":
                 out.append(_gather(action, decision["seq"]))

@@ -23,7 +23,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "tests" / "service"))
 from test_service import AT, Server
 
-from routing_engine.service.jambonz_verbs import verbs
+from routing_engine.service.jambonz_verbs import Hook, dial_event, verbs
 
 pytestmark = pytest.mark.telephony
 
@@ -386,3 +386,23 @@ def test_the_openapi_documents_the_jambonz_routes(server: Server) -> None:
     for path in ("call", "action", "answered", "reported", "status"):
         assert f"/v1/jambonz/{path}" in paths
     assert {"401", "403", "422"} <= set(paths["/v1/jambonz/action"]["post"]["responses"])
+
+
+def test_a_queue_is_a_dial_of_its_number_whose_end_is_its_timeout() -> None:
+    queue = {
+        "type": "queue",
+        "queue": {"name": "billing-queue", "uri": "+12125550140"},
+        "skills": ["billing"],
+        "priority": 0,
+        "max_wait_s": 90.0,
+        "region": "",
+    }
+    decision = {"call_id": "c", "seq": 2, "actions": [queue], "await": ["dial.answered"]}
+    (dial,) = verbs(decision)
+    assert dial["target"] == [{"type": "phone", "number": "+12125550140"}]
+    assert dial["timeout"] == 90 and dial["actionHook"] == "/v1/jambonz/action?on=queue&seq=2"
+    unanswered = Hook.model_validate({"call_sid": "c", "dial_call_status": "no-answer"})
+    assert dial_event(unanswered, "queue") == "queue.timeout"
+    assert dial_event(unanswered, "dial") == "dial.no-answer"
+    nowhere = {**decision, "actions": [{**queue, "queue": None}]}
+    assert verbs(nowhere) == []  # no number to dial: jambonz has nothing to run
