@@ -264,11 +264,17 @@ async def status_hook(request: Request) -> Response:
     `no-answer`) is a `hangup` at the call's current seq; other statuses change nothing."""
     service, hook = await read_hook(request)
     if hook.parent_call_sid is None and hook.call_status in ENDED:
-        try:
-            stored = await service.store.call(hook.call_sid)
-        except Exception:  # the store cannot say: nothing to end
-            stored = None
-        if stored is not None and stored.state.get("status") != "ended":
-            with contextlib.suppress(Refusal):  # ended meanwhile: nothing to end
+        for _ in range(2):  # a hook decided meanwhile moves the seq on: once more at the new
+            try:
+                stored = await service.store.call(hook.call_sid)
+            except Exception:  # the store cannot say: nothing to end
+                break
+            if stored is None or stored.state.get("status") == "ended":
+                break
+            try:
                 await _event(request, service, hook.call_sid, stored.seq, "hangup")
+                break
+            except Refusal as refused:  # ended meanwhile, or moved on: read it again
+                if refused.error != "stale-seq":
+                    break
     return Response(status_code=204)
