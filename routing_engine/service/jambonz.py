@@ -142,10 +142,13 @@ async def _event(
 ) -> dict[str, Any]:
     """The decision for an event, through the one path `/v1/calls` takes; its id (kind and
     seq) makes a retried webhook get the same decision."""
-    event = parse_as(
-        EventRequest,
-        {"event_id": f"jambonz:{kind}:{seq}", "seq": seq, "type": kind, "data": data},
-    )
+    try:
+        event = parse_as(
+            EventRequest,
+            {"event_id": f"jambonz:{kind}:{seq}", "seq": seq, "type": kind, "data": data},
+        )
+    except BadRequest as error:  # what jambonz sent does not fit an event
+        raise Refusal(422, "bad-request", str(error), error.problems) from None
     return await service.decision(
         lambda: service.apply_event(call_id, event),
         call_id,
