@@ -222,6 +222,8 @@ def test_a_refused_event_goes_to_the_fallback_naming_the_status(
     )
     unknown = invoke(contact_event(cid, "+12125550111", {"event": "fax", "seq": "1"}))
     assert unknown["engine"] == "refused" and unknown["target_number"] == FRONT_DESK
+    huge = invoke(contact_event(cid, "+12125550111", {"event": "no-input", "seq": "9" * 5000}))
+    assert (huge["engine"], huge["engine_status"]) == ("refused", "422")
 
 
 def test_a_wrong_key_is_refused_not_routed(engine: Server, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,6 +38,7 @@ import threading
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 SIP_NUMBER = re.compile(r"^sips?:(\+[1-9][0-9]{1,14})@")
@@ -133,7 +134,7 @@ def _ask(event: dict[str, Any]) -> dict[str, Any]:
     if kind not in EVENTS:
         raise EngineError("refused", 422, f"unknown event {kind!r}")
     seq_text = str(parameters.get("seq") or attributes.get("routing_seq") or "")
-    if not seq_text.isdigit():
+    if not (seq_text.isascii() and seq_text.isdigit() and len(seq_text) <= 18):
         raise EngineError("refused", 422, "no seq: pass $.External.seq as the 'seq' parameter")
     data = {
         name: str(parameters[name])
@@ -146,7 +147,7 @@ def _ask(event: dict[str, Any]) -> dict[str, Any]:
         "type": kind,
         "data": data,
     }
-    return _post(f"/v1/calls/{call_id}/events", body, timeout_s)
+    return _post(f"/v1/calls/{quote(call_id, safe='')}/events", body, timeout_s)
 
 
 def attributes_of(decision: dict[str, Any]) -> dict[str, str]:
