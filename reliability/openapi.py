@@ -51,7 +51,7 @@ def role_for(method: str, path: str) -> str | None:
     """The role whose key this route takes (None: a route that needs no key)."""
     for allowed_method, prefix, roles in PERMISSIONS:
         if allowed_method in ("*", method) and path.startswith(prefix):
-            if roles is None:  # a route its platform signs (Twilio's): no key
+            if roles is None:  # a route that checks its caller itself (Twilio's, jambonz's)
                 return None
             return next(role for role in PREFERRED if role in roles)
     return None

@@ -8,8 +8,8 @@ naming the field; and any fault inside answers 200 with the fallback decision, m
 within the deadline.
 
 Here the app is assembled: the routes are module-level routers (`calls`, `admin`, `sip`,
-`twilio`, `tickets`, `notifications`, `board`, `health`) that reach the service through the
-dependencies of `deps.py`."""
+`twilio`, `jambonz`, `tickets`, `notifications`, `board`, `health`) that reach the service
+through the dependencies of `deps.py`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ from routing_engine.service import (
     board,
     calls,
     health,
+    jambonz,
     notifications,
     sip,
     tickets,
@@ -81,6 +82,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     admin.router,
     sip.router,
     twilio.router,
+    jambonz.router,
     tickets.router,
     notifications.router,
     board.router,

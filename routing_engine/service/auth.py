@@ -54,13 +54,14 @@ MIN_KEY_LENGTH = 16
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 # Who may call what: (method, path prefix) -> roles; the first match wins. Health, metrics,
-# the API docs and the board's page (which holds no data; it signs people in) need no key;
-# nor does Twilio's webhook, whose every request is signed instead (service/twilio_auth.py).
+# the API docs and the board's page (which holds no data; it signs people in) need no key.
+# None: a platform's webhook that authenticates its own way, checked by its route itself.
 PERMISSIONS: tuple[tuple[str, str, frozenset[str] | None], ...] = (
     ("POST", "/v1/calls", frozenset({"telephony"})),
     ("GET", "/v1/calls", frozenset({"telephony", "admin"})),
     ("POST", "/v1/route", frozenset({"telephony"})),
-    ("POST", "/v1/twilio/", None),
+    ("POST", "/v1/twilio/", None),  # every request signed: twilio_auth.py
+    ("POST", "/v1/jambonz/", None),  # signed, or a telephony key in basic auth: jambonz.py
     ("*", "/v1/flows", frozenset({"admin"})),
     ("*", "/v1/targets", frozenset({"admin"})),
     ("*", "/v1/tickets", BOARD_ROLES),
