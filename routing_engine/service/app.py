@@ -38,7 +38,16 @@ from routing_engine.core.clock import (
     offset_clock,
     system_clock,
 )
-from routing_engine.service import admin, board, calls, health, notifications, sip, tickets
+from routing_engine.service import (
+    admin,
+    board,
+    calls,
+    freeswitch,
+    health,
+    notifications,
+    sip,
+    tickets,
+)
 from routing_engine.service.auth import Gate, Keys
 from routing_engine.service.board_stream import Hub
 from routing_engine.service.core import DEFAULT_DEADLINE_S, Service
@@ -63,6 +72,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     calls.router,
     admin.router,
     sip.router,
+    freeswitch.router,
     tickets.router,
     notifications.router,
     board.router,

@@ -203,7 +203,7 @@ class Call:
             if link.startswith("/"):
                 link = self.engine.url + link
             self.agi.set("_ROUTING_DISPOSITION_URL", link)
-            self.agi.set("_ROUTING_REPORTS", ",".join(action.get("reports") or ()))
+            self.agi.set("_ROUTING_REPORTS", " ".join(action.get("reports") or ()))
             options += f"b({handler}^s^1)"
         timeout = max(1, math.ceil(float(action["timeout_s"])))
         self.agi.exec("Dial", f"{legs},{timeout}" + (f",{options}" if options else ""))
