@@ -22,8 +22,8 @@ from fastapi.responses import Response
 from routing_engine.contract import EventRequest, NewCallRequest, parse_as, parse_event
 from routing_engine.service.deps import service_of
 from routing_engine.service.fallbacks import Asked, arrival
-from routing_engine.service.http import Refusal, raw_body, refusals
 from routing_engine.service.httapi import DIGITS_PARAM, Settings, document, hangup_document
+from routing_engine.service.http import Refusal, raw_body, refusals
 
 router = APIRouter(tags=["telephony"])
 

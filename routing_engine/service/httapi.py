@@ -149,7 +149,7 @@ def document(
     fallback = fallback_bridge(decision, settings)
     if fallback:
         SubElement(variables, "routing_fallback").text = fallback
-    return tostring(root, encoding="utf-8", xml_declaration=True), wait
+    return _xml(root), wait
 
 
 def hangup_document(wait: str = "done") -> bytes:
@@ -157,4 +157,9 @@ def hangup_document(wait: str = "done") -> bytes:
     root = Element("document", type=DOCUMENT_TYPE)
     SubElement(SubElement(root, "params"), "routing_wait").text = wait
     SubElement(SubElement(root, "work"), "hangup", cause="NORMAL_CLEARING")
-    return tostring(root, encoding="utf-8", xml_declaration=True)
+    return _xml(root)
+
+
+def _xml(root: Element) -> bytes:
+    text: bytes = tostring(root, encoding="utf-8", xml_declaration=True)
+    return text
