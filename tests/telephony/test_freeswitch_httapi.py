@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
+from conftest import ROOT
 from engine_process import KEY, OPEN, Engine, running_engine
 
 from routing_engine.service.httapi import Settings, document
@@ -28,7 +29,29 @@ WORK_TAGS = {
     "recordCall", "conference", "answer", "hangup", "break", "log", "continue", "getVar",
     "voicemail",
 }  # fmt: skip
+SHIPPED = ROOT / "examples" / "telephony" / "freeswitch"
 BASIC = "Basic " + base64.b64encode(f"freeswitch:{KEY}".encode()).decode()
+
+
+def permitted(permission: str, kind: str) -> set[str]:
+    """What the shipped httapi profile lets a document use: `kind` names in `permission`."""
+    profile = ElementTree.parse(SHIPPED / "httapi.conf.xml").getroot().find("profiles/profile")
+    assert profile is not None
+    found = profile.find(f"permissions/permission[@name='{permission}']")
+    assert found is not None and found.get("value") == "true"
+    return {item.get("name", "") for item in found.iter(kind)}
+
+
+def within_the_shipped_profile(root: ElementTree.Element) -> None:
+    """Every `<execute>`, `<getVar>` and variable the document uses is one the shipped
+    profile permits (httapi hangs up a call whose document uses another)."""
+    for execute in root.iter("execute"):
+        assert execute.get("application") in permitted("execute-apps", "application")
+        assert "$" not in (execute.get("data") or "")  # expand-vars is off
+    for get in root.iter("getVar"):
+        assert get.get("name") in permitted("get-vars", "variable")
+    for set_variable in root.find("variables") or []:
+        assert set_variable.tag in permitted("set-vars", "variable")
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +95,7 @@ class Session:
         work = root.find("work")
         assert work is not None and len(work) > 0
         assert {tag.tag for tag in work} <= WORK_TAGS
+        within_the_shipped_profile(root)
         for param in root.find("params") or []:
             self.params[param.tag] = param.text or ""
         return root
@@ -270,3 +294,21 @@ def test_the_document_escapes_what_it_carries() -> None:
         "sofia/external/a&b@example.com"
     )
     assert b"R&amp;D" in body and b"&lt;now&gt;" in body
+
+
+def test_the_shipped_dialplan_rings_the_fallback_the_engine_gives(engine: Engine) -> None:
+    """What `routing.xml` rings when the engine cannot be reached is what the engine's own
+    documents set as `routing_fallback` for that line (the ER's nurses, else the front desk)."""
+    dialplan = ElementTree.parse(SHIPPED / "routing.xml").getroot()
+    static = {}
+    for extension in dialplan.iter("extension"):
+        actions = [(a.get("application"), a.get("data", "")) for a in extension.iter("action")]
+        assert actions[2] == ("httapi", "{httapi_profile=routing-engine}")
+        assert actions[-1] == ("bridge", "${routing_fallback}")  # after httapi: the fallback
+        static[extension.get("name")] = actions[0][1].removeprefix("routing_fallback=")
+    er = Session(engine, "0b7a3f7e-0005-4c4e-9d38-er0000000005", ER).post()
+    desk = Session(engine, "0b7a3f7e-0006-4c4e-9d38-ca0000000006", CARDIOLOGY).post()
+    assert static == {
+        "routing-er": variable(er, "routing_fallback"),
+        "routing-engine": variable(desk, "routing_fallback"),
+    }
