@@ -1,8 +1,8 @@
-"""API keys with roles: `telephony` (calls, events, route), `admin` (flows, targets) and
-`staff` (tickets, board). Keys come from $ROUTING_API_KEYS or a file, one `ROLE KEY` a line
-(`#` comments allowed; in either, commas separate lines too, and `ROLE:KEY` is read as
-earlier versions documented it), each key at least 16 characters; only their SHA-256 is kept,
-compared in constant time.
+"""API keys with roles: `telephony` (calls, events, route, FreeSWITCH's httapi), `admin`
+(flows, targets) and `staff` (tickets, board). Keys come from $ROUTING_API_KEYS or a file,
+one `ROLE KEY` a line (`#` comments allowed; in either, commas separate lines too, and
+`ROLE:KEY` is read as earlier versions documented it), each key at least 16 characters; only
+their SHA-256 is kept, compared in constant time.
 
 Office staff may instead sign in on the board page: their session cookie (sessions.py) then
 stands for their key on the ticket routes, and every change they send must carry the session's
