@@ -48,6 +48,7 @@ class Channel:
     # run when a Dial() is answered, with the arguments of its U() subroutine, as Asterisk
     # runs the subroutine on the called channel before it bridges the call
     on_answer: Callable[[list[str]], None] | None = None
+    on_dial: Callable[[], None] | None = None  # run as each Dial() starts ringing
     commands: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
 
@@ -98,6 +99,8 @@ class Channel:
             return "200 result=1"
         if words[0] == "EXEC" and words[1] == "Dial":
             dialed = self.dials.pop(0)
+            if self.on_dial is not None:
+                self.on_dial()
             subroutine = re.search(r"U\(([^)]*)\)", words[2])
             if dialed.status == "ANSWER" and self.on_answer is not None and subroutine:
                 self.on_answer(subroutine.group(1).split("^"))
@@ -111,6 +114,9 @@ class Channel:
         if verb == "GET DATA":
             self.epoch += 6
             digits = self.digits.pop(0) if self.digits else ""
+            if digits == "HANGUP":  # the caller hangs up during the prompt
+                self.hung_up = True
+                return "200 result=-1"
             return f"200 result={digits}" + ("" if digits else " (timeout)")
         if verb == "RECORD FILE":
             self.epoch += 30

@@ -33,6 +33,13 @@ def free_port() -> int:
 class Engine:
     url: str
     key: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """Stop the engine (by its PID), as a crash or a network cut would leave it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
     def call(self, call_id: str) -> dict[str, object]:
         """The engine's record of a call (its state, trace and decisions)."""
@@ -83,12 +90,13 @@ def running_engine(folder: Path, now: datetime = OPEN, deadline_ms: int = 2000) 
                 output = (folder / "engine.log").read_text(encoding="utf-8")
                 raise AssertionError(f"the engine did not start: {output}")
             time.sleep(0.1)
-        yield Engine(url, KEY)
+        yield Engine(url, KEY, server)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
         log.close()

@@ -165,3 +165,49 @@ def test_with_the_engine_down_the_dialplan_takes_its_fallback_branch(tmp_path: P
         f"PJSIP/routing-targets/{targets[name]['uri']}" for name in flow["fallback"]["ring"]
     )
     assert f"ER_NURSES={nurses}" in lines
+
+
+def test_a_fallback_decision_is_dialed_and_marked_on_the_channel(engine: Engine) -> None:
+    ch = channel("1773241600.6", "+12125550999", dials=[Dialed("ANSWER", rang_s=3, talked_s=9)])
+    assert run_agi(ch, engine.url, engine.key, "+12125550999") == 0
+    assert ch.variables["ROUTING_FALLBACK_REASON"] == "no-entry"
+    assert dials(ch) == ['EXEC Dial "PJSIP/routing-targets/sip:front-desk@mercy.example,30"']
+    assert ch.variables["ROUTING_STATUS"] == "done"
+
+
+def test_after_hours_the_message_is_recorded_and_reported(engine: Engine) -> None:
+    evening = OPEN + timedelta(hours=10)  # 21:00 in New York: the office is closed
+    ch = Channel("1773241700.7", "12125550123", CARDIOLOGY, evening)
+    assert run_agi(ch, engine.url, engine.key, CARDIOLOGY) == 0
+    record_file = [c for c in ch.commands if c.startswith("RECORD FILE ")]
+    assert record_file == [
+        "RECORD FILE /var/spool/asterisk/routing/1773241700.7 wav # 120000 0 BEEP s=5"
+    ]
+    record = engine.call("1773241700.7")
+    assert record["status"] == "ended"
+    ticket = next(a for d in record["decisions"] for a in d["actions"] if a["type"] == "ticket")
+    assert ticket["recording"] == "/var/spool/asterisk/routing/1773241700.7.wav"
+    # recorded 4 s of prompt and 30 s of message after the call came in, on Asterisk's clock
+    assert record["updated_at"] == iso(evening + timedelta(seconds=34))
+
+
+def test_a_caller_who_hangs_up_at_the_menu_is_reported(engine: Engine) -> None:
+    ch = channel("1773241800.8", MAIN, digits=["HANGUP"])
+    assert run_agi(ch, engine.url, engine.key, MAIN) == 0
+    record = engine.call("1773241800.8")
+    assert record["status"] == "ended" and record["end_reason"] == "caller hung up"
+
+
+def test_an_engine_gone_mid_call_leaves_the_call_on_its_latest_fallback(tmp_path: Path) -> None:
+    with running_engine(tmp_path) as gone:
+        ch = channel(
+            "1773241900.9",
+            CARDIOLOGY,
+            dials=[Dialed("NOANSWER", rang_s=12), Dialed("ANSWER", rang_s=2, talked_s=40)],
+            on_dial=gone.stop,  # stopped as the office rings
+        )
+        assert run_agi(ch, gone.url, gone.key, CARDIOLOGY) == 0
+    # the office did not answer, the engine could not be told: the line's fallback, the desk
+    assert dials(ch)[1] == 'EXEC Dial "PJSIP/routing-targets/sip:front-desk@mercy.example,30"'
+    assert ch.variables["ROUTING_FALLBACK_REASON"] == "unreachable"
+    assert ch.variables["ROUTING_STATUS"] == "done"
