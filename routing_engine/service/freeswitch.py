@@ -19,7 +19,13 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from routing_engine.contract import EventRequest, NewCallRequest, parse_as, parse_event
+from routing_engine.contract import (
+    BadRequest,
+    EventRequest,
+    NewCallRequest,
+    parse_as,
+    parse_event,
+)
 from routing_engine.service.deps import service_of
 from routing_engine.service.fallbacks import Asked, arrival
 from routing_engine.service.httapi import DIGITS_PARAM, Settings, document, hangup_document
@@ -116,8 +122,8 @@ def _new_call(params: Mapping[str, str]) -> NewCallRequest:
     }
     try:
         return parse_as(NewCallRequest, body)
-    except ValueError as error:
-        raise Refusal(422, "bad-request", str(error)) from None
+    except BadRequest as error:
+        raise Refusal(422, "bad-request", str(error), error.problems) from None
 
 
 def waited_event(wait: str, params: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
@@ -146,8 +152,8 @@ async def _event(
     body = {"event_id": f"httapi-{seq}", "seq": seq, "type": kind, "data": data}
     try:
         event: EventRequest = parse_event(body)
-    except ValueError as error:
-        raise Refusal(422, "bad-request", str(error)) from None
+    except BadRequest as error:
+        raise Refusal(422, "bad-request", str(error), error.problems) from None
     return await service.decision(
         lambda: service.apply_event(call_id, event),
         call_id,
@@ -167,10 +173,12 @@ async def _next_decision(
         return None
     decision = await _event(request, call_id, seq, *found)
     awaits = decision.get("await") or []
-    over = found[0] == "dial.answered" or params.get("exiting") == "true"
-    if over and "hangup" in awaits and "outcome" not in awaits:
-        # the bridge (or the call) has ended: the caller is done, unless the agent is still
-        # to report an outcome (the link or the API), which the engine waits for
+    # the caller has gone, or the bridge has ended with nothing more to do: the call is over,
+    # unless the agent is still to report an outcome (the link or the API), which the engine
+    # waits for
+    gone = params.get("exiting") == "true"
+    bridged = found[0] == "dial.answered" and not decision.get("actions")
+    if (gone or bridged) and "hangup" in awaits and "outcome" not in awaits:
         decision = await _event(request, call_id, decision["seq"], "hangup", {})
     return decision
 
