@@ -108,8 +108,8 @@ def e164(number: str) -> str:
 def created_at(params: Mapping[str, str]) -> str | None:
     """When FreeSWITCH created the call (`Caller-Channel-Created-Time`), ISO 8601 UTC."""
     micros = params.get("Caller-Channel-Created-Time", "")
-    if not micros.isdigit() or int(micros) == 0:
-        return None
+    if not re.fullmatch(r"[0-9]{1,17}", micros) or int(micros) == 0:
+        return None  # none, or no time FreeSWITCH gives: the server stamps the call
     return datetime.fromtimestamp(int(micros) / 1e6, UTC).isoformat()
 
 
@@ -212,7 +212,7 @@ async def httapi(request: Request) -> Response:
             arrived=arrival(request),
         )
     else:
-        if not seq_text.isdigit() or not 1 <= int(seq_text) <= MAX_SEQ:
+        if not re.fullmatch(r"[0-9]{1,7}", seq_text) or not 1 <= int(seq_text) <= MAX_SEQ:
             problems = [{"field": "routing_seq", "problem": "not a decision's seq"}]
             raise Refusal(422, "bad-request", "routing_seq: not a decision's seq", problems)
         decision = await _next_decision(request, params, call_id, int(seq_text))

@@ -229,6 +229,18 @@ def test_the_route_takes_the_telephony_key_as_basic_credentials(
         ({"Caller-Destination-Number": ER}, None, 422, "call_id"),
         ({"session_id": "x1", "Caller-Destination-Number": ""}, None, 422, "to"),
         ({"session_id": "x2", "routing_seq": "zero"}, None, 422, "routing_seq"),
+        ({"session_id": "x2", "routing_seq": "9" * 5000}, None, 422, "routing_seq"),
+        ({"session_id": "x2", "routing_seq": "\u00b2"}, None, 422, "routing_seq"),
+        (
+            {
+                "session_id": "x4",
+                "Caller-Destination-Number": ER,
+                "Caller-Channel-Created-Time": "9" * 40,
+            },
+            None,
+            200,
+            None,
+        ),
         (None, b'{"session_id": "x3"}', 415, None),
         (None, b"session_id=" + b"x" * 70_000, 413, None),
     ],
