@@ -1,8 +1,8 @@
-"""API keys with roles: `telephony` (calls, events, route), `admin` (flows, targets) and
-`staff` (tickets, board). Keys come from $ROUTING_API_KEYS or a file, one `ROLE KEY` a line
-(`#` comments allowed; in either, commas separate lines too, and `ROLE:KEY` is read as
-earlier versions documented it), each key at least 16 characters; only their SHA-256 is kept,
-compared in constant time.
+"""API keys with roles: `telephony` (calls, events, route, FreeSWITCH's httapi), `admin`
+(flows, targets) and `staff` (tickets, board). Keys come from $ROUTING_API_KEYS or a file,
+one `ROLE KEY` a line (`#` comments allowed; in either, commas separate lines too, and
+`ROLE:KEY` is read as earlier versions documented it), each key at least 16 characters; only
+their SHA-256 is kept, compared in constant time.
 
 Office staff may instead sign in on the board page: their session cookie (sessions.py) then
 stands for their key on the ticket routes, and every change they send must carry the session's
@@ -15,6 +15,8 @@ With no key configured, requests need none, and the server binds only to loopbac
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -52,6 +54,9 @@ SESSION_PATHS = ("/v1/tickets",)  # where a board session stands for a key
 ENV = "ROUTING_API_KEYS"
 MIN_KEY_LENGTH = 16
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# Where a key may come as HTTP basic credentials' password (any user name): platforms that can
+# send no bearer header, as FreeSWITCH's mod_httapi (`gateway-credentials`, `auth-scheme` basic)
+BASIC_PATHS = ("/v1/freeswitch/",)
 
 # Who may call what: (method, path prefix) -> roles; the first match wins. Health, metrics,
 # the API docs and the board's page (which holds no data; it signs people in) need no key.
@@ -62,6 +67,7 @@ PERMISSIONS: tuple[tuple[str, str, frozenset[str] | None], ...] = (
     ("POST", "/v1/route", frozenset({"telephony"})),
     ("POST", "/v1/twilio/", None),  # every request signed: twilio_auth.py
     ("POST", "/v1/jambonz/", None),  # signed, or a telephony key in basic auth: jambonz.py
+    ("POST", "/v1/freeswitch/", frozenset({"telephony"})),
     ("*", "/v1/flows", frozenset({"admin"})),
     ("*", "/v1/targets", frozenset({"admin"})),
     ("*", "/v1/tickets", BOARD_ROLES),
@@ -155,6 +161,15 @@ def required_roles(method: str, path: str) -> frozenset[str] | None:
         if path.startswith(prefix) and allowed_method in ("*", method):
             return roles
     return None
+
+
+def _basic_password(credentials: str) -> str:
+    """The password of HTTP basic credentials ('' when they do not decode)."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2]
 
 
 def _refuse(status: int, error: str, message: str) -> JSONResponse:
@@ -307,7 +322,11 @@ class Gate:
     def _by_key(self, request: Request, roles: frozenset[str]) -> Response | None:
         header = request.headers.get("authorization", "")
         scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
+        if scheme.lower() == "basic" and request.scope["path"].startswith(BASIC_PATHS):
+            presented = _basic_password(presented)
+        elif scheme.lower() != "bearer":
+            presented = ""
+        if not presented.strip():
             return _refuse(401, "unauthorized", "send 'Authorization: Bearer KEY'")
         role = self.keys.role_of(presented.strip())
         if role is None:
