@@ -40,7 +40,8 @@ from routing_engine.store.call_rows import StoredCall
 
 router = APIRouter(tags=["disposition"])
 MAX_FORM_BYTES = 2048  # a token and an outcome
-CallId = Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
+# Parameters are checked here, not by FastAPI: a bad one is a page too (403: not its link).
+CallId = Path(description="the call's id, as the link names it")
 
 
 def _html(status: int, description: str) -> dict[str, Any]:
@@ -162,7 +163,7 @@ async def disposition_page(
     request: Request,
     service: ServiceDep,
     call_id: str = CallId,
-    token: str = Query("", max_length=MAX_TOKEN, description="the link's signed token"),
+    token: str = Query("", description="the link's signed token"),
 ) -> Response:
     """The page the disposition link opens: the caller, the line, and a button per outcome
     the agent may report (or the outcome recorded). Needs no key: the token is the

@@ -87,6 +87,7 @@ def rtjson(decision: dict[str, Any]) -> dict[str, Any]:
             "fr_inv_timer": int(action["timeout_s"] * 1000),
             "headers": {
                 "extra": f"X-Route-Target: {target['name']}\r\nX-Call-Seq: {decision['seq']}\r\n"
+                + disposition_header(action)
             },
         }
         for action in rings
@@ -102,3 +103,10 @@ def rtjson(decision: dict[str, Any]) -> dict[str, Any]:
         "final": not routes,
         "fallback_reason": decision.get("fallback_reason"),
     }
+
+
+def disposition_header(action: dict[str, Any]) -> str:
+    """The `X-Disposition-URL` header of a leg whose answering agent reports an outcome: the
+    signed link to their page (`links.py`), for their phone or desktop to open; '' else."""
+    url = action.get("disposition_url")
+    return f"X-Disposition-URL: {url}\r\n" if url else ""
