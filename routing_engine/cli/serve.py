@@ -178,16 +178,11 @@ def _check_keys(keys_file: str | None, host: str) -> None:
 
 
 def _checked_public_url(text: str) -> str:
-    """The public URL as given (without a trailing '/'); exit 2 unless it is an http(s) URL
-    with a host and no query or fragment."""
-    from urllib.parse import urlsplit
+    """The public URL as `links.checked_public_url` reads it; exit 2 saying what it needs."""
+    from routing_engine.service.links import checked_public_url
 
-    parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        typer.echo(
-            f"error: --public-url {text!r}: give the server's address as agents reach it, "
-            "e.g. https://routing.example.org (http or https, a host, no query)",
-            err=True,
-        )
-        raise typer.Exit(2)
-    return text.strip().rstrip("/")
+    try:
+        return checked_public_url(text)
+    except ValueError as error:
+        typer.echo(f"error: --public-url: {error}", err=True)
+        raise typer.Exit(2) from None

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from routing_engine.core.clock import Clock, system_clock
 from routing_engine.store.private import kept_secret
@@ -54,6 +54,18 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def checked_public_url(text: str) -> str:
+    """The server's public URL, without a trailing '/'; a ValueError saying what it needs
+    unless it is an http(s) URL with a host and no query or fragment."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"public URL {text!r}: give the address agents reach this server at, e.g. "
+            "https://routing.example.org (http or https, a host, no query)"
+        )
+    return text.strip().rstrip("/")
+
+
 class Links:
     """Signs disposition links and reads their tokens back. The secret is read (or made) on
     first use, so a server whose flows take no reports never makes one."""
@@ -80,7 +92,7 @@ class Links:
             raise ValueError(f"${SECRET_ENV} needs at least {MIN_SECRET_LENGTH} characters")
         base = os.environ.get(PUBLIC_URL_ENV, "") if public_url is None else public_url
         secret = given.encode("utf-8") if given else None
-        return cls(secret, folder, clock, base)
+        return cls(secret, folder, clock, checked_public_url(base) if base else "")
 
     @property
     def secret(self) -> bytes:

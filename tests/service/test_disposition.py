@@ -7,7 +7,11 @@ other call's or expired link is refused with a page, never a 500."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import HOSPITAL
-from test_service import Server
+from conftest import HOSPITAL, ROOT, run_cli
+from test_service import Server, free_port
 
 from routing_engine.core.clock import ManualClock
 from routing_engine.service.app import create_app
@@ -295,3 +299,37 @@ def test_a_token_is_signed_for_its_call_node_and_seq(tmp_path: Path) -> None:
         2,
     )
     assert Links(b"t" * 32, clock=clock).read(links.token("c1", "f", "n", 2)) is None
+
+
+def test_serve_public_url_makes_links_absolute(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, str(ROOT / "cli.py"), "serve", "examples/hospital"]
+    options = ["--port", str(port), "--now", AT, "--public-url", "https://agents.example.org/"]
+    options += ["--database", f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"]
+    env = {**os.environ, "ROUTING_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ROUTING_PUBLIC_URL", None)
+    process = subprocess.Popen(
+        [*command, *options], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None and time.monotonic() < deadline, "not started"
+                time.sleep(0.1)
+            link = at_overflow(client, "d-public")["actions"][0]["disposition_url"]
+            assert link.startswith("https://agents.example.org/disposition/d-public?token=")
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_serve_refuses_a_public_url_that_is_not_one() -> None:
+    done = run_cli("serve", "examples/hospital", "--port", "1", "--public-url", "ftp://x/?a=1")
+    assert done.returncode == 2
+    assert "error: --public-url: public URL 'ftp://x/?a=1'" in done.stderr
