@@ -18,6 +18,7 @@ an unknown call 404, each with a page saying so, never a 500.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -38,6 +39,7 @@ from routing_engine.service.http import Refusal, raw_body
 from routing_engine.service.links import MAX_TOKEN, Claim, Links
 from routing_engine.store.call_rows import StoredCall
 
+log = logging.getLogger("routing_engine.service.disposition")
 router = APIRouter(tags=["disposition"])
 MAX_FORM_BYTES = 2048  # a token and an outcome
 # Parameters are checked here, not by FastAPI: a bad one is a page too (403: not its link).
@@ -122,13 +124,17 @@ def _event_id(claim: Claim, what: str) -> str:
 
 async def _standing(service: Service, claim: Claim) -> Standing:
     """Where the link's call stands; Refused (404) when it is not stored."""
-    stored, answered = await service.store.read(
-        transactions.read_standing, claim.call_id, _event_id(claim, "outcome")
-    )
+    try:
+        stored, answered = await service.store.read(
+            transactions.read_standing, claim.call_id, _event_id(claim, "outcome")
+        )
+        compiled = None if stored is None else await service.version(stored.digest)
+    except Exception as error:  # the store cannot be read: a page, never a 500
+        log.warning("cannot read call %s for its disposition page: %r", claim.call_id, error)
+        raise Refused(503, "Try again", "The engine cannot read the call just now.") from None
     if stored is None:
         raise Refused(404, "No such call", "The engine knows no call with this id.")
     state = stored.state
-    compiled = await service.version(stored.digest)
     node = None if compiled is None else compiled.nodes.get((claim.flow, claim.node))
     outcomes: tuple[str, ...] = tuple(getattr(node, "reports", ()))
     entry = str(state.get("entry_flow") or "")

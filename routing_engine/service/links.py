@@ -16,7 +16,9 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from urllib.parse import quote, urlsplit
 from routing_engine.core.clock import Clock, system_clock
 from routing_engine.store.private import kept_secret
 
+log = logging.getLogger("routing_engine.service.links")
 SECRET_ENV = "ROUTING_DISPOSITION_SECRET"
 SECRET_FILE = "disposition-secret"
 PUBLIC_URL_ENV = "ROUTING_PUBLIC_URL"
@@ -96,9 +99,21 @@ class Links:
 
     @property
     def secret(self) -> bytes:
+        """The secret; when the data folder can neither keep nor give one (read-only, a short
+        secret), one for this process alone, logged: a link must never cost a call its
+        routing (it is made inside the decision's transaction)."""
         if self._secret is None:
             folder = self._folder or Path("data")
-            self._secret = kept_secret(folder, SECRET_FILE, "disposition secret")
+            try:
+                self._secret = kept_secret(folder, SECRET_FILE, "disposition secret")
+            except (OSError, ValueError) as error:
+                log.error(
+                    "cannot keep a disposition secret (%s): signing links with one for this "
+                    "process only (other processes and restarts refuse them); set $%s",
+                    error,
+                    SECRET_ENV,
+                )
+                self._secret = secrets.token_hex(32).encode("ascii")
         return self._secret
 
     def _mac(self, payload: str) -> bytes:

@@ -333,3 +333,25 @@ def test_serve_refuses_a_public_url_that_is_not_one() -> None:
     done = run_cli("serve", "examples/hospital", "--port", "1", "--public-url", "ftp://x/?a=1")
     assert done.returncode == 2
     assert "error: --public-url: public URL 'ftp://x/?a=1'" in done.stderr
+
+
+def test_a_folder_that_cannot_keep_the_secret_costs_no_call_its_ring(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Links are signed inside the decision's transaction: a data folder that cannot be made
+    (here a file stands in its way) signs with a secret of this process, logged."""
+    blocked = tmp_path / "data"
+    blocked.write_text("not a folder")
+    links = Links(folder=blocked / "hospital", clock=ManualClock(datetime.fromisoformat(AT)))
+    decision = {
+        "call_id": "c1",
+        "seq": 2,
+        "flow": {"name": "cardiology"},
+        "node": "office.ring-overflow",
+        "actions": [{"type": "ring", "targets": [], "reports": ["handled"]}],
+    }
+    links.add(decision)
+    token = decision["actions"][0]["disposition_url"].partition("token=")[2]
+    claim = links.read(token)
+    assert claim is not None and (claim.call_id, claim.seq) == ("c1", 2)
+    assert "cannot keep a disposition secret" in caplog.text
