@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -166,7 +166,6 @@ def _style() -> bytes:
 
 @router.get("/disposition/{call_id}", response_class=HTMLResponse, responses=PAGES)
 async def disposition_page(
-    request: Request,
     service: ServiceDep,
     call_id: str = CallId,
     token: str = Query("", description="the link's signed token"),
@@ -183,8 +182,8 @@ async def disposition_page(
         return page(200, "Outcome recorded", _recorded(standing.recorded), standing.shown)
     if not standing.waiting or not standing.outcomes:
         return _moved_on(standing)
-    action = request.url.path
-    form = outcome_form(action, token, standing.outcomes)
+    # relative, as the style sheet's: the page works behind a proxy that adds a path prefix
+    form = outcome_form(f"./{quote(call_id, safe='')}", token, standing.outcomes)
     return page(200, "Report the call's outcome", "Choose one.", standing.shown, form)
 
 
@@ -193,7 +192,10 @@ def _recorded(outcome: str) -> str:
 
 
 def _moved_on(standing: Standing) -> HTMLResponse:
-    message = "The call no longer waits for an outcome from this link; nothing was recorded."
+    message = (
+        "The call no longer waits for an outcome at this ring: it was reported another way, "
+        "or the call moved on. This link records nothing more."
+    )
     return page(409, "Nothing to report here", message, standing.shown)
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from routing_engine.service.board import SECURITY_HEADERS
 
-STYLE_PATH = "/disposition-assets/disposition.css"
+STYLE_PATH = "../disposition-assets/disposition.css"  # relative: works under a path prefix
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,8 +122,9 @@ def test_the_page_shows_the_caller_the_line_and_a_button_per_outcome(server: Ser
     buttons = re.findall(r'<button type="submit" name="outcome" value="([^"]+)">', page)
     assert buttons == ["handled", "needs-office"]
     assert f'<input type="hidden" name="token" value="{token}">' in page
-    assert '<form method="post" action="/disposition/d-page">' in page
+    assert '<form method="post" action="./d-page">' in page  # this page's own route
     assert "<script" not in page
+    assert '<link rel="stylesheet" href="../disposition-assets/disposition.css">' in page
     css = server.client.get("/disposition-assets/disposition.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
 
