@@ -43,7 +43,7 @@ log = logging.getLogger("routing_engine.service.disposition")
 router = APIRouter(tags=["disposition"])
 MAX_FORM_BYTES = 2048  # a token and an outcome
 # Parameters are checked here, not by FastAPI: a bad one is a page too (403: not its link).
-CallId = Path(description="the call's id, as the link names it")
+CallId = Path(min_length=1, description="the call's id, as the link names it")
 
 
 def _html(status: int, description: str) -> dict[str, Any]:
