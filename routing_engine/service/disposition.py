@@ -250,11 +250,11 @@ def _same_origin(request: Request, service: Service) -> None:
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return
-    own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    # by host: behind a proxy that ends TLS, the page is https and this request http
+    own = {request.headers.get("host", "").lower()}
     if service.links is not None and service.links.public_url:
-        public = urlsplit(service.links.public_url)
-        own.add(f"{public.scheme}://{public.netloc}")
-    if origin.rstrip("/") not in own:
+        own.add(urlsplit(service.links.public_url).netloc.lower())
+    if urlsplit(origin).netloc.lower() not in own:
         raise Refused(403, "Refused", "The form must be sent from its own page.")
 
 
@@ -308,8 +308,11 @@ async def _event(
     except Refusal as refusal:
         status = refusal.response.status_code
         raise Refused(status, "Not recorded", f"The engine refused it: {refusal}") from None
-    if decision.get("fallback_reason"):
-        message = "The engine could not record it just now; try again in a moment."
+    if decision.get("fallback_reason"):  # the call follows its line's fallback now
+        message = (
+            f"The engine could not decide ({decision['fallback_reason']}): the call follows "
+            "its line's fallback. Tell the office if the caller needs a call back."
+        )
         raise Refused(503, "Not recorded", message)
     return decision
 

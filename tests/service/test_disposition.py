@@ -145,7 +145,7 @@ def test_needs_office_puts_a_ticket_on_the_office_board(server: Server) -> None:
 def test_handled_ends_the_call_even_when_the_answer_was_not_reported(server: Server) -> None:
     """A SIP proxy may not report the agent's answer: the link records it first."""
     _, token = link_of(at_overflow(server.client, "d-handled"))
-    response = post(server.client, "d-handled", token, "handled")
+    response = post(server.client, "d-handled", token, "handled", origin=server.url)
     assert response.status_code == 200, response.text
     assert "The call has ended" in response.text
     call = server.client.get("/v1/calls/d-handled").json()
