@@ -214,7 +214,7 @@ def full_floor(
             new = HandState(state.call_id, state.caller, prefix, f"{prefix}.ring-overflow", seq,
                             "active", RING, ("offshore-center",))  # fmt: skip
             ring = {"type": "ring", "targets": [overflow], "timeout_s": 30.0,
-                    "strategy": "sequential"}  # fmt: skip
+                    "strategy": "sequential", "reports": ["handled", "needs-office"]}  # fmt: skip
             return reply(new, (ring,)), new
         if where == "ring-overflow" and state.status == "connected":
             return reported(state, seq, event)

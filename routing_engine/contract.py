@@ -181,6 +181,17 @@ class RingAction(BaseModel):
     targets: list[TargetRef]
     timeout_s: float
     strategy: Literal["sequential", "simultaneous"]
+    reports: list[str] | None = Field(
+        None,
+        description="what the party who answers reports (the ring node's `reports:`), as an "
+        "`outcome` event; absent when the node takes no report",
+    )
+    disposition_url: str | None = Field(
+        None,
+        description="with `reports`: the signed link to give the answering agent, a page to "
+        "report the outcome on, valid for this call while it waits for the outcome at this "
+        "node; absolute when the server knows its public URL, else a path starting with '/'",
+    )
 
 
 class MenuAction(BaseModel):

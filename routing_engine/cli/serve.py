@@ -56,6 +56,16 @@ MaxSkewOption = Annotated[
     ),
 ]
 
+PublicUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--public-url",
+        help="the address agents reach this server at, e.g. https://routing.example.org: "
+        "disposition links are made absolute with it; default: $ROUTING_PUBLIC_URL, else "
+        "links are paths",
+    ),
+]
+
 
 def serve_command(
     deployment: Annotated[str, typer.Argument(help="the deployment directory")],
@@ -67,17 +77,21 @@ def serve_command(
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="worker processes")] = 1,
     now: NowOption = None,
     max_at_skew_s: MaxSkewOption = DEFAULT_MAX_SKEW_S,
+    public_url: PublicUrlOption = None,
 ) -> None:
     """Serve a deployment over HTTP."""
     import tempfile
 
     from routing_engine.service.app import MAX_SKEW_ENV, run_server
+    from routing_engine.service.links import PUBLIC_URL_ENV
 
     # one offset from the machine's clock, computed once, so every worker reads the same time
     offset_s = (
         0.0 if now is None else (parse_time_option(now, "--now") - system_clock()).total_seconds()
     )
     _check_keys(keys_file, host)
+    if public_url is not None:
+        os.environ[PUBLIC_URL_ENV] = _checked_public_url(public_url)
     loaded = load_or_exit(deployment, "serve")  # refuse a deployment with errors before binding
     url = _store_or_exit(database, loaded.name, offset_clock(offset_s))
     os.environ.update(
@@ -161,3 +175,14 @@ def _check_keys(keys_file: str | None, host: str) -> None:
             "warning: no API keys configured: serving loopback only, without authentication",
             err=True,
         )
+
+
+def _checked_public_url(text: str) -> str:
+    """The public URL as `links.checked_public_url` reads it; exit 2 saying what it needs."""
+    from routing_engine.service.links import checked_public_url
+
+    try:
+        return checked_public_url(text)
+    except ValueError as error:
+        typer.echo(f"error: --public-url: {error}", err=True)
+        raise typer.Exit(2) from None

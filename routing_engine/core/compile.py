@@ -123,7 +123,7 @@ def _ring(node: ir.Ring, flow: str, lookups: _Lookups) -> CRing:
         tuple(lookups.targets[t.name] for t in node.targets),
         node.strategy is ir.RingStrategy.SIMULTANEOUS,
         node.timeout.seconds(lookups.cadence),
-        frozenset(node.reports),
+        tuple(node.reports),
         prefer_skills=None if node.prefer is None else frozenset(node.prefer.skills),
         prefer_region="" if node.prefer is None else node.prefer.region,
     )
@@ -138,7 +138,7 @@ def _queue(node: ir.Queue, flow: str, lookups: _Lookups) -> CQueue:
         node.skills,
         node.priority,
         node.max_wait.seconds(lookups.cadence),
-        frozenset(node.reports),
+        tuple(node.reports),
         region=node.region,
     )
 

@@ -76,7 +76,7 @@ class CRing(CNode):
     targets: tuple[TargetInfo, ...] = ()
     simultaneous: bool = False
     timeout_s: float = 0.0
-    reports: frozenset[str] = frozenset()
+    reports: tuple[str, ...] = ()  # in the order the node declares them
     on: dict[str, CNode] = field(default_factory=dict)
     prefer_skills: frozenset[str] | None = None  # None: no preference; ring `targets`
     prefer_region: str = ""
@@ -88,7 +88,7 @@ class CQueue(CNode):
     skills: tuple[str, ...] = ()
     priority: int = 0
     max_wait_s: float = 0.0
-    reports: frozenset[str] = frozenset()
+    reports: tuple[str, ...] = ()  # in the order the node declares them
     on: dict[str, CNode] = field(default_factory=dict)
     region: str = ""
 

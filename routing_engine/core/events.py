@@ -81,7 +81,7 @@ def _ring_event(walk: Walk, node: CRing, event: Event) -> None:
 
 
 def _answered(
-    walk: Walk, node: CNode, reports: frozenset[str], on: dict[str, CNode], what: str
+    walk: Walk, node: CNode, reports: tuple[str, ...], on: dict[str, CNode], what: str
 ) -> None:
     to = on.get("answered")
     if to is not None:
@@ -93,7 +93,7 @@ def _answered(
 
 
 def _connected(walk: Walk, node: CNode, event: Event) -> None:
-    reports = node.reports if isinstance(node, (CRing, CQueue)) else frozenset()
+    reports = node.reports if isinstance(node, (CRing, CQueue)) else ()
     on = node.on if isinstance(node, (CRing, CQueue)) else {}
     if event.outcome not in reports:
         raise EventRejected(

@@ -193,14 +193,15 @@ def ring(walk: Walk, node: CRing, start: int, last: str = "no-answer") -> Moved:
             return None
         return to, why
     walk.attempt = index
-    walk.actions.append(
-        {
-            "type": "ring",
-            "targets": [t.to_json() for t in rung],
-            "timeout_s": node.timeout_s,
-            "strategy": "simultaneous" if node.simultaneous else "sequential",
-        }
-    )
+    action: dict[str, Any] = {
+        "type": "ring",
+        "targets": [t.to_json() for t in rung],
+        "timeout_s": node.timeout_s,
+        "strategy": "simultaneous" if node.simultaneous else "sequential",
+    }
+    if node.reports:  # what the party who answers reports (the service adds their link)
+        action["reports"] = list(node.reports)
+    walk.actions.append(action)
     walk.awaits = AWAIT_RING
     return None
 

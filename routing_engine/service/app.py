@@ -8,8 +8,8 @@ naming the field; and any fault inside answers 200 with the fallback decision, m
 within the deadline.
 
 Here the app is assembled: the routes are module-level routers (`calls`, `admin`, `sip`,
-`twilio`, `jambonz`, `tickets`, `notifications`, `board`, `health`) that reach the service
-through the dependencies of `deps.py`."""
+`twilio`, `jambonz`, `freeswitch`, `tickets`, `notifications`, `board`, `disposition`,
+`health`) that reach the service through the dependencies of `deps.py`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ from routing_engine.service import (
     admin,
     board,
     calls,
+    disposition,
     freeswitch,
     health,
     jambonz,
@@ -57,6 +58,7 @@ from routing_engine.service.core import DEFAULT_DEADLINE_S, Service
 from routing_engine.service.deps import provide
 from routing_engine.service.fallbacks import ARRIVED
 from routing_engine.service.http import Refusal, invalid_parameters, problem
+from routing_engine.service.links import Links
 from routing_engine.service.notifications import Notifications
 from routing_engine.service.observability import configure_logging
 from routing_engine.service.openapi import openapi_of
@@ -88,6 +90,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tickets.router,
     notifications.router,
     board.router,
+    disposition.router,
 )
 
 
@@ -128,6 +131,7 @@ def create_app(
     keys: Keys | None = None,
     clock: Clock = system_clock,
     max_skew_s: float = DEFAULT_MAX_SKEW_S,
+    public_url: str | None = None,
 ) -> FastAPI:
     """An app serving one deployment; a deployment with errors fails here, before binding, and
     so does a store that belongs to another deployment (StoreClaimed) or an earlier version
@@ -135,7 +139,8 @@ def create_app(
     (`data_folder`). `directory` (the deployment's folder, when given a loaded deployment) is
     what a reload reads again. `clock` is the one time the service, its store, timers,
     deliveries, sessions and the board read; `max_skew_s` bounds how far a request's explicit
-    `at` may be from it."""
+    `at` may be from it. `public_url` (else $ROUTING_PUBLIC_URL) makes disposition links
+    absolute (`links.py`)."""
     loaded = deployment if isinstance(deployment, LoadedDeployment) else load_deployment(deployment)
     path = directory if isinstance(deployment, LoadedDeployment) else deployment
     url = database_url or sqlite_url(data_folder(loaded.name))
@@ -146,6 +151,7 @@ def create_app(
         unopenable = error
     store = Store(url, clock)
     service = Service(loaded, store, deadline_s, max_skew_s)
+    service.links = Links.from_env(clock, data_folder(loaded.name), public_url)
     if unopenable is not None:
         announce_down(service.health, store.shown, unopenable)
     gate = Gate(keys or Keys.load(), store, Sessions.from_env(clock, data_folder(loaded.name)))

@@ -23,6 +23,7 @@ from routing_engine.core.runtime import Where, fallback_decision
 from routing_engine.service import transactions
 from routing_engine.service.fallbacks import Asked, Budget, Kept, Ledger
 from routing_engine.service.http import Refusal
+from routing_engine.service.links import Links
 from routing_engine.service.observability import (
     DECISIONS,
     FALLBACKS,
@@ -77,6 +78,7 @@ class Service:
         self.background = Background()  # work left running: past its deadline, reloads
         self.health = StoreHealth()  # whether the store could be opened for writing
         self.ledger = Ledger(store)  # fallbacks answered for what the store could not commit
+        self.links: Links | None = None  # signs disposition links (set by the app)
 
     async def version(self, digest: str) -> CompiledDeployment | None:
         """A deployment version by its hash: in memory, else rebuilt from the store's copy of
@@ -123,7 +125,7 @@ class Service:
         async with self.lock(call.call_id):
             try:
                 return await self.store.transaction(
-                    transactions.start_call, compiled, new, iso(now)
+                    transactions.start_call, compiled, new, iso(now), self.links
                 )
             except IntegrityError:
                 stored = await self.store.call(call.call_id)  # a retry, or another's start
@@ -142,7 +144,13 @@ class Service:
             while True:
                 try:
                     return await self.store.transaction(
-                        transactions.apply_event, self.versions.get, call_id, request, event, now
+                        transactions.apply_event,
+                        self.versions.get,
+                        call_id,
+                        request,
+                        event,
+                        now,
+                        self.links,
                     )
                 except transactions.VersionNeeded as needed:
                     if await self.version(needed.digest) is None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from routing_engine.core.clock import Clock, system_clock
-from routing_engine.store.private import private_folder, warn_if_shared
+from routing_engine.store.private import kept_secret
 
 COOKIE = "routing_session"
 CSRF_HEADER = "x-csrf-token"
@@ -62,33 +62,9 @@ class Session:
 
 
 def secret_from(folder: Path) -> bytes:
-    """The secret in `folder`, made there (readable by the owner only) when missing. Several
-    workers starting at once agree: the file appears whole, by a hard link, or not at all."""
-    path = folder / SECRET_FILE
-    for _ in range(2):
-        try:
-            found = path.read_bytes().strip()
-        except FileNotFoundError:
-            pass
-        else:
-            warn_if_shared(path)
-            if len(found) < MIN_SECRET_LENGTH:
-                raise ValueError(
-                    f"{path}: a session secret needs at least {MIN_SECRET_LENGTH} characters"
-                )
-            return found
-        private_folder(folder)
-        draft = folder / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another worker made it first: read theirs
-        finally:
-            draft.unlink()
-    raise OSError(f"cannot read or make {path}")
+    """The secret in `folder`, made there (readable by the owner only) when missing
+    (`private.kept_secret`)."""
+    return kept_secret(folder, SECRET_FILE, "session secret", MIN_SECRET_LENGTH)
 
 
 class Sessions:

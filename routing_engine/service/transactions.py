@@ -18,6 +18,7 @@ from routing_engine.core.compile import CompiledDeployment
 from routing_engine.core.decisions import new_state
 from routing_engine.core.runtime import CallState, EventRejected, check_event, start, step
 from routing_engine.service.http import Refusal
+from routing_engine.service.links import Links
 from routing_engine.store.call_rows import (
     Conflict,
     StoredCall,
@@ -41,13 +42,20 @@ class VersionNeeded(Exception):
 
 
 def start_call(
-    connection: Connection, compiled: CompiledDeployment, call: NewCall, now: str
+    connection: Connection,
+    compiled: CompiledDeployment,
+    call: NewCall,
+    now: str,
+    links: Links | None = None,
 ) -> dict[str, Any]:
     """Decide a new call on the live target states and store it as started `now` (the
     server's clock; IntegrityError when its id is taken): the transaction of
-    `Service.start_call`."""
+    `Service.start_call`. `links` signs the disposition links the decision carries (stored
+    with it, so a retry gets the same)."""
     state, decision = start(compiled, call, read_targets(connection))
     decision_json = decision.to_json()
+    if links is not None:
+        links.add(decision_json)
     insert_call(connection, state.to_json(), decision_json, now)
     return decision_json
 
@@ -59,11 +67,12 @@ def apply_event(
     request: dict[str, Any],
     event: EventRequest,
     now: datetime,
+    links: Links | None = None,
 ) -> dict[str, Any]:
     """The transaction of `Service.apply_event`: a retried event's stored decision, or the
-    event stepped on the call as stored and its outcome stored. An event with no `at` is timed
-    on the call's clock (`clock.call_time`). Refusals (and VersionNeeded) are raised, so
-    nothing is written."""
+    event stepped on the call as stored and its outcome stored (with the disposition links
+    `links` signs). An event with no `at` is timed on the call's clock (`clock.call_time`).
+    Refusals (and VersionNeeded) are raised, so nothing is written."""
     event_id = event.event_id
     done = read_answered(connection, call_id, event_id)
     if done is not None:
@@ -88,6 +97,8 @@ def apply_event(
         status = REJECTION_STATUS.get(rejected.reason, 409)
         raise Refusal(status, rejected.reason, rejected.message) from None
     decision_json = decision.to_json()
+    if links is not None:
+        links.add(decision_json)
     try:
         update_call(
             connection, stored.seq, event_id, request, new.to_json(), decision_json, iso(now)

@@ -21,13 +21,14 @@ import hashlib
 import hmac
 import logging
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter
+
+from routing_engine.store import private
 
 log = logging.getLogger("routing_engine.store.notify")
 
@@ -121,32 +122,8 @@ class NotifySettings:
 
 def kept_secret(folder: Path) -> bytes:
     """The webhook secret kept in `folder` (the deployment's data folder), made there when
-    missing: the file readable by its owner only (0600), in a folder only its owner may enter
-    (0700). Several processes starting at once agree: the file appears whole, by a hard link,
-    or not at all."""
-    path = folder / SECRET_FILE
-    for _ in range(2):
-        try:
-            found = path.read_bytes().strip()
-        except FileNotFoundError:
-            pass
-        else:
-            if len(found) < 32:
-                raise ValueError(f"{path}: a webhook secret needs at least 32 characters")
-            return found
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)
-        draft = folder / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another process made it first: read theirs
-        finally:
-            draft.unlink()
-    raise OSError(f"cannot read or make {path}")
+    missing (`private.kept_secret`)."""
+    return private.kept_secret(folder, SECRET_FILE, "webhook secret")
 
 
 # --- signing -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -42,6 +43,36 @@ def private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     except FileExistsError:
         warn_if_shared(path)
+
+
+def kept_secret(folder: Path, name: str, what: str, min_length: int = 32) -> bytes:
+    """The secret kept in the file `name` of `folder` (a deployment's data folder), made there
+    when missing: the file readable by its owner only (0600), in folders made 0700. Several
+    processes starting at once agree: the file appears whole, by a hard link, or not at all.
+    A ValueError names `what` when the file holds fewer than `min_length` characters."""
+    path = folder / name
+    for _ in range(2):
+        try:
+            found = path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        else:
+            warn_if_shared(path)
+            if len(found) < min_length:
+                raise ValueError(f"{path}: a {what} needs at least {min_length} characters")
+            return found
+        private_folder(folder)
+        draft = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: read theirs
+        finally:
+            draft.unlink()
+    raise OSError(f"cannot read or make {path}")
 
 
 def warn_if_shared(path: Path) -> None:

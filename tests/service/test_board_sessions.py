@@ -212,6 +212,7 @@ def test_a_fresh_data_folder_is_private_after_a_real_start(tmp_path: Path) -> No
             "routing.db-writers.lock",  # the store's writers take turns by it
             "session-secret",
             "webhook-secret",  # the key deliveries are signed with
+            "disposition-secret",  # the key the overflow's disposition links are signed with
         ]
         assert {name: oct(mode(folder / name)) for name in files} == dict.fromkeys(files, "0o600")
         assert sorted(p.name for p in folder.iterdir()) == sorted(files)  # nothing else

@@ -129,6 +129,7 @@ def test_two_deployments_served_from_one_folder_never_see_each_other(
         if path.is_file() and not path.name.startswith("routing.db-")  # SQLite's, beside each
     }
     assert stored == {
+        "hospital/disposition-secret",  # its overflow ring's disposition links are signed
         "dental/routing.db",
         "dental/session-secret",
         "dental/webhook-secret",
