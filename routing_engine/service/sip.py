@@ -14,7 +14,6 @@ from routing_engine.contract import (
     EventRequest,
     NewCallRequest,
     RouteRequest,
-    RouteResponse,
     dial_event,
     parse_as,
 )
@@ -23,6 +22,7 @@ from routing_engine.service.core import Service
 from routing_engine.service.deps import ServiceDep
 from routing_engine.service.fallbacks import FALLBACK_HEADERS, Asked, arrival, routing_answer
 from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
+from routing_engine.service.rtjson_models import RouteResponse
 
 router = APIRouter(tags=["calls"])
 

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from conftest import HOSPITAL
 
-from routing_engine.contract import RouteResponse
 from routing_engine.core.clock import ManualClock
 from routing_engine.core.compiled import TargetInfo
 from routing_engine.service.app import create_app
+from routing_engine.service.rtjson_models import RouteResponse
 from routing_engine.service.sip import rtjson
 
 pytestmark = pytest.mark.telephony
