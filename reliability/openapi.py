@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 
 from reliability.common import Figure, Server, count, info, probe_main, share
 from routing_engine.service.auth import PERMISSIONS
+from routing_engine.service.twilio_auth import TOKEN_ENV
 
 CHECKS = [
     not_a_server_error,
@@ -160,7 +161,12 @@ def run(quick: bool) -> list[Figure]:
     probe = "schemathesis, whole OpenAPI"
     examples, budget_s = (4, 60.0) if quick else (25, 200.0)
     with tempfile.TemporaryDirectory(prefix="reliability-openapi-") as scratch:
-        server = Server(None, keys=True, env={"ROUTING_DATA_DIR": str(Path(scratch) / "data")})
+        env = {
+            "ROUTING_DATA_DIR": str(Path(scratch) / "data"),
+            # Twilio's routes on, so that they are exercised (unsigned cases: 403), not off (503)
+            TOKEN_ENV: "reliability-probe-twilio-token",
+        }
+        server = Server(None, keys=True, env=env)
         try:
             if not server.ready:
                 return [info(probe, "server", f"did not start: {server.log_tail()}")]

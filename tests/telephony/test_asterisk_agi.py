@@ -99,8 +99,14 @@ def test_cardiology_rings_over_to_the_offshore_center_whose_agent_reports(
     assert dials(ch) == [
         'EXEC Dial "PJSIP/routing-targets/sip:cardiology@mercy.example,12,'
         'U(routing-answered^1773241300.2^1)"',
-        'EXEC Dial "PJSIP/+443005550100@trunk,30,U(routing-answered^1773241300.2^2)"',
+        'EXEC Dial "PJSIP/+443005550100@trunk,30,U(routing-answered^1773241300.2^2)'
+        'b(routing-leg^s^1)"',
     ]
+    # the overflow's agent gets the signed link and the outcomes (the routing-leg handler
+    # adds them to the agent's INVITE as X-Routing-Disposition and X-Routing-Reports)
+    link = ch.variables["_ROUTING_DISPOSITION_URL"]
+    assert link.startswith(f"{engine.url}/disposition/1773241300.2?token=")
+    assert ch.variables["_ROUTING_REPORTS"] == "handled needs-office"
     assert reported == [200]
     record = engine.call("1773241300.2")
     assert record["status"] == "ended"

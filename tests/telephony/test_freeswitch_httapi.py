@@ -154,9 +154,15 @@ def test_cardiology_rings_over_and_leaves_the_outcome_to_the_agent(engine: Engin
     assert work(office)[0][1]["data"].endswith("}sofia/external/cardiology@mercy.example")
     assert work(office)[0][1]["data"].startswith("{originate_timeout=12,")
     overflow = fs.post(originate_disposition="NO_ANSWER")
-    # the offshore center is a bare number: through the gateway, 30 s
-    assert work(overflow)[0][1]["data"] == (
-        "{originate_timeout=30,ignore_early_media=true}sofia/gateway/trunk/+443005550100"
+    # the offshore center is a bare number: through the gateway, 30 s; its agent's leg carries
+    # the signed disposition link and the outcomes as SIP headers
+    bridged = work(overflow)[0][1]["data"]
+    assert bridged.startswith(
+        "{originate_timeout=30,ignore_early_media=true}[sip_h_X-Routing-Disposition="
+        f"{engine.url}/disposition/{fs.params['session_id']}?token="
+    )
+    assert bridged.endswith(
+        ",sip_h_X-Routing-Reports=handled needs-office]sofia/gateway/trunk/+443005550100"
     )
     over = fs.post(originate_disposition="SUCCESS")
     assert work(over) == [("hangup", {"cause": "NORMAL_CLEARING"})]
