@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_cluster import Cluster, cluster_or_fail
 
 from routing_engine import LoadedDeployment, load_deployment
+from routing_engine.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSPITAL = ROOT / "examples" / "hospital"
@@ -79,3 +83,58 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+# PostgreSQL (tests/pg_cluster.py): one throwaway server per run, a new database for each test.
+# A test that uses it is marked `postgres` (`-m postgres` picks them); it fails, never skips,
+# when PostgreSQL cannot be had.
+POSTGRES_FIXTURES = {"postgres", "postgres_url"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        if names & POSTGRES_FIXTURES or backend == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    cluster = cluster_or_fail()
+    try:
+        cluster.prepare_template(lambda url: asyncio.run(_schema(url)))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def _schema(url: str) -> None:
+    store = Store(url)
+    try:
+        await store.open()
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def postgres_url(postgres: Cluster) -> str:
+    """A new PostgreSQL database of this test's own, holding the store's schema, empty."""
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store's backend a test runs on: each test that asks runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty store on the test's backend: a SQLite file in the test's folder, or a
+    database of its own on the run's PostgreSQL server."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    cluster: Cluster = request.getfixturevalue("postgres")
+    return cluster.new_database()

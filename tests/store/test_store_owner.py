@@ -62,7 +62,7 @@ def test_an_open_store_records_only_its_own_deployments_versions(tmp_path: Path)
 
 def earlier_store(path: Path, *deployments: str) -> None:
     """A store as an earlier version left it: its tables, a version of each deployment, no
-    owner."""
+    owner (and no schema revision: that came later still)."""
 
     async def make() -> None:
         store = Store(url_of(path))
@@ -77,6 +77,7 @@ def earlier_store(path: Path, *deployments: str) -> None:
     db = sqlite3.connect(path)
     try:
         db.execute("DROP TABLE store_owner")
+        db.execute("DROP TABLE alembic_version")
         db.commit()
     finally:
         db.close()
