@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from routing_engine.cli import check, convert, diff, paths, render, scenarios, serve, simulate
+from routing_engine.cli import check, convert, db, diff, paths, render, scenarios, serve, simulate
 
 app = typer.Typer(
     add_completion=False,
@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Validate, simulate and serve call-routing process maps.",
 )
-for group in (check, convert, render, simulate, serve, diff, paths, scenarios):
+for group in (check, convert, render, simulate, serve, db, diff, paths, scenarios):
     group.register(app)
 
 

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from routing_engine.core.clock import Clock, system_clock
 from routing_engine.store.call_rows import StoredCall, read_call, read_targets
-from routing_engine.store.private import private_file, private_folder
+from routing_engine.store.private import private_file
 from routing_engine.store.schema import SchemaState, StoreOutdated, open_schema, upgrade
 from routing_engine.store.schema import state as schema_state
 from routing_engine.store.sqlite_writer import Writer, immediate_engine
@@ -54,35 +54,10 @@ from routing_engine.store.tables import (
     target_states,
     versions,
 )
+from routing_engine.store.urls import StoreUrlError, async_url, sqlite_url, url_problem
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def sqlite_url(folder: str | Path) -> str:
-    """A store in `folder` (created when missing, private: `store/private.py`): the SQLite
-    file `routing.db`. The default store is the one in the deployment's own folder of the data
-    directory."""
-    folder = Path(folder)
-    private_folder(folder)
-    return f"sqlite+aiosqlite:///{folder / 'routing.db'}"
-
-
-# The async driver the store uses for a URL given without one, as people type URLs.
-ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-}
-
-
-def async_url(url: str) -> str:
-    """`url` with the async driver the store uses when it names none (`sqlite:///routing.db`
-    is `sqlite+aiosqlite:///routing.db`, `postgresql://host/db` is `postgresql+asyncpg://...`);
-    a URL that names its driver is kept as it is."""
-    scheme, separator, rest = url.partition("://")
-    driver = ASYNC_DRIVERS.get(scheme.lower()) if separator else None
-    return url if driver is None else f"{driver}://{rest}"
 
 
 SCHEMA_LOCK = 0x726F757465  # the PostgreSQL advisory lock under which the schema is made
@@ -96,11 +71,6 @@ __all__ = [
     "claim",
     "sqlite_url",
 ]
-
-
-class StoreUrlError(ValueError):
-    """A database URL the store cannot open: not a URL, a driver that is not async, or one
-    that is not installed."""
 
 
 class StoreClaimed(RuntimeError):
@@ -166,7 +136,7 @@ class Store:
         try:
             self.engine: AsyncEngine = create_async_engine(url)
         except (ArgumentError, InvalidRequestError, ModuleNotFoundError) as error:
-            raise StoreUrlError(_url_problem(url, error)) from None
+            raise StoreUrlError(url_problem(url, error)) from None
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.writer: Writer | None = None  # a SQLite file's transactions, in a thread
@@ -353,25 +323,6 @@ class Store:
                 .order_by(decisions.c.id)
             )
             return [json.loads(row.decision) for row in rows]
-
-
-def _url_problem(url: str, error: Exception) -> str:
-    """Why the store cannot open `url`, worded for the person who gave it."""
-    try:
-        shown = make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        shown = url
-    if isinstance(error, ModuleNotFoundError):
-        return f"the database {shown} needs the Python package {error.name!r}: install it"
-    if isinstance(error, ArgumentError):
-        return (
-            f"{shown!r} is not a database URL: give sqlite:///PATH or "
-            "postgresql://USER:PASSWORD@HOST/DATABASE"
-        )
-    return (
-        f"the database {shown} names a driver that is not async: give sqlite:///PATH or "
-        "postgresql://USER:PASSWORD@HOST/DATABASE (the store picks its async driver)"
-    )
 
 
 WAL_TRIES_S = 10.0  # how long a connection retries turning a new file to WAL mode
