@@ -9,12 +9,15 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pg_cluster import Cluster, cluster_or_fail
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from routing_engine import LoadedDeployment, load_deployment
-from routing_engine.store.database import Store
+from routing_engine.store.database import Store, async_url
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSPITAL = ROOT / "examples" / "hospital"
@@ -89,14 +92,15 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 # A test that uses it is marked `postgres` (`-m postgres` picks them); it fails, never skips,
 # when PostgreSQL cannot be had.
 POSTGRES_FIXTURES = {"postgres", "postgres_url"}
+POSTGRESQL = "postgresql"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("backend") if callspec is not None else None
-        if names & POSTGRES_FIXTURES or backend == "postgresql":
+        params = callspec.params.values() if callspec is not None else ()
+        if names & POSTGRES_FIXTURES or POSTGRESQL in params:
             item.add_marker(pytest.mark.postgres)
 
 
@@ -124,7 +128,10 @@ def postgres_url(postgres: Cluster) -> str:
     return postgres.new_database()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BACKENDS = ["sqlite", POSTGRESQL]  # what a test parametrized by backend runs on
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The store's backend a test runs on: each test that asks runs on both."""
     return str(request.param)
@@ -138,3 +145,19 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     cluster: Cluster = request.getfixturevalue("postgres")
     return cluster.new_database()
+
+
+def sql_rows(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Run one SQL statement on the store at `url` (either backend, through the store's own
+    async driver) and return its rows (none for a statement that returns none); committed."""
+
+    async def run() -> list[tuple[Any, ...]]:
+        engine = create_async_engine(async_url(url))
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(sql_text(statement))
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
