@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +147,63 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     return cluster.new_database()
 
 
-def sql_rows(url: str, statement: str) -> list[tuple[Any, ...]]:
-    """Run one SQL statement on the store at `url` (either backend, through the store's own
-    async driver) and return its rows (none for a statement that returns none); committed."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_stores(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], Path | str]:
+    """New stores for a module's servers, on each backend in turn: each call a SQLite file of
+    its own, or a database of its own on the run's PostgreSQL server (as `Server` and
+    `--database` take it)."""
+    cluster: Cluster | None = None
+    if request.param == POSTGRESQL:
+        cluster = request.getfixturevalue("postgres")
+
+    def new() -> Path | str:
+        if cluster is None:
+            return tmp_path_factory.mktemp("store") / "routing.db"
+        return cluster.new_database()
+
+    return new
+
+
+@pytest.fixture(scope="module")
+def module_database(module_stores: Callable[[], Path | str]) -> Path | str:
+    """The store of a module's server, on each backend in turn."""
+    return module_stores()
+
+
+StoreAt = Callable[[str], Path | str]  # the `store_at` fixture: a test's store by name
+
+
+@pytest.fixture
+def store_at(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreAt:
+    """`store_at(name)`: the test's store called `name` on its backend (each test runs on
+    both): a SQLite file `name` in the test's folder, or a PostgreSQL database of its own; the
+    same name gives the same store (two servers sharing one)."""
+    made: dict[str, Path | str] = {}
+    cluster: Cluster | None = None
+    if backend == POSTGRESQL:
+        cluster = request.getfixturevalue("postgres")
+
+    def at(name: str) -> Path | str:
+        if name not in made:
+            made[name] = tmp_path / name if cluster is None else cluster.new_database()
+        return made[name]
+
+    return at
+
+
+def store_url(database: Path | str) -> str:
+    """A store as a URL: a SQLite file's, or a URL as it is."""
+    return database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
+
+
+def sql_rows(url: Path | str, statement: str) -> list[tuple[Any, ...]]:
+    """Run one SQL statement on the store at `url` (a SQLite file, or a URL of either backend)
+    through the store's own async driver, committed; its rows (none when it returns none)."""
 
     async def run() -> list[tuple[Any, ...]]:
-        engine = create_async_engine(async_url(url))
+        engine = create_async_engine(async_url(store_url(url)))
         try:
             async with engine.begin() as connection:
                 result = await connection.execute(sql_text(statement))

@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BACKENDS, ROOT, sql_rows
-from pg_cluster import Cluster
+from conftest import ROOT, sql_rows, store_url
 
 AT = "2026-11-23T10:00:00-05:00"  # Monday morning: offices open
 CALLER = "+12125550123"
@@ -27,11 +26,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def store_url(database: Path | str) -> str:
-    """`--database` for a SQLite file (as the store's own URL), or a URL given as it is."""
-    return database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
 
 
 class Server:
@@ -117,15 +111,10 @@ class Server:
             print(f"--- server log ---\n{self.stderr_text[-20000:]}")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Path | str:
-    """The module's store: a SQLite file, or a database on the run's PostgreSQL server."""
-    if request.param == "sqlite":
-        return tmp_path_factory.mktemp("store") / "routing.db"
-    cluster: Cluster = request.getfixturevalue("postgres")
-    return cluster.new_database()
+@pytest.fixture(scope="module")
+def database(module_database: Path | str) -> Path | str:
+    """The module's store, on each backend in turn."""
+    return module_database
 
 
 @pytest.fixture(scope="module")
