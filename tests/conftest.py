@@ -7,9 +7,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pg_cluster import Cluster, cluster_or_fail
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from routing_engine import LoadedDeployment, load_deployment
 from routing_engine.store.database import Store, async_url
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 HOSPITAL = ROOT / "examples" / "hospital"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -108,10 +110,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def postgres() -> Iterator[Cluster]:
     cluster = cluster_or_fail()
     try:
-        cluster.prepare_template(lambda url: asyncio.run(_schema(url)))
+        cluster.prepare_template(lambda url: in_a_thread(_schema(url)))
         yield cluster
     finally:
         cluster.stop()
+
+
+def in_a_thread(work: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(work)` in a thread of its own: a fixture or test may be running inside an
+    event loop (Playwright's sync API keeps one running in the test's thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 async def _schema(url: str) -> None:
@@ -211,4 +220,4 @@ def sql_rows(url: Path | str, statement: str) -> list[tuple[Any, ...]]:
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    return in_a_thread(run())
