@@ -43,12 +43,6 @@ def open_store(url: str, deployment: str | None = None) -> None:
     asyncio.run(run())
 
 
-def sync_url(url: str) -> str:
-    """The same database through a sync driver-less URL SQLAlchemy can inspect (SQLite's
-    built-in driver; PostgreSQL through asyncpg needs a loop, so the async URL is kept)."""
-    return url.replace("sqlite+aiosqlite", "sqlite")
-
-
 async def differences(url: str) -> tuple[str | None, list[object]]:
     """The store's revision, and how its tables differ from this version's (none: equal)."""
     store = Store(url)
