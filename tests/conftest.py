@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from pg_cluster import Cluster, cluster_or_fail
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from routing_engine import LoadedDeployment, load_deployment
+from routing_engine.store.database import Store, async_url
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 HOSPITAL = ROOT / "examples" / "hospital"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -79,3 +88,136 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+# PostgreSQL (tests/pg_cluster.py): one throwaway server per run, a new database for each test.
+# A test that uses it is marked `postgres` (`-m postgres` picks them); it fails, never skips,
+# when PostgreSQL cannot be had.
+POSTGRES_FIXTURES = {"postgres", "postgres_url"}
+POSTGRESQL = "postgresql"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if names & POSTGRES_FIXTURES or POSTGRESQL in params:
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    cluster = cluster_or_fail()
+    try:
+        cluster.prepare_template(lambda url: in_a_thread(_schema(url)))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def in_a_thread(work: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(work)` in a thread of its own: a fixture or test may be running inside an
+    event loop (Playwright's sync API keeps one running in the test's thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+async def _schema(url: str) -> None:
+    store = Store(url)
+    try:
+        await store.open()
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def postgres_url(postgres: Cluster) -> str:
+    """A new PostgreSQL database of this test's own, holding the store's schema, empty."""
+    return postgres.new_database()
+
+
+BACKENDS = ["sqlite", POSTGRESQL]  # what a test parametrized by backend runs on
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store's backend a test runs on: each test that asks runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty store on the test's backend: a SQLite file in the test's folder, or a
+    database of its own on the run's PostgreSQL server."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    cluster: Cluster = request.getfixturevalue("postgres")
+    return cluster.new_database()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_stores(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], Path | str]:
+    """New stores for a module's servers, on each backend in turn: each call a SQLite file of
+    its own, or a database of its own on the run's PostgreSQL server (as `Server` and
+    `--database` take it)."""
+    cluster: Cluster | None = None
+    if request.param == POSTGRESQL:
+        cluster = request.getfixturevalue("postgres")
+
+    def new() -> Path | str:
+        if cluster is None:
+            return tmp_path_factory.mktemp("store") / "routing.db"
+        return cluster.new_database()
+
+    return new
+
+
+@pytest.fixture(scope="module")
+def module_database(module_stores: Callable[[], Path | str]) -> Path | str:
+    """The store of a module's server, on each backend in turn."""
+    return module_stores()
+
+
+StoreAt = Callable[[str], Path | str]  # the `store_at` fixture: a test's store by name
+
+
+@pytest.fixture
+def store_at(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreAt:
+    """`store_at(name)`: the test's store called `name` on its backend (each test runs on
+    both): a SQLite file `name` in the test's folder, or a PostgreSQL database of its own; the
+    same name gives the same store (two servers sharing one)."""
+    made: dict[str, Path | str] = {}
+    cluster: Cluster | None = None
+    if backend == POSTGRESQL:
+        cluster = request.getfixturevalue("postgres")
+
+    def at(name: str) -> Path | str:
+        if name not in made:
+            made[name] = tmp_path / name if cluster is None else cluster.new_database()
+        return made[name]
+
+    return at
+
+
+def store_url(database: Path | str) -> str:
+    """A store as a URL: a SQLite file's, or a URL as it is."""
+    return database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
+
+
+def sql_rows(url: Path | str, statement: str) -> list[tuple[Any, ...]]:
+    """Run one SQL statement on the store at `url` (a SQLite file, or a URL of either backend)
+    through the store's own async driver, committed; its rows (none when it returns none)."""
+
+    async def run() -> list[tuple[Any, ...]]:
+        engine = create_async_engine(async_url(store_url(url)))
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(sql_text(statement))
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return in_a_thread(run())

@@ -15,6 +15,7 @@ import typer
 from routing_engine.cli import (
     check,
     convert,
+    db,
     diff,
     paths,
     render,
@@ -30,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Validate, simulate and serve call-routing process maps.",
 )
-for group in (check, convert, render, simulate, serve, twilio, diff, paths, scenarios):
+for group in (check, convert, render, simulate, serve, db, twilio, diff, paths, scenarios):
     group.register(app)
 
 

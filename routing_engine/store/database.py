@@ -18,10 +18,11 @@ can list, read, answer or change another's calls, tickets, versions, timers or d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -31,69 +32,45 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InvalidRequestError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from routing_engine.core.clock import Clock, system_clock
 from routing_engine.store.call_rows import StoredCall, read_call, read_targets
-from routing_engine.store.private import private_file, private_folder
+from routing_engine.store.private import private_file
+from routing_engine.store.schema import SchemaState, StoreOutdated, open_schema, upgrade
+from routing_engine.store.schema import state as schema_state
 from routing_engine.store.sqlite_writer import Writer, immediate_engine
 from routing_engine.store.tables import (
     calls,
     decisions,
     iso,
-    metadata,
     owner,
     target_states,
     versions,
 )
+from routing_engine.store.urls import StoreUrlError, async_url, sqlite_url, url_problem
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def sqlite_url(folder: str | Path) -> str:
-    """A store in `folder` (created when missing, private: `store/private.py`): the SQLite
-    file `routing.db`. The default store is the one in the deployment's own folder of the data
-    directory."""
-    folder = Path(folder)
-    private_folder(folder)
-    return f"sqlite+aiosqlite:///{folder / 'routing.db'}"
+SCHEMA_LOCK = 0x726F757465  # the PostgreSQL advisory lock under which the schema is made
 
-
-# The async driver the store uses for a URL given without one, as people type URLs.
-ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-}
-
-
-def async_url(url: str) -> str:
-    """`url` with the async driver the store uses when it names none (`sqlite:///routing.db`
-    is `sqlite+aiosqlite:///routing.db`, `postgresql://host/db` is `postgresql+asyncpg://...`);
-    a URL that names its driver is kept as it is."""
-    scheme, separator, rest = url.partition("://")
-    driver = ASYNC_DRIVERS.get(scheme.lower()) if separator else None
-    return url if driver is None else f"{driver}://{rest}"
-
-
-SCHEMA_LOCK = 0x726F757465  # the PostgreSQL advisory lock under which tables are made
-
-
-class StoreOutdated(RuntimeError):
-    """The store's tables are an earlier version's."""
-
-
-class StoreUrlError(ValueError):
-    """A database URL the store cannot open: not a URL, a driver that is not async, or one
-    that is not installed."""
+__all__ = [
+    "Store",
+    "StoreClaimed",
+    "StoreOutdated",
+    "StoreUrlError",
+    "async_url",
+    "claim",
+    "sqlite_url",
+]
 
 
 class StoreClaimed(RuntimeError):
@@ -151,21 +128,6 @@ def claim(url: str, deployment: str, clock: Clock = system_clock) -> None:
         pool.submit(lambda: asyncio.run(opening())).result()
 
 
-def _stale_tables(connection: Any) -> list[str]:
-    """Each existing table that lacks columns of this version's, with what it lacks."""
-    found = inspect(connection)
-    existing = set(found.get_table_names())
-    stale = []
-    for table in metadata.sorted_tables:
-        if table.name not in existing:
-            continue
-        have = {column["name"] for column in found.get_columns(table.name)}
-        lacking = [c.name for c in table.columns if c.name not in have]
-        if lacking:
-            stale.append(f"table {table.name} lacks {', '.join(lacking)}")
-    return stale
-
-
 class Store:
     def __init__(self, url: str, clock: Clock = system_clock):
         self.url = url = async_url(url)
@@ -174,7 +136,7 @@ class Store:
         try:
             self.engine: AsyncEngine = create_async_engine(url)
         except (ArgumentError, InvalidRequestError, ModuleNotFoundError) as error:
-            raise StoreUrlError(_url_problem(url, error)) from None
+            raise StoreUrlError(url_problem(url, error)) from None
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.writer: Writer | None = None  # a SQLite file's transactions, in a thread
@@ -224,29 +186,42 @@ class Store:
         return url.render_as_string(hide_password=True)
 
     async def open(self, deployment: str | None = None) -> None:
-        """Create the tables that are missing, and claim the store for `deployment` (when
-        given); StoreOutdated when a table an earlier version made lacks columns this one
-        needs, StoreClaimed when the store belongs to another deployment (nothing is changed
-        then). The workers of a server open one new store at once: each looks, creates and
-        claims under a lock held to its commit (SQLite's write lock; a PostgreSQL advisory
-        lock), so one makes the tables and claims the store, and the others find them."""
+        """Bring a new store to this version's schema (a store made by the release before
+        migrations to the baseline: `schema.py`), and claim it for `deployment` (when given);
+        StoreOutdated when its schema is not this version's (run `cli.py db upgrade`),
+        StoreClaimed when it belongs to another deployment (nothing is changed then). The
+        workers of a server open one new store at once: each looks, migrates and claims under
+        a lock held to its commit, so one makes the tables and claims the store, and the others
+        find them."""
+        async with self.locked() as connection:
+            await connection.run_sync(open_schema, self.shown)
+            if deployment is not None:
+                at = iso(self.clock())
+                await connection.run_sync(_claim, deployment, at, self.shown)
+        self.owner = deployment
+
+    @contextlib.asynccontextmanager
+    async def locked(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction holding the store's schema lock to its commit: SQLite's write lock
+        (BEGIN IMMEDIATE), or a PostgreSQL advisory lock. What opening and migrating run in."""
         async with self.engine.begin() as connection:
             if self.engine.dialect.name == "sqlite":
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 await connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
-            stale = await connection.run_sync(_stale_tables)
-            if stale:
-                raise StoreOutdated(
-                    f"the store {self.shown} was made by an earlier version: "
-                    f"{'; '.join(stale)}. Move the database aside (it is made afresh), or "
-                    "point --database at a new one"
-                )
-            await connection.run_sync(metadata.create_all)
-            if deployment is not None:
-                at = iso(self.clock())
-                await connection.run_sync(_claim, deployment, at, self.shown)
-        self.owner = deployment
+            yield connection
+
+    async def schema_state(self) -> SchemaState:
+        """Where the store's schema stands (read only; `cli.py db check`)."""
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(schema_state)
+
+    async def upgrade(self) -> tuple[SchemaState, SchemaState]:
+        """Apply the schema revisions the store lacks, under the schema lock (`cli.py db
+        upgrade`); where it stood before, and after."""
+        async with self.locked() as connection:
+            before = await connection.run_sync(upgrade, self.shown)
+            return before, await connection.run_sync(schema_state)
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -348,25 +323,6 @@ class Store:
                 .order_by(decisions.c.id)
             )
             return [json.loads(row.decision) for row in rows]
-
-
-def _url_problem(url: str, error: Exception) -> str:
-    """Why the store cannot open `url`, worded for the person who gave it."""
-    try:
-        shown = make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        shown = url
-    if isinstance(error, ModuleNotFoundError):
-        return f"the database {shown} needs the Python package {error.name!r}: install it"
-    if isinstance(error, ArgumentError):
-        return (
-            f"{shown!r} is not a database URL: give sqlite:///PATH or "
-            "postgresql://USER:PASSWORD@HOST/DATABASE"
-        )
-    return (
-        f"the database {shown} names a driver that is not async: give sqlite:///PATH or "
-        "postgresql://USER:PASSWORD@HOST/DATABASE (the store picks its async driver)"
-    )
 
 
 WAL_TRIES_S = 10.0  # how long a connection retries turning a new file to WAL mode

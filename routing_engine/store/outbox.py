@@ -2,7 +2,9 @@
 sent, signed and retried).
 
 Each process leases due deliveries with one conditional UPDATE (only a row whose lease has
-lapsed can be taken, so of several processes sharing the store one sends each attempt), sends
+lapsed can be taken, so of several processes sharing the store one sends each attempt; on
+PostgreSQL the rows are locked first with `FOR UPDATE SKIP LOCKED`, so a process skips what
+another is leasing instead of waiting for it), sends
 up to `concurrency` at once, leasing more as each ends, and records the attempts that end
 together in one transaction.
 """
@@ -115,19 +117,24 @@ class DeliveryWorker:
 
     async def _lease(self, due: list[int], now: datetime) -> list[Any]:
         """Take the deliveries of `due` whose lease has lapsed, in one conditional UPDATE (of
-        several processes, the one whose UPDATE matched a row holds it), and read them."""
+        several processes, the one whose UPDATE matched a row holds it), and read them. On
+        PostgreSQL the free rows are locked first, skipping those another process holds (SQLite
+        has no row locks and leaves that clause out: its writers take turns)."""
         if not due:
             return []
         stamp = iso(now)
         until = iso(now + timedelta(seconds=self.settings.lease_s))
+        lapsed = or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < stamp)
         async with self.engine.begin() as connection:
+            free = select(deliveries.c.id).where(
+                deliveries.c.id.in_(due), deliveries.c.status == "pending", lapsed
+            )  # on PostgreSQL, rows another process is leasing are skipped, not waited for
+            due = list((await connection.execute(free.with_for_update(skip_locked=True))).scalars())
+            if not due:
+                return []
             await connection.execute(
                 update(deliveries)
-                .where(
-                    deliveries.c.id.in_(due),
-                    deliveries.c.status == "pending",
-                    or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < stamp),
-                )
+                .where(deliveries.c.id.in_(due), deliveries.c.status == "pending", lapsed)
                 .values(lease_until=until, leased_by=self.worker)
             )
             taken = select(deliveries).where(

@@ -3,11 +3,13 @@
 Timers live in the store (`timers`), written with the ticket or call they belong to, so they
 survive restarts. Every server process runs a runner; each claims a due timer with a
 conditional UPDATE (pending -> fired), so exactly one process fires it however many share the
-store. Firing records `sla-missed` (level 0) or `escalated` (level 1, 2, ...) on the ticket and
-writes one delivery per contact and channel to the outbox, in the same transaction; the
-delivery worker (notify.py) sends them. A flow's `resolve_within` timer fires as
-`call-unresolved`: it has no ticket, and its deliveries carry the call; it falls due at once
-when the call ends with nobody answering it and no ticket (tickets.unanswered_call).
+store (on PostgreSQL the row is locked first with `FOR UPDATE SKIP LOCKED`: a timer another
+process is firing is skipped, not waited for). Firing records `sla-missed` (level 0) or
+`escalated` (level 1, 2, ...) on the ticket and writes one delivery per contact and channel to
+the outbox, in the same transaction; the delivery worker (notify.py) sends them. A flow's
+`resolve_within` timer fires as `call-unresolved`: it has no ticket, and its deliveries carry
+the call; it falls due at once when the call ends with nobody answering it and no ticket
+(tickets.unanswered_call).
 """
 
 from __future__ import annotations
@@ -97,7 +99,17 @@ class TimerRunner:
     ) -> Any:
         """Move a pending timer to `state` and return it; None when it is not pending (another
         process took it, or it was cancelled). The conditional update is what lets exactly one
-        of several processes have it."""
+        of several processes have it. On PostgreSQL the row is first locked, skipping it if
+        another process holds it (`FOR UPDATE SKIP LOCKED`), so a runner never waits for
+        another's transaction to find it fired; SQLite has no row locks (its writers take
+        turns), so there the lock is left out and the conditional update decides alone."""
+        free = await connection.execute(
+            select(timers.c.id)
+            .where(timers.c.id == timer_id, timers.c.state == "pending")
+            .with_for_update(skip_locked=True)
+        )
+        if free.first() is None:
+            return None
         claimed = await connection.execute(
             update(timers)
             .where(timers.c.id == timer_id, timers.c.state == "pending")

@@ -42,24 +42,34 @@ class BoardServer(Server):
     (a restart never turns the clock back: sessions issued before it must still be current)."""
 
     def __init__(
-        self, root: Path, port: int | None = None, keys: str | None = None, later: float = 0
+        self,
+        root: Path,
+        port: int | None = None,
+        keys: str | None = None,
+        later: float = 0,
+        database: Path | str | None = None,
     ):
         self.root = root
         env = {"ROUTING_DATA_DIR": str(root / "data"), "ROUTING_API_KEYS": keys}
         now = (datetime.fromisoformat(AT) + timedelta(minutes=later)).isoformat()
-        super().__init__(root / "board.db", port=port, env=env, now=now)
+        super().__init__(database or root / "board.db", port=port, env=env, now=now)
 
 
 @pytest.fixture(scope="module")
-def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardServer]:
-    server = BoardServer(tmp_path_factory.mktemp("board-open"))
+def open_server(
+    tmp_path_factory: pytest.TempPathFactory, module_stores: Callable[[], Path | str]
+) -> Iterator[BoardServer]:
+    server = BoardServer(tmp_path_factory.mktemp("board-open"), database=module_stores())
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardServer]:
-    server = BoardServer(tmp_path_factory.mktemp("board-keyed"), keys=KEYS)
+def keyed(
+    tmp_path_factory: pytest.TempPathFactory, module_stores: Callable[[], Path | str]
+) -> Iterator[BoardServer]:
+    root = tmp_path_factory.mktemp("board-keyed")
+    server = BoardServer(root, keys=KEYS, database=module_stores())
     yield server
     server.stop()
 
@@ -212,7 +222,7 @@ def test_without_keys_only_requests_to_localhost_are_served(open_server: BoardSe
 def test_changes_made_by_another_server_on_the_same_store_show(
     open_server: BoardServer,
 ) -> None:
-    other = BoardServer(open_server.root)  # the same store and data directory
+    other = BoardServer(open_server.root, database=open_server.database)  # the same store and data
     try:
         with (
             httpx.Client(base_url=open_server.url, timeout=10) as client,

@@ -45,8 +45,11 @@ COOKIE = "routing_session"
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardServer]:
-    server = BoardServer(tmp_path_factory.mktemp("sessions-keyed"), keys=KEYS)
+def keyed(
+    tmp_path_factory: pytest.TempPathFactory, module_database: Path | str
+) -> Iterator[BoardServer]:
+    root = tmp_path_factory.mktemp("sessions-keyed")
+    server = BoardServer(root, keys=KEYS, database=module_database)
     yield server
     server.stop()
 
@@ -88,7 +91,7 @@ def test_after_sign_out_the_old_cookie_and_csrf_token_are_refused(keyed: BoardSe
 def test_a_session_counts_on_a_second_server_and_signing_out_there_ends_it_here(
     keyed: BoardServer,
 ) -> None:
-    other = BoardServer(keyed.root, keys=KEYS, later=1)  # the same store and data folder
+    other = BoardServer(keyed.root, keys=KEYS, later=1, database=keyed.database)  # the same
     try:
         cookies, token = signed_in(keyed.url)
         assert httpx.get(f"{other.url}/v1/tickets", cookies=cookies).status_code == 200
@@ -141,11 +144,11 @@ def test_a_server_started_without_a_sessions_key_revokes_it_for_good(tmp_path: P
 # ---- the rows, on the injected clock ----
 
 
-def test_session_rows_expire_on_the_clock_are_cleaned_up_and_revoke(tmp_path: Path) -> None:
+def test_session_rows_expire_on_the_clock_are_cleaned_up_and_revoke(database_url: str) -> None:
     clock = ManualClock(datetime.fromisoformat(AT))
 
     async def scenario() -> None:
-        store = Store(f"sqlite:///{tmp_path / 'sessions.db'}", clock)
+        store = Store(database_url, clock)
         await store.open("hospital")
         try:
             start = clock()

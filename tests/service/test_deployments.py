@@ -205,12 +205,21 @@ def test_plain_sqlite_url_is_served(tmp_path: Path) -> None:
 
 
 def test_plain_postgresql_url_gets_the_async_driver() -> None:
-    """`--database postgresql://...` is taken to asyncpg: the refusal (no server listens there,
-    or asyncpg is not installed) names that URL, and never 'requires an async driver'."""
+    """`--database postgresql://...` is taken to asyncpg (a dependency): with no PostgreSQL
+    listening there, the server starts anyway and answers fallbacks until the store can be
+    written (as for any store it cannot open); its warning names that URL without the password,
+    and never 'requires an async driver'."""
     port = free_port()  # nothing listens there
-    refused = serve_refused("examples/hospital", f"postgresql://ops:s3cret@127.0.0.1:{port}/r")
-    assert refused.returncode == 2
-    assert "requires an async driver" not in refused.stderr
-    assert "s3cret" not in refused.stderr
-    assert f"postgresql+asyncpg://ops:***@127.0.0.1:{port}/r" in refused.stderr
-    assert refused.stderr.splitlines()[-1].startswith("error: cannot start: ")
+    server = Server(f"postgresql://ops:s3cret@127.0.0.1:{port}/r", up="/healthz")
+    try:
+        ready = server.client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["error"] == "store-unwritable"
+        call = new_call(server, "pg-down")
+        assert call.status_code == 200 and call.json()["fallback_reason"] == "store-unavailable"
+    finally:
+        server.stop()
+    assert "requires an async driver" not in server.stderr_text
+    assert "s3cret" not in server.stderr_text
+    assert f"warning: the store postgresql://ops:***@127.0.0.1:{port}/r cannot be opened" in (
+        server.stderr_text
+    )

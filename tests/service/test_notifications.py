@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,6 +14,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from conftest import StoreAt, sql_rows
 from receivers import SmtpReceiver, WebhookReceiver, alarms, free_port
 from test_service import Server
 
@@ -58,16 +58,12 @@ def history(server: Server, ticket_id: int) -> list[dict]:  # type: ignore[type-
     return server.client.get(f"/v1/tickets/{ticket_id}").json()["history"]  # type: ignore[no-any-return]
 
 
-def timer_states(database: Path, **where: object) -> list[tuple[str, int, str]]:
-    clause = " AND ".join(f"{key} = ?" for key in where)
-    db = sqlite3.connect(database)
-    try:
-        return db.execute(
-            f"SELECT kind, level, state FROM timers WHERE {clause} ORDER BY level",
-            tuple(where.values()),
-        ).fetchall()
-    finally:
-        db.close()
+def timer_states(database: Path | str, **where: int | str) -> list[tuple[str, int, str]]:
+    clause = " AND ".join(f"{key} = {value!r}" for key, value in where.items())
+    rows = sql_rows(
+        database, f"SELECT kind, level, state FROM timers WHERE {clause} ORDER BY level"
+    )
+    return [(kind, level, state) for kind, level, state in rows]
 
 
 def wait_until(check, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
@@ -78,10 +74,10 @@ def wait_until(check, timeout: float = 30) -> None:  # type: ignore[no-untyped-d
 
 
 def test_a_missed_sla_notifies_the_manager_signed_and_recorded(
-    tmp_path: Path, hooks: WebhookReceiver
+    tmp_path: Path, hooks: WebhookReceiver, store_at: StoreAt
 ) -> None:
     server = Server(
-        tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="2s")), now=None
+        store_at("n.db"), deployment=str(alarms(tmp_path, hooks.url, sla="2s")), now=None
     )
     try:
         ticket = office_ticket(server, "sla-1")
@@ -131,11 +127,11 @@ def test_a_missed_sla_notifies_the_manager_signed_and_recorded(
 
 
 def test_a_failed_delivery_is_retried_with_the_same_id_and_each_attempt_recorded(
-    tmp_path: Path, hooks: WebhookReceiver
+    tmp_path: Path, hooks: WebhookReceiver, store_at: StoreAt
 ) -> None:
     hooks.statuses = [500, 503]
     server = Server(
-        tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="1s")), now=None
+        store_at("n.db"), deployment=str(alarms(tmp_path, hooks.url, sla="1s")), now=None
     )
     try:
         ticket = office_ticket(server, "retry-1")
@@ -164,12 +160,12 @@ def test_a_failed_delivery_is_retried_with_the_same_id_and_each_attempt_recorded
 
 
 def test_a_delivery_is_given_up_after_the_last_attempt(
-    tmp_path: Path, hooks: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, hooks: WebhookReceiver, monkeypatch: pytest.MonkeyPatch, store_at: StoreAt
 ) -> None:
     monkeypatch.setenv("ROUTING_NOTIFY_MAX_ATTEMPTS", "2")
     hooks.statuses = [500] * 10
     server = Server(
-        tmp_path / "n.db", deployment=str(alarms(tmp_path, hooks.url, sla="1s")), now=None
+        store_at("n.db"), deployment=str(alarms(tmp_path, hooks.url, sla="1s")), now=None
     )
     try:
         ticket = office_ticket(server, "give-up")
@@ -190,9 +186,11 @@ def test_a_delivery_is_given_up_after_the_last_attempt(
         server.stop()
 
 
-def test_escalation_fires_only_while_unresolved(tmp_path: Path, hooks: WebhookReceiver) -> None:
+def test_escalation_fires_only_while_unresolved(
+    tmp_path: Path, hooks: WebhookReceiver, store_at: StoreAt
+) -> None:
     deployment = alarms(tmp_path, hooks.url, sla="1s", escalate="6s")
-    database = tmp_path / "n.db"
+    database = store_at("n.db")
     server = Server(database, deployment=str(deployment), now=None)
     try:
         resolved = office_ticket(server, "esc-resolved")
@@ -223,10 +221,10 @@ def test_escalation_fires_only_while_unresolved(tmp_path: Path, hooks: WebhookRe
 
 
 def test_a_timer_fires_once_with_two_servers_on_one_store(
-    tmp_path: Path, hooks: WebhookReceiver
+    tmp_path: Path, hooks: WebhookReceiver, store_at: StoreAt
 ) -> None:
     deployment = str(alarms(tmp_path, hooks.url, sla="2s"))
-    database = tmp_path / "shared.db"
+    database = store_at("shared.db")
     first = Server(database, deployment=deployment, now=None)
     second = Server(database, deployment=deployment, now=None)
     try:
@@ -235,12 +233,8 @@ def test_a_timer_fires_once_with_two_servers_on_one_store(
         time.sleep(1.5)  # several more rounds of both servers: nothing more may come
         got = hooks.at("/manager")
         assert sorted(r.json["ticket"]["id"] for r in got) == sorted(t["id"] for t in tickets)
-        db = sqlite3.connect(database)
-        try:
-            fired = db.execute("SELECT state, count(*) FROM timers GROUP BY state").fetchall()
-            deliveries = db.execute("SELECT count(*), sum(attempts) FROM deliveries").fetchone()
-        finally:
-            db.close()
+        fired = sql_rows(database, "SELECT state, count(*) FROM timers GROUP BY state")
+        (deliveries,) = sql_rows(database, "SELECT count(*), sum(attempts) FROM deliveries")
         assert dict(fired)["fired"] == len(tickets)
         assert deliveries == (len(tickets), len(tickets))
     finally:
@@ -248,9 +242,11 @@ def test_a_timer_fires_once_with_two_servers_on_one_store(
         second.stop()
 
 
-def test_timers_survive_a_restart(tmp_path: Path, hooks: WebhookReceiver) -> None:
+def test_timers_survive_a_restart(
+    tmp_path: Path, hooks: WebhookReceiver, store_at: StoreAt
+) -> None:
     deployment = str(alarms(tmp_path, hooks.url, sla="10s"))
-    database = tmp_path / "n.db"
+    database = store_at("n.db")
     server = Server(database, deployment=deployment, now=None)
     try:
         ticket = office_ticket(server, "restart-1")
@@ -269,9 +265,9 @@ def test_timers_survive_a_restart(tmp_path: Path, hooks: WebhookReceiver) -> Non
 
 
 def test_resolve_within_notifies_while_a_call_or_its_ticket_is_open(
-    tmp_path: Path, hooks: WebhookReceiver
+    tmp_path: Path, hooks: WebhookReceiver, store_at: StoreAt
 ) -> None:
-    database = tmp_path / "n.db"
+    database = store_at("n.db")
     server = Server(database, deployment=str(alarms(tmp_path, hooks.url, limit="3s")), now=None)
     client = server.client
 

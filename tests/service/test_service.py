@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT
+from conftest import ROOT, sql_rows, store_url
 
 AT = "2026-11-23T10:00:00-05:00"  # Monday morning: offices open
 CALLER = "+12125550123"
@@ -26,11 +26,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def store_url(database: Path | str) -> str:
-    """`--database` for a SQLite file (as the store's own URL), or a URL given as it is."""
-    return database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
 
 
 class Server:
@@ -117,12 +112,13 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("store") / "routing.db"
+def database(module_database: Path | str) -> Path | str:
+    """The module's store, on each backend in turn."""
+    return module_database
 
 
 @pytest.fixture(scope="module")
-def server(database: Path) -> Iterator[Server]:
+def server(database: Path | str) -> Iterator[Server]:
     running = Server(database)
     yield running
     running.stop()
@@ -482,16 +478,15 @@ def test_concurrent_events_for_one_call_never_both_apply(tmp_path: Path) -> None
 
 
 def test_tickets_are_stored_with_the_decision_that_raises_them(
-    server: Server, database: Path
+    server: Server, database: Path | str
 ) -> None:
     new_call(server, "ticket-1", to="+12125550130")  # radiology
     event(server, "ticket-1", "e1", 1, "dial.no-answer")
     event(server, "ticket-1", "e2", 2, "dial.answered")
     event(server, "ticket-1", "e3", 3, "outcome", outcome="needs-office")
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "SELECT board, status, due FROM tickets WHERE call_id = 'ticket-1'"
-        ).fetchall()
+    rows = sql_rows(
+        store_url(database), "SELECT board, status, due FROM tickets WHERE call_id = 'ticket-1'"
+    )
     assert rows == [("radiology", "open", "2026-11-23T15:15:00Z")]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import StoreAt
 from test_service import Server, event, new_call
 
 
@@ -14,8 +15,10 @@ def ringing(response) -> list[str]:  # type: ignore[no-untyped-def]
     ]
 
 
-def test_availability_changes_the_next_decision_across_processes(tmp_path: Path) -> None:
-    database = tmp_path / "t.db"
+def test_availability_changes_the_next_decision_across_processes(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    database = store_at("t.db")
     one, two = Server(database), Server(database)
     try:
         listed = one.client.get("/v1/targets").json()
@@ -37,8 +40,8 @@ def test_availability_changes_the_next_decision_across_processes(tmp_path: Path)
         two.stop()
 
 
-def test_bad_target_changes_are_refused(tmp_path: Path) -> None:
-    server = Server(tmp_path / "b.db")
+def test_bad_target_changes_are_refused(tmp_path: Path, store_at: StoreAt) -> None:
+    server = Server(store_at("b.db"))
     try:
         assert (
             server.client.patch("/v1/targets/nobody", json={"available": False}).status_code == 404

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import copy_hospital
+from conftest import StoreAt, copy_hospital
 from test_service import Server, event, new_call
 
 
@@ -18,7 +18,7 @@ def deployment(tmp_path: Path) -> Path:
     return copy_hospital(tmp_path)
 
 
-def serve(deployment: Path, database: Path) -> Server:
+def serve(deployment: Path, database: Path | str) -> Server:
     return Server(database, deployment=str(deployment))
 
 
@@ -34,9 +34,9 @@ def cardiology_rings(deployment: Path, rings: str) -> None:
 
 
 def test_calls_stay_on_their_version_across_a_publish_and_a_restart(
-    deployment: Path, tmp_path: Path
+    deployment: Path, tmp_path: Path, store_at: StoreAt
 ) -> None:
-    database = tmp_path / "v.db"
+    database = store_at("v.db")
     server = serve(deployment, database)
     try:
         before = server.client.get("/healthz").json()["version"]
@@ -62,8 +62,10 @@ def test_calls_stay_on_their_version_across_a_publish_and_a_restart(
         server.stop()
 
 
-def test_a_failed_publish_changes_nothing(deployment: Path, tmp_path: Path) -> None:
-    server = serve(deployment, tmp_path / "f.db")
+def test_a_failed_publish_changes_nothing(
+    deployment: Path, tmp_path: Path, store_at: StoreAt
+) -> None:
+    server = serve(deployment, store_at("f.db"))
     try:
         before = server.client.get("/healthz").json()["version"]
         cardiology_rings(deployment, "3 ringz")
@@ -80,8 +82,10 @@ def test_a_failed_publish_changes_nothing(deployment: Path, tmp_path: Path) -> N
         server.stop()
 
 
-def test_publish_validate_and_roll_back_by_api(deployment: Path, tmp_path: Path) -> None:
-    server = serve(deployment, tmp_path / "a.db")
+def test_publish_validate_and_roll_back_by_api(
+    deployment: Path, tmp_path: Path, store_at: StoreAt
+) -> None:
+    server = serve(deployment, store_at("a.db"))
     try:
         first = server.client.get("/healthz").json()["version"]
         files = {str(p.relative_to(deployment)): p.read_text() for p in deployment.rglob("*.yaml")}
@@ -114,8 +118,8 @@ def test_publish_validate_and_roll_back_by_api(deployment: Path, tmp_path: Path)
         server.stop()
 
 
-def test_sighup_reloads(deployment: Path, tmp_path: Path) -> None:
-    server = serve(deployment, tmp_path / "s.db")
+def test_sighup_reloads(deployment: Path, tmp_path: Path, store_at: StoreAt) -> None:
+    server = serve(deployment, store_at("s.db"))
     try:
         before = server.client.get("/healthz").json()["version"]
         cardiology_rings(deployment, "4 rings")

@@ -3,11 +3,12 @@ change in the ticket's history; conflicts and bad input refused with a clear 4xx
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from conftest import sql_rows
 from test_service import Server
 
 # A Tuesday morning (offices open), years ahead: the tickets' SLA timers never fall due while
@@ -16,8 +17,8 @@ AT = "2037-11-24T10:00:00-05:00"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("tickets") / "t.db", now=AT)
+def server(module_database: Path | str) -> Iterator[Server]:
+    running = Server(module_database, now=AT)
     try:
         yield running
     finally:
@@ -97,13 +98,9 @@ def test_claim_release_resolve_with_history_and_conflicts(server: Server) -> Non
         ("resolved", "Bob"),
     ]
     assert history[-1]["detail"] == {"note": "Called back; booked."}
-    db = sqlite3.connect(server.database)
-    try:
-        states = db.execute(
-            "SELECT kind, state FROM timers WHERE ticket_id = ?", (ticket["id"],)
-        ).fetchall()
-    finally:
-        db.close()
+    assert server.database is not None
+    query = f"SELECT kind, state FROM timers WHERE ticket_id = {int(ticket['id'])} ORDER BY level"
+    states = sql_rows(server.database, query)
     # a resolved ticket's SLA and escalation no longer run
     assert states == [("sla", "cancelled"), ("escalation", "cancelled")]
 

@@ -10,7 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, HOSPITAL
+from conftest import FIXTURES, HOSPITAL, sql_rows
+from sqlalchemy.engine import make_url
 
 from routing_engine.service.app import create_app
 from routing_engine.store.database import Store, StoreClaimed, async_url, claim
@@ -33,17 +34,19 @@ def owners(path: Path) -> list[tuple[str]]:
         db.close()
 
 
-def test_the_first_deployment_claims_the_store_and_another_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    claim(url_of(path), "hospital")
+def test_the_first_deployment_claims_the_store_and_another_is_refused(database_url: str) -> None:
+    claim(database_url, "hospital")
     with pytest.raises(StoreClaimed) as refused:
-        claim(url_of(path), "dental")
+        claim(database_url, "dental")
+    url = make_url(async_url(database_url))
+    shown = url.database if url.get_backend_name() == "sqlite" else url.render_as_string()
     assert str(refused.value).startswith(
-        f"the store {path} belongs to deployment 'hospital', not 'dental':"
+        f"the store {shown} belongs to deployment 'hospital', not 'dental':"
     )
     assert "another --database" in str(refused.value)
-    claim(url_of(path), "hospital")  # the same deployment again: fine
-    assert owners(path) == [("hospital",)]
+    assert url.password is None or url.password not in str(refused.value)
+    claim(database_url, "hospital")  # the same deployment again: fine
+    assert sql_rows(database_url, "SELECT deployment FROM store_owner") == [("hospital",)]
 
 
 def test_an_open_store_records_only_its_own_deployments_versions(tmp_path: Path) -> None:
@@ -62,7 +65,7 @@ def test_an_open_store_records_only_its_own_deployments_versions(tmp_path: Path)
 
 def earlier_store(path: Path, *deployments: str) -> None:
     """A store as an earlier version left it: its tables, a version of each deployment, no
-    owner."""
+    owner (and no schema revision: that came later still)."""
 
     async def make() -> None:
         store = Store(url_of(path))
@@ -77,6 +80,7 @@ def earlier_store(path: Path, *deployments: str) -> None:
     db = sqlite3.connect(path)
     try:
         db.execute("DROP TABLE store_owner")
+        db.execute("DROP TABLE alembic_version")
         db.commit()
     finally:
         db.close()

@@ -204,10 +204,10 @@ def test_a_start_and_its_audit_row_and_timers_are_one_transaction(tmp_path: Path
     assert rows(path, "SELECT call_id, kind FROM timers") == [("limited-1", "resolve-within")]
 
 
-def test_both_paths_run_the_same_functions(tmp_path: Path) -> None:
+def test_both_paths_run_the_same_functions(tmp_path: Path, postgres_url: str) -> None:
     """A SQLite file runs a transaction in the writer thread (pysqlite); any other store runs
-    the same function through run_sync on its async driver, as PostgreSQL (asyncpg) does:
-    here an in-memory SQLite through aiosqlite. Both store and serve a call alike."""
+    the same function through run_sync on its async driver: PostgreSQL (asyncpg), and an
+    in-memory SQLite through aiosqlite. All store and serve a call alike."""
 
     def driver(connection: Connection) -> str:
         return str(connection.dialect.driver)
@@ -234,8 +234,9 @@ def test_both_paths_run_the_same_functions(tmp_path: Path) -> None:
 
     on_file = asyncio.run(serve(Store(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}", ManualClock(AT))))
     in_memory = asyncio.run(serve(Store("sqlite+aiosqlite:///:memory:", ManualClock(AT))))
-    assert (on_file[0], in_memory[0]) == ("pysqlite", "aiosqlite")
-    assert on_file[1:] == in_memory[1:]
+    on_postgres = asyncio.run(serve(Store(postgres_url, ManualClock(AT))))
+    assert (on_file[0], in_memory[0], on_postgres[0]) == ("pysqlite", "aiosqlite", "asyncpg")
+    assert on_file[1:] == in_memory[1:] == on_postgres[1:]
     assert on_file[2]["seq"] == 2
 
 

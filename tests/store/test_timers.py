@@ -1,4 +1,5 @@
-"""Timers and deliveries in process, on a real SQLite store, with an injected clock: the
+"""Timers and deliveries in process, on a real store (a SQLite file and a PostgreSQL database:
+each test runs on both), with an injected clock: the
 timers a decision writes, who fires them (once, however many runners), what firing records
 and sends, the backoff of retries, and what stops them. The HTTP end of it is in
 test_notifications.py."""
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from receivers import alarms
+from sqlalchemy import text
 
 from routing_engine.api import load_deployment
 from routing_engine.core.calls import CallState, Event, EventType, NewCall
@@ -35,11 +37,11 @@ T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 class World:
     """A store with the alarms deployment, a clock, runners and a recording sender."""
 
-    def __init__(self, tmp_path: Path, **durations: str):
+    def __init__(self, tmp_path: Path, url: str, **durations: str):
         loaded = load_deployment(alarms(tmp_path, "http://hooks.invalid", **durations))
         self.compiled: CompiledDeployment = loaded.compiled
         self.clock = ManualClock(T0)
-        self.store = Store(f"sqlite+aiosqlite:///{tmp_path / 't.db'}", self.clock)
+        self.store = Store(url, self.clock)
         self.settings = NotifySettings(backoff_s=10, backoff_cap_s=25, max_attempts=4)
         self.sent: list[tuple[int, str]] = []  # (delivery id, contact)
         self.answers: list[Attempt] = []  # what the next sends answer (then success)
@@ -82,9 +84,13 @@ class World:
             return [tuple(row) for row in await connection.execute(text(sql))]
 
 
-def run(tmp_path: Path, scenario: Callable[[World], Awaitable[None]], **durations: str) -> None:
+def run(
+    tmp_path: Path, url: str, scenario: Callable[[World], Awaitable[None]], **durations: str
+) -> None:
+    """`scenario` in a world whose store is at `url` (the test's, on each backend)."""
+
     async def main() -> None:
-        world = World(tmp_path, **durations)
+        world = World(tmp_path, url, **durations)
         await world.store.open()
         try:
             await scenario(world)
@@ -94,7 +100,9 @@ def run(tmp_path: Path, scenario: Callable[[World], Awaitable[None]], **duration
     asyncio.run(main())
 
 
-def test_a_ticket_gets_its_sla_and_escalation_timers_in_its_decision(tmp_path: Path) -> None:
+def test_a_ticket_gets_its_sla_and_escalation_timers_in_its_decision(
+    tmp_path: Path, database_url: str
+) -> None:
     async def scenario(world: World) -> None:
         await world.office_ticket("c1")
         timers = await world.rows("SELECT kind, level, due_at, notify, state FROM timers")
@@ -103,10 +111,10 @@ def test_a_ticket_gets_its_sla_and_escalation_timers_in_its_decision(tmp_path: P
             ("escalation", 1, "2026-11-24T15:30:00+00:00", '["duty"]', "pending"),
         ]
 
-    run(tmp_path, scenario, sla="15m", escalate="30m")
+    run(tmp_path, database_url, scenario, sla="15m", escalate="30m")
 
 
-def test_each_due_timer_fires_once_among_many_runners(tmp_path: Path) -> None:
+def test_each_due_timer_fires_once_among_many_runners(tmp_path: Path, database_url: str) -> None:
     async def scenario(world: World) -> None:
         for i in range(5):
             await world.office_ticket(f"c{i}")
@@ -125,10 +133,12 @@ def test_each_due_timer_fires_once_among_many_runners(tmp_path: Path) -> None:
         await asyncio.gather(*(worker.tick() for worker in workers))
         assert len(world.sent) == 5
 
-    run(tmp_path, scenario, sla="1m", escalate="1h")
+    run(tmp_path, database_url, scenario, sla="1m", escalate="1h")
 
 
-def test_firing_records_on_the_ticket_and_addresses_the_payload(tmp_path: Path) -> None:
+def test_firing_records_on_the_ticket_and_addresses_the_payload(
+    tmp_path: Path, database_url: str
+) -> None:
     async def scenario(world: World) -> None:
         await world.office_ticket("c1")
         world.clock.advance(120)
@@ -155,10 +165,12 @@ def test_firing_records_on_the_ticket_and_addresses_the_payload(tmp_path: Path) 
         assert body["contact"] == {"name": "manager", "display_name": "Office manager"}
         assert body["ticket"]["status"] == "open" and body["ticket"]["caller"] == "+12125550123"
 
-    run(tmp_path, scenario, sla="1m")
+    run(tmp_path, database_url, scenario, sla="1m")
 
 
-def test_retries_back_off_exponentially_up_to_a_cap_then_give_up(tmp_path: Path) -> None:
+def test_retries_back_off_exponentially_up_to_a_cap_then_give_up(
+    tmp_path: Path, database_url: str
+) -> None:
     async def scenario(world: World) -> None:
         await world.office_ticket("c1")
         world.clock.advance(60)
@@ -189,10 +201,12 @@ def test_retries_back_off_exponentially_up_to_a_cap_then_give_up(tmp_path: Path)
         world.clock.advance(3600)
         assert await worker.tick() == 0
 
-    run(tmp_path, scenario, sla="1m")
+    run(tmp_path, database_url, scenario, sla="1m")
 
 
-def test_a_lapsed_lease_lets_another_process_take_the_delivery(tmp_path: Path) -> None:
+def test_a_lapsed_lease_lets_another_process_take_the_delivery(
+    tmp_path: Path, database_url: str
+) -> None:
     async def scenario(world: World) -> None:
         await world.office_ticket("c1")
         world.clock.advance(60)
@@ -204,10 +218,10 @@ def test_a_lapsed_lease_lets_another_process_take_the_delivery(tmp_path: Path) -
         assert await world.worker("b").tick() == 1
         assert world.sent == [(1, "manager")]
 
-    run(tmp_path, scenario, sla="1m")
+    run(tmp_path, database_url, scenario, sla="1m")
 
 
-def test_resolving_a_ticket_stops_its_escalations(tmp_path: Path) -> None:
+def test_resolving_a_ticket_stops_its_escalations(tmp_path: Path, database_url: str) -> None:
     async def scenario(world: World) -> None:
         await world.office_ticket("c1")
         world.clock.advance(61)
@@ -221,11 +235,11 @@ def test_resolving_a_ticket_stops_its_escalations(tmp_path: Path) -> None:
             ("escalation", "cancelled"),
         ]
 
-    run(tmp_path, scenario, sla="1m", escalate="2m")
+    run(tmp_path, database_url, scenario, sla="1m", escalate="2m")
 
 
 def test_a_call_is_resolved_when_it_ended_answered_or_its_tickets_are_resolved(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     async def scenario(world: World) -> None:
         no_answer, hangup = (EventType.DIAL_NO_ANSWER, ""), (EventType.HANGUP, "")
@@ -261,10 +275,12 @@ def test_a_call_is_resolved_when_it_ended_answered_or_its_tickets_are_resolved(
         assert body["contact"]["name"] == "duty"
         assert "not resolved 10 minutes after it entered the flow" in body["text"]
 
-    run(tmp_path, scenario, limit="10m")
+    run(tmp_path, database_url, scenario, limit="10m")
 
 
-def test_a_contact_that_cannot_be_reached_is_recorded_on_the_ticket(tmp_path: Path) -> None:
+def test_a_contact_that_cannot_be_reached_is_recorded_on_the_ticket(
+    tmp_path: Path, database_url: str
+) -> None:
     async def scenario(world: World) -> None:
         await world.office_ticket("c1")
         deployment = world.compiled.deployment
@@ -283,7 +299,7 @@ def test_a_contact_that_cannot_be_reached_is_recorded_on_the_ticket(tmp_path: Pa
         )
         assert await world.rows("SELECT count(*) FROM deliveries") == [(0,)]
 
-    run(tmp_path, scenario, sla="1m")
+    run(tmp_path, database_url, scenario, sla="1m")
 
 
 def test_signatures_cover_the_time_and_the_body() -> None:
@@ -359,7 +375,9 @@ def test_a_store_made_by_an_earlier_version_is_refused(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_a_timer_that_cannot_fire_is_parked_and_the_others_still_fire(tmp_path: Path) -> None:
+def test_a_timer_that_cannot_fire_is_parked_and_the_others_still_fire(
+    tmp_path: Path, database_url: str
+) -> None:
     async def scenario(world: World) -> None:
         await world.office_ticket("c1")
         await world.office_ticket("c2")
@@ -381,7 +399,7 @@ def test_a_timer_that_cannot_fire_is_parked_and_the_others_still_fire(tmp_path: 
         assert "cannot write the deliveries" in history[-1]["detail"]["error"]
         assert await runner.tick() == 0  # parked: not tried again every second
 
-    run(tmp_path, scenario, sla="1m", escalate="1h")
+    run(tmp_path, database_url, scenario, sla="1m", escalate="1h")
 
 
 def test_addresses_are_shown_without_credentials_and_odd_signatures_refused() -> None:
@@ -396,3 +414,36 @@ def test_addresses_are_shown_without_credentials_and_odd_signatures_refused() ->
     assert shown_address("webhook", "/notifications/inbox") == "/notifications/inbox"
     stamp = "1700000000"
     assert not verify(b"secret", stamp, b"{}", "sha256=\xe9", 1700000000.0, 300)
+
+
+async def _hold_rows(world: World, table: str, held: asyncio.Event, done: asyncio.Event) -> None:
+    """Another process's transaction holding every row of `table` locked until `done`."""
+    async with world.store.engine.connect() as other, other.begin():
+        await other.execute(text(f"SELECT id FROM {table} FOR UPDATE"))
+        held.set()
+        await done.wait()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_on_postgresql_rows_another_process_holds_are_skipped_not_waited_for(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A timer or a delivery whose row another process's transaction holds (it is firing or
+    leasing it) is skipped at once (`FOR UPDATE SKIP LOCKED`): without it, the runner and the
+    worker would wait for that transaction to end."""
+
+    async def scenario(world: World) -> None:
+        await world.office_ticket("c1")
+        world.clock.advance(60)
+        for table, act in (("timers", world.runner().tick), ("deliveries", world.worker().tick)):
+            held, done = asyncio.Event(), asyncio.Event()
+            holder = asyncio.create_task(_hold_rows(world, table, held, done))
+            await held.wait()
+            try:
+                assert await asyncio.wait_for(act(), 5) == 0, table  # skipped, in no time
+            finally:
+                done.set()
+                await holder
+            assert await act() == 1, table  # released: now it is this one's
+
+    run(tmp_path, database_url, scenario, sla="1m")
