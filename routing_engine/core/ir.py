@@ -323,6 +323,8 @@ class Deployment:
     # `trunk` takes (None: the only trunk, if there is one).
     trunks: tuple[Trunk, ...] = ()
     default_trunk: Ref | None = None
+    # How long a connected agent may still report an outcome after the caller hung up.
+    wrap_up: Duration = Duration(30, DurationUnit.MINUTES)
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

@@ -62,7 +62,9 @@ class RingSpec(Spec):
         description="how long each target rings: `2 rings`, `20s`",
     )
     reports: list[Name] = Field(
-        default_factory=list, description="outcomes the answering party reports, e.g. needs-office"
+        default_factory=list,
+        description="outcomes the answering party reports, e.g. needs-office (also after the "
+        "caller hung up, within the deployment's `wrap_up`)",
     )
     on: dict[Name, Name] = Field(default_factory=dict, description="outcome -> node or flow")
     prefer: PreferSpec | None = Field(
@@ -371,6 +373,10 @@ class DeploymentDocument(Spec):
         "error", description="`warning`: a number over `caller_max_wait` warns (W302), not fails"
     )
     max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
+    wrap_up: DurationText = Field(
+        Duration(30, DurationUnit.MINUTES),
+        description="how long an agent may still report an outcome after the caller hangs up",
+    )
     fallback: FallbackSpec
     entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], EntryValue] = Field(
         default_factory=dict,

@@ -3,6 +3,8 @@ overflow center), and the report still walks the call on: the escalation is not 
 
 from __future__ import annotations
 
+import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -170,3 +172,25 @@ def test_a_state_stored_before_wrap_up_existed_loads(hospital: LoadedDeployment)
     _, decision = _apply(hospital, loaded, _event("hangup", 3, "2026-11-24T10:04:00-05:00"))
     assert decision["await"] == ["outcome"]
     assert datetime.fromisoformat(loaded.updated_at).tzinfo is not None
+
+
+def test_the_bound_is_the_deployments_wrap_up_in_both_syntaxes(tmp_path: Path) -> None:
+    """`wrap_up: 5m` (YAML) and `wrap_up 5m` (DSL) set the bound; unset, it is 30 minutes."""
+    assert load_deployment(HOSPITAL.parent / "hospital-dsl").compiled.wrap_up_s == 1800
+    root = HOSPITAL.parents[1]
+    shutil.copytree(root / "flows", tmp_path / "flows")
+    for name, setting in (("hospital", "wrap_up: 5m"), ("hospital-dsl", "wrap_up 5m")):
+        folder = tmp_path / "examples" / name
+        shutil.copytree(root / "examples" / name, folder)
+        document = next(folder.glob("deployment.*"))
+        text = document.read_text()
+        document.write_text(re.sub(r"wrap_up:? 30m", setting, text))
+        assert load_deployment(folder).compiled.wrap_up_s == 300
+        document.write_text(re.sub(r".*wrap_up:? 30m.*\n", "", text))
+        assert load_deployment(folder).compiled.wrap_up_s == 1800
+    yaml = tmp_path / "examples" / "hospital" / "deployment.yaml"
+    yaml.write_text(
+        re.sub(r"wrap_up: 30m", "wrap_up: 5m", (HOSPITAL / "deployment.yaml").read_text())
+    )
+    state, _ = _hung_up(load_deployment(yaml.parent))
+    assert state.report_due == "2026-11-24T15:09:00Z"
