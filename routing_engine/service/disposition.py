@@ -151,8 +151,7 @@ async def _standing(service: Service, claim: Claim) -> Standing:
     ringing = here and stored.seq == claim.seq and "dial.answered" in awaits
     # answered at claim.seq + 1; in wrap-up (the caller hung up since), one event later
     due = str(state.get("report_due") or "") if state.get("status") == "connected" else ""
-    answered = claim.seq + (2 if due else 1)
-    reporting = here and stored.seq == answered and "outcome" in awaits
+    reporting = here and stored.seq == claim.seq + (2 if due else 1) and "outcome" in awaits
     return Standing(stored, shown, outcomes, recorded, ringing, ringing or reporting, due)
 
 
