@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, WithJsonSchema
 
-from routing_engine.core.ir import Duration, DurationUnit
+from routing_engine.core.ir import WRAP_UP, Duration, DurationUnit
 from routing_engine.sources.model_fallbacks import EntryValue, FallbackSpec
 from routing_engine.sources.model_targets import TargetSpec, TrunkSpec
 from routing_engine.sources.model_values import (
@@ -62,9 +62,7 @@ class RingSpec(Spec):
         description="how long each target rings: `2 rings`, `20s`",
     )
     reports: list[Name] = Field(
-        default_factory=list,
-        description="outcomes the answering party reports, e.g. needs-office (also after the "
-        "caller hung up, within the deployment's `wrap_up`)",
+        default_factory=list, description="outcomes the answering party reports, e.g. needs-office"
     )
     on: dict[Name, Name] = Field(default_factory=dict, description="outcome -> node or flow")
     prefer: PreferSpec | None = Field(
@@ -374,8 +372,7 @@ class DeploymentDocument(Spec):
     )
     max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
     wrap_up: DurationText = Field(
-        Duration(30, DurationUnit.MINUTES),
-        description="how long an agent may still report an outcome after the caller hangs up",
+        WRAP_UP, description="how long an agent may still report after the caller hangs up"
     )
     fallback: FallbackSpec
     entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], EntryValue] = Field(
