@@ -90,6 +90,16 @@ class CallState(NamedTuple):
     # How many times the call entered each bounded node (`attempts`), by `flow/id`. A state
     # stored before bounds existed has none: it loads as entered nowhere.
     entered: Mapping[str, int] = {}
+    # Wrap-up: the caller hung up while connected at a node that takes reports, and the call
+    # awaits the agent's report until `report_due` (UTC). Both empty while the caller is on
+    # the line; a state stored before wrap-up existed has neither.
+    caller_gone_at: str = ""
+    report_due: str = ""
+
+    @property
+    def wrapping_up(self) -> bool:
+        """Whether the call awaits the agent's report after the caller hung up."""
+        return bool(self.report_due) and self.status is Status.CONNECTED
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,6 +125,8 @@ class CallState(NamedTuple):
             "ringing": list(self.ringing),
             "deadlines": [dict(d, notify=list(d["notify"])) for d in self.deadlines],
             "entered": dict(self.entered),
+            "caller_gone_at": self.caller_gone_at,
+            "report_due": self.report_due,
         }
 
     @classmethod
@@ -146,7 +158,15 @@ class CallState(NamedTuple):
             ringing=tuple(data.get("ringing", ())),
             deadlines=tuple(dict(d) for d in data.get("deadlines", ())),
             entered=_counts(data.get("entered", {})),
+            caller_gone_at=_text(data.get("caller_gone_at", "")),
+            report_due=_text(data.get("report_due", "")),
         )
+
+
+def _text(data: Any) -> str:
+    if not isinstance(data, str):
+        raise TypeError("a time must be text")
+    return data
 
 
 def _counts(data: Any) -> dict[str, int]:
@@ -204,7 +224,8 @@ class EventRejected(Exception):
     """An event that cannot apply to the call as it stands; nothing changes.
 
     `reason` is one of: `stale-seq`, `future-seq`, `ended`, `unexpected-event`, `bad-event`,
-    `wrong-version` (the state belongs to another version of the deployment)."""
+    `wrong-version` (the state belongs to another version of the deployment), `wrap-up-over`
+    (the agent's report came after the wrap-up's bound)."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)

@@ -390,4 +390,5 @@ def compile_deployment(context: Context, digest: str) -> CompiledDeployment:
             if entry.fallback is not None
         },
         boards={board.name: board.display_name for board in deployment.boards},
+        wrap_up_s=deployment.wrap_up.seconds(cadence),
     )

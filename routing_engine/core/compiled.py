@@ -184,6 +184,9 @@ COMPILED: dict[type[ir.Node], type[CNode]] = {
 require_every_kind(COMPILED, "the compiled classes (compiled.COMPILED)")
 
 
+WRAP_UP_S = 30 * 60.0  # a deployment's `wrap_up` unless it sets one
+
+
 @dataclass(slots=True)
 class CompiledDeployment:
     """What the runtime walks. `graph` is for analysis and drawing only."""
@@ -206,6 +209,9 @@ class CompiledDeployment:
     flow_fallbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
     line_fallbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
     boards: dict[str, str] = field(default_factory=dict)  # declared board -> its display name
+    # How long a call whose caller hung up awaits the agent's report (the deployment's
+    # `wrap_up`), in seconds.
+    wrap_up_s: float = WRAP_UP_S
     # Tickets' story sentences by (step, flow), as story.py reads them: a memo it fills.
     sentences: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 

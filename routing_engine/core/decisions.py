@@ -132,6 +132,8 @@ def finish(walk: Walk, seq: int) -> tuple[CallState, Decision]:
         walk.ringing,
         walk.deadlines,
         walk.entered,
+        walk.caller_gone_at,
+        walk.report_due,
     )
     decision = Decision(
         state.call_id,

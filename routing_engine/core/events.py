@@ -1,12 +1,33 @@
 """The events a waiting node takes: digits at a menu, dial outcomes at a ring or queue, a
 recording at a voicemail, the outcome a connected party reports, and a hangup anywhere.
+
+A hangup while connected at a node that takes reports does not end the call: the agent's
+report usually comes after the caller hangs up (wrap-up). The call notes the caller gone and
+awaits only `outcome`, until the deployment's `wrap_up` has passed; the outcome then walks on
+with nothing more played to the caller (visits.go).
 """
 
 from __future__ import annotations
 
-from routing_engine.core.calls import DIAL_OUTCOMES, Event, EventRejected, EventType, Status
+from datetime import timedelta
+
+from routing_engine.core.calls import (
+    DIAL_OUTCOMES,
+    Event,
+    EventRejected,
+    EventType,
+    Status,
+    iso_utc,
+)
 from routing_engine.core.compiled import CMenu, CNode, CQueue, CRing, CVoicemail
-from routing_engine.core.visits import AWAIT_CONNECTED, AWAIT_REPORTING, go, menu, ring
+from routing_engine.core.visits import (
+    AWAIT_CONNECTED,
+    AWAIT_REPORTING,
+    AWAIT_WRAP_UP,
+    go,
+    menu,
+    ring,
+)
 from routing_engine.core.walk import Walk
 
 
@@ -15,6 +36,9 @@ def dispatch(walk: Walk, node: CNode, event: Event) -> None:
     EventRejected when the node takes no events."""
     kind = event.type
     if kind is EventType.HANGUP:
+        if walk.status is Status.CONNECTED and _reports(node):
+            _wrap_up(walk, node)
+            return
         walk.status, walk.awaits, walk.end_reason = Status.ENDED, (), "caller hung up"
         walk.trace.append(f"{node.label}: caller hung up")
         return
@@ -92,8 +116,21 @@ def _answered(
     walk.trace.append(f"{what}: answered, connected")
 
 
+def _reports(node: CNode) -> tuple[str, ...]:
+    """What the party a node connects may report (none but at a ring or queue)."""
+    return node.reports if isinstance(node, (CRing, CQueue)) else ()
+
+
+def _wrap_up(walk: Walk, node: CNode) -> None:
+    """The caller hung up while the agent still has to report: the call stays connected and
+    awaits only the report, until the deployment's `wrap_up` has passed."""
+    due = iso_utc(walk.at + timedelta(seconds=walk.compiled.wrap_up_s))
+    walk.caller_gone_at, walk.report_due, walk.awaits = walk.stamp, due, AWAIT_WRAP_UP
+    walk.trace.append(f"{node.label}: caller hung up; awaiting the agent's report (until {due})")
+
+
 def _connected(walk: Walk, node: CNode, event: Event) -> None:
-    reports = node.reports if isinstance(node, (CRing, CQueue)) else ()
+    reports = _reports(node)
     on = node.on if isinstance(node, (CRing, CQueue)) else {}
     if event.outcome not in reports:
         raise EventRejected(

@@ -291,6 +291,9 @@ class Fallback:
     span: Span = field(default=NOWHERE, compare=False)
 
 
+WRAP_UP = Duration(30, DurationUnit.MINUTES)  # a deployment's `wrap_up` unless it sets one
+
+
 @dataclass(frozen=True, slots=True)
 class Deployment:
     """Everything one organisation routes: entries, flows, targets, contacts, settings."""
@@ -323,6 +326,8 @@ class Deployment:
     # `trunk` takes (None: the only trunk, if there is one).
     trunks: tuple[Trunk, ...] = ()
     default_trunk: Ref | None = None
+    # How long a connected agent may still report an outcome after the caller hung up.
+    wrap_up: Duration = WRAP_UP
 
     def flow(self, name: str) -> Flow | None:
         for flow in self.flows:

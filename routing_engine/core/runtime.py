@@ -8,6 +8,8 @@ Each reply replaces the remaining plan, as in jambonz, Vonage NCCO and FreeSWITC
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from routing_engine.core.calls import (
     CallState,
     Decision,
@@ -39,6 +41,7 @@ __all__ = [
     "Where",
     "branch_case",
     "check_event",
+    "end_wrap_up",
     "fallback_decision",
     "new_state",
     "start",
@@ -89,11 +92,36 @@ def check_event(state: CallState, event: Event) -> None:
         )
     if state.status is Status.ENDED:
         raise EventRejected("ended", f"the call has ended ({state.end_reason or 'hangup'})")
+    if state.wrapping_up and event.at >= datetime.fromisoformat(state.report_due):
+        raise EventRejected(
+            "wrap-up-over",
+            f"the agent's report came after the wrap-up ended ({state.report_due}; the caller "
+            f"hung up at {state.caller_gone_at}): {WRAP_UP_OVER}, the call ends",
+        )
     if event.type.value not in state.awaiting:
         raise EventRejected(
             "unexpected-event",
             f"'{event.type.value}' is not awaited now; the call awaits {', '.join(state.awaiting)}",
         )
+
+
+WRAP_UP_OVER = "the agent's report never came"
+
+
+def end_wrap_up(state: CallState) -> CallState | None:
+    """A call in wrap-up ended at its bound (`report_due`), the report never having come: the
+    store's wrap-up timer ends it so. None when the call is not in wrap-up (it has ended, or
+    moved on). The seq stays: a late report answers the same decision, and is refused as
+    for an ended call."""
+    if not state.wrapping_up:
+        return None
+    return state._replace(
+        status=Status.ENDED,
+        awaiting=(),
+        updated_at=state.report_due,
+        trace=(*state.trace, f"wrap-up ended at {state.report_due}: {WRAP_UP_OVER}"),
+        end_reason=WRAP_UP_OVER,
+    )
 
 
 def step(

@@ -39,6 +39,11 @@ AWAIT_QUEUE = ("dial.answered", "queue.timeout", "hangup")
 AWAIT_VOICEMAIL = ("recording.done", "hangup")
 AWAIT_CONNECTED = ("hangup",)
 AWAIT_REPORTING = ("outcome", "hangup")
+AWAIT_WRAP_UP = ("outcome",)  # the caller hung up; the agent's report is still to come
+
+# The nodes that play to or ring the caller: once the caller has hung up (wrap-up), the first
+# the walk reaches ends the call instead.
+MEETS_CALLER: frozenset[type[CNode]] = frozenset({CSay, CMenu, CRing, CQueue, CVoicemail})
 
 # The word a bounded node's kind has in the trace.
 BOUNDED: dict[type[CNode], str] = {CMenu: "menu", CRing: "ring", CQueue: "queue"}
@@ -63,6 +68,9 @@ def go(walk: Walk, node: CNode | None, why: str) -> None:
         walk.node, walk.attempt = node, 0
         if node.flow != walk.flow_now:
             walk.enter(node.flow)
+        if walk.caller_gone_at and type(node) in MEETS_CALLER:
+            walk.end("caller had hung up", f"{node.label}: caller had hung up; the call ends")
+            return
         moved = VISIT[type(node)](walk, node)
         if moved is None:  # the call waits for an event, or has ended
             return

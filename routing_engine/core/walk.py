@@ -45,6 +45,7 @@ class Walk:
         "attempt",
         "awaits",
         "caller",
+        "caller_gone_at",
         "compiled",
         "deadlines",
         "end_reason",
@@ -52,6 +53,7 @@ class Walk:
         "flow_now",
         "node",
         "overrides",
+        "report_due",
         "ringing",
         "stamp",
         "state",
@@ -91,6 +93,9 @@ class Walk:
         self.entered = state.entered
         self.flow_now = state.flow if state.node else ""  # a new call enters its first flow
         self.caller: CallerInfo | None = None
+        # the caller hung up in wrap-up: nothing more is played to them (visits.go)
+        self.caller_gone_at = state.caller_gone_at
+        self.report_due = state.report_due
 
     # -- conditions read the call through this ------------------------------------------------
     def lookup(self, path: tuple[str, ...]) -> Any:

@@ -8,6 +8,7 @@ description: Mercy General Hospital
 ring_cadence: 6s             # one ring; "2 rings" = 12 s
 caller_max_wait: 2m          # longest a caller may wait unanswered (G205)
 max_steps: 100
+wrap_up: 30m                 # an agent may still report this long after the caller hangs up
 modules: [../../flows]
 fallback:
   ring: [front-desk]

@@ -6,7 +6,9 @@ allowed outcome; the form posts the token back (`POST /disposition/{call_id}`, s
 which records an `outcome` event for the call through `Service.decision`, as
 `POST /v1/calls/{id}/events` does (deadline, fallback, idempotency and seq checks included).
 An agent who reports while the call still rings at that node (the telephony system did not
-report the answer) has answered it: `dial.answered` is recorded first.
+report the answer) has answered it: `dial.answered` is recorded first. The caller usually hangs
+up before the agent reports: the link still counts in the call's wrap-up, until the
+deployment's `wrap_up` has passed (then the call has ended, and the page says why).
 
 The token is the credential (no API key); the form carries it, so another site cannot post
 one it does not know, and a request another site's page sends (`Origin`, `Sec-Fetch-Site`) is
@@ -29,6 +31,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from routing_engine.contract import EventRequest
+from routing_engine.core.runtime import WRAP_UP_OVER
 from routing_engine.service import transactions
 from routing_engine.service.board import SECURITY_HEADERS
 from routing_engine.service.core import Service
@@ -97,6 +100,7 @@ class Standing:
     recorded: str | None  # the outcome this link recorded, if it did
     ringing: bool  # still ringing at the node (the answer not reported)
     waiting: bool  # waits for this node's outcome (or its answer)
+    report_due: str = ""  # in wrap-up (the caller hung up): until when the report counts
 
 
 def _links(service: Service) -> Links:
@@ -145,8 +149,10 @@ async def _standing(service: Service, claim: Claim) -> Standing:
     here = (state.get("flow"), state.get("node")) == (claim.flow, claim.node)
     awaits = state.get("await") or ()
     ringing = here and stored.seq == claim.seq and "dial.answered" in awaits
-    reporting = here and stored.seq == claim.seq + 1 and "outcome" in awaits
-    return Standing(stored, shown, outcomes, recorded, ringing, ringing or reporting)
+    # answered at claim.seq + 1; in wrap-up (the caller hung up since), one event later
+    due = str(state.get("report_due") or "") if state.get("status") == "connected" else ""
+    reporting = here and stored.seq == claim.seq + (2 if due else 1) and "outcome" in awaits
+    return Standing(stored, shown, outcomes, recorded, ringing, ringing or reporting, due)
 
 
 @router.get(
@@ -184,7 +190,10 @@ async def disposition_page(
         return _moved_on(standing)
     # relative, as the style sheet's: the page works behind a proxy that adds a path prefix
     form = outcome_form(f"./{quote(call_id, safe='')}", token, standing.outcomes)
-    return page(200, "Report the call's outcome", "Choose one.", standing.shown, form)
+    message = "Choose one."
+    if standing.report_due:
+        message = f"The caller has hung up. Report by {standing.report_due}: choose one."
+    return page(200, "Report the call's outcome", message, standing.shown, form)
 
 
 def _recorded(outcome: str) -> str:
@@ -196,6 +205,12 @@ def _moved_on(standing: Standing) -> HTMLResponse:
         "The call no longer waits for an outcome at this ring: it was reported another way, "
         "or the call moved on. This link records nothing more."
     )
+    if standing.stored.state.get("end_reason") == WRAP_UP_OVER:
+        message = (
+            "The caller hung up and no outcome was reported in time "
+            f"(by {standing.stored.state.get('report_due')}): the call has ended. If the "
+            "caller needs a call back, tell the office."
+        )
     return page(409, "Nothing to report here", message, standing.shown)
 
 

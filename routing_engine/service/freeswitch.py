@@ -172,13 +172,12 @@ async def _next_decision(
     if found is None:
         return None
     decision = await _event(request, call_id, seq, *found)
-    awaits = decision.get("await") or []
-    # the caller has gone, or the bridge has ended with nothing more to do: the call is over,
-    # unless the agent is still to report an outcome (the link or the API), which the engine
-    # waits for
+    # the caller has gone, or the bridge has ended with nothing more to do: the call is over
+    # for the caller. Where the agent is still to report an outcome (the link or the API), the
+    # engine keeps the call in wrap-up until the report comes, or its `wrap_up` passes.
     gone = params.get("exiting") == "true"
     bridged = found[0] == "dial.answered" and not decision.get("actions")
-    if (gone or bridged) and "hangup" in awaits and "outcome" not in awaits:
+    if (gone or bridged) and "hangup" in (decision.get("await") or []):
         decision = await _event(request, call_id, decision["seq"], "hangup", {})
     return decision
 

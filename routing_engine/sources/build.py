@@ -362,6 +362,7 @@ def _deployment(
         caller_max_wait=duration_at(doc, ("caller_max_wait",), spec.caller_max_wait),
         caller_max_wait_severity=spec.caller_max_wait_severity,
         max_steps=spec.max_steps,
+        wrap_up=duration_at(doc, ("wrap_up",), spec.wrap_up),
         allow_webhook_networks=tuple(spec.allow_webhook_networks),
         description=spec.description,
         span=doc.key_span(("deployment",)),

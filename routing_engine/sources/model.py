@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, WithJsonSchema
 
-from routing_engine.core.ir import Duration, DurationUnit
+from routing_engine.core.ir import WRAP_UP, Duration, DurationUnit
 from routing_engine.sources.model_fallbacks import EntryValue, FallbackSpec
 from routing_engine.sources.model_targets import TargetSpec, TrunkSpec
 from routing_engine.sources.model_values import (
@@ -371,6 +371,9 @@ class DeploymentDocument(Spec):
         "error", description="`warning`: a number over `caller_max_wait` warns (W302), not fails"
     )
     max_steps: int = Field(100, ge=1, le=10000, description="loop guard: nodes visited per call")
+    wrap_up: DurationText = Field(
+        WRAP_UP, description="how long an agent may still report after the caller hangs up"
+    )
     fallback: FallbackSpec
     entries: dict[Annotated[str, Field(pattern=E164_OR_PREFIX)], EntryValue] = Field(
         default_factory=dict,

@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from routing_engine.core.calls import CallState
+from routing_engine.core.runtime import end_wrap_up
 from routing_engine.store.tables import calls, decisions, events, target_states
-from routing_engine.store.tickets import raise_tickets
+from routing_engine.store.tickets import call_ended, raise_tickets
 
 _TARGETS = select(target_states)
 _CALL = select(calls).where(calls.c.call_id == bindparam("id"))
@@ -156,6 +158,31 @@ def update_call(
         raise_tickets(connection, state, decision, now)
     except IntegrityError:  # the event was stored meanwhile by another process
         raise Conflict(call_id) from None
+
+
+def end_wrapped_up(connection: Connection, call_id: str, now: str) -> bool:
+    """End a call still in wrap-up when its wrap-up timer fires (the agent's report never
+    came; `runtime.end_wrap_up`), as of `now`; False, writing nothing, when it is not in
+    wrap-up any more (the report came) or changed meanwhile."""
+    stored = read_call(connection, call_id)
+    if stored is None:
+        return False
+    try:
+        ended = end_wrap_up(CallState.from_json(stored.state))
+    except (KeyError, TypeError, ValueError):  # a state the runtime cannot read: left as is
+        return False
+    if ended is None:
+        return False
+    state = ended.to_json()
+    changed = connection.execute(
+        update(calls)
+        .where(calls.c.call_id == call_id, calls.c.seq == stored.seq)
+        .values(status=state["status"], state=json.dumps(state), updated_at=now)
+    )
+    if changed.rowcount != 1:
+        return False
+    call_ended(connection, state, now)
+    return True
 
 
 def _audit(decision: dict[str, Any], text: str, digest: str, now: str) -> dict[str, Any]:

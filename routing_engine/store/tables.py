@@ -106,7 +106,7 @@ timers = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ticket_id", Integer, nullable=True, index=True),
     Column("call_id", String(128), nullable=True, index=True),
-    Column("kind", String(32), nullable=False),  # sla, escalation, resolve-within
+    Column("kind", String(32), nullable=False),  # sla, escalation, resolve-within, wrap-up
     Column("level", Integer, nullable=False),  # 0: the SLA itself; 1, 2...: escalations
     Column("due_at", String(40), nullable=False, index=True),
     Column("notify", Text, nullable=False),  # a JSON list of contact names

@@ -23,6 +23,7 @@ from routing_engine.store.tables import calls, iso, narrowed, ticket_events, tic
 STATUSES = ("open", "claimed", "resolved")
 ACTIONS = ("claim", "release", "resolve")
 ENGINE = "engine"  # the actor of changes the engine makes
+WRAP_UP = "wrap-up"  # the timer that ends a call whose agent never reported (call_rows)
 # Built once: the hot path executes them with a row of values each time.
 _INSERT_TICKET_EVENT = insert(ticket_events)
 _INSERT_TIMER = insert(timers)
@@ -95,12 +96,38 @@ def raise_tickets(
         if deadline.get("seq") == decision["seq"]:
             due, notify = deadline["due"], deadline["notify"]
             _timer(connection, None, call_id, "resolve-within", level, due, notify)
+    if state.get("report_due"):  # the caller hung up; the agent's report is awaited
+        _wrap_up(connection, state, call_id)
     if state.get("status") == "ended":
-        limited = bool(state.get("deadlines"))
-        if limited and not answered(state["trace"]) and not _raised_any(connection, call_id):
-            unanswered_call(connection, call_id, now)
-        else:
-            settle_call(connection, call_id)
+        call_ended(connection, state, now)
+
+
+def call_ended(connection: Connection, state: Mapping[str, Any], now: str) -> None:
+    """What a call's end stops or starts: its time-limit timers end (`settle_call`), or fall
+    due at once when nobody answered it and it raised no ticket (`unanswered_call`)."""
+    call_id = state["call_id"]
+    limited = bool(state.get("deadlines"))
+    if limited and not answered(state["trace"]) and not _raised_any(connection, call_id):
+        unanswered_call(connection, call_id, now)
+    else:
+        settle_call(connection, call_id)
+
+
+def _wrap_up(connection: Connection, state: Mapping[str, Any], call_id: str) -> None:
+    """A call in wrap-up gets the timer that ends it at its bound (`report_due`); once it has
+    ended (the report came), that timer stops."""
+    if state.get("status") == "ended":
+        connection.execute(
+            update(timers)
+            .where(
+                timers.c.call_id == call_id,
+                timers.c.kind == WRAP_UP,
+                timers.c.state == "pending",
+            )
+            .values(state="cancelled")
+        )
+    else:
+        _timer(connection, None, call_id, WRAP_UP, 0, state["report_due"], [])
 
 
 def _raised_any(connection: Connection, call_id: str) -> bool:

@@ -9,7 +9,9 @@ process is firing is skipped, not waited for). Firing records `sla-missed` (leve
 the outbox, in the same transaction; the delivery worker (notify.py) sends them. A flow's
 `resolve_within` timer fires as `call-unresolved`: it has no ticket, and its deliveries carry
 the call; it falls due at once when the call ends with nobody answering it and no ticket
-(tickets.unanswered_call).
+(tickets.unanswered_call). A
+`wrap-up` timer ends a call whose caller hung up and whose agent never reported by the
+deployment's `wrap_up` (call_rows.end_wrapped_up); it tells nobody.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from routing_engine.core import ir
 from routing_engine.core.calls import answered
 from routing_engine.core.clock import Clock, system_clock
-from routing_engine.store.call_rows import read_call
+from routing_engine.store.call_rows import end_wrapped_up, read_call
 from routing_engine.store.notify import NotifySettings
 from routing_engine.store.tables import deliveries, iso, tickets, timers
-from routing_engine.store.tickets import ENGINE, record, ticket_json
+from routing_engine.store.tickets import ENGINE, WRAP_UP, record, ticket_json
 
 log = logging.getLogger("routing_engine.store.timers")
 
@@ -128,6 +130,8 @@ class TimerRunner:
                 return False
             if timer.ticket_id is not None:
                 await self._ticket_timer(connection, timer, now)
+            elif timer.kind == WRAP_UP:
+                await connection.run_sync(end_wrapped_up, timer.call_id, iso(now))
             else:
                 await self._call_timer(connection, timer, now)
         TIMERS_FIRED.labels(timer.kind).inc()

@@ -853,7 +853,7 @@ def test_events_that_do_not_fit_are_rejected_and_change_nothing(
         (SEQ, ["dial.busy"], "ring-all"),
         (SIM, [], "ring-all"),
         (PLAIN, ["dial.answered"], "ring-office"),
-        (REPORT, ["dial.answered"], "ring-agent"),
+        # (REPORT, answered): the agent still reports after the caller hangs up (test_wrap_up)
         (WAITING, [], "wait"),
         (WAITING, ["dial.answered"], "wait"),
         (WAITING, ["queue.timeout"], "take-message"),
@@ -861,6 +861,8 @@ def test_events_that_do_not_fit_are_rejected_and_change_nothing(
     ],
 )
 def test_hangup_from_any_waiting_state_ends_the_call(engine, to, events, node) -> None:
+    """A hangup ends the call wherever it waits, but where a connected agent is still to
+    report an outcome (wrap-up: test_wrap_up.py)."""
     state, decisions = run(engine, to, [*events, "hangup"])
     last = decisions[-1]
     assert last["node"] == node

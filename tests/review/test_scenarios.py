@@ -447,7 +447,7 @@ def test_the_dsl_hospital_passes_the_same_scenarios() -> None:
         "--min-coverage", "100",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout
-    assert "32 scenarios: 32 passed" in result.stdout
+    assert "33 scenarios: 33 passed" in result.stdout
 
 
 def test_scenario_files_are_not_flow_files_on_disk_or_sent_as_texts() -> None:

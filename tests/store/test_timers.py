@@ -447,3 +447,47 @@ def test_on_postgresql_rows_another_process_holds_are_skipped_not_waited_for(
             assert await act() == 1, table  # released: now it is this one's
 
     run(tmp_path, database_url, scenario, sla="1m")
+
+
+@pytest.mark.telephony
+def test_a_call_in_wrap_up_ends_when_its_bound_passes_without_a_report(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The caller hangs up before the agent reports: the call stays open (the open-call
+    gauge counts it) with a `wrap-up` timer at its bound; when that fires, the call ends,
+    the report never having come. A report in time stops the timer instead."""
+
+    async def scenario(world: World) -> None:
+        answered, hangup = (EventType.DIAL_ANSWERED, ""), (EventType.HANGUP, "")
+        await world.call("silent", "+12125550100", answered, hangup)
+        await world.call("reported", "+12125550100", answered, hangup)
+        stored = await world.store.call("reported")
+        assert stored is not None
+        state = CallState.from_json(stored.state)
+        event = Event(EventType.OUTCOME, state.seq, world.clock(), outcome="needs-office")
+        ended, decision = step(world.compiled, state, event)
+        await world.store.transaction(
+            update_call, state.seq, "e-report", {}, ended.to_json(), decision.to_json(), iso(T0)
+        )
+        timers = "SELECT call_id, due_at, state FROM timers WHERE kind = 'wrap-up' ORDER BY id"
+        assert await world.rows(timers) == [
+            ("silent", "2026-11-24T15:30:00+00:00", "pending"),
+            ("reported", "2026-11-24T15:30:00+00:00", "cancelled"),
+        ]
+        assert await world.store.open_calls() == 1  # the silent call, in wrap-up
+        world.clock.advance(30 * 60 - 1)
+        await world.runner().tick()  # the ticket's SLA and escalation, not the wrap-up yet
+        assert await world.store.open_calls() == 1
+        world.clock.advance(1)
+        assert await world.runner().tick() == 1
+        assert await world.store.open_calls() == 0
+        stored = await world.store.call("silent")
+        assert stored is not None and stored.state["status"] == "ended"
+        assert stored.state["end_reason"] == "the agent's report never came"
+        assert stored.state["trace"][-1] == (
+            "wrap-up ended at 2026-11-24T15:30:00Z: the agent's report never came"
+        )
+        told = "SELECT count(*) FROM deliveries WHERE call_id = 'silent'"
+        assert await world.rows(told) == [(0,)]  # the wrap-up's end tells nobody
+
+    run(tmp_path, database_url, scenario)

@@ -125,6 +125,42 @@ def test_cardiology_rings_over_to_the_offshore_center_whose_agent_reports(
     assert ch.variables["ROUTING_STATUS"] == "done"
 
 
+def test_the_agent_reports_after_the_caller_hung_up(engine: Engine) -> None:
+    """The usual order: the caller hangs up (Dial() returns ANSWER), then the agent reports
+    `needs-office` through the API: the script reported the hangup, the call waited in
+    wrap-up, and the report raises the ticket."""
+    ch = channel(
+        "1773241300.9",
+        CARDIOLOGY,
+        dials=[Dialed("NOANSWER", rang_s=12), Dialed("ANSWER", rang_s=4, talked_s=120)],
+    )
+    assert run_agi(ch, engine.url, engine.key, CARDIOLOGY) == 0
+    assert ch.variables["ROUTING_STATUS"] == "done"
+    record = engine.call("1773241300.9")
+    assert (record["status"], record["await"]) == ("connected", ["outcome"])
+    assert record["trace"][-1].startswith(
+        "cardiology/office.ring-overflow: caller hung up; awaiting the agent's report"
+    )
+    # the hangup is timed by Asterisk: 12 + 4 + 120 s after the call
+    assert record["caller_gone_at"] == iso(OPEN + timedelta(seconds=136))
+    outcome = {
+        "event_id": "agent-9",
+        "seq": record["seq"],
+        "type": "outcome",
+        "data": {"outcome": "needs-office"},
+        "at": iso(OPEN + timedelta(seconds=300)),
+    }
+    response = httpx.post(
+        f"{engine.url}/v1/calls/1773241300.9/events",
+        json=outcome,
+        headers={"Authorization": f"Bearer {engine.key}"},
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    assert [a["type"] for a in response.json()["actions"]] == ["ticket", "hangup"]
+    assert engine.call("1773241300.9")["status"] == "ended"
+
+
 def test_the_ivr_menu_reads_the_digits_and_rings_the_office(engine: Engine) -> None:
     ch = channel(
         "1773241400.3", MAIN, digits=["2"], dials=[Dialed("ANSWER", rang_s=6, talked_s=30)]

@@ -167,10 +167,23 @@ def test_cardiology_rings_over_and_leaves_the_outcome_to_the_agent(engine: Engin
     over = fs.post(originate_disposition="SUCCESS")
     assert work(over) == [("hangup", {"cause": "NORMAL_CLEARING"})]
     fs.post(exiting="true")
-    record = engine.call(fs.params["session_id"])
-    # answered and over, the call still waits for the agent's outcome (no hangup reported)
-    assert record["await"] == ["outcome", "hangup"]
-    assert record["trace"][-1] == "ring office.ring-overflow: answered, connected"
+    call_id = fs.params["session_id"]
+    record = engine.call(call_id)
+    # answered and over: the hangup is reported, and the call waits in wrap-up for the
+    # agent's outcome (the link or the API), which then raises the ticket
+    assert (record["status"], record["await"]) == ("connected", ["outcome"])
+    assert record["trace"][-2] == "ring office.ring-overflow: answered, connected"
+    assert "caller hung up; awaiting the agent's report" in record["trace"][-1]
+    outcome = {"event_id": "agent", "seq": record["seq"], "type": "outcome"}
+    outcome["data"] = {"outcome": "needs-office"}
+    response = httpx.post(
+        f"{engine.url}/v1/calls/{call_id}/events",
+        json=outcome,
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    assert [a["type"] for a in response.json()["actions"]] == ["ticket", "hangup"]
 
 
 def test_the_ivr_menu_reads_digits_with_speak_and_bind(engine: Engine) -> None:

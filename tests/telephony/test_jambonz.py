@@ -408,3 +408,27 @@ def test_a_queue_is_a_dial_of_its_number_whose_end_is_its_timeout() -> None:
     assert dial_event(unanswered, "dial") == "dial.no-answer"
     nowhere = {**decision, "actions": [{**queue, "queue": None}]}
     assert verbs(nowhere) == []  # no number to dial: jambonz has nothing to run
+
+
+def test_the_agent_reports_through_the_link_after_the_caller_hung_up(server: Server) -> None:
+    """The usual order: the agent answers (the confirmHook), the caller hangs up (the call
+    status webhook, `completed`), and the agent reports on the disposition link afterwards:
+    the status hook put the call in wrap-up, so the report raises the ticket. The status
+    hook sent again changes nothing."""
+    sid = "jz-wrap-up"
+    body = call_payload(sid, "+12125550120", call_status="in-progress")
+    (office,) = post(server, "/v1/jambonz/call", body).json()
+    (offshore,) = hook(server, office, "actionHook", {**body, "dial_call_status": "no-answer"})
+    agent = {**call_payload("jz-wrap-up-agent", "+443005550100"), "parent_call_sid": sid}
+    assert hook(server, offshore, "confirmHook", agent) == []
+    for _ in range(2):
+        gone = post(server, "/v1/jambonz/status", {**body, "call_status": "completed"})
+        assert gone.status_code == 204
+        state = call_state(server, sid)
+        assert (state["status"], state["await"], state["seq"]) == ("connected", ["outcome"], 4)
+    link = urlsplit(state["decisions"][1]["actions"][0]["disposition_url"])  # the overflow's
+    form = {"token": parse_qs(link.query)["token"][0], "outcome": "needs-office"}
+    reported = server.client.post(link.path, data=form)
+    assert reported.status_code == 200, reported.text
+    assert "A ticket is on the cardiology board" in reported.text
+    assert call_state(server, sid)["status"] == "ended"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sipstack import (
     PHONES,
@@ -168,13 +169,29 @@ def test_a_cardiology_call_rings_the_office_12_s_then_lands_on_the_offshore_cent
     assert site.engine is not None
     record = site.engine.call("sip-cardiology-1")
     assert engine_path(record) == sip_path(rung)
-    assert record["trace"][2:] == [
+    assert record["trace"][2:-1] == [
         "hours office.check-hours: office-hours open -> cardiology/office.ring-office",
         "ring office.ring-office: no-answer -> cardiology/office.ring-overflow",  # 408 after 12 s
         "ring office.ring-overflow: answered, connected",  # the agent may report an outcome
-        "cardiology/office.ring-overflow: caller hung up",
     ]
     assert record["decisions"][2]["await"] == ["outcome", "hangup"]  # after the answer
+    # the caller's BYE: the caller is gone, the agent's report is still awaited (wrap-up)
+    assert record["trace"][-1].startswith(
+        "cardiology/office.ring-overflow: caller hung up; awaiting the agent's report"
+    )
+    assert (record["status"], record["await"]) == ("connected", ["outcome"])
+    # then the agent reports needs-office on the link the INVITE carried: the ticket is raised
+    link = header(offshore, "X-Disposition-URL") or ""
+    path, _, query = link.partition("?")
+    assert path == "/disposition/sip-cardiology-1" and query.startswith("token=")
+    form = {"token": query.removeprefix("token="), "outcome": "needs-office"}
+    reported = httpx.post(f"{site.engine.url}{path}", data=form, timeout=5)
+    assert reported.status_code == 200, reported.text
+    assert "A ticket is on the cardiology board" in reported.text
+    record = site.engine.call("sip-cardiology-1")
+    (ticket,) = [a for d in record["decisions"] for a in d["actions"] if a["type"] == "ticket"]
+    assert (ticket["board"], ticket["caller"]) == ("cardiology", NEW_YORKER)
+    assert (record["status"], record["end_reason"]) == ("ended", "caller had hung up")
 
 
 def message_time(log: str, first_line: str) -> float:

@@ -85,14 +85,15 @@ def test_answered_and_hangup_reports_put_the_whole_path_in_the_call_record(tmp_p
         again = await ask(client, "r-1", CARDIOLOGY, report={"type": "dial.answered", "seq": 2})
         assert again.json() == connected  # a retried report: the same answer, nothing changes
         RouteResponse.model_validate(connected)
-        ended = (await ask(client, "r-1", CARDIOLOGY, report={"type": "hangup"})).json()
-        assert (ended["seq"], ended["await"]) == (4, [])  # no seq: the call's last decision
+        # the BYE: the caller is gone, the agent's report is still awaited (wrap-up)
+        gone = (await ask(client, "r-1", CARDIOLOGY, report={"type": "hangup"})).json()
+        assert (gone["seq"], gone["await"], gone["routes"]) == (4, ["outcome"], [])
         record = (await client.get("/v1/calls/r-1")).json()
-        assert record["status"] == "ended"
-        assert record["trace"][-2:] == [
-            "ring office.ring-overflow: answered, connected",
-            "cardiology/office.ring-overflow: caller hung up",
-        ]
+        assert record["status"] == "connected"
+        assert record["trace"][-2] == "ring office.ring-overflow: answered, connected"
+        assert record["trace"][-1].startswith(
+            "cardiology/office.ring-overflow: caller hung up; awaiting the agent's report"
+        )
 
     serve(tmp_path, scenario)
 

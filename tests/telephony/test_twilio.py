@@ -334,3 +334,37 @@ def test_nobody_at_the_overflow_takes_a_message_through_record(server: Server) -
     assert len(ticket) == 1 and ticket[0]["board"] == "radiology"
     shown = server.client.get(f"/v1/tickets/{ticket[0]['id']}").json()
     assert shown["recording"] == recording
+
+
+def test_the_agent_reports_through_the_link_after_the_caller_hung_up(server: Server) -> None:
+    """The usual order: the agent presses no digit in the whisper ("Or hold to talk"), talks,
+    the caller hangs up (the caller's `<Dial action>`, then the status callback `completed`),
+    and the agent reports `needs-office` on the call's disposition link afterwards: the
+    status callback put the call in wrap-up, not to an end, so the ticket is raised. A
+    retried status callback changes nothing."""
+    twilio, call = Twilio(server), sid("wrap-up")
+    cardiology = "+12125550120"
+    office = twiml(twilio.post("/v1/twilio/voice", call_params(call, to=cardiology)))
+    no_answer = call_params(call, to=cardiology, DialCallStatus="no-answer")
+    overflow = twiml(twilio.post(only(office, "Dial").get("action", ""), no_answer))
+    dial = only(overflow, "Dial")
+    (agent,) = list(dial)
+    leg = call_params(sid("wrap-up-leg"), to="+443005550100", ParentCallSid=call)
+    whisper = twiml(twilio.post(agent.get("url", ""), leg))
+    silent = twiml(twilio.post(only(whisper, "Gather").get("action", ""), {**leg, "Digits": ""}))
+    assert [(v.tag, v.text) for v in silent] == [("Say", "No outcome reported. Connecting you.")]
+    completed = call_params(call, to=cardiology, DialCallStatus="completed")
+    assert verbs(twiml(twilio.post(dial.get("action", ""), completed))) == ["Hangup"]
+    for _ in range(2):  # the status callback, and Twilio's retry of it
+        status = call_params(call, to=cardiology, CallStatus="completed")
+        assert twilio.post("/v1/twilio/status", status).status_code == 204
+        state = stored(server, call)
+        assert (state["status"], state["await"]) == ("connected", ["outcome"])
+    link = urlsplit(state["decisions"][1]["actions"][0]["disposition_url"])  # the overflow ring
+    token = parse_qs(link.query)["token"][0]
+    form = {"token": token, "outcome": "needs-office"}
+    reported = server.client.post(link.path, data=form)
+    assert reported.status_code == 200, reported.text
+    tickets = [t for t in server.client.get("/v1/tickets").json() if t["call_id"] == call]
+    assert [(t["board"], t["caller"]) for t in tickets] == [("cardiology", CALLER)]
+    assert stored(server, call)["status"] == "ended"

@@ -238,7 +238,10 @@ class Call:
             elif kind == "queue":
                 return self.queue(action)
         if "outcome" in awaits:
-            return None  # connected and over: the agent reports the outcome (link or API)
+            # connected and over: the caller is gone, the agent reports the outcome (the link
+            # or the API) in the call's wrap-up; a refusal (reported during the call) is fine
+            self.report(decision, "hangup", {}, self.agi.now())
+            return None
         if awaits:
             return "hangup", {}, self.agi.now()  # the bridged call has ended
         return None
