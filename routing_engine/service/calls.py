@@ -15,8 +15,9 @@ from routing_engine.contract import (
     parse_event,
     parse_new_call,
 )
+from routing_engine.service.deciding import first_decision, next_decision
 from routing_engine.service.deps import ServiceDep, service_of
-from routing_engine.service.fallbacks import FALLBACK_HEADERS, Asked, arrival, routing_answer
+from routing_engine.service.fallbacks import FALLBACK_HEADERS, arrival, routing_answer
 from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
 
 router = APIRouter(tags=["calls"])
@@ -33,15 +34,7 @@ async def new_call(request: Request) -> JSONResponse:
     service = service_of(request)  # not a dependency: the per-call path (see deps.py)
     compiled = service.current.compiled
     call = await read_body(request, parse_new_call)
-    decision = await service.decision(
-        lambda: service.start_call(call, compiled),
-        call.call_id,
-        1,
-        compiled,
-        call.dialed,
-        asked=Asked(call=call),
-        arrived=arrival(request),
-    )
+    decision = await first_decision(service, call, arrival(request), compiled)
     return routing_answer(decision, decision.get("fallback_reason"))
 
 
@@ -53,14 +46,7 @@ async def call_event(call_id: str, request: Request) -> JSONResponse:
     service = service_of(request)  # not a dependency: the per-call path (see deps.py)
     event = await read_body(request, parse_event)
     compiled = service.current.compiled
-    decision = await service.decision(
-        lambda: service.apply_event(call_id, event),
-        call_id,
-        event.seq + 1,
-        compiled,
-        asked=Asked(event=event),
-        arrived=arrival(request),
-    )
+    decision = await next_decision(service, call_id, event, arrival(request), compiled)
     return routing_answer(decision, decision.get("fallback_reason"))
 
 

@@ -35,9 +35,10 @@ from routing_engine.core.runtime import WRAP_UP_OVER
 from routing_engine.service import transactions
 from routing_engine.service.board import SECURITY_HEADERS
 from routing_engine.service.core import Service
+from routing_engine.service.deciding import next_decision
 from routing_engine.service.deps import ServiceDep
 from routing_engine.service.disposition_page import CallShown, outcome_form, page
-from routing_engine.service.fallbacks import Asked, arrival
+from routing_engine.service.fallbacks import arrival
 from routing_engine.service.http import Refusal, raw_body
 from routing_engine.service.links import MAX_TOKEN, Claim, Links
 from routing_engine.store.call_rows import StoredCall
@@ -312,13 +313,8 @@ async def _event(
     )
     call_id = claim.call_id
     try:
-        decision = await service.decision(
-            lambda: service.apply_event(call_id, event),
-            call_id,
-            seq + 1,
-            service.current.compiled,
-            asked=Asked(event=event),
-            arrived=arrival(request),
+        decision = await next_decision(
+            service, call_id, event, arrival(request), service.current.compiled
         )
     except Refusal as refusal:
         status = refusal.response.status_code

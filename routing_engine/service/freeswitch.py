@@ -26,8 +26,9 @@ from routing_engine.contract import (
     parse_as,
     parse_event,
 )
+from routing_engine.service.deciding import first_decision, next_decision
 from routing_engine.service.deps import service_of
-from routing_engine.service.fallbacks import Asked, arrival
+from routing_engine.service.fallbacks import arrival
 from routing_engine.service.httapi import DIGITS_PARAM, Settings, document, hangup_document
 from routing_engine.service.http import Refusal, raw_body, refusals
 
@@ -154,14 +155,7 @@ async def _event(
         event: EventRequest = parse_event(body)
     except BadRequest as error:
         raise Refusal(422, "bad-request", str(error), error.problems) from None
-    return await service.decision(
-        lambda: service.apply_event(call_id, event),
-        call_id,
-        seq + 1,
-        service.current.compiled,
-        asked=Asked(event=event),
-        arrived=arrival(request),
-    )
+    return await next_decision(service, call_id, event, arrival(request))
 
 
 async def _next_decision(
@@ -201,14 +195,8 @@ async def httapi(request: Request) -> Response:
             return Response(hangup_document(), media_type=XML)
         call = _new_call(params)
         service = service_of(request)
-        decision: dict[str, Any] | None = await service.decision(
-            lambda: service.start_call(call, service.current.compiled),
-            call.call_id,
-            1,
-            service.current.compiled,
-            call.dialed,
-            asked=Asked(call=call),
-            arrived=arrival(request),
+        decision: dict[str, Any] | None = await first_decision(
+            service, call, arrival(request), service.current.compiled
         )
     else:
         if not re.fullmatch(r"[0-9]{1,7}", seq_text) or not 1 <= int(seq_text) <= MAX_SEQ:

@@ -34,8 +34,9 @@ from fastapi.responses import JSONResponse, Response
 from routing_engine.contract import BadRequest, EventRequest, NewCallRequest, parse_as
 from routing_engine.service.auth import Keys
 from routing_engine.service.core import Service
+from routing_engine.service.deciding import first_decision, next_decision
 from routing_engine.service.deps import service_of
-from routing_engine.service.fallbacks import Asked, arrival
+from routing_engine.service.fallbacks import arrival
 from routing_engine.service.http import (
     MAX_ID,
     Refusal,
@@ -149,14 +150,7 @@ async def _event(
         )
     except BadRequest as error:  # what jambonz sent does not fit an event
         raise Refusal(422, "bad-request", str(error), error.problems) from None
-    return await service.decision(
-        lambda: service.apply_event(call_id, event),
-        call_id,
-        seq + 1,
-        service.current.compiled,
-        asked=Asked(event=event),
-        arrived=arrival(request),
-    )
+    return await next_decision(service, call_id, event, arrival(request))
 
 
 @router.post("/v1/jambonz/call", responses=DOCUMENTED, openapi_extra=HOOK_BODY)
@@ -170,15 +164,7 @@ async def call_webhook(request: Request) -> JSONResponse:
     caller = e164(hook.caller) or "anonymous"
     call = parse_as(NewCallRequest, {"call_id": hook.call_sid, "from": caller, "to": dialed})
     compiled = service.current.compiled
-    decision = await service.decision(
-        lambda: service.start_call(call, compiled),
-        call.call_id,
-        1,
-        compiled,
-        call.dialed,
-        asked=Asked(call=call),
-        arrived=arrival(request),
-    )
+    decision = await first_decision(service, call, arrival(request), compiled)
     return JSONResponse(verbs(decision, hook, base_of(request)))
 
 

@@ -19,8 +19,9 @@ from routing_engine.contract import (
 )
 from routing_engine.core.compiled import TargetInfo
 from routing_engine.service.core import Service
+from routing_engine.service.deciding import first_decision, next_decision
 from routing_engine.service.deps import ServiceDep
-from routing_engine.service.fallbacks import FALLBACK_HEADERS, Asked, arrival, routing_answer
+from routing_engine.service.fallbacks import FALLBACK_HEADERS, arrival, routing_answer
 from routing_engine.service.http import JSON_BODY, body_of, problem, read_body, refusals
 from routing_engine.service.rtjson_models import RouteResponse
 
@@ -60,15 +61,7 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
         call = NewCallRequest.model_validate(
             {"call_id": asked.call_id, "from": asked.caller, "to": asked.dialed, "at": asked.at}
         )
-        decision = await service.decision(
-            lambda: service.start_call(call, compiled),
-            asked.call_id,
-            1,
-            compiled,
-            call.dialed,
-            asked=Asked(call=call),
-            arrived=arrived,
-        )
+        decision = await first_decision(service, call, arrived, compiled)
         return answered(rtjson(decision, compiled.targets))
     if asked.failure is not None:
         kind, wanted = dial_event(asked.failure.code), asked.failure.seq
@@ -82,14 +75,7 @@ async def route(request: Request, service: ServiceDep) -> JSONResponse:
     event = EventRequest.model_validate(
         {"event_id": f"route-{seq}", "seq": seq, "type": kind, "at": asked.at}
     )
-    decision = await service.decision(
-        lambda: service.apply_event(asked.call_id, event),
-        asked.call_id,
-        seq + 1,
-        compiled,
-        asked=Asked(event=event),
-        arrived=arrived,
-    )
+    decision = await next_decision(service, asked.call_id, event, arrived, compiled)
     return answered(rtjson(decision, compiled.targets, connected=asked.report is not None))
 
 

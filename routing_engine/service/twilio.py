@@ -34,8 +34,9 @@ from routing_engine.contract import (
 )
 from routing_engine.core.compiled import CQueue, CRing
 from routing_engine.service.core import Service
+from routing_engine.service.deciding import first_decision, next_decision
 from routing_engine.service.deps import service_of
-from routing_engine.service.fallbacks import Asked, arrival
+from routing_engine.service.fallbacks import arrival
 from routing_engine.service.http import MAX_ID, Refusal, refusals
 from routing_engine.service.twilio_auth import FORM, TwilioSettings, field, signed_form
 from routing_engine.service.twiml import hangup, said, twiml, whisper
@@ -152,14 +153,7 @@ async def _event(
     """The decision for one event of the call, through the service's one path."""
     event: EventRequest = _parsed(None, body)
     compiled = service.current.compiled
-    return await service.decision(
-        lambda: service.apply_event(call_id, event),
-        call_id,
-        event.seq + 1,
-        compiled,
-        asked=Asked(event=event),
-        arrived=arrival(request),
-    )
+    return await next_decision(service, call_id, event, arrival(request), compiled)
 
 
 async def _callback(
@@ -191,15 +185,7 @@ async def voice(request: Request) -> Response:
     }
     call: NewCallRequest = _parsed(NewCallRequest, body)
     compiled = service.current.compiled
-    decision = await service.decision(
-        lambda: service.start_call(call, compiled),
-        call.call_id,
-        1,
-        compiled,
-        call.dialed,
-        asked=Asked(call=call),
-        arrived=arrival(request),
-    )
+    decision = await first_decision(service, call, arrival(request), compiled)
     return answer(decision, service, settings)
 
 
