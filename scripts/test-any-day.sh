@@ -15,7 +15,11 @@
 #
 # Each run has its own network namespace when we are root (CI is): the runs' servers on ephemeral
 # ports cannot meet. (Chromium there sees no network but loopback, so navigator.onLine is false;
-# the board does not read it.) Each has its own pytest temporary directory and Hypothesis
+# the board does not read it.) The store's tests on PostgreSQL run at the first date only: the
+# throwaway PostgreSQL server runs on the real clock (tests/pg_cluster.py takes libfaketime out of
+# its environment) and the store never asks it the time, so at the other dates they would repeat
+# what their SQLite twins already run there; skipping them keeps CI within its time. Each has
+# its own pytest temporary directory and Hypothesis
 # database under one work folder, and no pytest cache. Each run's closing line is printed with
 # its date as it ends, the whole log of a failed run after all have ended, then each date's
 # failed tests; any failed run fails the script.
@@ -96,8 +100,9 @@ else
 fi
 
 labels=()
-run_one() { # DATE LABEL; becomes the run's pytest (exec), so its PID is the run's
+run_one() { # DATE LABEL [PYTEST-ARG ...]; becomes the run's pytest (exec), so its PID is the run's
     local date="$1" label="$2" target offset
+    shift 2
     target="$(date -u -d "$date" +%s)"
     offset=$((target - $(date -u +%s)))
     # libfaketime reads "+N" or "-N": seconds from the real clock
@@ -109,7 +114,7 @@ run_one() { # DATE LABEL; becomes the run's pytest (exec), so its PID is the run
         FAKETIME="$offset" FAKETIME_DONT_FAKE_MONOTONIC=1 \
         HYPOTHESIS_STORAGE_DIRECTORY="$work/$label/hypothesis" \
         "${ISOLATE[@]}" "$PYTHON" -m pytest -q -p no:cacheprovider --tb=short \
-        --basetemp="$work/$label/tmp"
+        --basetemp="$work/$label/tmp" "$@"
 }
 
 start=$(date +%s)
@@ -122,7 +127,9 @@ for i in "${!dates[@]}"; do
     label="run$i"
     labels+=("$label")
     echo "test-any-day: the suite at $(date -u -d "$date" '+%a %Y-%m-%d %H:%M:%S UTC') (in New York $(TZ=America/New_York date -d "$date" '+%a %H:%M %Z'))"
-    run_one "$date" "$label" &
+    selection=()
+    [ "$i" -eq 0 ] || selection=(-m "not postgres")  # see above: PostgreSQL at the first date
+    run_one "$date" "$label" "${selection[@]}" &
     pids+=($!)
 done
 
