@@ -32,6 +32,7 @@ class Dialed:
     status: str
     rang_s: int
     talked_s: int = 0
+    ends_call: bool = False  # an answered call: Dial() returns -1, the caller's channel gone
 
 
 @dataclass
@@ -107,6 +108,11 @@ class Channel:
             self.epoch += dialed.rang_s + dialed.talked_s
             self.variables["DIALSTATUS"] = dialed.status
             self.variables["ANSWEREDTIME"] = str(dialed.talked_s)
+            if dialed.status == "ANSWER" and dialed.ends_call:
+                # the bridged call ended with the caller's channel (Dial() without its `g`
+                # option): Dial() returns -1 and the channel is hung up
+                self.hung_up = True
+                return "200 result=-1"
             return "200 result=0"
         if words[0] == "EXEC" and words[1] == "Playback":
             self.epoch += 4

@@ -161,6 +161,36 @@ def test_the_agent_reports_after_the_caller_hung_up(engine: Engine) -> None:
     assert engine.call("1773241300.9")["status"] == "ended"
 
 
+def test_a_bridged_call_that_ends_the_callers_channel_is_reported_as_its_hangup(
+    engine: Engine,
+) -> None:
+    """Dial() without its `g` option returns -1 when the bridged call ends, the caller's
+    channel hung up, after the U() subroutine told the engine of the answer. The script's
+    hangup report at the ring's seq is then refused (the engine moved on): it is sent again at
+    the call's own seq, so the call waits in wrap-up instead of staying connected for good."""
+
+    def agent_answers(subroutine: list[str]) -> None:
+        _context, call_id, seq = subroutine
+        callee = Channel(f"{call_id}-leg", "offshore", "s", OPEN + timedelta(seconds=16))
+        assert run_agi(callee, engine.url, engine.key, "answered", call_id, seq) == 0
+
+    ch = channel(
+        "1773241300.8",
+        CARDIOLOGY,
+        dials=[
+            Dialed("NOANSWER", rang_s=12),
+            Dialed("ANSWER", rang_s=4, talked_s=120, ends_call=True),
+        ],
+        on_answer=agent_answers,
+    )
+    assert run_agi(ch, engine.url, engine.key, CARDIOLOGY) == 0
+    record = engine.call("1773241300.8")
+    assert (record["status"], record["await"]) == ("connected", ["outcome"])
+    assert record["trace"][-1].startswith(
+        "cardiology/office.ring-overflow: caller hung up; awaiting the agent's report"
+    )
+
+
 def test_the_ivr_menu_reads_the_digits_and_rings_the_office(engine: Engine) -> None:
     ch = channel(
         "1773241400.3", MAIN, digits=["2"], dials=[Dialed("ANSWER", rang_s=6, talked_s=30)]

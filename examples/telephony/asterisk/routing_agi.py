@@ -166,6 +166,17 @@ class Engine:
         body = {"event_id": f"agi-{seq}", "seq": seq, "type": kind, "data": data, "at": at}
         return self.post(f"/v1/calls/{call_id}/events", body)
 
+    def call(self, call_id: str) -> dict[str, Any]:
+        """The call as the engine has it (its `seq`, `status` and what it awaits)."""
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        request = urllib.request.Request(f"{self.url}/v1/calls/{call_id}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer: dict[str, Any] = json.load(response)
+                return answer
+        except (OSError, ValueError) as error:
+            raise EngineDown(str(error)) from None
+
 
 def prompt(text: str) -> str:
     """The sound file a prompt is played from: one file per prompt text (see README.md)."""
@@ -298,9 +309,19 @@ class Call:
                 return "done"
 
     def report(self, decision: dict[str, Any], kind: str, data: dict[str, str], at: str) -> None:
-        if kind in (decision.get("await") or []):
-            with contextlib.suppress(EngineDown):
-                self.engine.event(self.call_id, decision["seq"], kind, at, **data)
+        """Report `kind` (a hangup) for `decision`. An answered Dial() returns -1 when the call
+        ends (the script meets a hung-up channel): the engine has moved on meanwhile (the U()
+        subroutine reported the answer, perhaps the agent an outcome), so a refused report is
+        sent again at the call's own seq, while the call still awaits it."""
+        if kind not in (decision.get("await") or []):
+            return
+        with contextlib.suppress(EngineDown):
+            self.engine.event(self.call_id, decision["seq"], kind, at, **data)
+            return
+        with contextlib.suppress(EngineDown):
+            call = self.engine.call(self.call_id)
+            if call.get("status") != "ended" and kind in (call.get("await") or []):
+                self.engine.event(self.call_id, int(call["seq"]), kind, at, **data)
 
 
 def answered(agi: Agi, engine: Engine, call_id: str, seq: str) -> int:
