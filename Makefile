@@ -56,7 +56,7 @@ upgrade: $(VENV)/.installed-dev
 check: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict routing_engine benchmarks reliability
+	$(BIN)/mypy --strict routing_engine benchmarks reliability cluster
 
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

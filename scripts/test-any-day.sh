@@ -16,7 +16,7 @@
 # Each run has its own network namespace when we are root (CI is): the runs' servers on ephemeral
 # ports cannot meet. (Chromium there sees no network but loopback, so navigator.onLine is false;
 # the board does not read it.) The store's tests on PostgreSQL run at the first date only: the
-# throwaway PostgreSQL server runs on the real clock (tests/pg_cluster.py takes libfaketime out of
+# throwaway PostgreSQL server runs on the real clock (cluster/postgres.py takes libfaketime out of
 # its environment) and the store never asks it the time, so at the other dates they would repeat
 # what their SQLite twins already run there; skipping them keeps CI within its time. Each has
 # its own pytest temporary directory and Hypothesis

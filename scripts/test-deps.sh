@@ -7,7 +7,7 @@
 # - Kamailio with the modules examples/telephony/kamailio/kamailio.cfg loads (http_client is in
 #   kamailio-utils-modules, jansson in kamailio-extra-modules; rtjson, tm, sl and the rest are
 #   in kamailio) and SIPp (sip-tester), for the telephony tests (`pytest -m telephony`).
-# - PostgreSQL, whose binaries (/usr/lib/postgresql/<version>/bin) tests/pg_cluster.py starts a
+# - PostgreSQL, whose binaries (/usr/lib/postgresql/<version>/bin) cluster/postgres.py starts a
 #   throwaway server from, for the store's tests on PostgreSQL (`pytest -m postgres`).
 # The telephony and postgres tests are never skipped: a failed install fails this script;
 # where nothing can be installed (no apt-get, not root) the suite runs and those tests fail,

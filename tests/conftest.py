@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from pg_cluster import Cluster, cluster_or_fail
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cluster.postgres import Cluster, PostgresUnavailable
 from routing_engine import LoadedDeployment, load_deployment
 from routing_engine.store.database import Store, async_url
 
@@ -90,7 +90,7 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
-# PostgreSQL (tests/pg_cluster.py): one throwaway server per run, a new database for each test.
+# PostgreSQL (cluster/postgres.py): one throwaway server per run, a new database for each test.
 # A test that uses it is marked `postgres` (`-m postgres` picks them); it fails, never skips,
 # when PostgreSQL cannot be had.
 POSTGRES_FIXTURES = {"postgres", "postgres_url"}
@@ -104,6 +104,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = callspec.params.values() if callspec is not None else ()
         if names & POSTGRES_FIXTURES or POSTGRESQL in params:
             item.add_marker(pytest.mark.postgres)
+
+
+def cluster_or_fail() -> Cluster:
+    """A started cluster, or the test fails (never skips) saying why."""
+    try:
+        return Cluster()
+    except (PostgresUnavailable, OSError, subprocess.SubprocessError) as error:
+        pytest.fail(f"PostgreSQL is needed by this test and cannot be started: {error}")
 
 
 @pytest.fixture(scope="session")

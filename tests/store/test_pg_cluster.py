@@ -1,4 +1,4 @@
-"""The throwaway PostgreSQL server the tests start (tests/pg_cluster.py): a real server, set up
+"""The throwaway PostgreSQL server the tests start (cluster/postgres.py): a real server, set up
 as the tests need it and as a shared machine wants it."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pg_cluster import TEMPLATE, Cluster
+
+from cluster.postgres import TEMPLATE, Cluster
 
 pytestmark = pytest.mark.postgres
 

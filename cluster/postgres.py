@@ -1,14 +1,15 @@
-"""A throwaway PostgreSQL server for the tests: Debian's binaries (scripts/test-deps.sh
-installs the `postgresql` package when missing), a cluster made with `initdb` in a temporary
-folder, run by an unprivileged OS user (PostgreSQL refuses root: as root, the `postgres` user
-the package makes), listening on 127.0.0.1 on a free port with no Unix socket, fsync off, and
-stopped by its postmaster's PID at the end. A password (random, per run) guards it, so no other
-local user can reach it.
+"""A throwaway PostgreSQL server for the tests, `make run-cluster` and the benchmarks: Debian's
+binaries (scripts/test-deps.sh installs the `postgresql` package when missing), a cluster made
+with `initdb` in a temporary folder, run by an unprivileged OS user (PostgreSQL refuses root: as
+root, the `postgres` user the package makes), listening on 127.0.0.1 on a free port with no Unix
+socket, fsync off, and stopped by its postmaster's PID at the end. A password (random, per run)
+guards it, so no other local user can reach it.
 
 Each test gets a database of its own, made from a template that already holds the store's
 schema (`CREATE DATABASE ... TEMPLATE`: a file copy, far quicker than migrating each one).
 
-Nothing here skips: a test that needs PostgreSQL fails, saying why, when it cannot be had.
+Nothing here skips: a test that needs PostgreSQL fails, saying why, when it cannot be had
+(`cluster_or_fail` in tests/conftest.py).
 Our own fixture rather than pytest-postgresql: that plugin runs `pg_ctl` as the current user
 (root here, which PostgreSQL refuses) and would be one more dependency for ~150 lines.
 """
@@ -28,8 +29,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 OS_USER = "postgres"  # the user Debian's package makes; made here when missing (as root)
 ROLE = "routing"  # the cluster's superuser (a database role, not an OS user)
@@ -220,11 +219,3 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def cluster_or_fail() -> Cluster:
-    """A started cluster, or the test fails (never skips) saying why."""
-    try:
-        return Cluster()
-    except (PostgresUnavailable, OSError, subprocess.SubprocessError) as error:
-        pytest.fail(f"PostgreSQL is needed by this test and cannot be started: {error}")
