@@ -7,11 +7,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -88,6 +89,22 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+def in_process(app: Any, scenario: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+    """Run `scenario` against `app` in this process (its lifespan started and stopped around
+    it), with a client that reaches it without a socket; answer what the scenario answers. For a
+    test that moves the app's clock itself, or adds a route to it."""
+
+    async def main() -> T:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
+        ):
+            return await scenario(client)
+
+    return asyncio.run(main())
 
 
 # PostgreSQL (cluster/postgres.py): one throwaway server per run, a new database for each test.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from datetime import datetime
@@ -11,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, in_process, run_cli
 
 from routing_engine.core.clock import ManualClock
 from routing_engine.service.app import create_app
@@ -87,15 +86,10 @@ def test_the_publish_example_answers_as_the_readme_shows(tmp_path: Path) -> None
     clock = ManualClock(datetime.fromisoformat("2026-11-23T10:00:00-05:00"))
     app = create_app(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", clock=clock)
 
-    async def publish() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
-        ):
-            return await client.post("/v1/flows/publish", json=request)
+    async def publish(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.post("/v1/flows/publish", json=request)
 
-    answer = asyncio.run(publish())
+    answer = in_process(app, publish)
     assert answer.status_code == 200, answer.text
     assert contained(response, answer.json()), answer.json()
     assert set(response) == set(answer.json())  # only the diff's empty sections are left out

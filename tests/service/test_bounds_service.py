@@ -4,13 +4,12 @@ store before it goes to `exhausted`."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import write_files
+from conftest import in_process, write_files
 
 from routing_engine.core.clock import ManualClock
 from routing_engine.service.app import create_app
@@ -59,24 +58,19 @@ def test_a_bounded_loop_counts_its_entries_across_stored_requests(tmp_path: Path
     app = create_app(str(root), f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", 5.0, clock=clock)
     decisions: list[dict[str, Any]] = []
 
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
-        ):
-            body = {"call_id": "c1", "from": "+12125550123", "to": "+12125550100", "at": AT}
-            reply = await client.post("/v1/calls", json=body)
+    async def main(client: httpx.AsyncClient) -> None:
+        body = {"call_id": "c1", "from": "+12125550123", "to": "+12125550100", "at": AT}
+        reply = await client.post("/v1/calls", json=body)
+        assert reply.status_code == 200, reply.text
+        decisions.append(reply.json())
+        while decisions[-1]["await"]:
+            seq = decisions[-1]["seq"]
+            event = {"event_id": f"e{seq}", "seq": seq, "type": "dial.no-answer"}
+            reply = await client.post("/v1/calls/c1/events", json=event)
             assert reply.status_code == 200, reply.text
             decisions.append(reply.json())
-            while decisions[-1]["await"]:
-                seq = decisions[-1]["seq"]
-                event = {"event_id": f"e{seq}", "seq": seq, "type": "dial.no-answer"}
-                reply = await client.post("/v1/calls/c1/events", json=event)
-                assert reply.status_code == 200, reply.text
-                decisions.append(reply.json())
 
-    asyncio.run(main())
+    in_process(app, main)
     rung = [
         d["actions"][0]["targets"][0]["name"]
         for d in decisions

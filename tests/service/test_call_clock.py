@@ -5,7 +5,6 @@ far from the server's clock, is refused with a 422 naming the field."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import HOSPITAL
+from conftest import HOSPITAL, in_process
 
 from routing_engine.core.clock import ManualClock, call_time, moved_clock, offset_clock
 from routing_engine.service.app import create_app
@@ -37,15 +36,7 @@ def serve(
         HOSPITAL, f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", 5.0, clock=clock, **options
     )
 
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
-        ):
-            await scenario(client)
-
-    asyncio.run(main())
+    in_process(app, scenario)
 
 
 async def start(client: Client, call_id: str, at: str | None) -> httpx.Response:

@@ -6,7 +6,6 @@ other call's or expired link is refused with a page, never a 500."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import HOSPITAL, ROOT, run_cli
+from conftest import HOSPITAL, ROOT, in_process, run_cli
 from test_service import Server, free_port
 
 from routing_engine.core.clock import ManualClock
@@ -225,15 +224,7 @@ def serve(
         HOSPITAL, f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", 5.0, clock=clock, **options
     )
 
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
-        ):
-            await scenario(client)
-
-    asyncio.run(main())
+    in_process(app, scenario)
 
 
 async def overflow_link(client: httpx.AsyncClient, call_id: str) -> str:

@@ -4,7 +4,6 @@ when the files or the current version changed since; every publish answers its d
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import copy_hospital
+from conftest import copy_hospital, in_process
 from test_service import Server, new_call
 
 from routing_engine.core.clock import ManualClock
@@ -166,16 +165,10 @@ def test_the_diff_reads_rewritten_conditions_at_the_services_time(
     clock = ManualClock(datetime.fromisoformat(now))
     app = create_app(hospital_copy, f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", clock=clock)
 
-    async def dry_run() -> Any:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://localhost"
-            ) as client,
-        ):
-            answer = await client.post("/v1/flows/publish", json={"files": files, "dry_run": True})
-            assert answer.status_code == 200, answer.text
-            return answer.json()["diff"]["outcomes"]["callers"]
+    async def dry_run(client: httpx.AsyncClient) -> Any:
+        answer = await client.post("/v1/flows/publish", json={"files": files, "dry_run": True})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["diff"]["outcomes"]["callers"]
 
-    callers = asyncio.run(dry_run())
+    callers = in_process(app, dry_run)
     assert any("US-NY" in move["callers"] for move in callers) is moved, callers

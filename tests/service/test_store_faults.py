@@ -5,7 +5,6 @@ be opened for writing at start (served with fallbacks, recovered when it can be 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 import statistics
@@ -19,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import HOSPITAL
+from conftest import HOSPITAL, in_process
 from starlette.requests import Request
 from test_service import AT, CALLER, Server, event, new_call
 
@@ -124,16 +123,11 @@ def test_the_front_door_notes_when_a_request_arrived(tmp_path: Path) -> None:
         seen.append(arrival(request))
         return {"ok": True}
 
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
-        ):
-            assert (await client.get("/arrival-probe")).status_code == 200
+    async def main(client: httpx.AsyncClient) -> None:
+        assert (await client.get("/arrival-probe")).status_code == 200
 
     before = time.perf_counter()
-    asyncio.run(main())
+    in_process(app, main)
     assert seen and seen[0] is not None and before <= seen[0] <= time.perf_counter()
 
 

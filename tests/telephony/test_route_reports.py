@@ -7,7 +7,6 @@ module documentation: `version`, `routing`, `routes[]` with `uri`, `fr_timer`, `
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import HOSPITAL
+from conftest import HOSPITAL, in_process
 
 from routing_engine.core.clock import ManualClock
 from routing_engine.core.compiled import TargetInfo
@@ -38,15 +37,7 @@ def serve(tmp_path: Path, scenario: Callable[[Client], Awaitable[None]]) -> None
         HOSPITAL, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", 5.0, clock=ManualClock(MONDAY_MORNING)
     )
 
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
-        ):
-            await scenario(client)
-
-    asyncio.run(main())
+    in_process(app, scenario)
 
 
 async def ask(client: Client, call_id: str, to: str, **more: Any) -> httpx.Response:
