@@ -4,6 +4,7 @@ worker processes) through the environment, which `service/app.py` reads back."""
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Annotated
 
 import typer
@@ -101,11 +102,15 @@ def serve_command(
         ROUTING_KEYS_FILE=keys_file or "",
         **{OFFSET_ENV: repr(offset_s), MAX_SKEW_ENV: repr(max_at_skew_s)},
     )
+    made = None  # the workers' metrics folder, when this serve makes it: removed at the end
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-            prefix=f"routing-metrics-{loaded.name}-"
-        )
-    run_server("routing_engine.service.app:app_from_env", host, port, workers)
+        made = tempfile.mkdtemp(prefix=f"routing-metrics-{loaded.name}-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    try:
+        run_server("routing_engine.service.app:app_from_env", host, port, workers)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 def _store_or_exit(database: str | None, deployment: str, clock: Clock) -> str:

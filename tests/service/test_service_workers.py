@@ -72,3 +72,18 @@ def test_two_workers_serve_alternate_events_of_one_call(tmp_path: Path) -> None:
         assert counted == decisions  # every worker's decisions, added up
     finally:
         server.stop()
+
+
+def test_the_workers_metrics_folder_goes_when_the_server_stops(tmp_path: Path) -> None:
+    """`serve --workers N` keeps its workers' metrics in a folder it makes; a server that stops
+    removes it (each start used to leave one behind in the temporary folder)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    server = Server(tmp_path / "m.db", workers=2, env={"TMPDIR": str(scratch)})
+    try:
+        made = list(scratch.glob("routing-metrics-*"))
+        assert len(made) == 1 and made[0].is_dir(), made
+        assert httpx.get(f"{server.url}/metrics").status_code == 200
+    finally:
+        server.stop()
+    assert list(scratch.glob("routing-metrics-*")) == []
